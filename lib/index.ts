@@ -1,0 +1,4 @@
+// The public API of cornernet-native.
+export { info, formatInfo, version, type EngineInfo } from './info';
+export { type TensorData } from './native';
+export * as ops from './ops';

@@ -1,0 +1,56 @@
+// What the engine can run on here: the `cornernet info` report, as data and as text.
+import { native, type NativeInfo, type PluginInfo } from './native';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const pkg = require('../../package.json') as { version: string };
+
+export const version: string = pkg.version;
+
+export interface EngineInfo extends NativeInfo {
+  version: string;
+  /** The backend `--device auto` picks: cuda:0 when usable, else cpu. */
+  defaultBackend: string;
+}
+
+export function info(): EngineInfo {
+  const n = native().info();
+  const cudaOk = n.cuda.loaded && n.cuda.status === 'ok' && n.cuda.devices.length > 0;
+  return { ...n, version, defaultBackend: cudaOk ? 'cuda:0' : 'cpu' };
+}
+
+function cudaLine(c: PluginInfo, built: boolean): string {
+  if (!built || c.status === 'not-built') return 'not built (nvcc was not found when this package was compiled)';
+  if (c.status === 'load-failed') return `built, but the plugin did not load: ${c.message}`;
+  const v = c.runtimeVersion ? ` runtime ${fmtCuda(c.runtimeVersion)}` : '';
+  const archs = c.archs ? `, archs ${c.archs}` : '';
+  switch (c.status) {
+    case 'ok':
+      return `built${v}${archs}; driver ${fmtCuda(c.driverVersion ?? 0)}, ${c.devices.length} device(s)`;
+    case 'no-driver':
+      return `built${v}${archs}; no NVIDIA driver on this machine, using the CPU backend`;
+    case 'no-device':
+      return `built${v}${archs}; driver present but no CUDA device, using the CPU backend`;
+    default:
+      return `built${v}${archs}; CUDA unusable (${c.message}), using the CPU backend`;
+  }
+}
+
+function fmtCuda(v: number): string {
+  return v ? `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}` : 'unknown';
+}
+
+export function formatInfo(i: EngineInfo): string {
+  const lines = [
+    `cornernet-native ${i.version}`,
+    `backend:      ${i.defaultBackend}`,
+    `cpu kernels:  ${i.isa}${i.isa !== i.bestIsa ? ` (best available: ${i.bestIsa})` : ''}`,
+    `cpu features: ${i.cpuFeatures.join(' ') || 'none detected'}`,
+    `threads:      ${i.threads}`,
+    `cuda:         ${cudaLine(i.cuda, i.cudaBuilt)}`,
+  ];
+  for (const d of i.cuda.devices) {
+    lines.push(`  cuda:${d.index}  ${d.name}, sm_${d.computeCapability.replace('.', '')}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, ${d.multiprocessors} SMs`);
+  }
+  lines.push(`cuda-emu:     ${i.cudaEmu.loaded ? 'available (CUDA kernels run on the host, for tests)' : i.cudaEmu.message}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,63 @@
+// Loads the compiled addon (a prebuild for this platform, or the local CMake
+// build) and declares, with types, what it exports. Nothing else in lib/ touches
+// the addon directly.
+import * as path from 'path';
+
+/** A dense float32 tensor crossing the N-API boundary: contiguous, row-major (NCHW for images). */
+export interface TensorData {
+  data: Float32Array;
+  shape: number[];
+}
+
+export interface PluginInfo {
+  path: string;
+  loaded: boolean;
+  /** ok | no-driver | no-device | error | not-built | load-failed */
+  status: string;
+  message: string;
+  driverVersion?: number;
+  runtimeVersion?: number;
+  archs?: string;
+  devices: { index: number; name: string; computeCapability: string; totalMemory: number; multiprocessors: number }[];
+}
+
+export interface NativeInfo {
+  addonDir: string;
+  threads: number;
+  isa: string;
+  bestIsa: string;
+  cpuFeatures: string[];
+  cudaBuilt: boolean;
+  cuda: PluginInfo;
+  cudaEmu: PluginInfo;
+}
+
+/** Every op: `op(args, backend?)` runs inline, `opAsync(args, backend?)` off the event loop. */
+export type NativeOpFn = (args: Record<string, unknown>, backend?: string) => Record<string, TensorData>;
+export type NativeOpAsyncFn = (args: Record<string, unknown>, backend?: string) => Promise<Record<string, TensorData>>;
+
+export interface NativeAddon {
+  info(): NativeInfo;
+  ops: Record<string, NativeOpFn | NativeOpAsyncFn>;
+}
+
+let cached: NativeAddon | undefined;
+
+/** The package root (holds package.json, build/, prebuilds/). */
+export const packageRoot: string = path.resolve(__dirname, '..', '..');
+
+export function native(): NativeAddon {
+  if (cached) return cached;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const load = require('node-gyp-build') as (dir: string) => unknown;
+  try {
+    cached = load(packageRoot) as NativeAddon;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new Error(
+      `cornernet-native: the native addon could not be loaded (${msg.split('\n')[0]}). ` +
+        `Build it with \`npm run build:native\` (needs a C++17 compiler, CMake and python3).`
+    );
+  }
+  return cached;
+}

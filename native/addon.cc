@@ -1,0 +1,27 @@
+// The addon's entry point: registers the binding files and nothing else.
+// Context-aware: all state hangs off per-environment instance data (AddonData).
+#include <napi.h>
+
+#include "bindings/addon_data.h"
+#include "bindings/info.h"
+#include "bindings/ops.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  try {
+    env.SetInstanceData(new cn::AddonData());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("cornernet-native: engine failed to start: ") + e.what());
+  }
+  exports.Set("info", Napi::Function::New(env, cn::info, "info"));
+  Napi::Object ops = Napi::Object::New(env);
+  cn::OpRegistry reg(env, ops);
+  cn::register_ops(reg);
+  exports.Set("ops", ops);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(cornernet, Init)

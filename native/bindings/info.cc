@@ -1,0 +1,73 @@
+// `info()`: what this build and machine offer, for `cornernet info` and for
+// choosing a device.
+#include <napi.h>
+
+#include "addon_data.h"
+#include "info.h"
+
+namespace cn {
+
+namespace {
+const char* probe_status_name(int s) {
+  switch (s) {
+    case CN_PROBE_OK: return "ok";
+    case CN_PROBE_NO_DRIVER: return "no-driver";
+    case CN_PROBE_NO_DEVICE: return "no-device";
+    default: return "error";
+  }
+}
+
+Napi::Object plugin_info(Napi::Env env, const Plugin& pl) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("path", pl.path);
+  o.Set("loaded", pl.loaded);
+  if (!pl.loaded) {
+    o.Set("status", pl.load_error.rfind("not built", 0) == 0 ? "not-built" : "load-failed");
+    o.Set("message", pl.load_error);
+    o.Set("devices", Napi::Array::New(env));
+    return o;
+  }
+  const cn_plugin_probe& p = pl.probe;
+  o.Set("status", probe_status_name(p.status));
+  o.Set("message", std::string(p.message));
+  o.Set("driverVersion", p.driver_version);
+  o.Set("runtimeVersion", p.runtime_version);
+  o.Set("archs", std::string(p.compiled_archs));
+  Napi::Array devs = Napi::Array::New(env);
+  for (int i = 0; i < p.device_count && i < CN_PLUGIN_MAX_DEVICES; ++i) {
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("index", i);
+    d.Set("name", std::string(p.devices[i].name));
+    d.Set("computeCapability", std::to_string(p.devices[i].cc_major) + "." + std::to_string(p.devices[i].cc_minor));
+    d.Set("totalMemory", static_cast<double>(p.devices[i].total_memory));
+    d.Set("multiprocessors", p.devices[i].multiprocessors);
+    devs.Set(static_cast<uint32_t>(i), d);
+  }
+  o.Set("devices", devs);
+  return o;
+}
+}  // namespace
+
+Napi::Value info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AddonData& ad = AddonData::of(env);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("addonDir", ad.runtime().addon_dir());
+  o.Set("threads", ad.runtime().pool().num_threads());
+  o.Set("isa", isa_name(ad.cpu().isa()));
+  o.Set("bestIsa", isa_name(detect_isa()));
+  Napi::Array feats = Napi::Array::New(env);
+  auto names = cpu_feature_names();
+  for (size_t i = 0; i < names.size(); ++i) feats.Set(static_cast<uint32_t>(i), names[i]);
+  o.Set("cpuFeatures", feats);
+#ifdef CORNERNET_WITH_CUDA
+  o.Set("cudaBuilt", true);
+#else
+  o.Set("cudaBuilt", false);
+#endif
+  o.Set("cuda", plugin_info(env, ad.runtime().plugin("cuda")));
+  o.Set("cudaEmu", plugin_info(env, ad.runtime().plugin("cuda_emu")));
+  return o;
+}
+
+}  // namespace cn
