@@ -36,8 +36,16 @@ export interface NativeInfo {
 export type NativeOpFn = (args: Record<string, unknown>, backend?: string) => Record<string, TensorData>;
 export type NativeOpAsyncFn = (args: Record<string, unknown>, backend?: string) => Promise<Record<string, TensorData>>;
 
+export interface BackendInfo {
+  name: string;
+  device: string;
+  /** Engine op names (snake_case, as in native/engine/backend.h) this backend has kernels for. */
+  supports: string[];
+}
+
 export interface NativeAddon {
   info(): NativeInfo;
+  backendInfo(backend: string): BackendInfo;
   ops: Record<string, NativeOpFn | NativeOpAsyncFn>;
 }
 

@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     throw Napi::Error::New(env, std::string("cornernet-native: engine failed to start: ") + e.what());
   }
   exports.Set("info", Napi::Function::New(env, cn::info, "info"));
+  exports.Set("backendInfo", Napi::Function::New(env, cn::backend_info, "backendInfo"));
   Napi::Object ops = Napi::Object::New(env);
   cn::OpRegistry reg(env, ops);
   cn::register_ops(reg);

@@ -70,4 +70,25 @@ Napi::Value info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+Napi::Value backend_info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString())
+    throw Napi::TypeError::New(env, "backendInfo: argument 'backend' must be a string such as 'cpu' or 'cuda:0'");
+  Backend* be;
+  try {
+    be = &AddonData::of(env).backend(info[0].As<Napi::String>().Utf8Value());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("backendInfo: ") + e.what());
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", be->name());
+  o.Set("device", be->device().str());
+  Napi::Array ops = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (int i = 0; i < static_cast<int>(Op::Count); ++i)
+    if (be->supports(static_cast<Op>(i))) ops.Set(k++, op_name(static_cast<Op>(i)));
+  o.Set("supports", ops);
+  return o;
+}
+
 }  // namespace cn
