@@ -47,6 +47,8 @@ export interface NativeAddon {
   info(): NativeInfo;
   backendInfo(backend: string): BackendInfo;
   ops: Record<string, NativeOpFn | NativeOpAsyncFn>;
+  /** Measured fp32 FMA throughput (GFLOP/s) of one thread, or of every engine thread at once; for bench/. */
+  fmaPeakGflops(args?: { isa?: string; allThreads?: boolean; seconds?: number }): number;
 }
 
 let cached: NativeAddon | undefined;

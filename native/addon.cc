@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "bindings/addon_data.h"
+#include "bindings/bench.h"
 #include "bindings/info.h"
 #include "bindings/ops.h"
 
@@ -16,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   exports.Set("info", Napi::Function::New(env, cn::info, "info"));
   exports.Set("backendInfo", Napi::Function::New(env, cn::backend_info, "backendInfo"));
+  exports.Set("fmaPeakGflops", Napi::Function::New(env, cn::fma_peak_gflops, "fmaPeakGflops"));
   Napi::Object ops = Napi::Object::New(env);
   cn::OpRegistry reg(env, ops);
   cn::register_ops(reg);

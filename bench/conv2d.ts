@@ -1,0 +1,102 @@
+// A CornerNet-sized 3x3 convolution (256 -> 256 channels on 1x256x128x128, the
+// hourglass's most common layer) forward and forward+backward, next to
+// PyTorch's figures on this machine; and PyTorch itself in the same run when
+// python3 can import torch.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+import { packageRoot } from '../lib/native';
+import { conv2dBackward, conv2dForward, tensor } from '../lib/ops';
+import { filled, time, type BenchContext, type BenchGroup, type BenchResult } from './harness';
+
+const [N, C, H, W, O, K, PAD] = [1, 256, 128, 128, 256, 3, 1];
+const LAYER = `3x3 ${C}->${O} on ${N}x${C}x${H}x${W}`;
+// PyTorch 2.x (oneDNN), 2 threads, measured on the project's 2-core Sapphire Rapids machine.
+const TORCH_REFERENCE = { forwardMs: 46, forwardBackwardMs: 161, label: 'PyTorch oneDNN, 2 threads' };
+
+interface TorchTimes {
+  torch: string;
+  forward_ms: number;
+  forward_backward_ms: number;
+}
+
+function torchSideBySide(threads: number, ctx: BenchContext): TorchTimes | null {
+  const probe = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
+  if (probe.status !== 0) {
+    const why = probe.error ? probe.error.message : (probe.stderr.trim().split('\n').pop() ?? `exit ${probe.status}`);
+    ctx.note(`conv2d: PyTorch not importable by python3 (${why}); compared with the recorded figures only.`);
+    return null;
+  }
+  const script = path.join(packageRoot, 'bench', 'pytorch_conv2d.py');
+  const r = spawnSync('python3', [script, ...[threads, N, C, H, W, O, K, PAD].map(String)], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) {
+    ctx.note(`conv2d: the PyTorch timing script failed: ${r.stderr.trim().split('\n').pop()}`);
+    return null;
+  }
+  return JSON.parse(r.stdout) as TorchTimes;
+}
+
+async function run(ctx: BenchContext): Promise<BenchResult[]> {
+  const group = 'conv2d';
+  const x = tensor(filled(N * C * H * W, 1), [N, C, H, W]);
+  const weight = tensor(filled(O * C * K * K, 2).map((v) => v * 0.05), [O, C, K, K]);
+  const bias = tensor(filled(O, 3), [O]);
+  const gradY = tensor(filled(N * O * H * W, 4), [N, O, H, W]);
+  const flops = 2 * N * O * H * W * C * K * K;
+
+  const fwd = await time(() => conv2dForward({ x, weight, bias, padding: PAD }), { minReps: 5, minSeconds: 3 });
+  const fb = await time(
+    () => {
+      conv2dForward({ x, weight, bias, padding: PAD });
+      conv2dBackward({ x, weight, gradY, padding: PAD });
+    },
+    { minReps: 5, minSeconds: 4 }
+  );
+  const threads = `${ctx.threads} thread${ctx.threads === 1 ? '' : 's'}`;
+  const out: BenchResult[] = [
+    {
+      group,
+      name: `conv2d ${LAYER} forward, ${threads}`,
+      metric: 'ms',
+      value: fwd.medianMs,
+      reference: { value: TORCH_REFERENCE.forwardMs, label: TORCH_REFERENCE.label },
+      ratio: TORCH_REFERENCE.forwardMs / fwd.medianMs,
+      details: { minMs: fwd.minMs, reps: fwd.reps, gflops: flops / (fwd.medianMs * 1e6) },
+    },
+    {
+      group,
+      name: `conv2d ${LAYER} forward+backward, ${threads}`,
+      metric: 'ms',
+      value: fb.medianMs,
+      reference: { value: TORCH_REFERENCE.forwardBackwardMs, label: TORCH_REFERENCE.label },
+      ratio: TORCH_REFERENCE.forwardBackwardMs / fb.medianMs,
+      details: { minMs: fb.minMs, reps: fb.reps, gflops: (3 * flops) / (fb.medianMs * 1e6) },
+    },
+  ];
+  const torch = torchSideBySide(ctx.threads, ctx);
+  if (torch) {
+    out.push(
+      {
+        group,
+        name: `conv2d forward: ours vs PyTorch ${torch.torch} now`,
+        metric: 'ms',
+        value: fwd.medianMs,
+        reference: { value: torch.forward_ms, label: `PyTorch ${torch.torch}, same run, ${threads}` },
+        ratio: torch.forward_ms / fwd.medianMs,
+      },
+      {
+        group,
+        name: `conv2d forward+backward: ours vs PyTorch ${torch.torch} now`,
+        metric: 'ms',
+        value: fb.medianMs,
+        reference: { value: torch.forward_backward_ms, label: `PyTorch ${torch.torch}, same run, ${threads}` },
+        ratio: torch.forward_backward_ms / fb.medianMs,
+      }
+    );
+  }
+  return out;
+}
+
+export const conv2dGroups: BenchGroup[] = [
+  { name: 'conv2d', description: `conv2d ${LAYER}, forward and forward+backward, vs PyTorch`, run },
+];

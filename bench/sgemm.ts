@@ -1,0 +1,46 @@
+// SGEMM 1024^3 on one thread and on all engine threads, against the fp32 FMA
+// peak measured in the same process (fmaPeakGflops), so the ratio is the
+// fraction of what this CPU can actually do right now.
+import { native } from '../lib/native';
+import { gemm, tensor } from '../lib/ops';
+import { filled, time, type BenchContext, type BenchGroup, type BenchResult } from './harness';
+
+const N = 1024;
+
+async function run(group: string, allThreads: boolean, ctx: BenchContext): Promise<BenchResult[]> {
+  const info = native().info();
+  const threads = allThreads ? ctx.threads : 1;
+  const label = `${threads} thread${threads === 1 ? '' : 's'}`;
+  const peak = native().fmaPeakGflops({ isa: info.isa, allThreads, seconds: 1 });
+  const a = tensor(filled(N * N, 1), [N, N]);
+  const b = tensor(filled(N * N, 2), [N, N]);
+  const t = await time(() => gemm({ a, b }), { warmup: 2, minReps: 5, minSeconds: 2 });
+  const flops = 2 * N ** 3;
+  const gflops = flops / (t.medianMs * 1e6);
+  return [
+    { group, name: `fp32 FMA peak (${info.isa}), ${label}`, metric: 'GFLOP/s', value: peak, details: { isa: info.isa } },
+    {
+      group,
+      name: `SGEMM ${N}^3 (${info.isa}), ${label}`,
+      metric: 'GFLOP/s',
+      value: gflops,
+      reference: { value: peak, label: `measured FMA peak (target >= 70%)` },
+      ratio: gflops / peak,
+      details: { medianMs: t.medianMs, minMs: t.minMs, reps: t.reps, bestGflops: flops / (t.minMs * 1e6) },
+    },
+  ];
+}
+
+export const sgemmGroups: BenchGroup[] = [
+  {
+    name: 'sgemm-1t',
+    description: `SGEMM ${N}^3 on one engine thread vs the one-core FMA peak`,
+    threads: 1,
+    run: (ctx) => run('sgemm-1t', false, ctx),
+  },
+  {
+    name: 'sgemm',
+    description: `SGEMM ${N}^3 on all engine threads vs the all-core FMA peak`,
+    run: (ctx) => run('sgemm', true, ctx),
+  },
+];
