@@ -233,9 +233,25 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
     a.y = gx.data();
     winograd_f4x3_conv(pool_, isa_, a);
   }
+  const bool gw_winograd = gw.defined() && P > 0 && g.n > 0 && winograd_f4x3_suits(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.c, g.o);
+  if (gw_winograd) {
+    WinogradWeightGradArgs a;
+    a.x = x.data();
+    a.gy = gy.data();
+    a.n = g.n;
+    a.c = g.c;
+    a.h = g.h;
+    a.w = g.w;
+    a.o = g.o;
+    a.ph = g.ph;
+    a.pw = g.pw;
+    a.gw = gw.data();
+    winograd_f4x3_weight_grad(pool_, isa_, a);
+  }
   // What is left for the im2col path.
   const bool gx_im2col = gx.defined() && !gx_winograd;
-  if (!gx_im2col && !gw.defined()) return;
+  const bool gw_im2col = gw.defined() && !gw_winograd;
+  if (!gx_im2col && !gw_im2col) return;
   if (gx_im2col && gx.numel()) std::memset(gx.data(), 0, gx.bytes());
   if (g.n == 0 || P == 0 || g.o == 0 || CK == 0) return;
 
@@ -261,7 +277,7 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
   if (g.direct()) {
     for (int64_t n = 0; n < g.n; ++n) {
       const float* gyn = gy.data() + n * g.o * P;
-      if (gw.defined()) {
+      if (gw_im2col) {
         wop.k = P;
         wop.a = gyn;
         wop.b = x.data() + n * CHW;
@@ -283,13 +299,13 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
   }
 
   const int64_t pc = chunk_positions(g);
-  float* col = gw.defined() ? thread_scratch(ScratchSlot::Conv0, static_cast<size_t>(CK * pc)) : nullptr;
+  float* col = gw_im2col ? thread_scratch(ScratchSlot::Conv0, static_cast<size_t>(CK * pc)) : nullptr;
   float* gcol = gx_im2col ? thread_scratch(ScratchSlot::Conv1, static_cast<size_t>(CK * pc)) : nullptr;
   for (int64_t n = 0; n < g.n; ++n) {
     const float* gyn = gy.data() + n * g.o * P;
     for (int64_t p0 = 0; p0 < P; p0 += pc) {
       const int64_t np = std::min(pc, P - p0);
-      if (gw.defined()) {
+      if (gw_im2col) {
         im2col(pool_, g, x.data() + n * CHW, p0, np, col);
         wop.k = np;
         wop.a = gyn + p0;

@@ -42,6 +42,34 @@ void transform_weights(ThreadPool& pool, const WinogradF4x3Kernels& k, const Win
   }, 1);
 }
 
+// Transformed input tiles of tile rows [ty0, ty0 + rows) of image xn [c, h, w]
+// (padded by ph, pw): v[xi, channel, r * wt + tile], channel stride tc.
+void transform_input_band(ThreadPool& pool, const WinogradF4x3Kernels& k, const float* xn, int64_t c_count,
+                          int64_t h, int64_t w, int ph, int pw, int64_t ty0, int64_t rows, int64_t wt,
+                          int64_t in_pitch, float* v, int64_t tc) {
+  pool.parallel_for(c_count, [&](int64_t c0, int64_t c1) {
+    std::vector<float> patch(static_cast<size_t>(24 * in_pitch));
+    for (int64_t c = c0; c < c1; ++c) {
+      const float* xc = xn + c * h * w;
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t top = 4 * (ty0 + r) - ph;
+        std::fill(patch.begin(), patch.end(), 0.0f);
+        for (int i = 0; i < 6; ++i) {
+          const int64_t ih = top + i;
+          if (ih < 0 || ih >= h) continue;
+          const float* src = xc + ih * w;
+          float* dst = patch.data() + 4 * i * in_pitch;
+          for (int64_t col = 0; col < w; ++col) {
+            const int64_t u = col + pw;  // column in the padded row
+            dst[(u & 3) * in_pitch + (u >> 2)] = src[col];
+          }
+        }
+        k.input_row(patch.data(), in_pitch, wt, v + c * tc + r * wt, c_count * tc);
+      }
+    }
+  }, 1);
+}
+
 }  // namespace
 
 bool winograd_f4x3_suits(int64_t kh, int64_t kw, int sh, int sw, int ph, int pw, int64_t in_channels,
@@ -74,27 +102,7 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
     for (int64_t ty0 = 0; ty0 < ht; ty0 += band_rows) {
       const int64_t rows = std::min(band_rows, ht - ty0), tiles = rows * wt;
 
-      pool.parallel_for(a.c, [&](int64_t c0, int64_t c1) {
-        std::vector<float> patch(static_cast<size_t>(24 * in_pitch));
-        for (int64_t c = c0; c < c1; ++c) {
-          const float* xc = xn + c * a.h * a.w;
-          for (int64_t r = 0; r < rows; ++r) {
-            const int64_t top = 4 * (ty0 + r) - a.ph;
-            std::fill(patch.begin(), patch.end(), 0.0f);
-            for (int i = 0; i < 6; ++i) {
-              const int64_t ih = top + i;
-              if (ih < 0 || ih >= a.h) continue;
-              const float* src = xc + ih * a.w;
-              float* dst = patch.data() + 4 * i * in_pitch;
-              for (int64_t col = 0; col < a.w; ++col) {
-                const int64_t u = col + a.pw;  // column in the padded row
-                dst[(u & 3) * in_pitch + (u >> 2)] = src[col];
-              }
-            }
-            k.input_row(patch.data(), in_pitch, wt, v + c * tc + r * wt, a.c * tc);
-          }
-        }
-      }, 1);
+      transform_input_band(pool, k, xn, a.c, a.h, a.w, a.ph, a.pw, ty0, rows, wt, in_pitch, v, tc);
 
       pool.run_tasks(36, [&](int64_t xi) {
         GemmOp op;
@@ -127,6 +135,79 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
       }, 1);
     }
   }
+}
+
+void winograd_f4x3_weight_grad(ThreadPool& pool, Isa isa, const WinogradWeightGradArgs& a) {
+  const WinogradF4x3Kernels& k = kernels_for(isa);
+  const int64_t ho = a.h + 2 * a.ph - 2, wo = a.w + 2 * a.pw - 2;
+  CN_CHECK(ho > 0 && wo > 0, "conv2d: Winograd path called with an empty output");
+  const int64_t ht = (ho + 3) / 4, wt = (wo + 3) / 4;
+  const int64_t out_pitch = (wt + 15) / 16 * 16, in_pitch = out_pitch + 1;
+  const int64_t budget = int64_t(1) << 22;  // floats
+  const int64_t band_rows = std::min(ht, std::max<int64_t>(1, budget / (36 * std::max(a.c, a.o) * wt)));
+  const int64_t tc = band_rows * wt;
+  const int64_t plane = a.o * a.c;
+
+  // S[xi, o, c]: sums over every tile of every image, transformed back at the end.
+  float* s = thread_scratch(ScratchSlot::Conv0, static_cast<size_t>(36 * plane));
+  float* v = thread_scratch(ScratchSlot::Conv1, static_cast<size_t>(36 * a.c * tc));
+  float* d = thread_scratch(ScratchSlot::Conv2, static_cast<size_t>(36 * a.o * tc));
+  bool first = true;
+  for (int64_t n = 0; n < a.n; ++n) {
+    const float* xn = a.x + n * a.c * a.h * a.w;
+    const float* gyn = a.gy + n * a.o * ho * wo;
+    for (int64_t ty0 = 0; ty0 < ht; ty0 += band_rows) {
+      const int64_t rows = std::min(band_rows, ht - ty0), tiles = rows * wt;
+      transform_input_band(pool, k, xn, a.c, a.h, a.w, a.ph, a.pw, ty0, rows, wt, in_pitch, v, tc);
+
+      pool.parallel_for(a.o, [&](int64_t o0, int64_t o1) {
+        std::vector<float> patch(static_cast<size_t>(16 * out_pitch));
+        for (int64_t o = o0; o < o1; ++o) {
+          for (int64_t r = 0; r < rows; ++r) {
+            std::fill(patch.begin(), patch.end(), 0.0f);
+            const int64_t oh0 = 4 * (ty0 + r);
+            for (int i = 0; i < 4 && oh0 + i < ho; ++i) {
+              const float* src = gyn + (o * ho + oh0 + i) * wo;
+              float* dst = patch.data() + 4 * i * out_pitch;
+              for (int64_t col = 0; col < wo; ++col) dst[(col & 3) * out_pitch + (col >> 2)] = src[col];
+            }
+            k.gy_row(patch.data(), out_pitch, wt, d + o * tc + r * wt, a.o * tc);
+          }
+        }
+      }, 1);
+
+      const float beta = first ? 0.0f : 1.0f;
+      pool.run_tasks(36, [&](int64_t xi) {
+        GemmOp op;
+        op.trans_b = true;
+        op.m = a.o;
+        op.n = a.c;
+        op.k = tiles;
+        op.a = d + xi * a.o * tc;
+        op.lda = tc;
+        op.b = v + xi * a.c * tc;
+        op.ldb = tc;
+        op.beta = beta;
+        op.c = s + xi * plane;
+        op.ldc = a.c;
+        sgemm(isa, nullptr, op);
+      });
+      first = false;
+    }
+  }
+  if (first) {  // no images: nothing flowed back
+    std::fill_n(a.gw, plane * 9, 0.0f);
+    return;
+  }
+  const int64_t pitch = (a.c + 15) / 16 * 16;
+  pool.parallel_for(a.o, [&](int64_t o0, int64_t o1) {
+    std::vector<float> taps(static_cast<size_t>(9 * pitch));
+    for (int64_t o = o0; o < o1; ++o) {
+      k.weight_grad_row(s + o * a.c, plane, a.c, taps.data(), pitch);
+      for (int64_t c = 0; c < a.c; ++c)
+        for (int t = 0; t < 9; ++t) a.gw[(o * a.c + c) * 9 + t] = taps[t * pitch + c];
+    }
+  }, 1);
 }
 
 }  // namespace cn
