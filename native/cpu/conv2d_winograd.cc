@@ -49,20 +49,21 @@ void transform_input_band(ThreadPool& pool, const WinogradF4x3Kernels& k, const 
                           int64_t in_pitch, float* v, int64_t tc) {
   pool.parallel_for(c_count, [&](int64_t c0, int64_t c1) {
     std::vector<float> patch(static_cast<size_t>(24 * in_pitch));
+    // One padded input row: pw zeros, the row, zeros up to whole groups of 4.
+    std::vector<float> line(static_cast<size_t>(4 * in_pitch), 0.0f);
     for (int64_t c = c0; c < c1; ++c) {
       const float* xc = xn + c * h * w;
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t top = 4 * (ty0 + r) - ph;
-        std::fill(patch.begin(), patch.end(), 0.0f);
         for (int i = 0; i < 6; ++i) {
           const int64_t ih = top + i;
-          if (ih < 0 || ih >= h) continue;
-          const float* src = xc + ih * w;
           float* dst = patch.data() + 4 * i * in_pitch;
-          for (int64_t col = 0; col < w; ++col) {
-            const int64_t u = col + pw;  // column in the padded row
-            dst[(u & 3) * in_pitch + (u >> 2)] = src[col];
+          if (ih < 0 || ih >= h) {
+            std::fill_n(dst, 4 * in_pitch, 0.0f);
+            continue;
           }
+          std::memcpy(line.data() + pw, xc + ih * w, w * sizeof(float));
+          k.to_phases(line.data(), in_pitch, dst, in_pitch);
         }
         k.input_row(patch.data(), in_pitch, wt, v + c * tc + r * wt, c_count * tc);
       }
@@ -119,16 +120,15 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
       });
 
       pool.parallel_for(a.o, [&](int64_t o0, int64_t o1) {
-        std::vector<float> out(static_cast<size_t>(16 * out_pitch));
+        std::vector<float> out(static_cast<size_t>(16 * out_pitch)), line(static_cast<size_t>(4 * wt));
         for (int64_t o = o0; o < o1; ++o) {
           const float b = a.bias ? a.bias[o] : 0.0f;
           for (int64_t r = 0; r < rows; ++r) {
             k.output_row(m + o * tc + r * wt, a.o * tc, wt, b, out.data(), out_pitch);
             const int64_t oh0 = 4 * (ty0 + r);
             for (int i = 0; i < 4 && oh0 + i < ho; ++i) {
-              float* dst = yn + (o * ho + oh0 + i) * wo;
-              const float* src = out.data() + 4 * i * out_pitch;
-              for (int64_t col = 0; col < wo; ++col) dst[col] = src[(col & 3) * out_pitch + (col >> 2)];
+              k.from_phases(out.data() + 4 * i * out_pitch, out_pitch, wt, line.data());
+              std::memcpy(yn + (o * ho + oh0 + i) * wo, line.data(), wo * sizeof(float));
             }
           }
         }
@@ -162,14 +162,19 @@ void winograd_f4x3_weight_grad(ThreadPool& pool, Isa isa, const WinogradWeightGr
 
       pool.parallel_for(a.o, [&](int64_t o0, int64_t o1) {
         std::vector<float> patch(static_cast<size_t>(16 * out_pitch));
+        // One output-gradient row, zero past wo up to whole tiles.
+        std::vector<float> line(static_cast<size_t>(4 * wt), 0.0f);
         for (int64_t o = o0; o < o1; ++o) {
           for (int64_t r = 0; r < rows; ++r) {
-            std::fill(patch.begin(), patch.end(), 0.0f);
             const int64_t oh0 = 4 * (ty0 + r);
-            for (int i = 0; i < 4 && oh0 + i < ho; ++i) {
-              const float* src = gyn + (o * ho + oh0 + i) * wo;
+            for (int i = 0; i < 4; ++i) {
               float* dst = patch.data() + 4 * i * out_pitch;
-              for (int64_t col = 0; col < wo; ++col) dst[(col & 3) * out_pitch + (col >> 2)] = src[col];
+              if (oh0 + i >= ho) {
+                std::fill_n(dst, 4 * out_pitch, 0.0f);
+                continue;
+              }
+              std::memcpy(line.data(), gyn + (o * ho + oh0 + i) * wo, wo * sizeof(float));
+              k.to_phases(line.data(), wt, dst, out_pitch);
             }
             k.gy_row(patch.data(), out_pitch, wt, d + o * tc + r * wt, a.o * tc);
           }

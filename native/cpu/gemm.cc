@@ -12,6 +12,10 @@
 #include "../engine/error.h"
 #include "gemm_kernels.h"
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 namespace cn {
 
 namespace {
@@ -48,6 +52,46 @@ struct PackBuffer {
 
 thread_local PackBuffer t_pack_a, t_pack_b;
 
+// dst[k * width + i] = src[i * ld + k] for i < rows, k < kb, and zero for
+// rows <= i < width: the transposing half of packing (A stored row-major, B
+// stored transposed). On x86 it moves 4x4 blocks through SSE registers, several
+// times faster than element by element, which matters when the GEMM is only a
+// few hundred wide and packing is a fair share of the work.
+void pack_transposed(const float* src, int64_t ld, int rows, int64_t kb, int width, float* dst) {
+  int i = 0;
+#if defined(__SSE2__)
+  const int64_t k4 = kb / 4 * 4;
+  for (; i + 4 <= rows; i += 4) {
+    const float* s0 = src + i * ld;
+    const float* s1 = s0 + ld;
+    const float* s2 = s1 + ld;
+    const float* s3 = s2 + ld;
+    for (int64_t k = 0; k < k4; k += 4) {
+      __m128 r0 = _mm_loadu_ps(s0 + k), r1 = _mm_loadu_ps(s1 + k), r2 = _mm_loadu_ps(s2 + k), r3 = _mm_loadu_ps(s3 + k);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      float* d = dst + k * width + i;
+      _mm_storeu_ps(d, r0);
+      _mm_storeu_ps(d + width, r1);
+      _mm_storeu_ps(d + 2 * width, r2);
+      _mm_storeu_ps(d + 3 * width, r3);
+    }
+    for (int64_t k = k4; k < kb; ++k) {
+      float* d = dst + k * width + i;
+      d[0] = s0[k];
+      d[1] = s1[k];
+      d[2] = s2[k];
+      d[3] = s3[k];
+    }
+  }
+#endif
+  for (; i < rows; ++i) {
+    const float* s0 = src + i * ld;
+    for (int64_t k = 0; k < kb; ++k) dst[k * width + i] = s0[k];
+  }
+  for (; i < width; ++i)
+    for (int64_t k = 0; k < kb; ++k) dst[k * width + i] = 0.0f;
+}
+
 // Packs op(A)[i0 : i0+mb, p0 : p0+kb] into ceil(mb/mr) panels of mr rows,
 // k-major inside a panel; rows past mb are zero so edge tiles need no special case.
 void pack_a(const GemmOp& op, int mr, int64_t i0, int64_t p0, int64_t mb, int64_t kb, float* dst) {
@@ -55,13 +99,7 @@ void pack_a(const GemmOp& op, int mr, int64_t i0, int64_t p0, int64_t mb, int64_
     int rows = static_cast<int>(std::min<int64_t>(mr, mb - ir));
     float* panel = dst + ir * kb;
     if (!op.trans_a) {
-      // Row-major A: each row is contiguous in k; scatter it with stride mr.
-      for (int i = 0; i < rows; ++i) {
-        const float* src = op.a + (i0 + ir + i) * op.lda + p0;
-        for (int64_t k = 0; k < kb; ++k) panel[k * mr + i] = src[k];
-      }
-      for (int i = rows; i < mr; ++i)
-        for (int64_t k = 0; k < kb; ++k) panel[k * mr + i] = 0.0f;
+      pack_transposed(op.a + (i0 + ir) * op.lda + p0, op.lda, rows, kb, mr, panel);
     } else {
       // Stored [K, M]: the mr values of one k are contiguous.
       for (int64_t k = 0; k < kb; ++k) {
@@ -88,12 +126,7 @@ void pack_b(const GemmOp& op, int nr, int64_t p0, int64_t j0, int64_t kb, int64_
         for (int j = cols; j < nr; ++j) d[j] = 0.0f;
       }
     } else {
-      for (int j = 0; j < cols; ++j) {
-        const float* src = op.b + (j0 + jr + j) * op.ldb + p0;
-        for (int64_t k = 0; k < kb; ++k) panel[k * nr + j] = src[k];
-      }
-      for (int j = cols; j < nr; ++j)
-        for (int64_t k = 0; k < kb; ++k) panel[k * nr + j] = 0.0f;
+      pack_transposed(op.b + (j0 + jr) * op.ldb + p0, op.ldb, cols, kb, nr, panel);
     }
   }
 }

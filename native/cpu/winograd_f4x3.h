@@ -34,6 +34,9 @@ struct WinogradF4x3Kernels {
   // S (s[xi * xi_stride + c]), tap (r, s) of kernel c written to g[(3r + s) * pitch + c].
   void (*gy_row)(const float* dy, int64_t pitch, int64_t tiles, float* v, int64_t xi_stride);
   void (*weight_grad_row)(const float* s, int64_t xi_stride, int64_t count, float* g, int64_t pitch);
+  // Between plain rows and phase layout: dst[j * pitch + t] = src[4t + j] (and back).
+  void (*to_phases)(const float* src, int64_t groups, float* dst, int64_t pitch);
+  void (*from_phases)(const float* src, int64_t pitch, int64_t groups, float* dst);
 };
 
 const WinogradF4x3Kernels& winograd_f4x3_portable();

@@ -185,6 +185,46 @@ describe('native/cpu conv2d', () => {
     });
   }
 
+  it('a wide layer (128 -> 128 channels, Winograd) stays within float32 accuracy of the reference', () => {
+    // Long reductions are where Winograd's transforms could lose precision; sample outputs.
+    const [N, C, H, W, O] = [2, 128, 19, 22, 128];
+    const x = random([N, C, H, W], 41);
+    const w = tensor(random([O, C, 3, 3], 42).data.map((v) => v * 0.1), [O, C, 3, 3]);
+    const gy = random([N, O, H, W], 43);
+    const { y } = conv2dForward({ x, weight: w, padding: 1 });
+    const g = conv2dBackward({ x, weight: w, gradY: gy, padding: 1 });
+    const X = (n: number, c: number, i: number, j: number) => (i < 0 || j < 0 || i >= H || j >= W ? 0 : x.data[((n * C + c) * H + i) * W + j]);
+    const GY = (n: number, o: number, i: number, j: number) => (i < 0 || j < 0 || i >= H || j >= W ? 0 : gy.data[((n * O + o) * H + i) * W + j]);
+    const r = seeded(44);
+    const pick = (k: number) => Math.floor((r() + 0.5) * k);
+    const check = (got: number, want: number, scale: number, label: string) =>
+      assert.ok(Math.abs(got - want) <= 2e-5 * scale, `${label}: ${got} vs ${want} (scale ${scale})`);
+    let ys = 0;
+    let xs = 0;
+    for (let i = 0; i < y.data.length; i++) ys = Math.max(ys, Math.abs(y.data[i]));
+    for (let i = 0; i < g.gradX.data.length; i++) xs = Math.max(xs, Math.abs(g.gradX.data[i]));
+    for (let t = 0; t < 100; t++) {
+      const [n, o, i, j] = [pick(N), pick(O), pick(H), pick(W)];
+      let want = 0;
+      for (let c = 0; c < C; c++)
+        for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) want += X(n, c, i - 1 + a, j - 1 + b) * w.data[((o * C + c) * 3 + a) * 3 + b];
+      check(y.data[((n * O + o) * H + i) * W + j], want, ys, `y[${n},${o},${i},${j}]`);
+      const c = pick(C);
+      let wantX = 0;
+      for (let oo = 0; oo < O; oo++)
+        for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) wantX += GY(n, oo, i + 1 - a, j + 1 - b) * w.data[((oo * C + c) * 3 + a) * 3 + b];
+      check(g.gradX.data[((n * C + c) * H + i) * W + j], wantX, xs, `gradX[${n},${c},${i},${j}]`);
+    }
+    let ws = 0;
+    for (let i = 0; i < g.gradWeight.data.length; i++) ws = Math.max(ws, Math.abs(g.gradWeight.data[i]));
+    for (let t = 0; t < 40; t++) {
+      const [o, c, a, b] = [pick(O), pick(C), pick(3), pick(3)];
+      let want = 0;
+      for (let n = 0; n < N; n++) for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) want += GY(n, o, i, j) * X(n, c, i - 1 + a, j - 1 + b);
+      check(g.gradWeight.data[((o * C + c) * 3 + a) * 3 + b], want, ws, `gradWeight[${o},${c},${a},${b}]`);
+    }
+  });
+
   it('has async forms with the same results', async () => {
     const c = cases[1];
     const { x, w, b, gy } = setup(c, 9);
