@@ -20,15 +20,24 @@ interface TorchTimes {
   forward_backward_ms: number;
 }
 
-function torchSideBySide(threads: number, ctx: BenchContext): TorchTimes | null {
-  const probe = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
-  if (probe.status !== 0) {
-    const why = probe.error ? probe.error.message : (probe.stderr.trim().split('\n').pop() ?? `exit ${probe.status}`);
-    ctx.note(`conv2d: PyTorch not importable by python3 (${why}); compared with the recorded figures only.`);
-    return null;
+/** The first Python that can import torch: $PYTHON, python3 on PATH, then the system one (Debian's python3-torch). */
+function pythonWithTorch(ctx: BenchContext): string | null {
+  const candidates = [...new Set([process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p))];
+  const why: string[] = [];
+  for (const py of candidates) {
+    const probe = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
+    if (probe.status === 0) return py;
+    why.push(`${py}: ${probe.error ? probe.error.message : (probe.stderr.trim().split('\n').pop() ?? `exit ${probe.status}`)}`);
   }
+  ctx.note(`conv2d: no Python here imports torch (${why.join('; ')}); compared with the recorded figures only.`);
+  return null;
+}
+
+function torchSideBySide(threads: number, ctx: BenchContext): TorchTimes | null {
+  const py = pythonWithTorch(ctx);
+  if (!py) return null;
   const script = path.join(packageRoot, 'bench', 'pytorch_conv2d.py');
-  const r = spawnSync('python3', [script, ...[threads, N, C, H, W, O, K, PAD].map(String)], { encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(py, [script, ...[threads, N, C, H, W, O, K, PAD].map(String)], { encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0) {
     ctx.note(`conv2d: the PyTorch timing script failed: ${r.stderr.trim().split('\n').pop()}`);
     return null;
@@ -61,7 +70,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
       value: fwd.medianMs,
       reference: { value: TORCH_REFERENCE.forwardMs, label: TORCH_REFERENCE.label },
       ratio: TORCH_REFERENCE.forwardMs / fwd.medianMs,
-      details: { minMs: fwd.minMs, reps: fwd.reps, gflops: flops / (fwd.medianMs * 1e6) },
+      details: { minMs: fwd.minMs, cpuMs: fwd.cpuMs, reps: fwd.reps, gflops: flops / (fwd.medianMs * 1e6) },
     },
     {
       group,
@@ -70,7 +79,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
       value: fb.medianMs,
       reference: { value: TORCH_REFERENCE.forwardBackwardMs, label: TORCH_REFERENCE.label },
       ratio: TORCH_REFERENCE.forwardBackwardMs / fb.medianMs,
-      details: { minMs: fb.minMs, reps: fb.reps, gflops: (3 * flops) / (fb.medianMs * 1e6) },
+      details: { minMs: fb.minMs, cpuMs: fb.cpuMs, reps: fb.reps, gflops: (3 * flops) / (fb.medianMs * 1e6) },
     },
   ];
   const torch = torchSideBySide(ctx.threads, ctx);

@@ -39,6 +39,12 @@ export interface Timing {
   /** Milliseconds per call: the median, and the fastest. */
   medianMs: number;
   minMs: number;
+  /**
+   * CPU time of this process per call (all its threads), mean over the timed
+   * calls: on a shared machine, wall time above cpuMs / threads means the
+   * benchmark waited for a core rather than computed slowly.
+   */
+  cpuMs: number;
   reps: number;
 }
 
@@ -58,15 +64,18 @@ export async function time(
   for (let i = 0; i < warmup; i++) await fn();
   const samples: number[] = [];
   const started = performance.now();
+  const cpu0 = process.cpuUsage();
   while (samples.length < maxReps && (samples.length < minReps || performance.now() - started < minSeconds * 1000)) {
     const t0 = performance.now();
     await fn();
     samples.push(performance.now() - t0);
   }
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000 / samples.length;
   samples.sort((a, b) => a - b);
   const mid = samples.length >> 1;
   const medianMs = samples.length % 2 ? samples[mid] : (samples[mid - 1] + samples[mid]) / 2;
-  return { medianMs, minMs: samples[0], reps: samples.length };
+  return { medianMs, minMs: samples[0], cpuMs, reps: samples.length };
 }
 
 /** Deterministic uniform values in [-0.5, 0.5): benchmarks need no statistics, only non-trivial data. */

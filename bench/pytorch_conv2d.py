@@ -38,6 +38,7 @@ def forward_backward():
 
 print(json.dumps({
     "torch": torch.__version__,
+    "mkldnn": torch.backends.mkldnn.is_available(),
     "forward_ms": timed(forward),
     "forward_backward_ms": timed(forward_backward),
 }))
