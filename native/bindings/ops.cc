@@ -5,7 +5,7 @@ namespace cn {
 void register_ops(OpRegistry& r) {
   // [families: begin]
   // [families: end]
-  (void)r;
+  register_optimizer_ops(r);
 }
 
 }  // namespace cn

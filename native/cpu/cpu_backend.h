@@ -25,6 +25,13 @@ class CpuBackend : public Backend {
     if (src.data() != dst.data() && src.numel()) std::memcpy(dst.data(), src.data(), src.bytes());
   }
 
+  // optimizer.cc
+  void copy(const Tensor& src, Tensor& dst) override;
+  double sum_squares(const Tensor& x) override;
+  void axpy(float alpha, const Tensor& x, Tensor& y) override;
+  void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                   const AdamParams& p) override;
+
   // ---- ops (one file each) -------------------------------------------------
   // [ops: begin]
   // [ops: end]
