@@ -4,6 +4,7 @@ namespace cn {
 
 void register_ops(OpRegistry& r) {
   // [families: begin]
+  register_conv_ops(r);
   // [families: end]
   register_optimizer_ops(r);
 }

@@ -34,6 +34,11 @@ class CpuBackend : public Backend {
 
   // ---- ops (one file each) -------------------------------------------------
   // [ops: begin]
+  // conv2d.cc
+  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                      Tensor& y) override;
+  void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p, Tensor& gx,
+                       Tensor& gw, Tensor& gb) override;
   // [ops: end]
 
  private:
