@@ -5,6 +5,9 @@ namespace cn {
 void register_ops(OpRegistry& r) {
   // [families: begin]
   register_conv_ops(r);
+  register_elementwise_ops(r);
+  register_batch_norm_ops(r);
+  register_pool_ops(r);
   // [families: end]
   register_optimizer_ops(r);
 }
