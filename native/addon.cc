@@ -4,6 +4,7 @@
 
 #include "bindings/addon_data.h"
 #include "bindings/info.h"
+#include "bindings/model.h"
 #include "bindings/ops.h"
 
 namespace {
@@ -20,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   cn::OpRegistry reg(env, ops);
   cn::register_ops(reg);
   exports.Set("ops", ops);
+  cn::register_model(env, exports);
   return exports;
 }
 
