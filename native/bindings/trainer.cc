@@ -105,6 +105,11 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       opts.loss.push = number_opt(env, l, "pushWeight", opts.loss.push, "Trainer: options.loss");
       opts.loss.offset_beta = number_opt(env, l, "offsetBeta", opts.loss.offset_beta, "Trainer: options.loss");
     }
+    Napi::Value fb = o.Get("frozenBn");
+    if (!fb.IsUndefined()) {
+      if (!fb.IsBoolean()) type_error(env, "Trainer: options.frozenBn must be a boolean");
+      opts.frozen_bn = fb.As<Napi::Boolean>().Value();
+    }
     std::string spec = "cpu";
     Napi::Value b = o.Get("backend");
     if (!b.IsUndefined()) {

@@ -59,8 +59,8 @@ CornerTargets targets_for(const CornerNet& model, const Tensor& images, const He
 
 StepLosses forward_backward(Backend& be, CornerNet& model, const Tensor& images,
                             const std::vector<std::vector<GtBox>>& boxes, const CornerHeadLossWeights& weights,
-                            ThreadPool& pool) {
-  std::vector<HeadTensors> outs = model.forward(be, images, /*train=*/true, /*record=*/true);
+                            ThreadPool& pool, bool frozen_bn) {
+  std::vector<HeadTensors> outs = model.forward(be, images, /*train=*/!frozen_bn, /*record=*/true);
   CornerTargets targets = targets_for(model, images, outs[0], boxes);
   StepLosses losses;
   std::vector<HeadTensors> grads(outs.size());

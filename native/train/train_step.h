@@ -23,9 +23,10 @@ struct StepLosses {
 
 // images: [N, 3, H, W] on be's device (H, W the padded input size); boxes[n] in
 // input pixels. Gradients accumulate into model.store() (call zero_grad first).
+// frozen_bn: BN uses (and keeps) its running statistics.
 StepLosses forward_backward(Backend& be, CornerNet& model, const Tensor& images,
                             const std::vector<std::vector<GtBox>>& boxes, const CornerHeadLossWeights& weights,
-                            ThreadPool& pool);
+                            ThreadPool& pool, bool frozen_bn = false);
 
 // Losses only (no gradients, nothing recorded): validation loss, NaN hunting.
 StepLosses forward_losses(Backend& be, CornerNet& model, const Tensor& images,

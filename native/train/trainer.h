@@ -19,6 +19,9 @@ struct TrainerOptions {
   AdamConfig adam;
   CornerHeadLossWeights loss;
   uint64_t seed = 0;  // parameter initialisation
+  // BN in eval mode during training (running statistics, no updates): for
+  // fine-tuning with tiny batches, and for comparing replica layouts exactly.
+  bool frozen_bn = false;
 };
 
 struct TrainBatch {
