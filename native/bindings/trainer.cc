@@ -40,7 +40,7 @@ struct Command {
 
 // What the thread sends back; converted to JS on the main thread.
 struct Message {
-  enum Kind { StepDone, NonFinite, StepError, Cancelled, Reply, Closed } kind = StepDone;
+  enum Kind { StepDone, NonFinite, StepError, Cancelled, Reply } kind = StepDone;
   int64_t iter = 0;
   StepReport report;
   double seconds = 0, wait_seconds = 0;
@@ -129,10 +129,11 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, std::string("Trainer: ") + e.what());
     }
+    // The finalizer runs on the main thread once the training thread has released
+    // the function (its last act) and every message is delivered: only then is it
+    // safe to join, settle close() and let the object be collected.
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "cornernet-trainer", 0, 1,
-                                          [this](Napi::Env) {
-                                            if (thread_.joinable()) thread_.join();
-                                          });
+                                          [this](Napi::Env e) { on_thread_finished(e); });
     Ref();  // alive until the thread has closed
     thread_ = std::thread([this] { run(); });
   }
@@ -200,10 +201,17 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       if (cmd.kind == Command::Step) idle_since = Clock::now();
       send(msg);
     }
-    auto* bye = new Message();
-    bye->kind = Message::Closed;
-    send(bye);
     tsfn_.Release();
+  }
+
+  void on_thread_finished(Napi::Env env) {
+    if (thread_.joinable()) thread_.join();
+    closed_ = true;
+    for (auto& d : close_waiters_) d.Resolve(env.Undefined());
+    close_waiters_.clear();
+    for (auto& [id, r] : requests_) r.deferred.Reject(Napi::Error::New(env, "trainer: closed before this request ran").Value());
+    requests_.clear();
+    Unref();
   }
 
   void drop_queued_steps() {
@@ -262,13 +270,6 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       }
       r.Set("optimizer", opt);
       d.Resolve(r);
-      return;
-    }
-    if (m.kind == Message::Closed) {
-      closed_ = true;
-      for (auto& d : close_waiters_) d.Resolve(env.Undefined());
-      close_waiters_.clear();
-      Unref();
       return;
     }
     Napi::Object ev = Napi::Object::New(env);
@@ -404,6 +405,17 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
 
   // load({stateDict, optimizer?}, {strict = true}) -> Promise<load report>
   Napi::Value load(const Napi::CallbackInfo& info) {
+    try {
+      return load_impl(info);
+    } catch (const Napi::Error& e) {
+      // An async API reports bad arguments by rejecting, not throwing.
+      auto d = Napi::Promise::Deferred::New(info.Env());
+      d.Reject(e.Value());
+      return d.Promise();
+    }
+  }
+
+  Napi::Value load_impl(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     check_open(env, "load");
     if (info.Length() < 1 || !info[0].IsObject()) type_error(env, "trainer.load: expected {stateDict, optimizer?}");

@@ -37,6 +37,33 @@ void Trainer::sync_replicas_from_root() {
   }
 }
 
+void Trainer::save_buffers() {
+  saved_buffers_.resize(models_.size());
+  saved_counters_.resize(models_.size());
+  for (size_t r = 0; r < models_.size(); ++r) {
+    auto& saved = saved_buffers_[r];
+    auto& counters = saved_counters_[r];
+    counters.clear();
+    size_t k = 0;
+    for (Entry& e : models_[r]->store().entries()) {
+      if (e.kind == EntryKind::Counter) counters.push_back(e.count);
+      if (e.kind != EntryKind::Buffer) continue;
+      if (saved.size() <= k) saved.push_back(backends_[r]->empty(e.shape));
+      backends_[r]->copy(e.value, saved[k++]);
+    }
+  }
+}
+
+void Trainer::restore_buffers() {
+  for (size_t r = 0; r < models_.size(); ++r) {
+    size_t k = 0, c = 0;
+    for (Entry& e : models_[r]->store().entries()) {
+      if (e.kind == EntryKind::Counter) e.count = saved_counters_[r][c++];
+      if (e.kind == EntryKind::Buffer) backends_[r]->copy(saved_buffers_[r][k++], e.value);
+    }
+  }
+}
+
 namespace {
 std::string nonfinite_term(const std::vector<CornerHeadLosses>& levels) {
   for (size_t l = 0; l < levels.size(); ++l) {
@@ -61,6 +88,7 @@ StepReport Trainer::step(const TrainBatch& b) {
   const int64_t per = N / R;
   const int64_t image_floats = b.images.numel() / N;
 
+  if (!opts_.frozen_bn) save_buffers();
   std::vector<StepLosses> losses(R);
   std::vector<std::exception_ptr> errors(R);
   auto run = [&](int r) {
@@ -99,6 +127,7 @@ StepReport Trainer::step(const TrainBatch& b) {
   rep.problem = nonfinite_term(rep.levels);
   if (!rep.problem.empty()) {
     rep.finite = false;
+    if (!opts_.frozen_bn) restore_buffers();
     return rep;
   }
 
@@ -109,6 +138,7 @@ StepReport Trainer::step(const TrainBatch& b) {
   if (!std::isfinite(rep.grad_norm)) {
     rep.finite = false;
     rep.problem = "gradient norm";
+    if (!opts_.frozen_bn) restore_buffers();
     return rep;
   }
   adam_.step(*backends_[0], models_[0]->store(), b.lr, R, rep.grad_norm);

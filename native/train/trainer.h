@@ -62,6 +62,12 @@ class Trainer {
   ThreadPool& pool_;
   Adam adam_;
   InProcessCommunicator comm_;
+  // Per replica, BN statistics as they were before the step in flight: a step
+  // with a non-finite loss puts them back, so it changes nothing at all.
+  std::vector<std::vector<Tensor>> saved_buffers_;
+  std::vector<std::vector<int64_t>> saved_counters_;
+  void save_buffers();
+  void restore_buffers();
 };
 
 }  // namespace cn
