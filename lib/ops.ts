@@ -304,6 +304,11 @@ export interface CornerHeadLossResult {
   off: number;
   pull: number;
   push: number;
+  /**
+   * false when no image of the batch has an object: the reference's br_emb branch then gets
+   * no gradient at all (not zeros), so its optimizer skips those parameters for the step.
+   */
+  brEmbHasGrad: boolean;
   /** Gradients of det + off + pull + push. */
   gradTlHeat: TensorData;
   gradBrHeat: TensorData;
@@ -312,10 +317,17 @@ export interface CornerHeadLossResult {
   gradTlOff: TensorData;
   gradBrOff: TensorData;
 }
-type NativeHeadLoss = Omit<CornerHeadLossResult, 'det' | 'off' | 'pull' | 'push'> &
-  Record<'det' | 'off' | 'pull' | 'push', TensorData>;
+type NativeHeadLoss = Omit<CornerHeadLossResult, 'det' | 'off' | 'pull' | 'push' | 'brEmbHasGrad'> &
+  Record<'det' | 'off' | 'pull' | 'push' | 'brEmbHasGrad', TensorData>;
 function headLossResult(r: NativeHeadLoss): CornerHeadLossResult {
-  return { ...r, det: scalar(r.det), off: scalar(r.off), pull: scalar(r.pull), push: scalar(r.push) };
+  return {
+    ...r,
+    det: scalar(r.det),
+    off: scalar(r.off),
+    pull: scalar(r.pull),
+    push: scalar(r.push),
+    brEmbHasGrad: scalar(r.brEmbHasGrad) !== 0,
+  };
 }
 /** The four loss terms one head level contributes (the reference sums them over levels). */
 export const cornerHeadLosses = (a: CornerHeadLossArgs, o?: OpOptions): CornerHeadLossResult =>

@@ -122,6 +122,7 @@ EmbeddingLoss associative_embedding_loss(const Tensor& tl_emb, const Tensor& br_
     const auto& objs = match[static_cast<size_t>(img)];
     const int64_t K = static_cast<int64_t>(objs.size());
     if (K == 0) continue;
+    total.br_emb_has_grad = true;
     for (int64_t k = 0; k < K; ++k) {
       const CornerMatch& c = objs[static_cast<size_t>(k)];
       if (c.tl_y < 0 || c.tl_y >= H || c.tl_x < 0 || c.tl_x >= W || c.br_y < 0 || c.br_y >= H || c.br_x < 0 ||
@@ -269,6 +270,7 @@ CornerHeadLosses corner_head_losses(const CornerHeadTensors& out, const CornerTa
                                  grad_scale);
   r.pull = ae.pull;
   r.push = ae.push;
+  r.br_emb_has_grad = ae.br_emb_has_grad;
   const double tl_off =
       masked_smooth_l1_loss(out.tl_off, tg.tl_offset, tl_mask, w.offset_beta, grads.tl_off, 0.5 * grad_scale, pool);
   const double br_off =
