@@ -334,3 +334,24 @@ export const cornerHeadLosses = (a: CornerHeadLossArgs, o?: OpOptions): CornerHe
   headLossResult(call<NativeHeadLoss>('cornerHeadLosses', { ...a, match: matchToTensor(a.match) }, o));
 export const cornerHeadLossesAsync = async (a: CornerHeadLossArgs, o?: OpOptions): Promise<CornerHeadLossResult> =>
   headLossResult(await callAsync<NativeHeadLoss>('cornerHeadLosses', { ...a, match: matchToTensor(a.match) }, o));
+
+// ---- optimizer arithmetic -------------------------------------------------------
+export interface AdamArgs {
+  param: TensorData;
+  grad: TensorData;
+  expAvg: TensorData;
+  expAvgSq: TensorData;
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** 1-based count of this update (bias correction). */
+  step: number;
+  /** Multiplies the gradient first (gradient clipping, replica averaging). */
+  gradScale?: number;
+}
+export const sumSquares = (a: { x: TensorData }, o?: OpOptions) => call<{ y: TensorData }>('sumSquares', a, o);
+export const axpy = (a: { alpha: number; x: TensorData; y: TensorData }, o?: OpOptions) => call<{ y: TensorData }>('axpy', a, o);
+export const adamUpdate = (a: AdamArgs, o?: OpOptions) =>
+  call<{ param: TensorData; expAvg: TensorData; expAvgSq: TensorData }>('adamUpdate', a, o);
