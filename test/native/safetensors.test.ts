@@ -19,8 +19,8 @@ import { parityDir } from '../helpers/parity_dir';
 const bytes = (d: SafetensorsData) => Buffer.from(d.buffer, d.byteOffset, d.byteLength);
 
 // A file assembled by hand: u64-LE header length, the header text, the data.
-function rawFile(header: string, data: Buffer = Buffer.alloc(0), lengthOverride?: bigint): Buffer {
-  const h = Buffer.from(header, 'utf8');
+function rawFile(header: string | Buffer, data: Buffer = Buffer.alloc(0), lengthOverride?: bigint): Buffer {
+  const h = typeof header === 'string' ? Buffer.from(header, 'utf8') : header;
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(lengthOverride ?? BigInt(h.length));
   return Buffer.concat([len, h, data]);
@@ -149,6 +149,7 @@ describe('io: safetensors', () => {
       ['a truncated data section', () => rawFile(okHeader, Buffer.alloc(5)), /tensor 'w': data_offsets \[0, 8\] run past the end of the data \(5 bytes\); the file is truncated/],
       ['bad JSON', () => rawFile('{"w":{"dtype":"F32",', Buffer.alloc(8)), /bad JSON in the header: .* at byte 20/],
       ['trailing garbage after the JSON', () => rawFile(okHeader + 'x', Buffer.alloc(8)), /unexpected data after the JSON value/],
+      ['a header that is not UTF-8', () => rawFile(Buffer.concat([Buffer.from('{"w'), Buffer.from([0xc0, 0xaf]), Buffer.from('":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}')]), Buffer.alloc(8)), /the header is not valid UTF-8 at byte 3/],
       ['a header that is not an object', () => rawFile('[1,2]', Buffer.alloc(8)), /does not start with '\{'/],
       ['a duplicate tensor', () => rawFile('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', Buffer.alloc(8)), /duplicate key "w"/],
       ['a dtype/shape mismatch', () => rawFile('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', Buffer.alloc(8)), /tensor 'w': dtype F32 and shape \[3\] need 12 bytes but data_offsets \[0, 8\] hold 8/],
