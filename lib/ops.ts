@@ -122,26 +122,6 @@ export function availableBackends(): string[] {
   return out;
 }
 
-// ---- optimizer arithmetic -------------------------------------------------------
-export interface AdamArgs {
-  param: TensorData;
-  grad: TensorData;
-  expAvg: TensorData;
-  expAvgSq: TensorData;
-  lr?: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  weightDecay?: number;
-  /** 1-based count of this update (bias correction). */
-  step: number;
-  /** Multiplies the gradient first (gradient clipping, replica averaging). */
-  gradScale?: number;
-}
-export const sumSquares = (a: { x: TensorData }, o?: OpOptions) => call<{ y: TensorData }>('sumSquares', a, o);
-export const axpy = (a: { alpha: number; x: TensorData; y: TensorData }, o?: OpOptions) => call<{ y: TensorData }>('axpy', a, o);
-export const adamUpdate = (a: AdamArgs, o?: OpOptions) =>
-  call<{ param: TensorData; expAvg: TensorData; expAvgSq: TensorData }>('adamUpdate', a, o);
 // ---- CornerNet targets and losses (host only: backend must be a CPU one) ---------
 
 /** One object's corner cells, as the reference lists them: [[tl_y, tl_x], [br_y, br_x]]. */
@@ -324,6 +304,11 @@ export interface CornerHeadLossResult {
   off: number;
   pull: number;
   push: number;
+  /**
+   * false when no image of the batch has an object: the reference's br_emb branch then gets
+   * no gradient at all (not zeros), so its optimizer skips those parameters for the step.
+   */
+  brEmbHasGrad: boolean;
   /** Gradients of det + off + pull + push. */
   gradTlHeat: TensorData;
   gradBrHeat: TensorData;
@@ -332,13 +317,41 @@ export interface CornerHeadLossResult {
   gradTlOff: TensorData;
   gradBrOff: TensorData;
 }
-type NativeHeadLoss = Omit<CornerHeadLossResult, 'det' | 'off' | 'pull' | 'push'> &
-  Record<'det' | 'off' | 'pull' | 'push', TensorData>;
+type NativeHeadLoss = Omit<CornerHeadLossResult, 'det' | 'off' | 'pull' | 'push' | 'brEmbHasGrad'> &
+  Record<'det' | 'off' | 'pull' | 'push' | 'brEmbHasGrad', TensorData>;
 function headLossResult(r: NativeHeadLoss): CornerHeadLossResult {
-  return { ...r, det: scalar(r.det), off: scalar(r.off), pull: scalar(r.pull), push: scalar(r.push) };
+  return {
+    ...r,
+    det: scalar(r.det),
+    off: scalar(r.off),
+    pull: scalar(r.pull),
+    push: scalar(r.push),
+    brEmbHasGrad: scalar(r.brEmbHasGrad) !== 0,
+  };
 }
 /** The four loss terms one head level contributes (the reference sums them over levels). */
 export const cornerHeadLosses = (a: CornerHeadLossArgs, o?: OpOptions): CornerHeadLossResult =>
   headLossResult(call<NativeHeadLoss>('cornerHeadLosses', { ...a, match: matchToTensor(a.match) }, o));
 export const cornerHeadLossesAsync = async (a: CornerHeadLossArgs, o?: OpOptions): Promise<CornerHeadLossResult> =>
   headLossResult(await callAsync<NativeHeadLoss>('cornerHeadLosses', { ...a, match: matchToTensor(a.match) }, o));
+
+// ---- optimizer arithmetic -------------------------------------------------------
+export interface AdamArgs {
+  param: TensorData;
+  grad: TensorData;
+  expAvg: TensorData;
+  expAvgSq: TensorData;
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** 1-based count of this update (bias correction). */
+  step: number;
+  /** Multiplies the gradient first (gradient clipping, replica averaging). */
+  gradScale?: number;
+}
+export const sumSquares = (a: { x: TensorData }, o?: OpOptions) => call<{ y: TensorData }>('sumSquares', a, o);
+export const axpy = (a: { alpha: number; x: TensorData; y: TensorData }, o?: OpOptions) => call<{ y: TensorData }>('axpy', a, o);
+export const adamUpdate = (a: AdamArgs, o?: OpOptions) =>
+  call<{ param: TensorData; expAvg: TensorData; expAvgSq: TensorData }>('adamUpdate', a, o);

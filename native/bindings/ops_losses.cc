@@ -99,7 +99,7 @@ void register_losses_ops(OpRegistry& r) {
     w.offset_beta = c.number("offsetBeta", 1.0);
     if (!(w.offset_beta > 0)) c.bad_arg("offsetBeta", "must be positive");
     auto match = match_from_tensor(m, N);
-    for (const char* name : {"det", "off", "pull", "push"}) c.output(name, {});
+    for (const char* name : {"det", "off", "pull", "push", "brEmbHasGrad"}) c.output(name, {});
     c.output("gradTlHeat", tl_heat.shape());
     c.output("gradBrHeat", tl_heat.shape());
     c.output("gradTlEmb", tl_emb.shape());
@@ -121,6 +121,7 @@ void register_losses_ops(OpRegistry& r) {
       set_scalar(out, "off", l.off);
       set_scalar(out, "pull", l.pull);
       set_scalar(out, "push", l.push);
+      set_scalar(out, "brEmbHasGrad", l.br_emb_has_grad ? 1.0 : 0.0);
     };
   });
 }

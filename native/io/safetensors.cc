@@ -57,6 +57,36 @@ std::shared_ptr<uint8_t> aligned_bytes(size_t n) {
   return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
 }
 
+// Index of the first byte that breaks UTF-8 (overlongs, surrogates and code
+// points past U+10FFFF included), or npos. Names must survive the trip to JS
+// strings unchanged, which lossy decoding of bad bytes would not allow.
+size_t invalid_utf8_at(const std::string& s) {
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned c = b[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    unsigned cp, min;
+    if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
+    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
+    else return i;
+    if (n - i < len) return i;
+    for (size_t k = 1; k < len; ++k) {
+      if ((b[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (b[i + k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
 struct Entry {
   size_t index;
   uint64_t begin, end;
@@ -115,6 +145,8 @@ StFile read_safetensors(const std::string& path) {
   std::string header(static_cast<size_t>(header_len), '\0');
   read_exact(f.fd, header.data(), header.size(), 8, path, "the header");
   if (header[0] != '{') fail("safetensors file '", path, "': the header does not start with '{'");
+  if (const size_t bad = invalid_utf8_at(header); bad != std::string::npos)
+    fail("safetensors file '", path, "': the header is not valid UTF-8 at byte ", bad);
 
   json::Value root;
   try {

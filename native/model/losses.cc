@@ -71,19 +71,23 @@ double gaussian_focal_loss(const Tensor& logits, const Tensor& gt, Tensor& grad_
   const double sum = chunked_sum(n, pool, [&](int64_t b, int64_t e) {
     double s = 0;
     for (int64_t i = b; i < e; ++i) {
-      const double xi = x[i];
-      // p and 1 - p each from its own exponential: exact in the saturated tails.
-      const double p = 1.0 / (1.0 + std::exp(-xi));
-      const double q = 1.0 / (1.0 + std::exp(xi));
+      // One exponential of -|x| gives both p and 1 - p without cancellation in
+      // either tail; the transcendentals run in float (inputs are float32 and
+      // glibc's expf/logf are within an ulp), the products and sums in double.
+      const float xf = x[i];
+      const float ef = std::exp(-std::fabs(xf));
+      const double e = ef, inv = 1.0 / (1.0 + e);
+      const double p = xf >= 0 ? inv : e * inv;
+      const double q = xf >= 0 ? e * inv : inv;
       double loss, dldp;
       if (y[i] == 1.0f) {
-        const double lp = std::log(p + eps);
+        const double lp = std::log(static_cast<float>(p + eps));
         loss = -lp * q * q;
         dldp = -q * q / (p + eps) + 2.0 * q * lp;
       } else {
         const double om = 1.0 - static_cast<double>(y[i]);
         const double w = (om * om) * (om * om);
-        const double lq = std::log(q + eps);
+        const double lq = std::log(static_cast<float>(q + eps));
         loss = -lq * p * p * w;
         dldp = w * (p * p / (q + eps) - 2.0 * p * lq);
       }
@@ -118,6 +122,7 @@ EmbeddingLoss associative_embedding_loss(const Tensor& tl_emb, const Tensor& br_
     const auto& objs = match[static_cast<size_t>(img)];
     const int64_t K = static_cast<int64_t>(objs.size());
     if (K == 0) continue;
+    total.br_emb_has_grad = true;
     for (int64_t k = 0; k < K; ++k) {
       const CornerMatch& c = objs[static_cast<size_t>(k)];
       if (c.tl_y < 0 || c.tl_y >= H || c.tl_x < 0 || c.tl_x >= W || c.br_y < 0 || c.br_y >= H || c.br_x < 0 ||
@@ -265,6 +270,7 @@ CornerHeadLosses corner_head_losses(const CornerHeadTensors& out, const CornerTa
                                  grad_scale);
   r.pull = ae.pull;
   r.push = ae.push;
+  r.br_emb_has_grad = ae.br_emb_has_grad;
   const double tl_off =
       masked_smooth_l1_loss(out.tl_off, tg.tl_offset, tl_mask, w.offset_beta, grads.tl_off, 0.5 * grad_scale, pool);
   const double br_off =

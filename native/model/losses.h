@@ -29,6 +29,11 @@ double gaussian_focal_loss(const Tensor& logits, const Tensor& gt, Tensor& grad_
 
 struct EmbeddingLoss {
   double pull = 0, push = 0;
+  // False when no image has an object. The reference then builds both terms from
+  // tl_emb alone (tl_emb.sum() * 0), so br_emb's branch gets no gradient at all
+  // (None, not zeros): Adam skips those parameters for the step instead of
+  // applying its momentum. A train step matching it must do the same.
+  bool br_emb_has_grad = false;
 };
 
 // Associative-embedding pull/push. tl_emb, br_emb: [N, M, H, W]; match[i] lists
@@ -64,6 +69,7 @@ struct CornerHeadLossWeights {
 // levels and the total sums every entry).
 struct CornerHeadLosses {
   double det = 0, off = 0, pull = 0, push = 0;
+  bool br_emb_has_grad = false;  // see EmbeddingLoss
   double total() const { return det + off + pull + push; }
 };
 

@@ -69,6 +69,9 @@ StepLosses forward_backward(Backend& be, CornerNet& model, const Tensor& images,
     CornerHeadTensors g = host_like(h);
     losses.levels.push_back(corner_head_losses(h, targets, weights, g, 1.0, &pool));
     grads[l] = to_device(be, g);
+    // No object in the batch: the reference gives br_emb no gradient at all (not
+    // zeros), so its parameters must not reach Adam this step.
+    if (!losses.levels.back().br_emb_has_grad) grads[l][BrEmb] = Tensor{};
     outs[l] = HeadTensors{};  // the outputs are no longer needed: free before backward
   }
   model.backward(be, grads);

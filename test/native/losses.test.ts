@@ -208,6 +208,7 @@ describe('losses: cornerHeadLosses against the reference (model-parity fixtures)
     gt_bboxes: number[][][];
     gt_labels: number[][];
     losses: Record<'det_loss' | 'off_loss' | 'pull_loss' | 'push_loss', number[]>;
+    params_without_grad: string[];
   }[];
   const names = ['tl_heat', 'br_heat', 'tl_emb', 'br_emb', 'tl_off', 'br_off'] as const;
 
@@ -235,6 +236,8 @@ describe('losses: cornerHeadLosses against the reference (model-parity fixtures)
         const ref = c.losses;
         assertClose([r.det, r.off, r.pull, r.push],
           [ref.det_loss[level]!, ref.off_loss[level]!, ref.pull_loss[level]!, ref.push_loss[level]!], 1e-4, 1e-7, `level ${level}`);
+        // The reference lists br_emb among the parameters without a gradient exactly when no image has a box.
+        assert.strictEqual(r.brEmbHasGrad, !c.params_without_grad.some((k) => k.startsWith(`bbox_head.br_emb.${level}.`)));
       }
     });
   }
