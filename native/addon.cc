@@ -5,7 +5,9 @@
 #include "bindings/addon_data.h"
 #include "bindings/bench.h"
 #include "bindings/info.h"
+#include "bindings/model.h"
 #include "bindings/ops.h"
+#include "bindings/trainer.h"
 
 namespace {
 
@@ -22,6 +24,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   cn::OpRegistry reg(env, ops);
   cn::register_ops(reg);
   exports.Set("ops", ops);
+  cn::register_model(env, exports);
+  cn::register_trainer(env, exports);
   return exports;
 }
 

@@ -286,6 +286,11 @@ void OpRegistry::add(const std::string& name, Parse parse) {
   target_.Set(name + "Async", Napi::Function::New(env_, async, name + "Async"));
 }
 
+void OpRegistry::add_function(const std::string& name,
+                              std::function<Napi::Value(const Napi::CallbackInfo&)> fn) {
+  target_.Set(name, Napi::Function::New(env_, std::move(fn), name));
+}
+
 CornerPoolMode parse_corner_pool_mode(OpCall& c, const char* name) {
   std::string m = c.string(name, nullptr);
   if (m == "top") return CornerPoolMode::Top;

@@ -80,6 +80,10 @@ class OpRegistry {
   OpRegistry(Napi::Env env, Napi::Object target) : env_(env), target_(target) {}
   // Exports `name` and `nameAsync`.
   void add(const std::string& name, Parse parse);
+  // Exports a plain function under `name` (for calls that are not tensor ops,
+  // e.g. file I/O returning typed arrays of several element types).
+  void add_function(const std::string& name, std::function<Napi::Value(const Napi::CallbackInfo&)> fn);
+  Napi::Env env() const { return env_; }
 
  private:
   Napi::Env env_;

@@ -1,0 +1,554 @@
+#include "model.h"
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "../model/cornernet.h"
+#include "addon_data.h"
+#include "op_call.h"
+
+namespace cn {
+
+namespace {
+
+// JavaScript names of the head outputs, in HeadOutput order.
+const char* const kJsOutputNames[kNumHeadOutputs] = {"tlHeat", "brHeat", "tlEmb", "brEmb", "tlOff", "brOff"};
+
+const char* kind_name(EntryKind k) {
+  switch (k) {
+    case EntryKind::Parameter: return "parameter";
+    case EntryKind::Buffer: return "buffer";
+    case EntryKind::Counter: return "buffer";
+  }
+  return "?";
+}
+
+Napi::Array shape_to_js(Napi::Env env, const Shape& s) {
+  Napi::Array a = Napi::Array::New(env, s.size());
+  for (size_t i = 0; i < s.size(); ++i) a.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(s[i])));
+  return a;
+}
+
+[[noreturn]] void type_error(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
+
+// ---- config ---------------------------------------------------------------------
+
+int config_int(Napi::Env env, const Napi::Value& v, const std::string& key) {
+  double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!std::isfinite(x) || x != std::floor(x) || std::fabs(x) > 1e9)
+    type_error(env, "model config: '" + key + "' must be an integer");
+  return static_cast<int>(x);
+}
+
+std::vector<int> config_int_list(Napi::Env env, const Napi::Value& v, const std::string& key) {
+  if (!v.IsArray()) type_error(env, "model config: '" + key + "' must be an array of integers");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<int> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(config_int(env, a.Get(i), key + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+CornerNetConfig parse_config(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsObject() || v.IsArray()) type_error(env, "Model: the first argument must be a model config object");
+  Napi::Object o = v.As<Napi::Object>();
+  CornerNetConfig c;
+  std::map<std::string, std::function<void(const Napi::Value&)>> fields = {
+      {"numStacks", [&](const Napi::Value& x) { c.num_stacks = config_int(env, x, "numStacks"); }},
+      {"downsampleTimes", [&](const Napi::Value& x) { c.downsample_times = config_int(env, x, "downsampleTimes"); }},
+      {"stageChannels", [&](const Napi::Value& x) { c.stage_channels = config_int_list(env, x, "stageChannels"); }},
+      {"stageBlocks", [&](const Napi::Value& x) { c.stage_blocks = config_int_list(env, x, "stageBlocks"); }},
+      {"featChannel", [&](const Napi::Value& x) { c.feat_channel = config_int(env, x, "featChannel"); }},
+      {"numClasses", [&](const Napi::Value& x) { c.num_classes = config_int(env, x, "numClasses"); }},
+      {"cornerEmbChannels", [&](const Napi::Value& x) { c.corner_emb_channels = config_int(env, x, "cornerEmbChannels"); }},
+      {"poolFeatChannels", [&](const Napi::Value& x) { c.pool_feat_channels = config_int(env, x, "poolFeatChannels"); }},
+      {"headFeatChannels", [&](const Napi::Value& x) { c.head_feat_channels = config_int(env, x, "headFeatChannels"); }},
+      {"bnEps", [&](const Napi::Value& x) {
+         if (!x.IsNumber()) type_error(env, "model config: 'bnEps' must be a number");
+         c.bn_eps = x.As<Napi::Number>().FloatValue();
+       }},
+      {"bnMomentum", [&](const Napi::Value& x) {
+         if (!x.IsNumber()) type_error(env, "model config: 'bnMomentum' must be a number");
+         c.bn_momentum = x.As<Napi::Number>().FloatValue();
+       }},
+  };
+  Napi::Array names = o.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    std::string k = names.Get(i).As<Napi::String>().Utf8Value();
+    auto it = fields.find(k);
+    if (it == fields.end()) type_error(env, "model config: unknown key '" + k + "'");
+    Napi::Value x = o.Get(k);
+    if (!x.IsUndefined()) it->second(x);
+  }
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    throw Napi::RangeError::New(env, e.what());
+  }
+  return c;
+}
+
+// ---- tensors from JavaScript ----------------------------------------------------
+
+struct JsArray {
+  Napi::TypedArray data;
+  Shape shape;
+};
+
+// Reads {data, shape}; returns a message instead of throwing, so that a state
+// dict load can report every bad entry at once.
+std::string read_js_tensor(const Napi::Value& v, JsArray& out) {
+  if (!v.IsObject() || v.IsArray() || v.IsTypedArray()) return "is not a {data, shape} object";
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value d = o.Get("data"), s = o.Get("shape");
+  if (!d.IsTypedArray()) return "has no typed array in .data";
+  if (!s.IsArray()) return "has no .shape array";
+  out.data = d.As<Napi::TypedArray>();
+  out.shape.clear();
+  Napi::Array a = s.As<Napi::Array>();
+  double prod = 1;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value x = a.Get(i);
+    double n = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : NAN;
+    if (!(n >= 0) || n != std::floor(n) || n > 9007199254740991.0) return ".shape[" + std::to_string(i) + "] is not a non-negative integer";
+    out.shape.push_back(static_cast<int64_t>(n));
+    prod *= n;
+  }
+  if (prod != static_cast<double>(out.data.ElementLength()))
+    return "has shape " + shape_str(out.shape) + " but .data holds " + std::to_string(out.data.ElementLength()) + " elements";
+  return "";
+}
+
+// A float32 host tensor copied from JavaScript (the engine keeps no reference to JS memory).
+Tensor host_copy(const Napi::Float32Array& a, const Shape& shape) {
+  Tensor t = Tensor::host(shape);
+  if (t.numel()) std::memcpy(t.data(), a.Data(), t.bytes());
+  return t;
+}
+
+// ---- async work -------------------------------------------------------------------
+
+class ModelWrap;
+
+// Runs `work` on a libuv thread and resolves with `done(env)` (or rejects).
+class ModelWorker : public Napi::AsyncWorker {
+ public:
+  ModelWorker(Napi::Env env, ModelWrap* model, std::string what, std::function<void()> work,
+              std::function<Napi::Value(Napi::Env)> done);
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      work_();
+    } catch (const std::exception& e) {
+      SetError(what_ + ": " + e.what());
+    }
+  }
+  void OnOK() override;
+  void OnError(const Napi::Error& e) override;
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  ModelWrap* model_;
+  std::string what_;
+  std::function<void()> work_;
+  std::function<Napi::Value(Napi::Env)> done_;
+};
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "Model",
+                       {InstanceMethod("keys", &ModelWrap::keys), InstanceMethod("parameterCount", &ModelWrap::parameter_count),
+                        InstanceMethod("backend", &ModelWrap::backend_name),
+                        InstanceMethod("outputShapes", &ModelWrap::output_shapes),
+                        InstanceMethod("loadStateDict", &ModelWrap::load_state_dict),
+                        InstanceMethod("stateDict", &ModelWrap::state_dict), InstanceMethod("forward", &ModelWrap::forward),
+                        InstanceMethod("backward", &ModelWrap::backward), InstanceMethod("gradients", &ModelWrap::gradients),
+                        InstanceMethod("zeroGrad", &ModelWrap::zero_grad)});
+  }
+
+  // new Model(config, {backend = 'cpu', seed = 0})
+  explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+    Napi::Env env = info.Env();
+    CornerNetConfig cfg = parse_config(env, info[0]);
+    std::string spec = "cpu";
+    if (info.Length() > 1 && info[1].IsObject()) {
+      Napi::Object opts = info[1].As<Napi::Object>();
+      Napi::Value b = opts.Get("backend"), s = opts.Get("seed");
+      if (!b.IsUndefined()) {
+        if (!b.IsString()) type_error(env, "Model: option 'backend' must be a string such as 'cpu' or 'cuda:0'");
+        spec = b.As<Napi::String>().Utf8Value();
+      }
+      if (!s.IsUndefined()) {
+        double x = s.IsNumber() ? s.As<Napi::Number>().DoubleValue() : NAN;
+        if (!(x >= 0) || x != std::floor(x) || x > 9007199254740991.0)
+          type_error(env, "Model: option 'seed' must be a non-negative integer");
+        seed_ = static_cast<uint64_t>(x);
+      }
+    }
+    try {
+      be_ = &AddonData::of(env).backend(spec);
+      net_.reset(new CornerNet(cfg));
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, std::string("Model: ") + e.what());
+    }
+  }
+
+  void finish_work() { busy_.clear(); Unref(); }
+
+ private:
+  void check_idle(Napi::Env env, const char* what) {
+    if (!busy_.empty())
+      throw Napi::Error::New(env, std::string("model.") + what + ": the model is busy with " + busy_ +
+                                      "(); await it before calling " + what + "()");
+  }
+  template <typename F>
+  auto guarded(Napi::Env env, const char* what, F&& f) {
+    try {
+      return f();
+    } catch (const Error& e) {
+      throw Napi::Error::New(env, std::string("model.") + what + ": " + e.what());
+    }
+  }
+  Napi::Value queue(Napi::Env env, const char* what, std::function<void()> work,
+                    std::function<Napi::Value(Napi::Env)> done) {
+    busy_ = what;
+    Ref();
+    auto* w = new ModelWorker(env, this, std::string("model.") + what, std::move(work), std::move(done));
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  }
+  static Napi::Value rejected(Napi::Env env, const Napi::Error& e) {
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Reject(e.Value());
+    return d.Promise();
+  }
+  void ensure_materialized() {
+    if (!net_->store().materialized()) net_->store().materialize(*be_, seed_);
+  }
+
+  Napi::Value keys(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const auto& entries = net_->store().entries();
+    Napi::Array out = Napi::Array::New(env, entries.size());
+    uint32_t i = 0;
+    for (const Entry& e : entries) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", e.name);
+      o.Set("shape", shape_to_js(env, e.shape));
+      o.Set("kind", kind_name(e.kind));
+      o.Set("dtype", e.kind == EntryKind::Counter ? "int64" : "float32");
+      out.Set(i++, o);
+    }
+    return out;
+  }
+
+  Napi::Value parameter_count(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(net_->store().parameter_count()));
+  }
+
+  Napi::Value backend_name(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), be_->name()); }
+
+  Napi::Value output_shapes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsArray()) type_error(env, "model.outputShapes: argument 'inputShape' must be an array [N, 3, H, W]");
+    Napi::Array a = info[0].As<Napi::Array>();
+    Shape s;
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value x = a.Get(i);
+      double n = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : NAN;
+      if (!(n >= 0) || n != std::floor(n) || n > 1e12)
+        type_error(env, "model.outputShapes: argument 'inputShape' must hold non-negative integers");
+      s.push_back(static_cast<int64_t>(n));
+    }
+    auto shapes = guarded(env, "outputShapes", [&] { return net_->output_shapes(s); });
+    return levels_to_js(env, shapes.size(), [&](size_t l, int k) { return shape_to_js(env, shapes[l][k]); });
+  }
+
+  template <typename F>
+  static Napi::Array levels_to_js(Napi::Env env, size_t levels, F&& value) {
+    Napi::Array out = Napi::Array::New(env, levels);
+    for (size_t l = 0; l < levels; ++l) {
+      Napi::Object o = Napi::Object::New(env);
+      for (int k = 0; k < kNumHeadOutputs; ++k) {
+        Napi::Value v = value(l, k);
+        if (!v.IsUndefined()) o.Set(kJsOutputNames[k], v);
+      }
+      out.Set(static_cast<uint32_t>(l), o);
+    }
+    return out;
+  }
+
+  // loadStateDict(dict, {strict = true}) -> {loaded, missing, unexpected, mismatched}
+  Napi::Value load_state_dict(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env, "loadStateDict");
+    if (!info[0].IsObject() || info[0].IsArray())
+      type_error(env, "model.loadStateDict: argument 'stateDict' must be an object {name: {data, shape}}");
+    bool strict = true;
+    if (info.Length() > 1 && info[1].IsObject()) {
+      Napi::Value s = info[1].As<Napi::Object>().Get("strict");
+      if (!s.IsUndefined()) {
+        if (!s.IsBoolean()) type_error(env, "model.loadStateDict: option 'strict' must be a boolean");
+        strict = s.As<Napi::Boolean>().Value();
+      }
+    }
+    Napi::Object dict = info[0].As<Napi::Object>();
+    ParameterStore& store = net_->store();
+    std::set<std::string> known;
+    for (const Entry& e : store.entries()) known.insert(e.name);
+
+    std::vector<std::string> missing, unexpected, mismatched;
+    std::vector<std::pair<Entry*, JsArray>> good;
+    Napi::Array names = dict.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); ++i) {
+      std::string k = names.Get(i).As<Napi::String>().Utf8Value();
+      if (!known.count(k)) unexpected.push_back(k);
+    }
+    for (Entry& e : store.entries()) {
+      Napi::Value v = dict.Get(e.name);
+      if (v.IsUndefined()) {
+        missing.push_back(e.name);
+        continue;
+      }
+      JsArray a;
+      std::string why = read_js_tensor(v, a);
+      const bool is_counter = e.kind == EntryKind::Counter;
+      const napi_typedarray_type want = is_counter ? napi_bigint64_array : napi_float32_array;
+      if (why.empty() && a.data.TypedArrayType() != want)
+        why = std::string("must hold a ") + (is_counter ? "BigInt64Array" : "Float32Array");
+      if (why.empty() && a.shape != e.shape)
+        why = "has shape " + shape_str(a.shape) + ", the model expects " + shape_str(e.shape);
+      if (!why.empty())
+        mismatched.push_back(e.name + " " + why);
+      else
+        good.emplace_back(&e, a);
+    }
+    const bool clean = missing.empty() && unexpected.empty() && mismatched.empty();
+    if (strict && !clean) {
+      std::string msg = "model.loadStateDict: the state dict does not match the model (nothing was loaded; pass "
+                        "{strict: false} to load the matching entries):";
+      auto list = [&msg](const char* title, const std::vector<std::string>& v) {
+        if (v.empty()) return;
+        msg += std::string("\n  ") + title + " (" + std::to_string(v.size()) + "):";
+        for (const auto& s : v) msg += "\n    " + s;
+      };
+      list("missing", missing);
+      list("unexpected", unexpected);
+      list("wrong type or shape", mismatched);
+      Napi::Error err = Napi::Error::New(env, msg);
+      err.Set("report", report_to_js(env, 0, missing, unexpected, mismatched));
+      throw err;
+    }
+    try {
+      for (auto& [e, a] : good) {
+        if (e->kind == EntryKind::Counter) {
+          e->count = a.data.As<Napi::BigInt64Array>()[0];
+        } else {
+          e->value = be_->upload(host_copy(a.data.As<Napi::Float32Array>(), e->shape));
+        }
+      }
+      ensure_materialized();  // entries the dict lacked (strict: false) keep or get their initial values
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, std::string("model.loadStateDict: ") + e.what());
+    }
+    return report_to_js(env, good.size(), missing, unexpected, mismatched);
+  }
+
+  static Napi::Object report_to_js(Napi::Env env, size_t loaded, const std::vector<std::string>& missing,
+                                   const std::vector<std::string>& unexpected,
+                                   const std::vector<std::string>& mismatched) {
+    auto arr = [env](const std::vector<std::string>& v) {
+      Napi::Array a = Napi::Array::New(env, v.size());
+      for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), v[i]);
+      return a;
+    };
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("loaded", Napi::Number::New(env, static_cast<double>(loaded)));
+    r.Set("missing", arr(missing));
+    r.Set("unexpected", arr(unexpected));
+    r.Set("mismatched", arr(mismatched));
+    return r;
+  }
+
+  Napi::Value download_to_js(Napi::Env env, const Tensor& dev, const Shape& shape) {
+    Tensor host = Tensor::host(shape);
+    be_->download(dev, host);
+    return tensor_to_js(env, host);
+  }
+
+  Napi::Value state_dict(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env, "stateDict");
+    guarded(env, "stateDict", [&] { ensure_materialized(); return 0; });
+    Napi::Object out = Napi::Object::New(env);
+    for (const Entry& e : net_->store().entries()) {
+      if (e.kind == EntryKind::Counter) {
+        Napi::BigInt64Array a = Napi::BigInt64Array::New(env, 1);
+        a[0] = e.count;
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("data", a);
+        o.Set("shape", Napi::Array::New(env, 0));
+        out.Set(e.name, o);
+      } else {
+        out.Set(e.name, guarded(env, "stateDict", [&] { return download_to_js(env, e.value, e.shape); }));
+      }
+    }
+    return out;
+  }
+
+  Napi::Value gradients(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env, "gradients");
+    Napi::Object out = Napi::Object::New(env);
+    for (const Entry& e : net_->store().entries())
+      if (e.kind == EntryKind::Parameter && e.grad_valid)
+        out.Set(e.name, guarded(env, "gradients", [&] { return download_to_js(env, e.grad, e.shape); }));
+    return out;
+  }
+
+  Napi::Value zero_grad(const Napi::CallbackInfo& info) {
+    check_idle(info.Env(), "zeroGrad");
+    net_->store().zero_grad();
+    return info.Env().Undefined();
+  }
+
+  // forward(input, {train = false, grad = train}) -> Promise<levels>
+  Napi::Value forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    try {
+      check_idle(env, "forward");
+      JsArray in;
+      std::string why = read_js_tensor(info[0], in);
+      if (why.empty() && in.data.TypedArrayType() != napi_float32_array) why = "must hold a Float32Array";
+      if (!why.empty()) type_error(env, "model.forward: argument 'input' " + why);
+      bool train = false, grad = false, grad_given = false;
+      if (info.Length() > 1 && info[1].IsObject()) {
+        Napi::Object o = info[1].As<Napi::Object>();
+        for (const char* k : {"train", "grad"}) {
+          Napi::Value v = o.Get(k);
+          if (v.IsUndefined()) continue;
+          if (!v.IsBoolean()) type_error(env, std::string("model.forward: option '") + k + "' must be a boolean");
+          (std::string(k) == "train" ? train : grad) = v.As<Napi::Boolean>().Value();
+          if (std::string(k) == "grad") grad_given = true;
+        }
+      }
+      if (!grad_given) grad = train;
+      auto shapes = guarded(env, "forward", [&] { return net_->output_shapes(in.shape); });
+      last_shapes_ = shapes;
+      Tensor x = host_copy(in.data.As<Napi::Float32Array>(), in.shape);
+      auto result = std::make_shared<std::vector<HeadTensors>>();
+      return queue(
+          env, "forward",
+          [this, x, train, grad, result] {
+            ensure_materialized();
+            std::vector<HeadTensors> dev = net_->forward(*be_, be_->upload(x), train, grad);
+            for (auto& level : dev) {
+              HeadTensors host;
+              for (int k = 0; k < kNumHeadOutputs; ++k) {
+                host[k] = Tensor::host(level[k].shape());
+                be_->download(level[k], host[k]);
+              }
+              result->push_back(host);
+            }
+            be_->synchronize();
+          },
+          [result](Napi::Env e) -> Napi::Value {
+            return levels_to_js(e, result->size(), [&](size_t l, int k) -> Napi::Value { return tensor_to_js(e, (*result)[l][k]); });
+          });
+    } catch (const Napi::Error& e) {
+      return rejected(env, e);
+    }
+  }
+
+  // backward([{tlHeat?, brHeat?, ...} per level]) -> Promise<void>
+  Napi::Value backward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    try {
+      check_idle(env, "backward");
+      if (!net_->has_recorded_forward())
+        throw Napi::Error::New(env, "model.backward: no recorded forward pass; call forward(input, {train: true}) "
+                                    "(or {grad: true}) first, once per backward");
+      const size_t levels = last_shapes_.size();
+      if (!info[0].IsArray() || info[0].As<Napi::Array>().Length() != levels)
+        type_error(env, "model.backward: argument 'grads' must be an array of " + std::to_string(levels) +
+                            " objects (one per stack) of head output gradients");
+      Napi::Array arr = info[0].As<Napi::Array>();
+      std::vector<HeadTensors> grads(levels);
+      bool any = false;
+      for (uint32_t l = 0; l < levels; ++l) {
+        Napi::Value lv = arr.Get(l);
+        const std::string where = "model.backward: grads[" + std::to_string(l) + "]";
+        if (!lv.IsObject() || lv.IsArray()) type_error(env, where + " must be an object {tlHeat?, brHeat?, ...}");
+        Napi::Object o = lv.As<Napi::Object>();
+        Napi::Array names = o.GetPropertyNames();
+        for (uint32_t i = 0; i < names.Length(); ++i) {
+          std::string k = names.Get(i).As<Napi::String>().Utf8Value();
+          int idx = -1;
+          for (int j = 0; j < kNumHeadOutputs; ++j)
+            if (k == kJsOutputNames[j]) idx = j;
+          if (idx < 0) type_error(env, where + " has an unknown key '" + k + "' (expected tlHeat, brHeat, tlEmb, brEmb, tlOff, brOff)");
+          Napi::Value v = o.Get(k);
+          if (v.IsUndefined() || v.IsNull()) continue;
+          JsArray a;
+          std::string why = read_js_tensor(v, a);
+          if (why.empty() && a.data.TypedArrayType() != napi_float32_array) why = "must hold a Float32Array";
+          if (why.empty() && a.shape != last_shapes_[l][idx])
+            why = "has shape " + shape_str(a.shape) + ", the forward output has " + shape_str(last_shapes_[l][idx]);
+          if (!why.empty()) type_error(env, where + "." + k + " " + why);
+          grads[l][idx] = host_copy(a.data.As<Napi::Float32Array>(), a.shape);
+          any = true;
+        }
+      }
+      if (!any) type_error(env, "model.backward: no gradient given for any head output");
+      return queue(
+          env, "backward",
+          [this, grads] {
+            std::vector<HeadTensors> dev(grads.size());
+            for (size_t l = 0; l < grads.size(); ++l)
+              for (int k = 0; k < kNumHeadOutputs; ++k)
+                if (grads[l][k].defined()) dev[l][k] = be_->upload(grads[l][k]);
+            net_->backward(*be_, dev);
+            be_->synchronize();
+          },
+          [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    } catch (const Napi::Error& e) {
+      return rejected(env, e);
+    }
+  }
+
+  std::unique_ptr<CornerNet> net_;
+  Backend* be_ = nullptr;
+  uint64_t seed_ = 0;
+  std::string busy_;  // the async call in flight, empty when idle
+  std::vector<std::array<Shape, kNumHeadOutputs>> last_shapes_;
+};
+
+ModelWorker::ModelWorker(Napi::Env env, ModelWrap* model, std::string what, std::function<void()> work,
+                         std::function<Napi::Value(Napi::Env)> done)
+    : Napi::AsyncWorker(env, what.c_str()),
+      deferred_(Napi::Promise::Deferred::New(env)),
+      model_(model),
+      what_(std::move(what)),
+      work_(std::move(work)),
+      done_(std::move(done)) {}
+
+void ModelWorker::OnOK() {
+  model_->finish_work();
+  deferred_.Resolve(done_(Env()));
+}
+
+void ModelWorker::OnError(const Napi::Error& e) {
+  model_->finish_work();
+  deferred_.Reject(e.Value());
+}
+
+}  // namespace
+
+void register_model(Napi::Env env, Napi::Object exports) { exports.Set("Model", ModelWrap::define(env)); }
+
+}  // namespace cn

@@ -1,0 +1,165 @@
+#include "corner_head.h"
+
+#include <cmath>
+
+namespace cn {
+
+const char* const kHeadOutputNames[kNumHeadOutputs] = {"tl_heat", "br_heat", "tl_emb", "br_emb", "tl_off", "br_off"};
+
+namespace {
+// bias_init_with_prob(0.1): the heatmap starts at sigmoid = 0.1 everywhere.
+const float kHeatmapBias = static_cast<float>(-std::log((1 - 0.1) / 0.1));
+
+ConvModuleSpec head_conv(int cin, int cout, int k, bool act = true) {
+  return ConvModuleSpec{cin, cout, k, 1, true, act, ConvInit::KaimingNormalFanOut};
+}
+}  // namespace
+
+BiCornerPool::BiCornerPool(ParameterStore& s, const std::string& prefix, CornerPoolMode dir1, CornerPoolMode dir2,
+                           int cin, int feat, int cout, const BatchNormParams& bn)
+    : dir1_(dir1),
+      dir2_(dir2),
+      direction1_conv_(s, prefix + ".direction1_conv", head_conv(cin, feat, 3), bn),
+      direction2_conv_(s, prefix + ".direction2_conv", head_conv(cin, feat, 3), bn),
+      aftpool_conv_(s, prefix + ".aftpool_conv", head_conv(feat, cout, 3, false), bn),
+      conv1_(s, prefix + ".conv1", head_conv(cin, cout, 1, false), bn),
+      conv2_(s, prefix + ".conv2", head_conv(cout, cout, 3), bn) {}
+
+Tensor BiCornerPool::forward(const Pass& p, const Tensor& x) {
+  Tensor a = direction1_conv_.forward(p, x), b = direction2_conv_.forward(p, x);
+  Tensor pooled = p.be.empty(a.shape()), pooled2 = p.be.empty(b.shape());
+  p.be.corner_pool_forward(dir1_, a, pooled);
+  p.be.corner_pool_forward(dir2_, b, pooled2);
+  p.be.add_forward(pooled, pooled2, pooled);
+  pooled2 = Tensor{};
+  pool_in1_ = p.record ? a : Tensor{};
+  pool_in2_ = p.record ? b : Tensor{};
+  a = b = Tensor{};
+  Tensor m = aftpool_conv_.forward(p, pooled);
+  pooled = Tensor{};
+  p.be.add_forward(m, conv1_.forward(p, x), m);
+  p.be.relu_forward(m, m);
+  merged_ = p.record ? m : Tensor{};
+  return conv2_.forward(p, m);
+}
+
+Tensor BiCornerPool::backward(const Pass& p, const Tensor& gy) {
+  Tensor gm = conv2_.backward(p, gy);
+  Tensor gm_pre = p.be.empty(gm.shape());
+  p.be.relu_backward(merged_, gm, gm_pre);
+  merged_ = gm = Tensor{};
+  Tensor gx = conv1_.backward(p, gm_pre);
+  Tensor g_pooled = aftpool_conv_.backward(p, gm_pre);  // both pools' output gradient (their sum's)
+  gm_pre = Tensor{};
+  Tensor ga = p.be.empty(pool_in1_.shape());
+  p.be.corner_pool_backward(dir1_, pool_in1_, g_pooled, ga);
+  pool_in1_ = Tensor{};
+  sum_into(p.be, gx, direction1_conv_.backward(p, ga));
+  ga = Tensor{};
+  Tensor gb = p.be.empty(pool_in2_.shape());
+  p.be.corner_pool_backward(dir2_, pool_in2_, g_pooled, gb);
+  pool_in2_ = g_pooled = Tensor{};
+  sum_into(p.be, gx, direction2_conv_.backward(p, gb));
+  return gx;
+}
+
+void BiCornerPool::release() {
+  direction1_conv_.release();
+  direction2_conv_.release();
+  aftpool_conv_.release();
+  conv1_.release();
+  conv2_.release();
+  pool_in1_ = pool_in2_ = merged_ = Tensor{};
+}
+
+PredictionBranch::PredictionBranch(ParameterStore& s, const std::string& prefix, int cin, int feat, int cout,
+                                   bool heatmap)
+    : hidden_(s, prefix + ".0", ConvModuleSpec{cin, feat, 3, 1, false, true, ConvInit::KaimingNormalFanOut}, {}),
+      // CornerHead.init_weights resets the last conv to PyTorch's default.
+      out_(s, prefix + ".1", ConvModuleSpec{feat, cout, 1, 1, false, false, ConvInit::TorchDefault}, {}) {
+  if (heatmap) out_.conv().bias()->init = {InitRule::Constant, kHeatmapBias};
+}
+
+Tensor PredictionBranch::forward(const Pass& p, const Tensor& x) { return out_.forward(p, hidden_.forward(p, x)); }
+
+Tensor PredictionBranch::backward(const Pass& p, const Tensor& gy) { return hidden_.backward(p, out_.backward(p, gy)); }
+
+void PredictionBranch::release() {
+  hidden_.release();
+  out_.release();
+}
+
+CornerHead::CornerHead(ParameterStore& s, const std::string& prefix, const CornerNetConfig& cfg) {
+  const BatchNormParams bn{cfg.bn_eps, cfg.bn_momentum};
+  const int levels = cfg.num_stacks, in = cfg.feat_channel, hid = cfg.head_feat_channels;
+  auto name = [&prefix](const char* what, int l) { return prefix + what + "." + std::to_string(l); };
+  for (auto* v : {&tl_pool_, &br_pool_}) v->reserve(levels);
+  for (auto* v : {&tl_heat_, &br_heat_, &tl_off_, &br_off_, &tl_emb_, &br_emb_}) v->reserve(levels);
+  // Registration order of the reference (state_dict order): every level of a
+  // sub-module before the next sub-module; embeddings last.
+  for (int l = 0; l < levels; ++l)
+    tl_pool_.emplace_back(s, name("tl_pool", l), CornerPoolMode::Top, CornerPoolMode::Left, in,
+                          cfg.pool_feat_channels, in, bn);
+  for (int l = 0; l < levels; ++l)
+    br_pool_.emplace_back(s, name("br_pool", l), CornerPoolMode::Bottom, CornerPoolMode::Right, in,
+                          cfg.pool_feat_channels, in, bn);
+  for (int l = 0; l < levels; ++l) tl_heat_.emplace_back(s, name("tl_heat", l), in, hid, cfg.num_classes, true);
+  for (int l = 0; l < levels; ++l) br_heat_.emplace_back(s, name("br_heat", l), in, hid, cfg.num_classes, true);
+  for (int l = 0; l < levels; ++l) tl_off_.emplace_back(s, name("tl_off", l), in, hid, 2, false);
+  for (int l = 0; l < levels; ++l) br_off_.emplace_back(s, name("br_off", l), in, hid, 2, false);
+  for (int l = 0; l < levels; ++l) tl_emb_.emplace_back(s, name("tl_emb", l), in, hid, cfg.corner_emb_channels, false);
+  for (int l = 0; l < levels; ++l) br_emb_.emplace_back(s, name("br_emb", l), in, hid, cfg.corner_emb_channels, false);
+}
+
+HeadTensors CornerHead::forward(const Pass& p, int l, const Tensor& x) {
+  HeadTensors out;
+  Tensor tl = tl_pool_[l].forward(p, x);
+  out[TlHeat] = tl_heat_[l].forward(p, tl);
+  out[TlEmb] = tl_emb_[l].forward(p, tl);
+  out[TlOff] = tl_off_[l].forward(p, tl);
+  tl = Tensor{};
+  Tensor br = br_pool_[l].forward(p, x);
+  out[BrHeat] = br_heat_[l].forward(p, br);
+  out[BrEmb] = br_emb_[l].forward(p, br);
+  out[BrOff] = br_off_[l].forward(p, br);
+  return out;
+}
+
+namespace {
+// The gradient reaching a corner's pooled feature from its three branches.
+Tensor branches_backward(const Pass& p, PredictionBranch& heat, PredictionBranch& emb, PredictionBranch& off,
+                         const Tensor& g_heat, const Tensor& g_emb, const Tensor& g_off) {
+  Tensor g;
+  std::pair<PredictionBranch*, const Tensor*> parts[] = {{&heat, &g_heat}, {&emb, &g_emb}, {&off, &g_off}};
+  for (auto& [branch, grad] : parts) {
+    if (grad->defined())
+      sum_into(p.be, g, branch->backward(p, *grad));
+    else
+      branch->release();
+  }
+  return g;
+}
+}  // namespace
+
+Tensor CornerHead::backward(const Pass& p, int l, const HeadTensors& g) {
+  Tensor gx;
+  Tensor g_tl = branches_backward(p, tl_heat_[l], tl_emb_[l], tl_off_[l], g[TlHeat], g[TlEmb], g[TlOff]);
+  if (g_tl.defined())
+    sum_into(p.be, gx, tl_pool_[l].backward(p, g_tl));
+  else
+    tl_pool_[l].release();
+  g_tl = Tensor{};
+  Tensor g_br = branches_backward(p, br_heat_[l], br_emb_[l], br_off_[l], g[BrHeat], g[BrEmb], g[BrOff]);
+  if (g_br.defined())
+    sum_into(p.be, gx, br_pool_[l].backward(p, g_br));
+  else
+    br_pool_[l].release();
+  return gx;
+}
+
+void CornerHead::release(int l) {
+  for (auto* v : {&tl_pool_, &br_pool_}) (*v)[l].release();
+  for (auto* v : {&tl_heat_, &br_heat_, &tl_off_, &br_off_, &tl_emb_, &br_emb_}) (*v)[l].release();
+}
+
+}  // namespace cn

@@ -1,0 +1,239 @@
+#include "layers.h"
+
+#include <cmath>
+
+namespace cn {
+
+void sum_into(Backend& be, Tensor& acc, const Tensor& t) {
+  if (!t.defined()) return;
+  if (!acc.defined()) {
+    acc = t;
+    return;
+  }
+  be.add_forward(acc, t, acc);
+}
+
+// ---- Conv2d -------------------------------------------------------------------
+
+Conv2d::Conv2d(ParameterStore& s, const std::string& prefix, int cin, int cout, int k, int stride, bool bias,
+               ConvInit init)
+    : cout_(cout), k_(k) {
+  params_.stride_h = params_.stride_w = stride;
+  params_.pad_h = params_.pad_w = (k - 1) / 2;
+  const double fan_in = static_cast<double>(cin) * k * k, fan_out = static_cast<double>(cout) * k * k;
+  InitRule w_init, b_init;
+  if (init == ConvInit::TorchDefault) {
+    // kaiming_uniform_(a=sqrt(5)) reduces to a bound of 1/sqrt(fan_in); the bias uses the same bound.
+    w_init = {InitRule::Uniform, static_cast<float>(1.0 / std::sqrt(fan_in))};
+    b_init = w_init;
+  } else {
+    w_init = {InitRule::Normal, static_cast<float>(std::sqrt(2.0 / fan_out))};
+    b_init = {InitRule::Zeros, 0};
+  }
+  w_ = &s.add(prefix + ".weight", {cout, cin, k, k}, EntryKind::Parameter, w_init);
+  if (bias) b_ = &s.add(prefix + ".bias", {cout}, EntryKind::Parameter, b_init);
+}
+
+Tensor Conv2d::forward(const Pass& p, const Tensor& x) {
+  Tensor y = p.be.empty({x.size(0), cout_, conv_out_size(x.size(2), k_, params_.stride_h, params_.pad_h),
+                         conv_out_size(x.size(3), k_, params_.stride_w, params_.pad_w)});
+  p.be.conv2d_forward(x, w_->value, b_ ? b_->value : Tensor{}, params_, y);
+  x_ = p.record ? x : Tensor{};
+  return y;
+}
+
+Tensor Conv2d::backward(const Pass& p, const Tensor& gy, bool need_gx) {
+  CN_CHECK(x_.defined(), "internal: conv ", w_->name, " has no recorded forward");
+  Tensor gx = need_gx ? p.be.empty(x_.shape()) : Tensor{};
+  Tensor gw = p.store.grad_target(p.be, *w_);
+  Tensor gb = b_ ? p.store.grad_target(p.be, *b_) : Tensor{};
+  p.be.conv2d_backward(x_, w_->value, gy, params_, gx, gw, gb);
+  p.store.accumulate_grad(p.be, *w_, gw);
+  if (b_) p.store.accumulate_grad(p.be, *b_, gb);
+  x_ = Tensor{};
+  return gx;
+}
+
+// ---- BatchNorm2d ------------------------------------------------------------------
+
+BatchNorm2d::BatchNorm2d(ParameterStore& s, const std::string& prefix, int channels, const BatchNormParams& bn)
+    : bn_(bn) {
+  w_ = &s.add(prefix + ".weight", {channels}, EntryKind::Parameter, {InitRule::Ones});
+  b_ = &s.add(prefix + ".bias", {channels}, EntryKind::Parameter, {InitRule::Zeros});
+  mean_ = &s.add(prefix + ".running_mean", {channels}, EntryKind::Buffer, {InitRule::Zeros});
+  var_ = &s.add(prefix + ".running_var", {channels}, EntryKind::Buffer, {InitRule::Ones});
+  count_ = &s.add(prefix + ".num_batches_tracked", {}, EntryKind::Counter);
+}
+
+Tensor BatchNorm2d::forward(const Pass& p, const Tensor& x) {
+  Tensor y = p.be.empty(x.shape());
+  if (p.train) {
+    Tensor m = p.be.empty({x.size(1)}), is = p.be.empty({x.size(1)});
+    p.be.batch_norm_forward_train(x, w_->value, b_->value, mean_->value, var_->value, bn_, y, m, is);
+    ++count_->count;
+    save_mean_ = p.record ? m : Tensor{};
+    save_invstd_ = p.record ? is : Tensor{};
+  } else {
+    p.be.batch_norm_forward_eval(x, w_->value, b_->value, mean_->value, var_->value, bn_, y);
+    save_mean_ = save_invstd_ = Tensor{};
+  }
+  recorded_train_ = p.train;
+  x_ = p.record ? x : Tensor{};
+  return y;
+}
+
+Tensor BatchNorm2d::backward(const Pass& p, const Tensor& gy) {
+  CN_CHECK(x_.defined(), "internal: batch norm ", w_->name, " has no recorded forward");
+  if (!recorded_train_) {
+    // Eval mode: the running statistics are constants of the forward pass.
+    const int64_t c = x_.size(1);
+    Tensor rm = Tensor::host({c}), rv = Tensor::host({c});
+    p.be.download(mean_->value, rm);
+    p.be.download(var_->value, rv);
+    Tensor is = Tensor::host({c});
+    for (int64_t i = 0; i < c; ++i) is.data()[i] = static_cast<float>(1.0 / std::sqrt(double(rv.data()[i]) + bn_.eps));
+    save_mean_ = p.be.upload(rm);
+    save_invstd_ = p.be.upload(is);
+  }
+  Tensor gx = p.be.empty(x_.shape());
+  Tensor gw = p.store.grad_target(p.be, *w_), gb = p.store.grad_target(p.be, *b_);
+  p.be.batch_norm_backward(x_, w_->value, save_mean_, save_invstd_, gy, recorded_train_, gx, gw, gb);
+  p.store.accumulate_grad(p.be, *w_, gw);
+  p.store.accumulate_grad(p.be, *b_, gb);
+  release();
+  return gx;
+}
+
+void BatchNorm2d::release() { x_ = save_mean_ = save_invstd_ = Tensor{}; }
+
+// ---- ConvModule ---------------------------------------------------------------
+
+ConvModule::ConvModule(ParameterStore& s, const std::string& prefix, const ConvModuleSpec& spec,
+                       const BatchNormParams& bn)
+    : conv_(s, prefix + ".conv", spec.cin, spec.cout, spec.k, spec.stride, !spec.norm, spec.init), act_(spec.act) {
+  if (spec.norm) bn_.emplace_back(s, prefix + ".bn", spec.cout, bn);
+}
+
+Tensor ConvModule::forward(const Pass& p, const Tensor& x) {
+  Tensor y = conv_.forward(p, x);
+  if (!bn_.empty()) y = bn_[0].forward(p, y);
+  if (act_) {
+    // In place: neither the conv nor BN backward needs this buffer's pre-ReLU values.
+    p.be.relu_forward(y, y);
+    y_ = p.record ? y : Tensor{};
+  }
+  return y;
+}
+
+Tensor ConvModule::backward(const Pass& p, const Tensor& gy, bool need_gx) {
+  Tensor g = gy;
+  if (act_) {
+    CN_CHECK(y_.defined(), "internal: ConvModule has no recorded forward");
+    Tensor gr = p.be.empty(gy.shape());
+    p.be.relu_backward(y_, gy, gr);
+    y_ = Tensor{};
+    g = gr;
+  }
+  if (!bn_.empty()) g = bn_[0].backward(p, g);
+  return conv_.backward(p, g, need_gx);
+}
+
+void ConvModule::release() {
+  conv_.release();
+  if (!bn_.empty()) bn_[0].release();
+  y_ = Tensor{};
+}
+
+// ---- BasicBlock -------------------------------------------------------------------
+
+BasicBlock::BasicBlock(ParameterStore& s, const std::string& prefix, int cin, int cout, int stride,
+                       const BatchNormParams& bn)
+    : conv1_(s, prefix + ".conv1", cin, cout, 3, stride, false, ConvInit::TorchDefault),
+      bn1_(s, prefix + ".bn1", cout, bn),
+      conv2_(s, prefix + ".conv2", cout, cout, 3, 1, false, ConvInit::TorchDefault),
+      bn2_(s, prefix + ".bn2", cout, bn) {
+  if (stride != 1 || cin != cout) {
+    ds_conv_.emplace_back(s, prefix + ".downsample.0", cin, cout, 1, stride, false, ConvInit::TorchDefault);
+    ds_bn_.emplace_back(s, prefix + ".downsample.1", cout, bn);
+  }
+}
+
+Tensor BasicBlock::forward(const Pass& p, const Tensor& x) {
+  Tensor h = bn1_.forward(p, conv1_.forward(p, x));
+  p.be.relu_forward(h, h);
+  Tensor y = bn2_.forward(p, conv2_.forward(p, h));
+  if (ds_conv_.empty()) {
+    p.be.add_forward(y, x, y);
+  } else {
+    Tensor id = ds_bn_[0].forward(p, ds_conv_[0].forward(p, x));
+    p.be.add_forward(y, id, y);
+  }
+  p.be.relu_forward(y, y);
+  h_ = p.record ? h : Tensor{};
+  y_ = p.record ? y : Tensor{};
+  return y;
+}
+
+Tensor BasicBlock::backward(const Pass& p, const Tensor& gy) {
+  CN_CHECK(y_.defined(), "internal: BasicBlock has no recorded forward");
+  Tensor g_sum = p.be.empty(gy.shape());  // gradient at the residual sum
+  p.be.relu_backward(y_, gy, g_sum);
+  y_ = Tensor{};
+  Tensor gh = conv2_.backward(p, bn2_.backward(p, g_sum), true);
+  Tensor gh_pre = p.be.empty(gh.shape());
+  p.be.relu_backward(h_, gh, gh_pre);
+  h_ = gh = Tensor{};
+  Tensor gx = conv1_.backward(p, bn1_.backward(p, gh_pre), true);
+  gh_pre = Tensor{};
+  if (ds_conv_.empty()) {
+    sum_into(p.be, gx, g_sum);
+  } else {
+    sum_into(p.be, gx, ds_conv_[0].backward(p, ds_bn_[0].backward(p, g_sum), true));
+  }
+  return gx;
+}
+
+void BasicBlock::release() {
+  conv1_.release();
+  bn1_.release();
+  conv2_.release();
+  bn2_.release();
+  for (auto& c : ds_conv_) c.release();
+  for (auto& b : ds_bn_) b.release();
+  h_ = y_ = Tensor{};
+}
+
+// ---- ResLayer -------------------------------------------------------------------
+
+ResLayer::ResLayer(ParameterStore& s, const std::string& prefix, int cin, int cout, int num_blocks, int stride,
+                   bool downsample_first, const BatchNormParams& bn) {
+  const int n = num_blocks < 1 ? 1 : num_blocks;
+  blocks_.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    const std::string name = prefix + "." + std::to_string(i);
+    if (downsample_first) {
+      blocks_.emplace_back(s, name, i == 0 ? cin : cout, cout, i == 0 ? stride : 1, bn);
+    } else {
+      const bool last = i == n - 1;
+      blocks_.emplace_back(s, name, cin, last ? cout : cin, last ? stride : 1, bn);
+    }
+  }
+}
+
+Tensor ResLayer::forward(const Pass& p, const Tensor& x) {
+  Tensor y = x;
+  for (auto& b : blocks_) y = b.forward(p, y);
+  return y;
+}
+
+Tensor ResLayer::backward(const Pass& p, const Tensor& gy) {
+  Tensor g = gy;
+  for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) g = it->backward(p, g);
+  return g;
+}
+
+void ResLayer::release() {
+  for (auto& b : blocks_) b.release();
+}
+
+}  // namespace cn

@@ -1,0 +1,125 @@
+// The building blocks of HourglassNet and CornerHead, each with the reference's
+// state_dict names: Conv2d, BatchNorm2d, ConvModule (conv [+BN] [+ReLU]),
+// BasicBlock and ResLayer. Not a general autograd: every layer instance is used
+// once per forward pass, so it keeps what its own backward needs in members
+// (only when the pass records) and drops it as soon as its backward has run.
+//
+// Gradient conventions: backward(gy) never modifies gy and returns a gradient
+// tensor nobody else holds, which the caller may then add into in place.
+// Parameter gradients go to the ParameterStore (accumulated across calls).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "parameter_store.h"
+
+namespace cn {
+
+// One forward or backward pass: the device, where gradients go, and the mode.
+struct Pass {
+  Backend& be;
+  ParameterStore& store;
+  bool train = false;   // BN normalises with batch statistics and updates running ones
+  bool record = false;  // keep what backward needs
+};
+
+// acc += t, where acc is a gradient the caller owns (see conventions above);
+// an undefined acc takes t, an undefined t adds nothing.
+void sum_into(Backend& be, Tensor& acc, const Tensor& t);
+
+enum class ConvInit {
+  TorchDefault,        // nn.Conv2d.reset_parameters: U(+-1/sqrt(fan_in)) for weight and bias
+  KaimingNormalFanOut  // mmcv ConvModule: N(0, 2/fan_out) weight (ReLU gain), bias 0
+};
+
+class Conv2d {
+ public:
+  Conv2d(ParameterStore& s, const std::string& prefix, int cin, int cout, int k, int stride, bool bias,
+         ConvInit init);
+  Tensor forward(const Pass& p, const Tensor& x);
+  // gx is computed only when need_gx (the stem's first conv has no use for it).
+  Tensor backward(const Pass& p, const Tensor& gy, bool need_gx);
+  void release() { x_ = Tensor{}; }
+  Entry* bias() { return b_; }
+
+ private:
+  Entry* w_;
+  Entry* b_ = nullptr;
+  int cout_, k_;
+  Conv2dParams params_;
+  Tensor x_;
+};
+
+class BatchNorm2d {
+ public:
+  BatchNorm2d(ParameterStore& s, const std::string& prefix, int channels, const BatchNormParams& bn);
+  Tensor forward(const Pass& p, const Tensor& x);
+  Tensor backward(const Pass& p, const Tensor& gy);
+  void release();
+
+ private:
+  Entry *w_, *b_, *mean_, *var_, *count_;
+  BatchNormParams bn_;
+  Tensor x_, save_mean_, save_invstd_;
+  bool recorded_train_ = false;
+};
+
+// mmcv's ConvModule: conv (bias only without BN) -> BN -> ReLU, keys `conv.*`, `bn.*`.
+struct ConvModuleSpec {
+  int cin, cout, k, stride = 1;
+  bool norm = true, act = true;
+  ConvInit init = ConvInit::TorchDefault;
+};
+
+class ConvModule {
+ public:
+  ConvModule(ParameterStore& s, const std::string& prefix, const ConvModuleSpec& spec, const BatchNormParams& bn);
+  Tensor forward(const Pass& p, const Tensor& x);
+  Tensor backward(const Pass& p, const Tensor& gy, bool need_gx = true);
+  void release();
+  Conv2d& conv() { return conv_; }
+
+ private:
+  Conv2d conv_;
+  std::vector<BatchNorm2d> bn_;  // zero or one
+  bool act_;
+  Tensor y_;  // ReLU output, for its backward
+};
+
+// ResNet's BasicBlock: conv1 3x3 (stride) -> bn1 -> ReLU -> conv2 3x3 -> bn2,
+// plus the identity or `downsample` (1x1 conv stride + BN), then ReLU.
+class BasicBlock {
+ public:
+  BasicBlock(ParameterStore& s, const std::string& prefix, int cin, int cout, int stride, const BatchNormParams& bn);
+  Tensor forward(const Pass& p, const Tensor& x);
+  Tensor backward(const Pass& p, const Tensor& gy);
+  void release();
+
+ private:
+  Conv2d conv1_;
+  BatchNorm2d bn1_;
+  Conv2d conv2_;
+  BatchNorm2d bn2_;
+  std::vector<Conv2d> ds_conv_;  // zero or one each
+  std::vector<BatchNorm2d> ds_bn_;
+  Tensor h_, y_;  // first ReLU's output, block output
+};
+
+// mmdet's ResLayer of BasicBlocks, keys `0..n-1`. downsample_first: block 0 maps
+// cin->cout with the stride, the rest cout->cout; otherwise (the hourglass's low3)
+// blocks 0..n-2 are cin->cin and the last maps cin->cout. Like the reference,
+// num_blocks 0 still builds one block (this shows in HourglassNet's `inters`).
+class ResLayer {
+ public:
+  ResLayer(ParameterStore& s, const std::string& prefix, int cin, int cout, int num_blocks, int stride,
+           bool downsample_first, const BatchNormParams& bn);
+  Tensor forward(const Pass& p, const Tensor& x);
+  Tensor backward(const Pass& p, const Tensor& gy);
+  void release();
+  BasicBlock& block(size_t i) { return blocks_.at(i); }
+
+ private:
+  std::vector<BasicBlock> blocks_;
+};
+
+}  // namespace cn
