@@ -112,6 +112,14 @@ void pack_a(const GemmOp& op, int mr, int64_t i0, int64_t p0, int64_t mb, int64_
   }
 }
 
+// kb rows of W floats, ld apart, into a contiguous panel. A fixed-size loop the
+// compiler inlines: a libc memcpy call per 64- or 128-byte row costs more than the copy.
+template <int W>
+void copy_rows(const float* src, int64_t ld, int64_t kb, float* dst) {
+  for (int64_t k = 0; k < kb; ++k)
+    for (int j = 0; j < W; ++j) dst[k * W + j] = src[k * ld + j];
+}
+
 // Packs op(B)[p0 : p0+kb, j0 : j0+nb] into ceil(nb/nr) panels of nr columns,
 // k-major inside a panel, zero-padded past nb.
 void pack_b(const GemmOp& op, int nr, int64_t p0, int64_t j0, int64_t kb, int64_t nb, float* dst) {
@@ -119,12 +127,17 @@ void pack_b(const GemmOp& op, int nr, int64_t p0, int64_t j0, int64_t kb, int64_
     int cols = static_cast<int>(std::min<int64_t>(nr, nb - jr));
     float* panel = dst + jr * kb;
     if (!op.trans_b) {
-      for (int64_t k = 0; k < kb; ++k) {
-        const float* src = op.b + (p0 + k) * op.ldb + j0 + jr;
-        float* d = panel + k * nr;
-        std::memcpy(d, src, cols * sizeof(float));
-        for (int j = cols; j < nr; ++j) d[j] = 0.0f;
-      }
+      const float* src = op.b + p0 * op.ldb + j0 + jr;
+      if (cols == 32 && nr == 32)
+        copy_rows<32>(src, op.ldb, kb, panel);
+      else if (cols == 16 && nr == 16)
+        copy_rows<16>(src, op.ldb, kb, panel);
+      else
+        for (int64_t k = 0; k < kb; ++k) {
+          float* d = panel + k * nr;
+          std::memcpy(d, src + k * op.ldb, cols * sizeof(float));
+          for (int j = cols; j < nr; ++j) d[j] = 0.0f;
+        }
     } else {
       pack_transposed(op.b + (j0 + jr) * op.ldb + p0, op.ldb, cols, kb, nr, panel);
     }
