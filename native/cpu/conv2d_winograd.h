@@ -1,8 +1,7 @@
 // 3x3, stride-1 convolution by Winograd F(4x4, 3x3) (winograd_f4x3.h): 2.25x
 // fewer multiplies than im2col+GEMM for the same GEMM efficiency. conv2d.cc uses
-// it for the forward pass, with the kernel flipped and transposed for the input
-// gradient (a stride-1 convolution of gradY with padding 2 - pad), and for the
-// weight gradient through the adjoint of the same transforms.
+// it for the forward pass and, with the kernel flipped and transposed, for the
+// input gradient (a stride-1 convolution of gradY with padding 2 - pad).
 #pragma once
 #include <cstdint>
 
@@ -33,16 +32,5 @@ struct WinogradConvArgs {
 
 void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a);
 
-// The weight gradient of the same layer (no flip): gw[o, c, 3, 3] = the
-// gradient of sum(y * gy) for y = conv(x, weight) with padding (ph, pw).
-struct WinogradWeightGradArgs {
-  const float* x = nullptr;   // [n, c, h, w]
-  const float* gy = nullptr;  // [n, o, h + 2ph - 2, w + 2pw - 2]
-  int64_t n = 0, c = 0, h = 0, w = 0, o = 0;
-  int ph = 0, pw = 0;
-  float* gw = nullptr;  // [o, c, 3, 3], overwritten
-};
-
-void winograd_f4x3_weight_grad(ThreadPool& pool, Isa isa, const WinogradWeightGradArgs& a);
 
 }  // namespace cn

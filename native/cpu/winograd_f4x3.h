@@ -27,13 +27,6 @@ struct WinogradF4x3Kernels {
   // Kernels: g[(3 * r + s) * pitch + c] is tap (r, s) of kernel c (pitch rounded
   // up to whole vectors); writes (G g G^T)[xi / 6, xi % 6] to u[xi * xi_stride + c].
   void (*weight_row)(const float* g, int64_t pitch, int64_t count, float* u, int64_t xi_stride);
-  // For the weight gradient, dL/dg = G^T [sum over tiles (B^T d B) . (A dY A^T)] G:
-  // gy_row is A dY A^T of a row of 4x4 output-gradient tiles (`dy` in phase
-  // layout, 4 rows x 4 phases, `pitch` apart; tiles past the output must be
-  // zero), written like input_row; weight_grad_row is G^T S G of `count` sums
-  // S (s[xi * xi_stride + c]), tap (r, s) of kernel c written to g[(3r + s) * pitch + c].
-  void (*gy_row)(const float* dy, int64_t pitch, int64_t tiles, float* v, int64_t xi_stride);
-  void (*weight_grad_row)(const float* s, int64_t xi_stride, int64_t count, float* g, int64_t pitch);
   // Between plain rows and phase layout: dst[j * pitch + t] = src[4t + j] (and back).
   void (*to_phases)(const float* src, int64_t groups, float* dst, int64_t pitch);
   void (*from_phases)(const float* src, int64_t pitch, int64_t groups, float* dst);
