@@ -50,8 +50,9 @@ export interface Timing {
 
 /**
  * Times `fn` after `warmup` calls: at least `minReps` calls and at least
- * `minSeconds` of calls (at most `maxReps`). The median is what tables report:
- * it shrugs off the odd preemption on a shared machine.
+ * `minSeconds` of calls (at most `maxReps`). Tables report the fastest call
+ * (as timeit advises): on a shared machine the slower ones measure the other
+ * tenants; the median goes to the JSON next to it.
  */
 export async function time(
   fn: () => unknown | Promise<unknown>,

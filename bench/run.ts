@@ -117,7 +117,8 @@ async function main(): Promise<number> {
 
   const info = native().info();
   console.log(`cornernet-native bench: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${threads} engine threads, ISA ${info.isa}, node ${process.version}`);
-  console.log('ratio > 1: better than the reference; for GFLOP/s vs a peak it is the fraction of the peak.\n');
+  console.log('value: best of the timed calls (medians and CPU time in --json); ratio > 1: better than the reference,');
+  console.log('and for GFLOP/s against a peak, the fraction of that peak.\n');
   console.log(table(all.results));
   for (const n of all.notes) console.log(`note: ${n}`);
   for (const f of all.failures) console.log(`FAILED: ${f}`);

@@ -11,12 +11,14 @@ async function run(group: string, allThreads: boolean, ctx: BenchContext): Promi
   const info = native().info();
   const threads = allThreads ? ctx.threads : 1;
   const label = `${threads} thread${threads === 1 ? '' : 's'}`;
-  const peak = native().fmaPeakGflops({ isa: info.isa, allThreads, seconds: 1 });
+  // Best of several short runs, like the timings it is compared with.
+  let peak = 0;
+  for (let i = 0; i < 5; i++) peak = Math.max(peak, native().fmaPeakGflops({ isa: info.isa, allThreads, seconds: 0.2 }));
   const a = tensor(filled(N * N, 1), [N, N]);
   const b = tensor(filled(N * N, 2), [N, N]);
   const t = await time(() => gemm({ a, b }), { warmup: 2, minReps: 5, minSeconds: 2 });
   const flops = 2 * N ** 3;
-  const gflops = flops / (t.medianMs * 1e6);
+  const gflops = flops / (t.minMs * 1e6);
   return [
     { group, name: `fp32 FMA peak (${info.isa}), ${label}`, metric: 'GFLOP/s', value: peak, details: { isa: info.isa } },
     {
@@ -26,7 +28,7 @@ async function run(group: string, allThreads: boolean, ctx: BenchContext): Promi
       value: gflops,
       reference: { value: peak, label: `measured FMA peak (target >= 70%)` },
       ratio: gflops / peak,
-      details: { medianMs: t.medianMs, minMs: t.minMs, cpuMs: t.cpuMs, reps: t.reps, bestGflops: flops / (t.minMs * 1e6) },
+      details: { minMs: t.minMs, medianMs: t.medianMs, cpuMs: t.cpuMs, reps: t.reps, medianGflops: flops / (t.medianMs * 1e6) },
     },
   ];
 }
