@@ -144,7 +144,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
       for (int64_t r = r0; r < r1; ++r) std::fill_n(y.data() + r * P, P, bias.data()[r % g.o]);
     }, 16);
   }
-  if (winograd_f4x3_suits(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.c, g.o)) {
+  if (winograd_f4x3_suits(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.c, g.o, g.ho, g.wo)) {
     WinogradConvArgs a;
     a.x = x.data();
     a.n = g.n;
@@ -220,7 +220,7 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
   if (gw.defined() && (g.n == 0 || P == 0)) std::memset(gw.data(), 0, gw.bytes());
   // gradX of a stride-1 3x3 layer is itself a stride-1 3x3 convolution: of gy,
   // with the kernel flipped and in/out channels swapped, padded by 2 - pad.
-  const bool gx_winograd = gx.defined() && P > 0 && winograd_f4x3_suits(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.o, g.c);
+  const bool gx_winograd = gx.defined() && P > 0 && winograd_f4x3_suits(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.o, g.c, g.h, g.w);
   if (gx_winograd) {
     WinogradConvArgs a;
     a.x = gy.data();

@@ -74,9 +74,9 @@ void transform_input_band(ThreadPool& pool, const WinogradF4x3Kernels& k, const 
 }  // namespace
 
 bool winograd_f4x3_suits(int64_t kh, int64_t kw, int sh, int sw, int ph, int pw, int64_t in_channels,
-                         int64_t out_channels) {
+                         int64_t out_channels, int64_t out_h, int64_t out_w) {
   return kh == 3 && kw == 3 && sh == 1 && sw == 1 && ph >= 0 && ph <= 2 && pw >= 0 && pw <= 2 &&
-         in_channels >= 16 && out_channels >= 16;
+         in_channels >= 16 && out_channels >= 16 && ((out_h + 3) / 4) * ((out_w + 3) / 4) >= 16;
 }
 
 void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {

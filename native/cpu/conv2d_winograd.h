@@ -12,9 +12,11 @@ namespace cn {
 
 // Layers worth it: 3x3, stride 1, padding <= 2 on both axes (so the adjoint's
 // padding 2 - pad is valid), enough channels that the 36 GEMMs dominate the
-// tile transforms.
+// tile transforms, and at least 16 output tiles (4x4 each) per image: each GEMM
+// is as wide as an image's tiles, and below that its micro-tiles run mostly
+// empty, so im2col (4x the multiplies, 16x the width) is faster.
 bool winograd_f4x3_suits(int64_t kh, int64_t kw, int sh, int sw, int ph, int pw, int64_t in_channels,
-                         int64_t out_channels);
+                         int64_t out_channels, int64_t out_h, int64_t out_w);
 
 struct WinogradConvArgs {
   const float* x = nullptr;  // [n, c, h, w]

@@ -33,12 +33,14 @@ const cases: Case[] = [
   { name: '3x5 stride [2,1] padding [0,2]', x: [2, 2, 8, 6], w: [3, 2, 3, 5], stride: [2, 1], padding: [0, 2], bias: false },
   { name: '2x2 s3 (stride > kernel)', x: [1, 3, 10, 11], w: [2, 3, 2, 2], stride: [3, 3], padding: [0, 0], bias: true },
   { name: 'kernel = padded input', x: [1, 2, 3, 2], w: [3, 2, 5, 4], stride: [1, 1], padding: [1, 1], bias: true },
-  // 3x3 stride 1 with >= 16 channels in and out: Winograd F(4x4, 3x3), whose
-  // tiles overhang these odd sizes; gradX goes through it too (padding 2 - p).
-  { name: 'Winograd 3x3 s1 p1', x: [2, 16, 13, 11], w: [20, 16, 3, 3], stride: [1, 1], padding: [1, 1], bias: true },
-  { name: 'Winograd 3x3 s1 p0', x: [1, 24, 9, 10], w: [16, 24, 3, 3], stride: [1, 1], padding: [0, 0], bias: false },
-  { name: 'Winograd 3x3 s1 p2', x: [1, 16, 6, 7], w: [17, 16, 3, 3], stride: [1, 1], padding: [2, 2], bias: true },
-  { name: 'Winograd 3x3 s1 padding [1,0]', x: [1, 16, 8, 5], w: [16, 16, 3, 3], stride: [1, 1], padding: [1, 0], bias: true },
+  // 3x3 stride 1 with >= 16 channels in and out and >= 16 output tiles of 4x4:
+  // Winograd F(4x4, 3x3), whose tiles overhang these odd sizes; gradX goes
+  // through it too (padding 2 - p) when the input has >= 16 tiles.
+  { name: 'Winograd 3x3 s1 p1', x: [2, 16, 17, 15], w: [20, 16, 3, 3], stride: [1, 1], padding: [1, 1], bias: true },
+  { name: 'Winograd 3x3 s1 p0', x: [1, 24, 19, 18], w: [16, 24, 3, 3], stride: [1, 1], padding: [0, 0], bias: false },
+  { name: 'Winograd 3x3 s1 p2', x: [1, 16, 14, 13], w: [17, 16, 3, 3], stride: [1, 1], padding: [2, 2], bias: true },
+  { name: 'Winograd 3x3 s1 padding [1,0]', x: [1, 16, 16, 18], w: [16, 16, 3, 3], stride: [1, 1], padding: [1, 0], bias: true },
+  { name: '3x3 s1 with too few tiles for Winograd (im2col)', x: [1, 16, 9, 9], w: [16, 16, 3, 3], stride: [1, 1], padding: [1, 1], bias: true },
   { name: 'padding wider than the kernel', x: [1, 2, 3, 3], w: [2, 2, 2, 2], stride: [1, 2], padding: [3, 2], bias: true },
 ];
 
