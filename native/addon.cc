@@ -20,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, cn::info, "info"));
   exports.Set("backendInfo", Napi::Function::New(env, cn::backend_info, "backendInfo"));
   exports.Set("fmaPeakGflops", Napi::Function::New(env, cn::fma_peak_gflops, "fmaPeakGflops"));
+  exports.Set("sgemmGflops", Napi::Function::New(env, cn::sgemm_gflops, "sgemmGflops"));
   Napi::Object ops = Napi::Object::New(env);
   cn::OpRegistry reg(env, ops);
   cn::register_ops(reg);
