@@ -21,7 +21,7 @@ async function run(group: string, allThreads: boolean, ctx: BenchContext): Promi
   const t = await time(() => gemm({ a, b }), { warmup: 2, minReps: 5, minSeconds: 2 });
   const flops = 2 * N ** 3;
   const gflops = flops / (t.minMs * 1e6);
-  const engine = native().sgemmGflops({ n: N, allThreads, reps: 10 });
+  const engine = native().sgemmGflops({ n: N, allThreads, reps: 30 });
   return [
     { group, name: `fp32 FMA peak (${info.isa}), ${label}`, metric: 'GFLOP/s', value: peak, details: { isa: info.isa } },
     {
