@@ -52,13 +52,13 @@ struct PackBuffer {
 
 thread_local PackBuffer t_pack_a, t_pack_b;
 
-// dst[k * width + i] = src[i * ld + k] for i < rows, k < kb, and zero for
-// rows <= i < width: the transposing half of packing (A stored row-major, B
-// stored transposed). On x86 it moves 4x4 blocks through SSE registers, several
-// times faster than element by element, which matters when the GEMM is only a
-// few hundred wide and packing is a fair share of the work.
-void pack_transposed(const float* src, int64_t ld, int rows, int64_t kb, int width, float* dst) {
-  int i = 0;
+}  // namespace
+
+// On x86 it moves 4x4 blocks through SSE registers, several times faster than
+// element by element, which matters when the GEMM is only a few hundred wide
+// and packing is a fair share of the work; the AVX kernels have 8x8 versions.
+void gemm_pack_transposed_rows(const float* src, int64_t ld, int first, int rows, int64_t kb, int width, float* dst) {
+  int i = first;
 #if defined(__SSE2__)
   const int64_t k4 = kb / 4 * 4;
   for (; i + 4 <= rows; i += 4) {
@@ -92,14 +92,21 @@ void pack_transposed(const float* src, int64_t ld, int rows, int64_t kb, int wid
     for (int64_t k = 0; k < kb; ++k) dst[k * width + i] = 0.0f;
 }
 
+void gemm_pack_transposed_baseline(const float* src, int64_t ld, int rows, int64_t kb, int width, float* dst) {
+  gemm_pack_transposed_rows(src, ld, 0, rows, kb, width, dst);
+}
+
+namespace {
+
 // Packs op(A)[i0 : i0+mb, p0 : p0+kb] into ceil(mb/mr) panels of mr rows,
 // k-major inside a panel; rows past mb are zero so edge tiles need no special case.
-void pack_a(const GemmOp& op, int mr, int64_t i0, int64_t p0, int64_t mb, int64_t kb, float* dst) {
+void pack_a(const GemmOp& op, const GemmKernelInfo& ki, int64_t i0, int64_t p0, int64_t mb, int64_t kb, float* dst) {
+  const int mr = ki.mr;
   for (int64_t ir = 0; ir < mb; ir += mr) {
     int rows = static_cast<int>(std::min<int64_t>(mr, mb - ir));
     float* panel = dst + ir * kb;
     if (!op.trans_a) {
-      pack_transposed(op.a + (i0 + ir) * op.lda + p0, op.lda, rows, kb, mr, panel);
+      ki.pack_transposed(op.a + (i0 + ir) * op.lda + p0, op.lda, rows, kb, mr, panel);
     } else {
       // Stored [K, M]: the mr values of one k are contiguous.
       for (int64_t k = 0; k < kb; ++k) {
@@ -122,7 +129,8 @@ void copy_rows(const float* src, int64_t ld, int64_t kb, float* dst) {
 
 // Packs op(B)[p0 : p0+kb, j0 : j0+nb] into ceil(nb/nr) panels of nr columns,
 // k-major inside a panel, zero-padded past nb.
-void pack_b(const GemmOp& op, int nr, int64_t p0, int64_t j0, int64_t kb, int64_t nb, float* dst) {
+void pack_b(const GemmOp& op, const GemmKernelInfo& ki, int64_t p0, int64_t j0, int64_t kb, int64_t nb, float* dst) {
+  const int nr = ki.nr;
   for (int64_t jr = 0; jr < nb; jr += nr) {
     int cols = static_cast<int>(std::min<int64_t>(nr, nb - jr));
     float* panel = dst + jr * kb;
@@ -139,7 +147,7 @@ void pack_b(const GemmOp& op, int nr, int64_t p0, int64_t j0, int64_t kb, int64_
           for (int j = cols; j < nr; ++j) d[j] = 0.0f;
         }
     } else {
-      pack_transposed(op.b + (j0 + jr) * op.ldb + p0, op.ldb, cols, kb, nr, panel);
+      ki.pack_transposed(op.b + (j0 + jr) * op.ldb + p0, op.ldb, cols, kb, nr, panel);
     }
   }
 }
@@ -170,10 +178,10 @@ void sgemm_serial(const GemmKernelInfo& ki, const GemmOp& op) {
     for (int64_t pc = 0; pc < op.k; pc += kc) {
       const int64_t kb = std::min(kc, op.k - pc);
       const float beta = pc == 0 ? op.beta : 1.0f;
-      pack_b(op, nr, pc, jc, kb, nb, pb);
+      pack_b(op, ki, pc, jc, kb, nb, pb);
       for (int64_t ic = 0; ic < op.m; ic += mc) {
         const int64_t mb = std::min(mc, op.m - ic);
-        pack_a(op, mr, ic, pc, mb, kb, pa);
+        pack_a(op, ki, ic, pc, mb, kb, pa);
         for (int64_t jr = 0; jr < nb; jr += nr) {
           const int cols = static_cast<int>(std::min<int64_t>(nr, nb - jr));
           const float* bp = pb + jr * kb;
