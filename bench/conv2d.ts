@@ -11,7 +11,8 @@ import { filled, time, type BenchContext, type BenchGroup, type BenchResult } fr
 
 const [N, C, H, W, O, K, PAD] = [1, 256, 128, 128, 256, 3, 1];
 const LAYER = `3x3 ${C}->${O} on ${N}x${C}x${H}x${W}`;
-// PyTorch 2.x (oneDNN), 2 threads, measured on the project's 2-core Sapphire Rapids machine.
+// PyTorch 2.x (oneDNN), 2 threads, measured on the project's 2-core Sapphire Rapids machine;
+// compared only when this run has 2 engine threads too.
 const TORCH_REFERENCE = { forwardMs: 46, forwardBackwardMs: 161, label: 'PyTorch oneDNN, 2 threads' };
 
 interface TorchTimes {
@@ -45,8 +46,8 @@ function torchSideBySide(threads: number, ctx: BenchContext): TorchTimes | null 
   return JSON.parse(r.stdout) as TorchTimes;
 }
 
-async function run(ctx: BenchContext): Promise<BenchResult[]> {
-  const group = 'conv2d';
+async function run(group: string, ctx: BenchContext): Promise<BenchResult[]> {
+  const compare = ctx.threads === 2;
   const x = tensor(filled(N * C * H * W, 1), [N, C, H, W]);
   const weight = tensor(filled(O * C * K * K, 2).map((v) => v * 0.05), [O, C, K, K]);
   const bias = tensor(filled(O, 3), [O]);
@@ -68,8 +69,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
       name: `conv2d ${LAYER} forward, ${threads}`,
       metric: 'ms',
       value: fwd.minMs,
-      reference: { value: TORCH_REFERENCE.forwardMs, label: TORCH_REFERENCE.label },
-      ratio: TORCH_REFERENCE.forwardMs / fwd.minMs,
+      ...(compare ? { reference: { value: TORCH_REFERENCE.forwardMs, label: TORCH_REFERENCE.label }, ratio: TORCH_REFERENCE.forwardMs / fwd.minMs } : {}),
       details: { medianMs: fwd.medianMs, cpuMs: fwd.cpuMs, reps: fwd.reps, gflops: flops / (fwd.minMs * 1e6) },
     },
     {
@@ -77,12 +77,11 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
       name: `conv2d ${LAYER} forward+backward, ${threads}`,
       metric: 'ms',
       value: fb.minMs,
-      reference: { value: TORCH_REFERENCE.forwardBackwardMs, label: TORCH_REFERENCE.label },
-      ratio: TORCH_REFERENCE.forwardBackwardMs / fb.minMs,
+      ...(compare ? { reference: { value: TORCH_REFERENCE.forwardBackwardMs, label: TORCH_REFERENCE.label }, ratio: TORCH_REFERENCE.forwardBackwardMs / fb.minMs } : {}),
       details: { medianMs: fb.medianMs, cpuMs: fb.cpuMs, reps: fb.reps, gflops: (3 * flops) / (fb.minMs * 1e6) },
     },
   ];
-  const torch = torchSideBySide(ctx.threads, ctx);
+  const torch = group === 'conv2d' ? torchSideBySide(ctx.threads, ctx) : null;
   if (torch) {
     out.push(
       {
@@ -107,5 +106,15 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
 }
 
 export const conv2dGroups: BenchGroup[] = [
-  { name: 'conv2d', description: `conv2d ${LAYER}, forward and forward+backward, vs PyTorch`, run },
+  {
+    name: 'conv2d-1t',
+    description: `conv2d ${LAYER} on one engine thread (per-core efficiency; details.gflops)`,
+    threads: 1,
+    run: (ctx) => run('conv2d-1t', ctx),
+  },
+  {
+    name: 'conv2d',
+    description: `conv2d ${LAYER}, forward and forward+backward, vs PyTorch (figures recorded with 2 threads)`,
+    run: (ctx) => run('conv2d', ctx),
+  },
 ];
