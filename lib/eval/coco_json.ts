@@ -250,7 +250,8 @@ function readJson(file: string): unknown {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new CocoInputError(`${file}: cannot be read (${(e as Error).message})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CocoInputError(`${file}: cannot be read (${code === 'ENOENT' ? 'no such file' : (e as Error).message})`);
   }
   try {
     return JSON.parse(text) as unknown;
