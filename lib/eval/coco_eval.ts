@@ -206,7 +206,7 @@ export function evaluateImages(gt: CocoGroundTruth, dt: CocoDetections): ImageEv
         gtCount[k * A + a]! += nRegular;
 
         for (let t = 0; t < T; t++) {
-          gtMatched.fill(0, 0, G);
+          for (let j = 0; j < G; j++) gtMatched[j] = 0;
           const thr = thresholds[t]!;
           for (let d = 0; d < D; d++) {
             let best = thr;
@@ -247,6 +247,36 @@ export function evaluateImages(gt: CocoGroundTruth, dt: CocoDetections): ImageEv
   };
 }
 
+/**
+ * Writes into out[0..n) the positions cs..cs+n-1 ordered by scores[kept[p]], highest first, ties in position
+ * order (what a stable argsort of -score gives). A native sort of the distinct scores and a counting sort by
+ * score rank: several times faster than a comparator sort, and stable by construction.
+ */
+function sortByScoreStable(kept: Int32Array, cs: number, n: number, scores: Float64Array, out: Int32Array): void {
+  const distinct = new Float64Array(n);
+  for (let i = 0; i < n; i++) distinct[i] = scores[kept[cs + i]!]!;
+  distinct.sort();
+  // -0 and 0 sort apart but compare equal, so they share one rank, as in the reference.
+  let u = 0;
+  for (let i = 0; i < n; i++) if (u === 0 || distinct[i] !== distinct[u - 1]) distinct[u++] = distinct[i]!;
+  // Rank 0 = highest score.
+  const rank = new Int32Array(n);
+  const count = new Int32Array(u + 1);
+  for (let i = 0; i < n; i++) {
+    const v = scores[kept[cs + i]!]!;
+    let lo = 0, hi = u - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (distinct[mid]! < v) lo = mid + 1;
+      else hi = mid;
+    }
+    rank[i] = u - 1 - lo;
+    count[rank[i]! + 1]!++;
+  }
+  for (let r = 0; r < u; r++) count[r + 1]! += count[r]!;
+  for (let i = 0; i < n; i++) out[count[rank[i]!]!++] = cs + i;
+}
+
 /** Precision/recall curves per IoU threshold, category, area range and maxDets (pycocotools' accumulate()). */
 export function accumulate(ev: ImageEvaluation, scores: Float64Array): Accumulation {
   const T = IOU_THRESHOLDS.length;
@@ -254,52 +284,80 @@ export function accumulate(ev: ImageEvaluation, scores: Float64Array): Accumulat
   const K = ev.numCategories;
   const A = AREA_RANGES.length;
   const M = MAX_DETS.length;
+  const AT = A * T;
   const precision = new Float64Array(T * R * K * A * M).fill(-1);
   const recall = new Float64Array(T * K * A * M).fill(-1);
   const { kept, keptRank, outcome, gtCount } = ev;
+  const positions = new Int32Array(kept.length);
   let rc = new Float64Array(1024);
   let pr = new Float64Array(1024);
   let sel = new Int32Array(1024);
-  const positions: number[] = [];
+  let fpBefore = new Int32Array(1025);
+  let sortedRank = new Int32Array(1024);
+  let sortedOutcome = new Uint8Array(1024 * AT);
 
   for (let k = 0; k < K; k++) {
-    const cs = ev.categoryStart[k]!, ce = ev.categoryStart[k + 1]!;
+    const cs = ev.categoryStart[k]!, n = ev.categoryStart[k + 1]! - cs;
     // One stable sort of the category's detections serves every maxDets: for maxDets m the reference
     // stably sorts the concatenation of each image's first m, which is this order with the rest left out.
-    positions.length = ce - cs;
-    for (let p = cs; p < ce; p++) positions[p - cs] = p;
-    positions.sort((a, b) => scores[kept[b]!]! - scores[kept[a]!]! || a - b);
-    if (sel.length < positions.length) {
-      sel = new Int32Array(positions.length);
-      rc = new Float64Array(positions.length);
-      pr = new Float64Array(positions.length);
+    sortByScoreStable(kept, cs, n, scores, positions);
+    if (sel.length < n) {
+      sel = new Int32Array(n);
+      fpBefore = new Int32Array(n + 1);
+      rc = new Float64Array(n);
+      pr = new Float64Array(n);
+      sortedRank = new Int32Array(n);
+      sortedOutcome = new Uint8Array(n * AT);
+    }
+    // Outcomes in score order, one row per (area, threshold), so the running counts below read in sequence.
+    for (let i = 0; i < n; i++) {
+      const p = positions[i]!;
+      sortedRank[i] = keptRank[p]!;
+      const base = p * AT;
+      for (let at = 0; at < AT; at++) sortedOutcome[at * n + i] = outcome[base + at]!;
     }
 
     for (let m = 0; m < M; m++) {
       const maxDet = MAX_DETS[m]!;
       let nd = 0;
-      for (const p of positions) if (keptRank[p]! < maxDet) sel[nd++] = p;
+      for (let i = 0; i < n; i++) if (sortedRank[i]! < maxDet) sel[nd++] = i;
       for (let a = 0; a < A; a++) {
         const npig = gtCount[k * A + a]!;
         if (npig === 0) continue;
         for (let t = 0; t < T; t++) {
+          const row = (a * T + t) * n;
+          // The reference builds recall and precision at every detection, makes precision non-increasing
+          // from the right and looks up the first detection reaching each recall point. Recall and
+          // precision only rise at a true positive, so every lookup lands on a true positive or on the
+          // first detection: the values at true positives alone give the same numbers, bit for bit.
+          // The count is branch-free (outcomes are random, branches would mispredict); fpBefore[e] ends
+          // up as the number of false positives ranked above the e-th true positive.
           let tp = 0, fp = 0;
           for (let i = 0; i < nd; i++) {
-            const o = outcome[(sel[i]! * A + a) * T + t]!;
-            if (o === Outcome.TruePositive) tp++;
-            else if (o === Outcome.FalsePositive) fp++;
-            rc[i] = tp / npig;
-            pr[i] = tp / (fp + tp + Number.EPSILON);
+            const o = sortedOutcome[row + sel[i]!]!;
+            fpBefore[tp] = fp;
+            tp += +(o === Outcome.TruePositive);
+            fp += +(o === Outcome.FalsePositive);
           }
-          recall[((t * K + k) * A + a) * M + m] = nd > 0 ? rc[nd - 1]! : 0;
-          // Interpolated precision: the best precision at this recall or any higher one.
-          for (let i = nd - 1; i > 0; i--) if (pr[i]! > pr[i - 1]!) pr[i - 1] = pr[i]!;
-          // First index whose recall reaches each recall point (searchsorted 'left'); none left means 0.
-          let i = 0;
+          for (let e = 0; e < tp; e++) {
+            rc[e] = (e + 1) / npig;
+            pr[e] = (e + 1) / (fpBefore[e]! + (e + 1) + Number.EPSILON);
+          }
+          recall[((t * K + k) * A + a) * M + m] = nd > 0 ? tp / npig : 0;
+          for (let e = tp - 1; e > 0; e--) if (pr[e]! > pr[e - 1]!) pr[e - 1] = pr[e]!;
+          // The first detection has recall 0 unless it is a true positive; it answers recall point 0.
+          const firstIsTp = nd > 0 && sortedOutcome[row + sel[0]!] === Outcome.TruePositive;
+          let e = 0;
           for (let r = 0; r < R; r++) {
             const thr = RECALL_THRESHOLDS[r]!;
-            while (i < nd && rc[i]! < thr) i++;
-            precision[(((t * R + r) * K + k) * A + a) * M + m] = i < nd ? pr[i]! : 0;
+            let q: number;
+            if (nd > 0 && !firstIsTp && thr <= 0) {
+              q = tp > 0 ? pr[0]! : 0;
+            } else {
+              while (e < tp && rc[e]! < thr) e++;
+              q = e < tp ? pr[e]! : 0;
+            }
+            precision[(((t * R + r) * K + k) * A + a) * M + m] = q;
           }
         }
       }

@@ -67,6 +67,13 @@ describe('COCO bbox evaluation rules', () => {
     close(r2.stats[AP], 51 / 101);
   });
 
+  it('scores 0 and -0 tie', () => {
+    // A false positive scored -0 on image 3 and a true positive scored 0 on image 7: tied, so image 3 first.
+    const gt = gtOf([3, 7], [ann(1, 3, [0, 0, 40, 40]), ann(2, 7, [0, 0, 40, 40])]);
+    const r = evaluateCocoJson(gt, [det(7, [0, 0, 40, 40], 0), det(3, [300, 300, 40, 40], -0)]);
+    close(r.stats[AP], (0.5 * 51) / 101);
+  });
+
   it('tied scores within an image keep file order', () => {
     const gt = gtOf([1], [ann(1, 1, [0, 0, 40, 40])]);
     const good = det(1, [0, 0, 40, 40], 0.5);
