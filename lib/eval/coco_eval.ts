@@ -10,8 +10,8 @@ import {
 } from './coco_json';
 import { meanOfPresent } from './pairwise_sum';
 
-/** Outcome of one kept detection at one area range and IoU threshold. */
-export const enum Outcome {
+/** Outcome of one kept detection at one area range and IoU threshold (ImageEvaluation.outcome). */
+const enum Outcome {
   FalsePositive = 0,
   TruePositive = 1,
   /** Matched to an ignored (crowd / out-of-range) gt, or unmatched with its own area out of range. */
@@ -30,7 +30,10 @@ export interface ImageEvaluation {
   readonly keptRank: Int32Array;
   /** kept[categoryStart[k] .. categoryStart[k+1]) are category k's. */
   readonly categoryStart: Int32Array;
-  /** Outcome per kept detection, area range, IoU threshold: index (keptPos * A + a) * T + t. */
+  /**
+   * Outcome per kept detection, area range, IoU threshold, index (keptPos * A + a) * T + t: 0 false positive,
+   * 1 true positive, 2 ignored (matched to a crowd / out-of-range gt, or unmatched and itself out of range).
+   */
   readonly outcome: Uint8Array;
   /** Non-ignored ground truth per category and area range: index k * A + a. */
   readonly gtCount: Int32Array;
@@ -109,6 +112,8 @@ export function evaluateImages(gt: CocoGroundTruth, dt: CocoDetections): ImageEv
   const T = IOU_THRESHOLDS.length;
   const maxDet = MAX_DETS[MAX_DETS.length - 1]!;
 
+  // Groups are indexed densely by (category, image); beyond this the index arrays alone would not fit.
+  if (K * I > 2 ** 30) throw new Error(`COCO evaluation: ${K} categories x ${I} images is more (category, image) pairs than supported (2^30)`);
   const gtKey = new Int32Array(gt.count);
   for (let i = 0; i < gt.count; i++) gtKey[i] = gt.category[i]! * I + gt.image[i]!;
   const dtKey = new Int32Array(dt.count);
