@@ -10,7 +10,8 @@
 // __syncwarp) are a rendezvous of exactly the lanes named in `mask` within one
 // 32-lane warp, so warps and diverged lane groups proceed independently as on
 // Volta and later. Undefined behaviour the hardware would not report (a lane
-// missing from a collective, mismatched masks, reading a lane outside the mask,
+// missing from a collective, lanes meeting in different intrinsics, reading a
+// lane outside the mask, masks that can never all meet,
 // a barrier some threads never reach) raises a cn_emu::KernelError instead.
 #pragma once
 #include <cmath>
