@@ -89,11 +89,14 @@ __global__ void selftest_divergent(const int* in, int* out) {
   out[t * 3 + 2] = static_cast<int>(odd_votes);
 }
 
-// Many threads of many blocks (run on several OS threads) update the same words.
+// Many threads of many blocks (run on several OS threads) update the same words,
+// the float sum often enough that unsynchronised updates would collide.
+constexpr int kAtomicRepeats = 32;
 __global__ void selftest_atomics(const int* in, float* fsum, int* hist, int* imax, unsigned* usum) {
   int t = blockIdx.x * blockDim.x + threadIdx.x;
   int v = in[t];
-  atomicAdd(fsum, static_cast<float>(v % 8) * 0.125f);  // multiples of 1/8: the total is exact
+  for (int k = 0; k < kAtomicRepeats; ++k)
+    atomicAdd(fsum, static_cast<float>(v % 8) * 0.125f);  // multiples of 1/8: the total is exact
   atomicAdd(&hist[v & 15], 1);
   atomicMax(imax, v);
   atomicAdd(usum, static_cast<unsigned>(v));

@@ -101,7 +101,7 @@ void atomics() {
   int imax = -1;
   unsigned usum = 0;
   CN_LAUNCH(selftest_atomics, blocks, threads, 0, nullptr)(in.data(), &fsum, hist.data(), &imax, &usum);
-  std::printf("{\"fsum\":%.9g,\"imax\":%d,\"usum\":%u,", static_cast<double>(fsum), imax, usum);
+  std::printf("{\"repeats\":%d,\"fsum\":%.9g,\"imax\":%d,\"usum\":%u,", kAtomicRepeats, static_cast<double>(fsum), imax, usum);
   print_array("in", in);
   print_array("hist", hist, true);
   std::printf("}\n");
