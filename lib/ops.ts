@@ -113,6 +113,10 @@ export const cornerPoolBackward = (a: CornerPoolArgs & { gradY: TensorData }, o?
 export const cornerPoolBackwardAsync = (a: CornerPoolArgs & { gradY: TensorData }, o?: OpOptions) =>
   callAsync<{ gradX: TensorData }>('cornerPoolBackward', a, o);
 
+/** A plain memcpy of x into a new array through the same call path as the ops: the baseline memory-bound kernels are timed against (CPU backends only). */
+export const copy = (a: { x: TensorData }, o?: OpOptions) => call<{ y: TensorData }>('copy', a, o);
+export const copyAsync = (a: { x: TensorData }, o?: OpOptions) => callAsync<{ y: TensorData }>('copy', a, o);
+
 /** Backends usable here, for tests that run every op on each: 'cpu' first. */
 export function availableBackends(): string[] {
   const i = native().info();
