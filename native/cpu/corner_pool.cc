@@ -17,7 +17,13 @@
 // both vectorisable across rows exactly like the forward. A NaN counts as a
 // record: it wins every comparison after it, as in the forward.
 #include <algorithm>
+#include <limits>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#include <xmmintrin.h>
+#endif
 
 #include "cpu_backend.h"
 
@@ -68,7 +74,9 @@ void vertical_backward(const float* x, const float* y, const float* gy, float* g
   }
 }
 
-// ---- left / right: along W, kRowsTogether rows interleaved ------------------------
+// ---- left / right: along W ---------------------------------------------------------
+//
+// Portable path: kRowsTogether rows scanned side by side, one scalar chain each.
 
 template <bool kFromRight, int R>
 void horizontal_max_rows(const float* x, float* y, int64_t W) {
@@ -100,7 +108,7 @@ void horizontal_backward_rows(const float* x, const float* y, const float* gy, f
 }
 
 template <bool kFromRight>
-void horizontal_forward(const float* x, float* y, int64_t rows, int64_t W) {
+void horizontal_forward_portable(const float* x, float* y, int64_t rows, int64_t W) {
   int64_t r = 0;
   for (; r + kRowsTogether <= rows; r += kRowsTogether)
     horizontal_max_rows<kFromRight, kRowsTogether>(x + r * W, y + r * W, W);
@@ -108,9 +116,8 @@ void horizontal_forward(const float* x, float* y, int64_t rows, int64_t W) {
 }
 
 template <bool kFromRight>
-void horizontal_backward(const float* x, const float* gy, float* gx, int64_t rows, int64_t W,
-                         std::vector<float>& scratch) {
-  scratch.resize(static_cast<size_t>(kRowsTogether * W));
+void horizontal_backward_portable(const float* x, const float* gy, float* gx, int64_t rows, int64_t W) {
+  std::vector<float> scratch(static_cast<size_t>(kRowsTogether * W));
   float* y = scratch.data();
   int64_t r = 0;
   for (; r + kRowsTogether <= rows; r += kRowsTogether) {
@@ -122,6 +129,175 @@ void horizontal_backward(const float* x, const float* gy, float* gx, int64_t row
     horizontal_backward_rows<kFromRight, 1>(x + r * W, y, gy + r * W, gx + r * W, W);
   }
 }
+
+#if defined(__SSE2__)
+// SSE path: a group of 4 rows is read as 4x4 tiles and transposed, so that one
+// vector holds one column of the 4 rows; the scan along the row then becomes
+// a chain of vector maxes, column after column, exactly like top/bottom's row
+// after row. Two groups (8 rows) are in flight together to cover the latency
+// of that chain.
+constexpr int kGroups = 2;
+
+// NaN-propagating max: maxps returns its second operand when either is NaN
+// (so a new NaN enters), and OR-ing the all-ones "m is NaN" mask keeps a
+// running NaN (all-ones is a NaN).
+inline __m128 vmax(__m128 m, __m128 v) { return _mm_or_ps(_mm_max_ps(m, v), _mm_cmpunord_ps(m, m)); }
+
+inline void load_tile(const float* p, int64_t W, __m128 c[4]) {
+  __m128 r0 = _mm_loadu_ps(p), r1 = _mm_loadu_ps(p + W), r2 = _mm_loadu_ps(p + 2 * W), r3 = _mm_loadu_ps(p + 3 * W);
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+  c[0] = r0, c[1] = r1, c[2] = r2, c[3] = r3;
+}
+
+inline void store_tile(float* p, int64_t W, const __m128 c[4]) {
+  __m128 r0 = c[0], r1 = c[1], r2 = c[2], r3 = c[3];
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+  _mm_storeu_ps(p, r0), _mm_storeu_ps(p + W, r1), _mm_storeu_ps(p + 2 * W, r2), _mm_storeu_ps(p + 3 * W, r3);
+}
+
+inline __m128 load_column(const float* p, int64_t W) { return _mm_setr_ps(p[0], p[W], p[2 * W], p[3 * W]); }
+
+inline void store_column(float* p, int64_t W, __m128 v) {
+  alignas(16) float t[4];
+  _mm_store_ps(t, v);
+  p[0] = t[0], p[W] = t[1], p[2 * W] = t[2], p[3 * W] = t[3];
+}
+
+// Column visit order of a scan: full tiles of 4 plus the W % 4 columns beyond
+// the last one, from the right edge (left pool) or from the left edge (right).
+struct Columns {
+  int64_t W, full;  // full = W rounded down to a multiple of 4
+  explicit Columns(int64_t w) : W(w), full(w / 4 * 4) {}
+};
+
+// Forward of G groups of 4 rows (group g starts at row 4g).
+template <bool kFromRight, int G>
+void groups_forward(const float* x, float* y, int64_t W) {
+  const Columns cols(W);
+  __m128 m[G];
+  for (int g = 0; g < G; ++g) m[g] = _mm_set1_ps(-std::numeric_limits<float>::infinity());
+  auto tail = [&] {
+    for (int64_t t = 0; t < W - cols.full; ++t) {
+      const int64_t j = kFromRight ? W - 1 - t : cols.full + t;
+      for (int g = 0; g < G; ++g) {
+        m[g] = vmax(m[g], load_column(x + 4 * g * W + j, W));
+        store_column(y + 4 * g * W + j, W, m[g]);
+      }
+    }
+  };
+  if (kFromRight) tail();
+  for (int64_t t = 0; t < cols.full; t += 4) {
+    const int64_t j = kFromRight ? cols.full - 4 - t : t;
+    __m128 c[G][4];
+    for (int g = 0; g < G; ++g) load_tile(x + 4 * g * W + j, W, c[g]);
+    for (int s = 0; s < 4; ++s) {
+      const int k = kFromRight ? 3 - s : s;
+      for (int g = 0; g < G; ++g) c[g][k] = m[g] = vmax(m[g], c[g][k]);
+    }
+    for (int g = 0; g < G; ++g) store_tile(y + 4 * g * W + j, W, c[g]);
+  }
+  if (!kFromRight) tail();
+}
+
+// One column of a 4-row group. (A std::vector<__m128> would drop the type's
+// alignment attribute as a template argument; a struct keeps it.)
+struct Column {
+  __m128 v;
+};
+
+// Backward of G groups of 4 rows. `xs`, `ys`: scratch for G*W columns.
+template <bool kFromRight, int G>
+void groups_backward(const float* x, const float* gy, float* gx, int64_t W, Column* xs, Column* ys) {
+  const Columns cols(W);
+  // Pass 1, in the forward's direction: columns of x and of the running max.
+  {
+    __m128 m[G];
+    for (int g = 0; g < G; ++g) m[g] = _mm_set1_ps(-std::numeric_limits<float>::infinity());
+    auto tail = [&] {
+      for (int64_t t = 0; t < W - cols.full; ++t) {
+        const int64_t j = kFromRight ? W - 1 - t : cols.full + t;
+        for (int g = 0; g < G; ++g) {
+          const __m128 v = load_column(x + 4 * g * W + j, W);
+          xs[g * W + j].v = v;
+          ys[g * W + j].v = m[g] = vmax(m[g], v);
+        }
+      }
+    };
+    if (kFromRight) tail();
+    for (int64_t t = 0; t < cols.full; t += 4) {
+      const int64_t j = kFromRight ? cols.full - 4 - t : t;
+      for (int g = 0; g < G; ++g) {
+        __m128 c[4];
+        load_tile(x + 4 * g * W + j, W, c);
+        for (int s = 0; s < 4; ++s) {
+          const int k = kFromRight ? 3 - s : s;
+          xs[g * W + j + k].v = c[k];
+          ys[g * W + j + k].v = m[g] = vmax(m[g], c[k]);
+        }
+      }
+    }
+    if (!kFromRight) tail();
+  }
+  // Pass 2, the other way: collect gradients, release them at each record.
+  __m128 pending[G];
+  for (int g = 0; g < G; ++g) pending[g] = _mm_setzero_ps();
+  auto step = [&](int g, int64_t j, __m128 grad) {
+    const __m128 acc = _mm_add_ps(pending[g], grad);
+    const __m128 xv = xs[g * W + j].v;
+    const __m128 rec = _mm_or_ps(_mm_cmpeq_ps(xv, ys[g * W + j].v), _mm_cmpunord_ps(xv, xv));
+    pending[g] = _mm_andnot_ps(rec, acc);
+    return _mm_and_ps(rec, acc);
+  };
+  auto tail = [&] {
+    for (int64_t t = 0; t < W - cols.full; ++t) {
+      const int64_t j = kFromRight ? cols.full + t : W - 1 - t;
+      for (int g = 0; g < G; ++g)
+        store_column(gx + 4 * g * W + j, W, step(g, j, load_column(gy + 4 * g * W + j, W)));
+    }
+  };
+  if (!kFromRight) tail();
+  for (int64_t t = 0; t < cols.full; t += 4) {
+    const int64_t j = kFromRight ? t : cols.full - 4 - t;
+    __m128 c[G][4];
+    for (int g = 0; g < G; ++g) load_tile(gy + 4 * g * W + j, W, c[g]);
+    for (int s = 0; s < 4; ++s) {
+      const int k = kFromRight ? s : 3 - s;
+      for (int g = 0; g < G; ++g) c[g][k] = step(g, j + k, c[g][k]);
+    }
+    for (int g = 0; g < G; ++g) store_tile(gx + 4 * g * W + j, W, c[g]);
+  }
+  if (kFromRight) tail();
+}
+
+template <bool kFromRight>
+void horizontal_forward(const float* x, float* y, int64_t rows, int64_t W) {
+  int64_t r = 0;
+  for (; r + 4 * kGroups <= rows; r += 4 * kGroups) groups_forward<kFromRight, kGroups>(x + r * W, y + r * W, W);
+  for (; r + 4 <= rows; r += 4) groups_forward<kFromRight, 1>(x + r * W, y + r * W, W);
+  horizontal_forward_portable<kFromRight>(x + r * W, y + r * W, rows - r, W);
+}
+
+template <bool kFromRight>
+void horizontal_backward(const float* x, const float* gy, float* gx, int64_t rows, int64_t W) {
+  std::vector<Column> scratch(static_cast<size_t>(2 * kGroups * W));
+  Column* xs = scratch.data();
+  Column* ys = xs + kGroups * W;
+  int64_t r = 0;
+  for (; r + 4 * kGroups <= rows; r += 4 * kGroups)
+    groups_backward<kFromRight, kGroups>(x + r * W, gy + r * W, gx + r * W, W, xs, ys);
+  for (; r + 4 <= rows; r += 4) groups_backward<kFromRight, 1>(x + r * W, gy + r * W, gx + r * W, W, xs, ys);
+  horizontal_backward_portable<kFromRight>(x + r * W, gy + r * W, gx + r * W, rows - r, W);
+}
+#else
+template <bool kFromRight>
+void horizontal_forward(const float* x, float* y, int64_t rows, int64_t W) {
+  horizontal_forward_portable<kFromRight>(x, y, rows, W);
+}
+template <bool kFromRight>
+void horizontal_backward(const float* x, const float* gy, float* gx, int64_t rows, int64_t W) {
+  horizontal_backward_portable<kFromRight>(x, gy, gx, rows, W);
+}
+#endif
 
 void check_shapes(const char* op, const Tensor& x, const Tensor& other, const char* other_name) {
   CN_CHECK(x.dim() == 4, op, ": x must be NCHW, got ", shape_str(x.shape()));
@@ -196,9 +372,8 @@ void CpuBackend::corner_pool_backward(CornerPoolMode mode, const Tensor& x, cons
   }
   const bool from_right = mode == CornerPoolMode::Left;
   pool_.parallel_for(planes * H, [&](int64_t b, int64_t e) {
-    std::vector<float> scratch;
-    if (from_right) horizontal_backward<true>(xp + b * W, gp + b * W, gxp + b * W, e - b, W, scratch);
-    else horizontal_backward<false>(xp + b * W, gp + b * W, gxp + b * W, e - b, W, scratch);
+    if (from_right) horizontal_backward<true>(xp + b * W, gp + b * W, gxp + b * W, e - b, W);
+    else horizontal_backward<false>(xp + b * W, gp + b * W, gxp + b * W, e - b, W);
   }, row_grain(W));
 }
 
