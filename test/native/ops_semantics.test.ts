@@ -10,6 +10,14 @@ import { Rng } from '../../bench/rng';
 import { assertClose } from '../helpers/assert_close';
 
 const EXACT = { rtol: 0, atol: 0 };
+
+/** Every backend here plus the CPU's other SIMD builds: each has its own kernel code to check. */
+function backendsToCheck(): string[] {
+  const info = native().info();
+  const isas = ['portable', 'avx2', 'avx512'];
+  const variants = isas.slice(0, isas.indexOf(info.bestIsa) + 1).filter((i) => i !== info.isa).map((i) => `cpu:${i}`);
+  return [...ops.availableBackends(), ...variants];
+}
 const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
 /** Small integers (many ties), optionally sprinkled with NaN and -Infinity. */
@@ -95,44 +103,48 @@ function refMaxPool3x3(x: TensorData, gy: TensorData): { y: TensorData; gradX: T
   return { y: { data: y, shape: x.shape }, gradX: { data: gx, shape: x.shape } };
 }
 
-// Planes x rows x columns chosen to hit: groups of 8 and 4 rows plus leftovers,
-// 4-wide tiles plus 1-3 tail columns, several threads' chunks, a single plane
-// split into column blocks (1x1x19x300), single rows and columns.
-const SHAPES = [[2, 3, 37, 43], [1, 1, 19, 300], [3, 1, 8, 4], [1, 2, 3, 1], [1, 1, 1, 5], [1, 4, 130, 7]];
+// Planes x rows x columns chosen to hit: groups of 2L and L rows (L = 4 or 8
+// lanes) plus leftovers, full LxL tiles plus tail columns, several threads'
+// chunks, a single plane split into column blocks (1x1x19x300), single rows
+// and columns.
+const SHAPES = [[2, 3, 37, 43], [1, 1, 19, 300], [3, 1, 8, 4], [1, 2, 3, 1], [1, 1, 1, 5], [1, 4, 130, 7], [1, 2, 33, 16], [2, 1, 17, 9]];
 
 describe('ops semantics', () => {
-  describe('corner pools against a scalar reference', () => {
-    for (const mode of ['top', 'bottom', 'left', 'right'] as const) {
+  for (const backend of backendsToCheck()) {
+    describe(`corner pools against a scalar reference on ${backend}`, () => {
+      for (const mode of ['top', 'bottom', 'left', 'right'] as const) {
+        for (const specials of [false, true]) {
+          it(`${mode}: ties to the nearest position${specials ? ', NaN and -Infinity' : ''}`, () => {
+            const rng = new Rng(11);
+            for (const shape of SHAPES) {
+              const x = tieHeavy(shape, rng, specials);
+              const gradY = eighths(shape, rng);
+              const ref = refCornerPool(x, mode, gradY);
+              const label = `${mode} [${shape.join(',')}] on ${backend}`;
+              assertClose(`${label} y`, ops.cornerPoolForward({ x, mode }, { backend }).y, ref.y, EXACT);
+              assertClose(`${label} gradX`, ops.cornerPoolBackward({ x, mode, gradY }, { backend }).gradX, ref.gradX, EXACT);
+            }
+          });
+        }
+      }
+    });
+
+    describe(`3x3 max pool against a scalar reference on ${backend}`, () => {
       for (const specials of [false, true]) {
-        it(`${mode}: ties to the nearest position${specials ? ', NaN and -Infinity' : ''}`, () => {
-          const rng = new Rng(11);
+        it(`first maximum in row-major order gets the gradient${specials ? ', NaN wins' : ''}`, () => {
+          const rng = new Rng(12);
           for (const shape of SHAPES) {
             const x = tieHeavy(shape, rng, specials);
             const gradY = eighths(shape, rng);
-            const ref = refCornerPool(x, mode, gradY);
-            const label = `${mode} [${shape.join(',')}]`;
-            assertClose(`${label} y`, ops.cornerPoolForward({ x, mode }).y, ref.y, EXACT);
-            assertClose(`${label} gradX`, ops.cornerPoolBackward({ x, mode, gradY }).gradX, ref.gradX, EXACT);
+            const ref = refMaxPool3x3(x, gradY);
+            const label = `maxpool [${shape.join(',')}] on ${backend}`;
+            assertClose(`${label} y`, ops.maxPool3x3Forward({ x }, { backend }).y, ref.y, EXACT);
+            assertClose(`${label} gradX`, ops.maxPool3x3Backward({ x, gradY }, { backend }).gradX, ref.gradX, EXACT);
           }
         });
       }
-    }
-  });
-
-  describe('3x3 max pool against a scalar reference', () => {
-    for (const specials of [false, true]) {
-      it(`first maximum in row-major order gets the gradient${specials ? ', NaN wins' : ''}`, () => {
-        const rng = new Rng(12);
-        for (const shape of SHAPES) {
-          const x = tieHeavy(shape, rng, specials);
-          const gradY = eighths(shape, rng);
-          const ref = refMaxPool3x3(x, gradY);
-          assertClose(`maxpool [${shape.join(',')}] y`, ops.maxPool3x3Forward({ x }).y, ref.y, EXACT);
-          assertClose(`maxpool [${shape.join(',')}] gradX`, ops.maxPool3x3Backward({ x, gradY }).gradX, ref.gradX, EXACT);
-        }
-      });
-    }
-  });
+    });
+  }
 
   it('relu lets NaN through and zeroes negatives; its gradient flows where y > 0', () => {
     const x = { data: new Float32Array([-2, -0, 0, 3, NaN, -Infinity, Infinity]), shape: [7] };
