@@ -4,6 +4,7 @@ namespace cn {
 
 void register_ops(OpRegistry& r) {
   // [families: begin]
+  register_data_ops(r);
   // [families: end]
   (void)r;
 }
