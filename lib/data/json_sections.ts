@@ -158,7 +158,8 @@ export async function streamSections(file: string, h: SectionHandlers): Promise<
       out = tokenize(chunk as string);
     } catch (e) {
       if (e instanceof CocoFormatError) throw e;
-      fail('', `not valid JSON near character ${consumed}: ${(e as Error).message}`);
+      if (chunk === none) fail('', 'the file ends before the JSON is complete (truncated?)');
+      fail('', `not valid JSON within characters ${consumed}..${consumed + (chunk as string).length}: ${(e as Error).message}`);
     }
     if (out === none) return;
     if (isMany(out)) for (const t of getManyValues(out) as Token[]) onToken(t);
