@@ -2,3 +2,4 @@
 export { info, formatInfo, version, type EngineInfo } from './info';
 export { type TensorData } from './native';
 export * as ops from './ops';
+export * as data from './data';
