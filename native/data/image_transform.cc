@@ -31,8 +31,11 @@ void hsv_to_rgb(float h, float s, float v, float& r, float& g, float& b) {
   // Which of tab[] feeds b, g, r in each 60-degree sector (OpenCV's table).
   static const int sector_data[6][3] = {{1, 3, 0}, {1, 0, 2}, {3, 0, 1}, {0, 2, 1}, {0, 1, 3}, {2, 1, 0}};
   h *= 6.f / 360.f;
-  h = std::fmod(h, 6.f);
-  if (h < 0) h += 6.f;
+  // h is in [0, 6] after the caller's wrap; fmod only for the unusual rest (it is slow).
+  if (h >= 6.f)
+    h = h < 12.f ? h - 6.f : std::fmod(h, 6.f);
+  else if (h < 0.f)
+    h = h >= -6.f ? h + 6.f : std::fmod(h, 6.f) + 6.f;
   int sector = static_cast<int>(std::floor(h));
   h -= sector;
   if (static_cast<unsigned>(sector) >= 6u) {
