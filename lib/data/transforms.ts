@@ -53,6 +53,17 @@ export const REFERENCE_TRAIN: Readonly<TrainTransformConfig> = {
   std: IMG_NORM.std,
 };
 
+/**
+ * The reference pipeline at another network input size (e.g. 128 for the
+ * synthetic shapes): crop size and resize target become size x size; ratios,
+ * border (which RandomCenterCropPad shrinks to the image anyway), photometric
+ * distortion, flip and normalisation stay as configured.
+ */
+export function trainConfigAtSize(size: number, base: TrainTransformConfig = REFERENCE_TRAIN): TrainTransformConfig {
+  if (!Number.isInteger(size) || size < 8) throw new RangeError(`trainConfigAtSize: size must be an integer >= 8, got ${size}`);
+  return { ...base, cropSize: [size, size], outSize: [size, size] };
+}
+
 export interface PhotometricParams {
   brightness: number;
   contrast: number;

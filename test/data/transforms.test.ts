@@ -3,7 +3,7 @@ import { strict as assert } from 'assert';
 import type { TensorData } from '../../lib/native';
 import { imageTransform, imageTransformAsync, type ImageTransformArgs } from '../../lib/data/pixel_ops';
 import { Rng } from '../../lib/data/rng';
-import { cropBorder, IMG_NORM, imageBoxToTest, planTest, planTrain, REFERENCE_TEST, REFERENCE_TRAIN, testBoxToImage, trainBoxToImage, type TrainTransformConfig } from '../../lib/data/transforms';
+import { cropBorder, IMG_NORM, trainConfigAtSize, imageBoxToTest, planTest, planTrain, REFERENCE_TEST, REFERENCE_TRAIN, testBoxToImage, trainBoxToImage, type TrainTransformConfig } from '../../lib/data/transforms';
 
 const norm = { mean: { data: Float32Array.from(IMG_NORM.mean), shape: [3] }, std: { data: Float32Array.from(IMG_NORM.std), shape: [3] } };
 const unit = { mean: { data: new Float32Array([0, 0, 0]), shape: [3] }, std: { data: new Float32Array([1, 1, 1]), shape: [3] } };
@@ -27,6 +27,15 @@ function photo(rgb: [number, number, number], p: Partial<ImageTransformArgs>): n
 const close = (a: number[], b: number[], tol: number) => a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) <= tol, `${a} vs ${b}`));
 
 describe('data/transforms', () => {
+  it('trainConfigAtSize keeps the reference settings at another input size', () => {
+    const c = trainConfigAtSize(128);
+    assert.deepEqual(c.cropSize, [128, 128]);
+    assert.deepEqual(c.outSize, [128, 128]);
+    assert.deepEqual(c.ratios, REFERENCE_TRAIN.ratios);
+    assert.equal(c.photometric, REFERENCE_TRAIN.photometric);
+    assert.throws(() => trainConfigAtSize(0), /size must be an integer >= 8/);
+  });
+
   it('cropBorder follows RandomCenterCropPad._get_border', () => {
     assert.equal(cropBorder(128, 511), 128);
     assert.equal(cropBorder(128, 640), 128);
