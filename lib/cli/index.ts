@@ -7,6 +7,7 @@ import { infoCommand } from './info_command';
 import { synthCommand } from './synth_command';
 
 export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
+  let reported = false;
   await yargs(argv)
     .scriptName('cornernet')
     .version(version)
@@ -22,6 +23,12 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
         process.stderr.write(`${y.help()}\n\ncornernet: ${msg}\n`);
       }
       process.exitCode = 1;
+      reported = true;
     })
-    .parseAsync();
+    .parseAsync()
+    .catch((e: Error) => {
+      // An async command handler's rejection reaches both .fail() and here: report it once, never as a crash.
+      if (!reported) process.stderr.write(`cornernet: ${e.message}\n`);
+      process.exitCode = 1;
+    });
 }

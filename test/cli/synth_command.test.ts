@@ -23,4 +23,19 @@ describe('cli/synth', () => {
     assert.equal(j.images.length, 2);
     assert.equal(j.images[0].width, 48);
   });
+
+  it('reports bad options as a message and exit code 1, not a crash', async () => {
+    const write = process.stderr.write;
+    let printed = '';
+    process.stderr.write = ((s: string) => ((printed += s), true)) as typeof process.stderr.write;
+    const before = process.exitCode;
+    try {
+      await main(['synth', '--out', path.join(tmpDir('cli-synth-bad'), 'ds'), '--size', '8']);
+      assert.equal(process.exitCode, 1);
+    } finally {
+      process.stderr.write = write;
+      process.exitCode = before;
+    }
+    assert.equal(printed, 'cornernet: synth: --size must be an integer >= 32, got 8\n');
+  });
 });
