@@ -115,6 +115,14 @@ export async function run(o: PipelineBenchOptions = {}): Promise<BenchRow[]> {
     for (let i = 0; i < n; i += 4) await Promise.all(files.slice(i % COUNT, (i % COUNT) + 4).map((f) => decodeImage(f)));
     rows.push({ name: 'data.decode_640x480_jpeg', metric: 'images/s', value: +(n / (Number(process.hrtime.bigint() - t) / 1e9)).toFixed(1) });
   }
+  {
+    // CPU time per image (all threads of this process): independent of other load on the machine;
+    // with C idle cores the pipeline can deliver about C * 1000 / cpu_ms images/s.
+    const c0 = process.cpuUsage();
+    await imagesPerSecond(ds, n, 2, REFERENCE_TRAIN);
+    const c = process.cpuUsage(c0);
+    rows.push({ name: 'data.train_pipeline_511.cpu_ms_per_image', metric: 'ms', value: +((c.user + c.system) / 1000 / n).toFixed(2) });
+  }
   for (const w of o.workers ?? [1, 2, 4, 8])
     rows.push({ name: `data.train_pipeline_511.workers_${w}`, metric: 'images/s', value: +(await imagesPerSecond(ds, n, w, REFERENCE_TRAIN)).toFixed(1) });
 
