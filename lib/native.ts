@@ -47,6 +47,9 @@ export interface NativeAddon {
   info(): NativeInfo;
   backendInfo(backend: string): BackendInfo;
   ops: Record<string, NativeOpFn | NativeOpAsyncFn>;
+  /** CornerNet decoding (typed in lib/decode.ts). */
+  decode: (args: object) => unknown;
+  decodeAsync: (args: object) => Promise<unknown>;
 }
 
 let cached: NativeAddon | undefined;

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "bindings/addon_data.h"
+#include "bindings/decode.h"
 #include "bindings/info.h"
 #include "bindings/ops.h"
 
@@ -20,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   cn::OpRegistry reg(env, ops);
   cn::register_ops(reg);
   exports.Set("ops", ops);
+  cn::register_decode(env, exports);
   return exports;
 }
 

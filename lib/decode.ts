@@ -1,0 +1,135 @@
+// CornerNet decoding: the last stack's head outputs to scored, labelled boxes in
+// original-image pixels, as MMDetection v2's CornerHead tests (sigmoid, 3x3
+// local maxima, top-k corners, pairing, class-aware Gaussian soft-NMS, best 100),
+// optionally with the flip test of CornerNet.aug_test. Runs in the native engine
+// on the CPU whatever backend produced the head outputs.
+import { native, type TensorData } from './native';
+
+/** The six outputs of CornerHead for one level: heat maps are logits [N,C,H,W]; embeddings [N,1,H,W]; offsets [N,2,H,W] (x, y). */
+export interface CornerHeadOutputs {
+  tlHeat: TensorData;
+  brHeat: TensorData;
+  tlEmb: TensorData;
+  brEmb: TensorData;
+  tlOff: TensorData;
+  brOff: TensorData;
+}
+
+/** The same outputs for the horizontally mirrored input, under the names decode() reads for the flip test. */
+export interface FlippedHeadOutputs {
+  flipTlHeat: TensorData;
+  flipBrHeat: TensorData;
+  flipTlEmb: TensorData;
+  flipBrEmb: TensorData;
+  flipTlOff: TensorData;
+  flipBrOff: TensorData;
+}
+
+/**
+ * Test-time meta of one image (MMDetection's img_meta): the network input was the
+ * image (imgShape, after any resize) centred in a padded canvas (padShape);
+ * border = [top, bottom, left, right] of the image inside the canvas.
+ */
+export interface ImageMeta {
+  /** [h, w] (a trailing channel count is accepted and ignored). */
+  padShape: number[];
+  /** [h, w] before padding; the flip test mirrors boxes with this width. */
+  imgShape: number[];
+  border: [number, number, number, number];
+  /** Boxes are divided by it (1 in CornerNet's test config). */
+  scaleFactor?: number;
+}
+
+export interface DecodeOptions {
+  /** Corners kept per type (corner_topk). Default 100. */
+  k?: number;
+  /** Local-maximum window, odd. Default 3. */
+  kernel?: number;
+  /** Pairs whose embeddings differ by more are rejected. Default 0.5. */
+  distanceThreshold?: number;
+  /** Pairs kept per view before NMS. Default 1000 (capped at k*k). */
+  numDets?: number;
+  /** Detections kept per image after soft-NMS; 0 keeps all. Default 100. */
+  maxPerImg?: number;
+  /** false returns the pre-NMS list as the detections. Default true. */
+  nms?: boolean;
+  /** mmcv soft-NMS method. Default 'gaussian'. */
+  softNmsMethod?: 'gaussian' | 'linear' | 'naive';
+  /** Gaussian: weight = exp(-iou^2 / sigma). Default 0.5. */
+  sigma?: number;
+  /** Boxes rescored below it are dropped. Default 1e-3. */
+  minScore?: number;
+  /** For 'linear' and 'naive' only. Default 0.5. */
+  iouThreshold?: number;
+  /** Box width x2 - x1 + iouOffset in the IoU (mmdet: 0). */
+  iouOffset?: 0 | 1;
+  /** Clip the final boxes to the image (MMDetection does not). Default false. */
+  clip?: boolean;
+  /** Also return the list soft-NMS ran on. Default false. */
+  returnPreNms?: boolean;
+}
+
+export interface DecodeArgs extends CornerHeadOutputs, Partial<FlippedHeadOutputs>, DecodeOptions {
+  /** One meta for every image of the batch, or one per image. */
+  meta: ImageMeta | ImageMeta[];
+}
+
+/** Detections of one image, best first: boxes (x1, y1, x2, y2) as n*4 floats. */
+export interface Detections {
+  boxes: Float32Array;
+  scores: Float32Array;
+  labels: Int32Array;
+}
+
+export interface DecodedImage extends Detections {
+  /** With returnPreNms: the candidates soft-NMS ran on (both views with the flip test). */
+  preNms?: Detections;
+}
+
+type NativeDecode = (args: DecodeArgs) => DecodedImage[];
+type NativeDecodeAsync = (args: DecodeArgs) => Promise<DecodedImage[]>;
+
+/** Decodes every image of the batch; one result per image. */
+export function decode(args: DecodeArgs): DecodedImage[] {
+  return (native().decode as NativeDecode)(args);
+}
+
+/** decode() on a worker thread. */
+export function decodeAsync(args: DecodeArgs): Promise<DecodedImage[]> {
+  return (native().decodeAsync as NativeDecodeAsync)(args);
+}
+
+/** Renames the head outputs of the mirrored input for the flip test: decode({...heads, ...flipped(mirrorHeads), meta}). */
+export function flipped(h: CornerHeadOutputs): FlippedHeadOutputs {
+  return {
+    flipTlHeat: h.tlHeat,
+    flipBrHeat: h.brHeat,
+    flipTlEmb: h.tlEmb,
+    flipBrEmb: h.brEmb,
+    flipTlOff: h.tlOff,
+    flipBrOff: h.brOff,
+  };
+}
+
+/**
+ * The meta MMDetection's test-time RandomCenterCropPad (test_pad_mode
+ * ['logical_or', padOr]) produces for an image of h x w: canvas (h | padOr) x
+ * (w | padOr), image centre on canvas centre. As in the reference, an image whose
+ * side already equals the canvas side loses its last row/column.
+ */
+export function centerPadMeta(h: number, w: number, padOr = 127): ImageMeta {
+  for (const [name, v] of [['h', h], ['w', w], ['padOr', padOr]] as const)
+    if (!Number.isInteger(v) || v < (name === 'padOr' ? 0 : 1))
+      throw new RangeError(`centerPadMeta: ${name} must be a ${name === 'padOr' ? 'non-negative' : 'positive'} integer, got ${v}`);
+  const side = (size: number): [number, number, number] => {
+    const target = size | padOr;
+    const centre = Math.floor(size / 2);
+    const half = Math.floor(target / 2);
+    const start = Math.max(0, centre - half);
+    const end = Math.min(centre + half, size);
+    return [target, half - (centre - start), half + (end - centre)];
+  };
+  const [ph, top, bottom] = side(h);
+  const [pw, left, right] = side(w);
+  return { padShape: [ph, pw], imgShape: [h, w], border: [top, bottom, left, right] };
+}

@@ -1,0 +1,271 @@
+#include "decode.h"
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../decode/decode.h"
+#include "addon_data.h"
+#include "op_call.h"
+
+namespace cn {
+
+namespace {
+
+using decode::DecodeOptions;
+using decode::DecodeResult;
+using decode::Detections;
+using decode::HeadMaps;
+using decode::ImageMeta;
+
+constexpr const char* kHeadArgs[6] = {"tlHeat", "brHeat", "tlEmb", "brEmb", "tlOff", "brOff"};
+constexpr const char* kFlipArgs[6] = {"flipTlHeat", "flipBrHeat", "flipTlEmb", "flipBrEmb", "flipTlOff", "flipBrOff"};
+
+// Everything the decoder needs, gathered on the JS thread. The input arrays are
+// held by persistent references until the job is done.
+struct DecodeJob {
+  std::string fn;
+  std::vector<HeadMaps> views, flipped;  // one per image
+  std::vector<ImageMeta> metas;
+  DecodeOptions opt;
+  bool return_pre_nms = false;
+  ThreadPool* pool = nullptr;
+  std::vector<Napi::Reference<Napi::Value>> keep;
+  std::vector<DecodeResult> results;
+
+  void run() {
+    results.clear();
+    for (size_t i = 0; i < views.size(); ++i)
+      results.push_back(decode::decode_image(views[i], flipped.empty() ? nullptr : &flipped[i], metas[i], opt, pool));
+  }
+};
+
+// Reads the six head tensors named in `names`; returns their shapes checked
+// against each other ([N,C,H,W], [N,C,H,W], [N,1,H,W] x2, [N,2,H,W] x2).
+std::vector<Tensor> read_heads(OpCall& c, const char* const names[6], const Shape* like) {
+  std::vector<Tensor> t;
+  for (int i = 0; i < 6; ++i) t.push_back(c.tensor(names[i], 4));
+  const Shape& heat = t[0].shape();
+  if (like && heat != *like)
+    c.bad_arg(names[0], "must have the shape of tlHeat " + shape_str(*like) + ", got " + shape_str(heat));
+  if (heat[0] < 1 || heat[1] < 1 || heat[2] < 1 || heat[3] < 1)
+    c.bad_arg(names[0], "must have a non-empty shape [N,C,H,W], got " + shape_str(heat));
+  const int64_t channels[6] = {heat[1], heat[1], 1, 1, 2, 2};
+  for (int i = 1; i < 6; ++i) {
+    Shape want = {heat[0], channels[i], heat[2], heat[3]};
+    if (t[i].shape() != want)
+      c.bad_arg(names[i], "must have shape " + shape_str(want) + " to match " + names[0] + " " + shape_str(heat) +
+                              ", got " + shape_str(t[i].shape()));
+  }
+  return t;
+}
+
+std::vector<HeadMaps> image_views(const std::vector<Tensor>& t, const char* const names[6]) {
+  const Shape& s = t[0].shape();
+  const int64_t hw = s[2] * s[3];
+  std::vector<HeadMaps> v(static_cast<size_t>(s[0]));
+  for (int64_t n = 0; n < s[0]; ++n) {
+    HeadMaps& m = v[static_cast<size_t>(n)];
+    m.classes = static_cast<int>(s[1]);
+    m.height = static_cast<int>(s[2]);
+    m.width = static_cast<int>(s[3]);
+    m.tl = {t[0].data() + n * s[1] * hw, t[2].data() + n * hw, t[4].data() + n * 2 * hw};
+    m.br = {t[1].data() + n * s[1] * hw, t[3].data() + n * hw, t[5].data() + n * 2 * hw};
+    m.tl_name = names[0];
+    m.br_name = names[1];
+  }
+  return v;
+}
+
+// A list of `n` numbers (or `n` or `n + 1` for shapes with a channel entry).
+std::vector<double> numbers(OpCall& c, const Napi::Value& v, const std::string& name, size_t min_len, size_t max_len) {
+  const std::string what = "must be an array of " + std::to_string(min_len) +
+                           (max_len != min_len ? " or " + std::to_string(max_len) : std::string()) + " finite numbers";
+  if (!v.IsArray()) c.bad_arg(name.c_str(), what);
+  Napi::Array a = v.As<Napi::Array>();
+  if (a.Length() < min_len || a.Length() > max_len) c.bad_arg(name.c_str(), what + ", got " + std::to_string(a.Length()));
+  std::vector<double> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value e = a.Get(i);
+    double x = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : NAN;
+    if (!std::isfinite(x)) c.bad_arg(name.c_str(), what + " (entry " + std::to_string(i) + " is not)");
+    out.push_back(x);
+  }
+  return out;
+}
+
+ImageMeta read_meta(OpCall& c, const Napi::Value& v, const std::string& name) {
+  if (!v.IsObject() || v.IsArray())
+    c.bad_arg(name.c_str(), "must be an object {padShape: [h, w], imgShape: [h, w], border: [top, bottom, left, right]}");
+  Napi::Object o = v.As<Napi::Object>();
+  ImageMeta m;
+  std::vector<double> pad = numbers(c, o.Get("padShape"), name + ".padShape", 2, 3);
+  std::vector<double> img = numbers(c, o.Get("imgShape"), name + ".imgShape", 2, 3);
+  std::vector<double> border = numbers(c, o.Get("border"), name + ".border", 4, 4);
+  if (pad[0] <= 0 || pad[1] <= 0) c.bad_arg((name + ".padShape").c_str(), "must be positive");
+  if (img[0] <= 0 || img[1] <= 0) c.bad_arg((name + ".imgShape").c_str(), "must be positive");
+  m.pad_h = pad[0];
+  m.pad_w = pad[1];
+  m.img_h = img[0];
+  m.img_w = img[1];
+  m.border_top = border[0];
+  m.border_left = border[2];
+  Napi::Value sf = o.Get("scaleFactor");
+  if (!sf.IsUndefined()) {
+    double x = sf.IsNumber() ? sf.As<Napi::Number>().DoubleValue() : NAN;
+    if (!(x > 0) || !std::isfinite(x)) c.bad_arg((name + ".scaleFactor").c_str(), "must be a positive number");
+    m.scale_factor = x;
+  }
+  return m;
+}
+
+void keep_data(const Napi::Object& args, const char* const names[6], std::vector<Napi::Reference<Napi::Value>>& keep) {
+  for (int i = 0; i < 6; ++i) keep.push_back(Napi::Persistent(args.Get(names[i]).As<Napi::Object>().Get("data")));
+}
+
+std::unique_ptr<DecodeJob> parse(const Napi::CallbackInfo& info, const std::string& fn) {
+  OpCall c(info, fn);
+  Napi::Object args = info[0].As<Napi::Object>();
+  auto job = std::make_unique<DecodeJob>();
+  job->fn = fn;
+
+  std::vector<Tensor> heads = read_heads(c, kHeadArgs, nullptr);
+  job->views = image_views(heads, kHeadArgs);
+  keep_data(args, kHeadArgs, job->keep);
+  int given = 0;
+  for (const char* n : kFlipArgs) {
+    Napi::Value v = args.Get(n);
+    given += !(v.IsUndefined() || v.IsNull());
+  }
+  if (given > 0) {
+    for (const char* n : kFlipArgs) {
+      Napi::Value v = args.Get(n);
+      if (v.IsUndefined() || v.IsNull())
+        c.bad_arg(n, "is required: the flip test needs all six flipped head outputs");
+    }
+    std::vector<Tensor> flip = read_heads(c, kFlipArgs, &heads[0].shape());
+    job->flipped = image_views(flip, kFlipArgs);
+    keep_data(args, kFlipArgs, job->keep);
+  }
+
+  const size_t n = job->views.size();
+  Napi::Value meta = args.Get("meta");
+  if (meta.IsArray()) {
+    Napi::Array a = meta.As<Napi::Array>();
+    if (a.Length() != n)
+      c.bad_arg("meta", "must hold one entry per image (" + std::to_string(n) + "), got " + std::to_string(a.Length()));
+    for (uint32_t i = 0; i < n; ++i) job->metas.push_back(read_meta(c, a.Get(i), "meta[" + std::to_string(i) + "]"));
+  } else {
+    ImageMeta m = read_meta(c, meta, "meta");
+    job->metas.assign(n, m);
+  }
+
+  DecodeOptions& o = job->opt;
+  const Shape& s = heads[0].shape();
+  const int64_t entries = s[1] * s[2] * s[3];
+  o.k = c.integer("k", 100, 1, 1 << 20);
+  if (o.k > entries)
+    c.bad_arg("k", "(" + std::to_string(o.k) + ") exceeds the heat-map entries per image (" + std::to_string(entries) + ")");
+  o.kernel = c.integer("kernel", 3, 1, 255);
+  if (o.kernel % 2 == 0) c.bad_arg("kernel", "must be odd (max pooling keeps the map size only then), got " + std::to_string(o.kernel));
+  o.distance_threshold = static_cast<float>(c.number("distanceThreshold", 0.5));
+  o.num_dets = c.integer("numDets", 1000, 1, 1 << 30);
+  o.max_per_img = c.integer("maxPerImg", 100, 0, 1 << 30);
+  o.nms = c.boolean("nms", true);
+  o.clip = c.boolean("clip", false);
+  std::string method = c.string("softNmsMethod", "gaussian");
+  if (method == "gaussian") o.soft_nms.method = decode::SoftNmsMethod::Gaussian;
+  else if (method == "linear") o.soft_nms.method = decode::SoftNmsMethod::Linear;
+  else if (method == "naive") o.soft_nms.method = decode::SoftNmsMethod::Naive;
+  else c.bad_arg("softNmsMethod", "must be 'gaussian', 'linear' or 'naive', got '" + method + "'");
+  double sigma = c.number("sigma", 0.5);
+  if (!(sigma > 0)) c.bad_arg("sigma", "must be positive, got " + std::to_string(sigma));
+  o.soft_nms.sigma = static_cast<float>(sigma);
+  o.soft_nms.min_score = static_cast<float>(c.number("minScore", 1e-3));
+  o.soft_nms.iou_threshold = static_cast<float>(c.number("iouThreshold", 0.5));
+  o.soft_nms.offset = c.integer("iouOffset", 0, 0, 1);
+  job->return_pre_nms = c.boolean("returnPreNms", false);
+  job->pool = &AddonData::of(info.Env()).runtime().pool();
+  return job;
+}
+
+template <typename T, typename A>
+A typed_copy(Napi::Env env, const std::vector<T>& v) {
+  A a = A::New(env, v.size());
+  if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(T));
+  return a;
+}
+
+Napi::Object detections_to_js(Napi::Env env, const Detections& d) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("boxes", typed_copy<float, Napi::Float32Array>(env, d.boxes));
+  o.Set("scores", typed_copy<float, Napi::Float32Array>(env, d.scores));
+  o.Set("labels", typed_copy<int32_t, Napi::Int32Array>(env, d.labels));
+  return o;
+}
+
+Napi::Array results_to_js(Napi::Env env, const DecodeJob& job) {
+  Napi::Array a = Napi::Array::New(env, job.results.size());
+  for (size_t i = 0; i < job.results.size(); ++i) {
+    Napi::Object o = detections_to_js(env, job.results[i].dets);
+    if (job.return_pre_nms) o.Set("preNms", detections_to_js(env, job.results[i].pre_nms));
+    a.Set(static_cast<uint32_t>(i), o);
+  }
+  return a;
+}
+
+class DecodeWorker : public Napi::AsyncWorker {
+ public:
+  DecodeWorker(Napi::Env env, std::unique_ptr<DecodeJob> job)
+      : Napi::AsyncWorker(env, "decodeAsync"), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      job_->run();
+    } catch (const std::exception& e) {
+      SetError(job_->fn + ": " + e.what());
+    }
+  }
+  void OnOK() override { deferred_.Resolve(results_to_js(Env(), *job_)); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::unique_ptr<DecodeJob> job_;
+};
+
+Napi::Value decode_sync(const Napi::CallbackInfo& info) {
+  std::unique_ptr<DecodeJob> job = parse(info, "decode");
+  try {
+    job->run();
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), "decode: " + std::string(e.what()));
+  }
+  return results_to_js(info.Env(), *job);
+}
+
+Napi::Value decode_async(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    auto* w = new DecodeWorker(env, parse(info, "decodeAsync"));
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  } catch (const Napi::Error& e) {
+    // Argument errors reject, as callers of an async API expect.
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Reject(e.Value());
+    return d.Promise();
+  }
+}
+
+}  // namespace
+
+void register_decode(Napi::Env env, Napi::Object exports) {
+  exports.Set("decode", Napi::Function::New(env, decode_sync, "decode"));
+  exports.Set("decodeAsync", Napi::Function::New(env, decode_async, "decodeAsync"));
+}
+
+}  // namespace cn
