@@ -99,6 +99,32 @@ export function decodeAsync(args: DecodeArgs): Promise<DecodedImage[]> {
   return (native().decodeAsync as NativeDecodeAsync)(args);
 }
 
+export interface SoftNmsArgs {
+  /** [n, 4] boxes (x1, y1, x2, y2). */
+  boxes: TensorData;
+  /** [n] scores. */
+  scores: TensorData;
+  /** Class per box: boxes of different classes never suppress each other (mmcv batched_nms). */
+  labels?: Int32Array;
+  softNmsMethod?: 'gaussian' | 'linear' | 'naive';
+  sigma?: number;
+  minScore?: number;
+  iouThreshold?: number;
+  iouOffset?: 0 | 1;
+}
+
+export interface SoftNmsResult {
+  /** Indices of the surviving boxes, in the order soft-NMS selected them. */
+  keep: Int32Array;
+  /** Their rescored scores. */
+  scores: Float32Array;
+}
+
+/** mmcv's CPU soft-NMS (the kernel decode() ends with), on its own. */
+export function softNms(args: SoftNmsArgs): SoftNmsResult {
+  return native().softNms(args) as SoftNmsResult;
+}
+
 /** Renames the head outputs of the mirrored input for the flip test: decode({...heads, ...flipped(mirrorHeads), meta}). */
 export function flipped(h: CornerHeadOutputs): FlippedHeadOutputs {
   return {

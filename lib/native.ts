@@ -50,6 +50,7 @@ export interface NativeAddon {
   /** CornerNet decoding (typed in lib/decode.ts). */
   decode: (args: object) => unknown;
   decodeAsync: (args: object) => Promise<unknown>;
+  softNms: (args: object) => unknown;
 }
 
 let cached: NativeAddon | undefined;

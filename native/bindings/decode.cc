@@ -23,6 +23,29 @@ using decode::ImageMeta;
 constexpr const char* kHeadArgs[6] = {"tlHeat", "brHeat", "tlEmb", "brEmb", "tlOff", "brOff"};
 constexpr const char* kFlipArgs[6] = {"flipTlHeat", "flipBrHeat", "flipTlEmb", "flipBrEmb", "flipTlOff", "flipBrOff"};
 
+template <typename T, typename A>
+A typed_copy(Napi::Env env, const std::vector<T>& v) {
+  A a = A::New(env, v.size());
+  if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(T));
+  return a;
+}
+
+decode::SoftNmsParams read_soft_nms_params(OpCall& c) {
+  decode::SoftNmsParams p;
+  std::string method = c.string("softNmsMethod", "gaussian");
+  if (method == "gaussian") p.method = decode::SoftNmsMethod::Gaussian;
+  else if (method == "linear") p.method = decode::SoftNmsMethod::Linear;
+  else if (method == "naive") p.method = decode::SoftNmsMethod::Naive;
+  else c.bad_arg("softNmsMethod", "must be 'gaussian', 'linear' or 'naive', got '" + method + "'");
+  double sigma = c.number("sigma", 0.5);
+  if (!(sigma > 0)) c.bad_arg("sigma", "must be positive, got " + std::to_string(sigma));
+  p.sigma = static_cast<float>(sigma);
+  p.min_score = static_cast<float>(c.number("minScore", 1e-3));
+  p.iou_threshold = static_cast<float>(c.number("iouThreshold", 0.5));
+  p.offset = c.integer("iouOffset", 0, 0, 1);
+  return p;
+}
+
 // Everything the decoder needs, gathered on the JS thread. The input arrays are
 // held by persistent references until the job is done.
 struct DecodeJob {
@@ -175,27 +198,10 @@ std::unique_ptr<DecodeJob> parse(const Napi::CallbackInfo& info, const std::stri
   o.max_per_img = c.integer("maxPerImg", 100, 0, 1 << 30);
   o.nms = c.boolean("nms", true);
   o.clip = c.boolean("clip", false);
-  std::string method = c.string("softNmsMethod", "gaussian");
-  if (method == "gaussian") o.soft_nms.method = decode::SoftNmsMethod::Gaussian;
-  else if (method == "linear") o.soft_nms.method = decode::SoftNmsMethod::Linear;
-  else if (method == "naive") o.soft_nms.method = decode::SoftNmsMethod::Naive;
-  else c.bad_arg("softNmsMethod", "must be 'gaussian', 'linear' or 'naive', got '" + method + "'");
-  double sigma = c.number("sigma", 0.5);
-  if (!(sigma > 0)) c.bad_arg("sigma", "must be positive, got " + std::to_string(sigma));
-  o.soft_nms.sigma = static_cast<float>(sigma);
-  o.soft_nms.min_score = static_cast<float>(c.number("minScore", 1e-3));
-  o.soft_nms.iou_threshold = static_cast<float>(c.number("iouThreshold", 0.5));
-  o.soft_nms.offset = c.integer("iouOffset", 0, 0, 1);
+  o.soft_nms = read_soft_nms_params(c);
   job->return_pre_nms = c.boolean("returnPreNms", false);
   job->pool = &AddonData::of(info.Env()).runtime().pool();
   return job;
-}
-
-template <typename T, typename A>
-A typed_copy(Napi::Env env, const std::vector<T>& v) {
-  A a = A::New(env, v.size());
-  if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(T));
-  return a;
 }
 
 Napi::Object detections_to_js(Napi::Env env, const Detections& d) {
@@ -261,11 +267,45 @@ Napi::Value decode_async(const Napi::CallbackInfo& info) {
   }
 }
 
+// softNms({boxes [n,4], scores [n], labels?: Int32Array, ...}): mmcv's soft-NMS on
+// its own (class-aware when labels are given), for merging detections of
+// several decodes (multi-scale tests) and for checking the kernel.
+Napi::Value soft_nms_sync(const Napi::CallbackInfo& info) {
+  OpCall c(info, "softNms");
+  Tensor boxes = c.tensor("boxes", 2);
+  Tensor scores = c.tensor("scores", 1);
+  const int64_t n = boxes.size(0);
+  if (boxes.size(1) != 4) c.bad_arg("boxes", "must have shape [n, 4], got " + shape_str(boxes.shape()));
+  if (scores.size(0) != n)
+    c.bad_arg("scores", "must hold one score per box (" + std::to_string(n) + "), got " + std::to_string(scores.size(0)));
+  Napi::Value lv = info[0].As<Napi::Object>().Get("labels");
+  std::vector<int32_t> labels;
+  if (!lv.IsUndefined() && !lv.IsNull()) {
+    if (!lv.IsTypedArray() || lv.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      c.bad_arg("labels", "must be an Int32Array");
+    Napi::Int32Array la = lv.As<Napi::Int32Array>();
+    if (static_cast<int64_t>(la.ElementLength()) != n)
+      c.bad_arg("labels", "must hold one label per box (" + std::to_string(n) + "), got " + std::to_string(la.ElementLength()));
+    labels.assign(la.Data(), la.Data() + n);
+  }
+  decode::SoftNmsParams p = read_soft_nms_params(c);
+  decode::SoftNmsResult r = labels.empty() ? decode::soft_nms(boxes.data(), scores.data(), n, p)
+                                           : decode::batched_soft_nms(boxes.data(), scores.data(), labels.data(), n, p);
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Int32Array keep = Napi::Int32Array::New(env, r.keep.size());
+  for (size_t i = 0; i < r.keep.size(); ++i) keep[i] = static_cast<int32_t>(r.keep[i]);
+  o.Set("keep", keep);
+  o.Set("scores", typed_copy<float, Napi::Float32Array>(env, r.scores));
+  return o;
+}
+
 }  // namespace
 
 void register_decode(Napi::Env env, Napi::Object exports) {
   exports.Set("decode", Napi::Function::New(env, decode_sync, "decode"));
   exports.Set("decodeAsync", Napi::Function::New(env, decode_async, "decodeAsync"));
+  exports.Set("softNms", Napi::Function::New(env, soft_nms_sync, "softNms"));
 }
 
 }  // namespace cn
