@@ -5,13 +5,25 @@
 
 namespace cn::decode {
 
+bool is_local_max(const float* logits, int H, int W, int kernel, int64_t cell) {
+  const int pad = (kernel - 1) / 2;
+  const int y = static_cast<int>(cell / W), x = static_cast<int>(cell % W);
+  const float s = sigmoid(logits[cell]);
+  for (int yy = std::max(0, y - pad); yy <= std::min(H - 1, y + pad); ++yy)
+    for (int xx = std::max(0, x - pad); xx <= std::min(W - 1, x + pad); ++xx)
+      // Compared after the sigmoid, as the reference pools probabilities: distinct
+      // logits can round to the same probability and then both survive.
+      if (sigmoid(logits[static_cast<int64_t>(yy) * W + xx]) > s) return false;
+  return true;
+}
+
 bool sigmoid_local_max(const float* logits, int H, int W, int kernel, int64_t base, float* sig, float* rowmax,
                        std::vector<Corner>& kept) {
   const int64_t hw = static_cast<int64_t>(H) * W;
   for (int64_t i = 0; i < hw; ++i) {
     const float x = logits[i];
     if (std::isnan(x)) return false;
-    sig[i] = 1.f / (1.f + std::exp(-x));
+    sig[i] = sigmoid(x);
   }
   const int pad = (kernel - 1) / 2;
   // Max is separable: along rows first, then along columns of the row maxima.

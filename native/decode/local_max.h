@@ -2,6 +2,7 @@
 // the max over its kernel x kernel window (max_pool2d, stride 1, padding
 // (kernel-1)/2, padded cells ignored), zero elsewhere.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -11,6 +12,13 @@ struct Corner {
   float score;
   int64_t index;  // into the flattened [C, H, W] map
 };
+
+// The one sigmoid of the decoder: both ranking paths (topk.cc) must agree bit for bit.
+inline float sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }
+
+// Whether `cell` of channel map `logits` [H, W] survives the local-maximum test:
+// its sigmoid equals the max of the sigmoids in its window (ties survive).
+bool is_local_max(const float* logits, int H, int W, int kernel, int64_t cell);
 
 // Orders corners as the decoder ranks them: higher score first, then lower index.
 inline bool corner_before(const Corner& a, const Corner& b) {

@@ -330,6 +330,97 @@ describe('decode: hand-built head outputs', () => {
   });
 });
 
+// The decoding steps before NMS restated plainly (every position, double
+// precision): the engine ranks only the largest logits when it can prove that
+// suffices, and must agree with this on any map.
+function referencePairs(h: CornerHeadOutputs, meta: ImageMeta, k: number, kernel: number, threshold: number) {
+  const [, C, H, W] = h.tlHeat.shape;
+  const hw = H * W;
+  const pad = (kernel - 1) >> 1;
+  const corners = (heat: Float32Array) => {
+    const s = Array.from(heat, sigmoid);
+    const kept: { score: number; index: number }[] = [];
+    for (let c = 0; c < C; ++c)
+      for (let y = 0; y < H; ++y)
+        for (let x = 0; x < W; ++x) {
+          const i = c * hw + y * W + x;
+          let m = -Infinity;
+          for (let yy = Math.max(0, y - pad); yy <= Math.min(H - 1, y + pad); ++yy)
+            for (let xx = Math.max(0, x - pad); xx <= Math.min(W - 1, x + pad); ++xx) m = Math.max(m, s[c * hw + yy * W + xx]);
+          kept.push({ score: m === s[i] ? s[i] : 0, index: i });
+        }
+    kept.sort((a, b) => b.score - a.score || a.index - b.index);
+    return kept.slice(0, k);
+  };
+  const place = (cs: { score: number; index: number }[], emb: Float32Array, off: Float32Array) =>
+    cs.map(({ score, index }) => {
+      const cell = index % hw;
+      const x = ((cell % W) + off[cell]) * (meta.padShape[1] / W) - meta.border[2];
+      const y = (Math.floor(cell / W) + off[hw + cell]) * (meta.padShape[0] / H) - meta.border[0];
+      return { x: Math.max(0, x), y: Math.max(0, y), score, emb: emb[cell], cls: Math.floor(index / hw) };
+    });
+  const tl = place(corners(h.tlHeat.data), h.tlEmb.data, h.tlOff.data);
+  const br = place(corners(h.brHeat.data), h.brEmb.data, h.brOff.data);
+  const pairs: { box: number[]; score: number; label: number }[] = [];
+  for (const a of tl)
+    for (const b of br)
+      if (a.cls === b.cls && Math.abs(a.emb - b.emb) <= threshold && b.x > a.x && b.y > a.y)
+        pairs.push({ box: [a.x, a.y, b.x, b.y], score: (a.score + b.score) / 2, label: a.cls });
+  return pairs;
+}
+
+describe('decode: agreement with a plain restatement on random maps', () => {
+  const rand = (seed: number) => {
+    let s = seed >>> 0;
+    return () => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return s / 4294967296;
+    };
+  };
+  const cases: [string, (r: () => number) => number][] = [
+    ['continuous logits', (r) => -4 + 6 * r()],
+    // Integer logits: plateaus and equal scores everywhere, so ties decide the picks.
+    ['integer logits (ties)', (r) => Math.floor(-5 + 5 * r())],
+    // Few peaks on a flat background: the k-th pick ties with logits left out, so
+    // the engine cannot take its shortcut and ranks every position.
+    ['sparse peaks on a flat background', (r) => (r() < 0.01 ? 1 : -1)],
+  ];
+  for (const [name, logit] of cases)
+    it(name, () => {
+      const r = rand(name.length);
+      const C = 4;
+      const H = 20;
+      const W = 24;
+      const map = (c: number, f: () => number) => ({ data: Float32Array.from({ length: c * H * W }, f), shape: [1, c, H, W] });
+      const heads: CornerHeadOutputs = {
+        tlHeat: map(C, () => logit(r)),
+        brHeat: map(C, () => logit(r)),
+        tlEmb: map(1, () => r() * 2),
+        brEmb: map(1, () => r() * 2),
+        tlOff: map(2, () => r()),
+        brOff: map(2, () => r()),
+      };
+      const meta: ImageMeta = { padShape: [80, 96], imgShape: [70, 90], border: [5, 75, 3, 93] };
+      const got = only(decode({ ...heads, meta, k: 50, numDets: 2500, nms: false, distanceThreshold: 1 }));
+      const want = referencePairs(heads, meta, 50, 3, 1);
+      assert.ok(want.length > 50, `too few pairs to be a test (${want.length})`);
+      assert.strictEqual(got.scores.length, want.length);
+      const used = new Array<boolean>(want.length).fill(false);
+      for (let i = 0; i < got.scores.length; ++i) {
+        const j = want.findIndex(
+          (w, n) =>
+            !used[n] &&
+            w.label === got.labels[i] &&
+            Math.abs(w.score - got.scores[i]) < 1e-6 &&
+            w.box.every((v, c) => Math.abs(v - got.boxes[4 * i + c]) < 1e-3)
+        );
+        assert.ok(j >= 0, `detection ${i} (label ${got.labels[i]}, score ${got.scores[i]}) has no counterpart`);
+        used[j] = true;
+        if (i > 0) assert.ok(got.scores[i] <= got.scores[i - 1], 'descending scores');
+      }
+    });
+});
+
 describe('decode: coordinate mapping', () => {
   it('centerPadMeta follows the reference test-time padding (logical_or 127)', () => {
     assert.deepStrictEqual(centerPadMeta(480, 640), { padShape: [511, 767], imgShape: [480, 640], border: [15, 495, 63, 703] });
