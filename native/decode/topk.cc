@@ -1,8 +1,9 @@
 #include "topk.h"
 
 #include <algorithm>
-#include <memory>
+#include <cmath>
 #include <limits>
+#include <memory>
 
 #include "../engine/error.h"
 
@@ -142,6 +143,7 @@ std::vector<Corner> top_corners(const float* logits, int C, int H, int W, int ke
     std::nth_element(cand.begin(), cand.begin() + m, cand.end(), [](const Logit& a, const Logit& b) { return a.v > b.v; });
     cand.resize(static_cast<size_t>(m));
   }
+  if (cand.empty()) return exhaustive(logits, C, H, W, kernel, k, pool, what);  // every logit is -inf
   float boundary = cand[0].v;  // the smallest logit taken; everything left out is <= it
   for (const Logit& l : cand) boundary = std::min(boundary, l.v);
 

@@ -301,16 +301,22 @@ describe('decode: hand-built head outputs', () => {
     assertMatches(r, { boxes: [box, box], scores: [sigmoid(2), sigmoid(1) * Math.exp(-2)], labels: [1, 1] }, 'merged', 1e-5, 1e-6);
   });
 
-  it('with fewer surviving corners than k, zero-score cells fill the picks in index order', () => {
-    // sigmoid(-200) is 0 in float32: nothing survives, so the k picks are cells 0..k-1 (class 0).
-    // torch.topk leaves the order of equal values unspecified; lower index first is this decoder's rule.
-    const h = new HandHeads(2, 8, 8, -200).outputs();
-    const r = only(decode({ ...h, meta: { padShape: [32, 32], imgShape: [32, 32], border: [0, 32, 0, 32] }, k: 20, returnPreNms: true }));
-    // First valid pair: TL at cell (0,0), BR at cell (1,1) (index 9); every other pair also scores 0
-    // and is dropped by soft-NMS (0 < minScore after rescoring; the first pick is never tested).
-    assertMatches(r, { boxes: [[0, 0, 4, 4]], scores: [0], labels: [0] }, 'zero fill', 1e-6, 0);
-    assert.ok(r.preNms!.scores.every((v) => v === 0));
-  });
+  for (const [background, side] of [
+    [-200, 8],
+    [-Infinity, 32],
+  ])
+    it(`with fewer surviving corners than k, zero-score cells fill the picks in index order (logits ${background}, ${side}x${side})`, () => {
+      // sigmoid(-200) and sigmoid(-inf) are 0 in float32: nothing survives, so the k picks are cells 0..k-1 (class 0),
+      // the first row and part of the second.
+      // torch.topk leaves the order of equal values unspecified; lower index first is this decoder's rule.
+      const h = new HandHeads(2, side, side, background).outputs();
+      const meta: ImageMeta = { padShape: [4 * side, 4 * side], imgShape: [4 * side, 4 * side], border: [0, 4 * side, 0, 4 * side] };
+      const r = only(decode({ ...h, meta, k: side + 12, returnPreNms: true }));
+      // First valid pair: TL at cell (0,0), BR at cell (1,1); every other pair also scores 0
+      // and is dropped by soft-NMS (0 < minScore after rescoring; the first pick is never tested).
+      assertMatches(r, { boxes: [[0, 0, 4, 4]], scores: [0], labels: [0] }, 'zero fill', 1e-6, 0);
+      assert.ok(r.preNms!.scores.every((v) => v === 0));
+    });
 
   it('kernel 1 keeps neighbouring peaks that kernel 3 suppresses', () => {
     // Two TL candidates side by side: with a 3x3 window only the stronger survives.
