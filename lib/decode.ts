@@ -79,6 +79,8 @@ export interface Detections {
   boxes: Float32Array;
   scores: Float32Array;
   labels: Int32Array;
+  /** The top-left and bottom-right corner scores each box was paired from (n*2). */
+  cornerScores: Float32Array;
 }
 
 export interface DecodedImage extends Detections {
@@ -123,6 +125,111 @@ export interface SoftNmsResult {
 /** mmcv's CPU soft-NMS (the kernel decode() ends with), on its own. */
 export function softNms(args: SoftNmsArgs): SoftNmsResult {
   return native().softNms(args) as SoftNmsResult;
+}
+
+export interface SoftNmsMergeArgs extends Omit<SoftNmsArgs, 'iouOffset'> {
+  /** [n, 2] top-left and bottom-right corner scores: the weights of the coordinate merge. */
+  cornerScores: TensorData;
+  /** Merge weight of a suppressed box: (1 - soft-NMS weight)^weightExp. Default 10. */
+  weightExp?: number;
+  /** Default 1 (the original's IoU counts pixels). */
+  iouOffset?: 0 | 1;
+}
+
+export interface SoftNmsMergeResult {
+  keep: Int32Array;
+  /** Merged boxes of the kept detections (n*4), best first. */
+  boxes: Float32Array;
+  scores: Float32Array;
+  labels: Int32Array;
+}
+
+/**
+ * The original CornerNet's per-class soft-NMS with box merging (its multi-scale
+ * test; see native/decode/soft_nms_merge.h for how it differs from mmcv's).
+ * Defaults: gaussian, sigma 0.5, iouThreshold 0.5, minScore 1e-3, weightExp 10.
+ */
+export function softNmsMerge(args: SoftNmsMergeArgs): SoftNmsMergeResult {
+  return native().softNmsMerge(args) as SoftNmsMergeResult;
+}
+
+/** One test scale of one image (batch of 1): its head outputs, optionally its mirror's, and its meta (scaleFactor = the scale). */
+export interface ScaleView {
+  heads: CornerHeadOutputs;
+  flipped?: CornerHeadOutputs;
+  meta: ImageMeta;
+}
+
+export interface MultiScaleOptions
+  extends Pick<DecodeOptions, 'k' | 'kernel' | 'distanceThreshold' | 'numDets' | 'maxPerImg' | 'clip' | 'returnPreNms'>,
+    Omit<SoftNmsMergeArgs, 'boxes' | 'scores' | 'labels' | 'cornerScores'> {}
+
+function concat<T extends Float32Array | Int32Array>(parts: T[], make: (n: number) => T): T {
+  const out = make(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * The multi-scale test of the original CornerNet paper (e.g. scales 0.5, 0.75, 1,
+ * 1.25, 1.5, each with its mirror): every view decoded as decode() does without
+ * NMS, boxes mapped back through each view's meta, all candidates merged by
+ * softNmsMerge, then the best maxPerImg (default 100). Off the default path:
+ * MMDetection's CornerNet has no multi-scale test.
+ */
+export function decodeMultiScale(views: ScaleView[], opts: MultiScaleOptions = {}): DecodedImage {
+  if (views.length === 0) throw new RangeError('decodeMultiScale: views must hold at least one view');
+  const lists = views.map((v, i) => {
+    if (v.heads.tlHeat.shape[0] !== 1)
+      throw new RangeError(`decodeMultiScale: views[${i}].heads.tlHeat must hold one image (batch 1), got shape [${v.heads.tlHeat.shape.join(',')}]`);
+    const [r] = decode({
+      ...v.heads,
+      ...(v.flipped ? flipped(v.flipped) : {}),
+      meta: v.meta,
+      k: opts.k,
+      kernel: opts.kernel,
+      distanceThreshold: opts.distanceThreshold,
+      numDets: opts.numDets,
+      nms: false,
+    });
+    return r;
+  });
+  const pre: Detections = {
+    boxes: concat(lists.map((l) => l.boxes), (n) => new Float32Array(n)),
+    scores: concat(lists.map((l) => l.scores), (n) => new Float32Array(n)),
+    labels: concat(lists.map((l) => l.labels), (n) => new Int32Array(n)),
+    cornerScores: concat(lists.map((l) => l.cornerScores), (n) => new Float32Array(n)),
+  };
+  const n = pre.scores.length;
+  const merged = softNmsMerge({
+    boxes: { data: pre.boxes, shape: [n, 4] },
+    scores: { data: pre.scores, shape: [n] },
+    cornerScores: { data: pre.cornerScores, shape: [n, 2] },
+    labels: pre.labels,
+    softNmsMethod: opts.softNmsMethod,
+    sigma: opts.sigma,
+    iouThreshold: opts.iouThreshold,
+    minScore: opts.minScore,
+    weightExp: opts.weightExp,
+    iouOffset: opts.iouOffset,
+  });
+  const limit = (opts.maxPerImg ?? 100) > 0 ? Math.min(opts.maxPerImg ?? 100, merged.scores.length) : merged.scores.length;
+  const boxes = merged.boxes.slice(0, 4 * limit);
+  if (opts.clip) {
+    const m = views[0].meta;
+    const w = m.imgShape[1] / (m.scaleFactor ?? 1);
+    const h = m.imgShape[0] / (m.scaleFactor ?? 1);
+    for (let i = 0; i < boxes.length; ++i) boxes[i] = Math.min(Math.max(boxes[i], 0), i % 2 === 0 ? w : h);
+  }
+  const cornerScores = new Float32Array(2 * limit);
+  for (let i = 0; i < limit; ++i) cornerScores.set(pre.cornerScores.subarray(2 * merged.keep[i], 2 * merged.keep[i] + 2), 2 * i);
+  const out: DecodedImage = { boxes, scores: merged.scores.slice(0, limit), labels: merged.labels.slice(0, limit), cornerScores };
+  if (opts.returnPreNms) out.preNms = pre;
+  return out;
 }
 
 /** Renames the head outputs of the mirrored input for the flip test: decode({...heads, ...flipped(mirrorHeads), meta}). */

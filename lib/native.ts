@@ -51,6 +51,7 @@ export interface NativeAddon {
   decode: (args: object) => unknown;
   decodeAsync: (args: object) => Promise<unknown>;
   softNms: (args: object) => unknown;
+  softNmsMerge: (args: object) => unknown;
 }
 
 let cached: NativeAddon | undefined;

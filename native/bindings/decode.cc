@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../decode/decode.h"
+#include "../decode/soft_nms_merge.h"
 #include "addon_data.h"
 #include "op_call.h"
 
@@ -209,6 +210,7 @@ Napi::Object detections_to_js(Napi::Env env, const Detections& d) {
   o.Set("boxes", typed_copy<float, Napi::Float32Array>(env, d.boxes));
   o.Set("scores", typed_copy<float, Napi::Float32Array>(env, d.scores));
   o.Set("labels", typed_copy<int32_t, Napi::Int32Array>(env, d.labels));
+  o.Set("cornerScores", typed_copy<float, Napi::Float32Array>(env, d.corner_scores));
   return o;
 }
 
@@ -267,27 +269,37 @@ Napi::Value decode_async(const Napi::CallbackInfo& info) {
   }
 }
 
+// An optional Int32Array of one class per box; empty when absent.
+std::vector<int32_t> read_labels(OpCall& c, const Napi::Value& lv, int64_t n) {
+  std::vector<int32_t> labels;
+  if (lv.IsUndefined() || lv.IsNull()) return labels;
+  if (!lv.IsTypedArray() || lv.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    c.bad_arg("labels", "must be an Int32Array");
+  Napi::Int32Array la = lv.As<Napi::Int32Array>();
+  if (static_cast<int64_t>(la.ElementLength()) != n)
+    c.bad_arg("labels", "must hold one label per box (" + std::to_string(n) + "), got " + std::to_string(la.ElementLength()));
+  labels.assign(la.Data(), la.Data() + n);
+  return labels;
+}
+
+// Boxes [n,4] and scores [n], checked against each other.
+std::pair<Tensor, Tensor> read_boxes_scores(OpCall& c) {
+  Tensor boxes = c.tensor("boxes", 2);
+  Tensor scores = c.tensor("scores", 1);
+  if (boxes.size(1) != 4) c.bad_arg("boxes", "must have shape [n, 4], got " + shape_str(boxes.shape()));
+  if (scores.size(0) != boxes.size(0))
+    c.bad_arg("scores", "must hold one score per box (" + std::to_string(boxes.size(0)) + "), got " + std::to_string(scores.size(0)));
+  return {boxes, scores};
+}
+
 // softNms({boxes [n,4], scores [n], labels?: Int32Array, ...}): mmcv's soft-NMS on
 // its own (class-aware when labels are given), for merging detections of
 // several decodes (multi-scale tests) and for checking the kernel.
 Napi::Value soft_nms_sync(const Napi::CallbackInfo& info) {
   OpCall c(info, "softNms");
-  Tensor boxes = c.tensor("boxes", 2);
-  Tensor scores = c.tensor("scores", 1);
+  auto [boxes, scores] = read_boxes_scores(c);
   const int64_t n = boxes.size(0);
-  if (boxes.size(1) != 4) c.bad_arg("boxes", "must have shape [n, 4], got " + shape_str(boxes.shape()));
-  if (scores.size(0) != n)
-    c.bad_arg("scores", "must hold one score per box (" + std::to_string(n) + "), got " + std::to_string(scores.size(0)));
-  Napi::Value lv = info[0].As<Napi::Object>().Get("labels");
-  std::vector<int32_t> labels;
-  if (!lv.IsUndefined() && !lv.IsNull()) {
-    if (!lv.IsTypedArray() || lv.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-      c.bad_arg("labels", "must be an Int32Array");
-    Napi::Int32Array la = lv.As<Napi::Int32Array>();
-    if (static_cast<int64_t>(la.ElementLength()) != n)
-      c.bad_arg("labels", "must hold one label per box (" + std::to_string(n) + "), got " + std::to_string(la.ElementLength()));
-    labels.assign(la.Data(), la.Data() + n);
-  }
+  std::vector<int32_t> labels = read_labels(c, info[0].As<Napi::Object>().Get("labels"), n);
   decode::SoftNmsParams p = read_soft_nms_params(c);
   decode::SoftNmsResult r = labels.empty() ? decode::soft_nms(boxes.data(), scores.data(), n, p)
                                            : decode::batched_soft_nms(boxes.data(), scores.data(), labels.data(), n, p);
@@ -300,12 +312,46 @@ Napi::Value soft_nms_sync(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// softNmsMerge({boxes [n,4], scores [n], cornerScores [n,2], labels?, ...}): the
+// original CornerNet's per-class soft-NMS with box merging (multi-scale test).
+Napi::Value soft_nms_merge_sync(const Napi::CallbackInfo& info) {
+  OpCall c(info, "softNmsMerge");
+  auto [boxes, scores] = read_boxes_scores(c);
+  const int64_t n = boxes.size(0);
+  Tensor corner = c.tensor("cornerScores", 2);
+  if (corner.shape() != Shape{n, 2})
+    c.bad_arg("cornerScores", "must have shape [" + std::to_string(n) + ", 2], got " + shape_str(corner.shape()));
+  std::vector<int32_t> labels = read_labels(c, info[0].As<Napi::Object>().Get("labels"), n);
+  if (labels.empty()) labels.assign(static_cast<size_t>(n), 0);
+  decode::SoftNmsParams base = read_soft_nms_params(c);
+  decode::SoftNmsMergeParams p;
+  p.method = base.method;
+  p.sigma = base.sigma;
+  p.min_score = base.min_score;
+  p.iou_threshold = base.iou_threshold;
+  p.offset = c.integer("iouOffset", 1, 0, 1);
+  const double we = c.number("weightExp", 10);
+  if (!(we >= 0)) c.bad_arg("weightExp", "must be non-negative, got " + std::to_string(we));
+  p.weight_exp = static_cast<float>(we);
+  decode::SoftNmsMergeResult r = decode::soft_nms_merge(boxes.data(), scores.data(), corner.data(), labels.data(), n, p);
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Int32Array keep = Napi::Int32Array::New(env, r.keep.size());
+  for (size_t i = 0; i < r.keep.size(); ++i) keep[i] = static_cast<int32_t>(r.keep[i]);
+  o.Set("keep", keep);
+  o.Set("boxes", typed_copy<float, Napi::Float32Array>(env, r.boxes));
+  o.Set("scores", typed_copy<float, Napi::Float32Array>(env, r.scores));
+  o.Set("labels", typed_copy<int32_t, Napi::Int32Array>(env, r.labels));
+  return o;
+}
+
 }  // namespace
 
 void register_decode(Napi::Env env, Napi::Object exports) {
   exports.Set("decode", Napi::Function::New(env, decode_sync, "decode"));
   exports.Set("decodeAsync", Napi::Function::New(env, decode_async, "decodeAsync"));
   exports.Set("softNms", Napi::Function::New(env, soft_nms_sync, "softNms"));
+  exports.Set("softNmsMerge", Napi::Function::New(env, soft_nms_merge_sync, "softNmsMerge"));
 }
 
 }  // namespace cn

@@ -12,6 +12,7 @@ void Detections::append(const Detections& o) {
   boxes.insert(boxes.end(), o.boxes.begin(), o.boxes.end());
   scores.insert(scores.end(), o.scores.begin(), o.scores.end());
   labels.insert(labels.end(), o.labels.begin(), o.labels.end());
+  corner_scores.insert(corner_scores.end(), o.corner_scores.begin(), o.corner_scores.end());
 }
 
 Detections decode_view(const HeadMaps& maps, const ImageMeta& meta, const DecodeOptions& opt, ThreadPool* pool) {
@@ -46,10 +47,13 @@ Detections select(const Detections& all, const std::vector<int64_t>& keep, const
   d.boxes.resize(4 * n);
   d.scores.assign(scores.begin(), scores.begin() + static_cast<std::ptrdiff_t>(n));
   d.labels.resize(n);
+  d.corner_scores.resize(2 * n);
   for (size_t i = 0; i < n; ++i) {
     const int64_t s = keep[i];
     std::copy(&all.boxes[4 * s], &all.boxes[4 * s] + 4, &d.boxes[4 * i]);
     d.labels[i] = all.labels[s];
+    d.corner_scores[2 * i] = all.corner_scores[2 * s];
+    d.corner_scores[2 * i + 1] = all.corner_scores[2 * s + 1];
   }
   return d;
 }

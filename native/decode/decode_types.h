@@ -49,6 +49,10 @@ struct Detections {
   std::vector<float> boxes;   // 4 per detection
   std::vector<float> scores;
   std::vector<int32_t> labels;
+  // Top-left and bottom-right corner scores of each box (2 per detection); soft-NMS
+  // with merging weights by them. Mirrored views keep their own TL/BR order, as the
+  // original CornerNet does.
+  std::vector<float> corner_scores;
   size_t size() const { return scores.size(); }
   void append(const Detections& o);
 };

@@ -63,6 +63,7 @@ Detections pair_corners(const PlacedCorners& tl, const PlacedCorners& br, const 
   d.boxes.resize(4 * keep);
   d.scores.resize(keep);
   d.labels.resize(keep);
+  d.corner_scores.resize(2 * keep);
   for (size_t n = 0; n < keep; ++n) {
     const Pair& p = valid[n];
     d.boxes[4 * n] = tl.x[p.tl];
@@ -71,6 +72,8 @@ Detections pair_corners(const PlacedCorners& tl, const PlacedCorners& br, const 
     d.boxes[4 * n + 3] = br.y[p.br];
     d.scores[n] = p.score;
     d.labels[n] = tl.cls[p.tl];
+    d.corner_scores[2 * n] = tl.score[p.tl];
+    d.corner_scores[2 * n + 1] = br.score[p.br];
   }
   return d;
 }
