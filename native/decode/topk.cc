@@ -104,19 +104,16 @@ std::vector<Corner> exhaustive(const float* logits, int C, int H, int W, int ker
   }
   return all;
 }
-}  // namespace
 
-std::vector<Corner> top_corners(const float* logits, int C, int H, int W, int kernel, int k, ThreadPool* pool,
-                                const std::string& what) {
+// The shortcut: the sigmoid is monotone, so only the largest logits can rank in
+// the top k. Test the local-maximum rule on the m largest only; the answer is
+// proven when k of them survive and the k-th beats the sigmoid of every logit
+// left out (strictly, so equal scores elsewhere cannot change the order).
+// Returns false when it cannot prove it with this m.
+bool top_of_largest(const float* logits, int C, int H, int W, int kernel, int k, int64_t m, ThreadPool* pool,
+                    const std::string& what, std::vector<Corner>& kept) {
   const int64_t hw = static_cast<int64_t>(H) * W;
   const int64_t total = static_cast<int64_t>(C) * hw;
-  // Shortcut: the sigmoid is monotone, so only the largest logits can rank in
-  // the top k. Test the local-maximum rule on the m largest only; the answer is
-  // proven when k of them survive and the k-th beats the sigmoid of every logit
-  // left out (strictly, so equal scores elsewhere cannot change the order).
-  const int64_t m = std::max<int64_t>(1024, 20 * static_cast<int64_t>(k));
-  if (m >= total) return exhaustive(logits, C, H, W, kernel, k, pool, what);
-
   const int chunks = pool ? std::max(1, std::min<int>(pool->num_threads(), static_cast<int>(total / m))) : 1;
   std::vector<std::vector<Logit>> part(chunks);
   std::unique_ptr<int64_t[]> nan_at(new int64_t[chunks]);
@@ -143,22 +140,32 @@ std::vector<Corner> top_corners(const float* logits, int C, int H, int W, int ke
     std::nth_element(cand.begin(), cand.begin() + m, cand.end(), [](const Logit& a, const Logit& b) { return a.v > b.v; });
     cand.resize(static_cast<size_t>(m));
   }
-  if (cand.empty()) return exhaustive(logits, C, H, W, kernel, k, pool, what);  // every logit is -inf
-  float boundary = cand[0].v;  // the smallest logit taken; everything left out is <= it
+  if (cand.empty()) return false;  // every logit is -inf
+  float boundary = cand[0].v;      // the smallest logit taken; everything left out is <= it
   for (const Logit& l : cand) boundary = std::min(boundary, l.v);
 
-  std::vector<Corner> kept;
+  kept.clear();
   for (const Logit& l : cand) {
     const float s = sigmoid(l.v);
     const int64_t c = l.i / hw;
     if (s > 0.f && is_local_max(logits + c * hw, H, W, kernel, l.i - c * hw)) kept.push_back({s, l.i});
   }
-  if (static_cast<int>(kept.size()) >= k) {
-    keep_best(kept, static_cast<size_t>(k));
-    std::sort(kept.begin(), kept.end(), corner_before);
-    if (kept.back().score > sigmoid(boundary)) return kept;
-  }
+  if (static_cast<int>(kept.size()) < k) return false;
+  keep_best(kept, static_cast<size_t>(k));
+  std::sort(kept.begin(), kept.end(), corner_before);
+  return kept.back().score > sigmoid(boundary);
+}
+}  // namespace
 
+std::vector<Corner> top_corners(const float* logits, int C, int H, int W, int kernel, int k, ThreadPool* pool,
+                                const std::string& what) {
+  const int64_t total = static_cast<int64_t>(C) * H * W;
+  // Real heat maps put whole blobs of high logits around each peak, so the first
+  // m may hold too few local maxima: grow it while testing candidates one by one
+  // stays cheaper than ranking every position.
+  std::vector<Corner> kept;
+  for (int64_t m = std::max<int64_t>(1024, 20 * static_cast<int64_t>(k)); m <= total / 8; m *= 4)
+    if (top_of_largest(logits, C, H, W, kernel, k, m, pool, what, kept)) return kept;
   return exhaustive(logits, C, H, W, kernel, k, pool, what);
 }
 

@@ -338,15 +338,18 @@ describe('decode: hand-built head outputs', () => {
   });
 });
 
-// The decoding steps before NMS restated plainly (every position, double
-// precision): the engine ranks only the largest logits when it can prove that
+// The decoding steps before NMS restated plainly (every position): the engine ranks only the largest logits when it can prove that
 // suffices, and must agree with this on any map.
 function referencePairs(h: CornerHeadOutputs, meta: ImageMeta, k: number, kernel: number, threshold: number) {
+  // Float32 arithmetic, as the engine and the reference compute it: near 1 many
+  // distinct logits share one float probability, and such ties survive together.
+  const f = Math.fround;
+  const sigmoid32 = (x: number) => f(1 / f(1 + f(Math.exp(-x))));
   const [, C, H, W] = h.tlHeat.shape;
   const hw = H * W;
   const pad = (kernel - 1) >> 1;
   const corners = (heat: Float32Array) => {
-    const s = Array.from(heat, sigmoid);
+    const s = Array.from(heat, sigmoid32);
     const kept: { score: number; index: number }[] = [];
     for (let c = 0; c < C; ++c)
       for (let y = 0; y < H; ++y)
@@ -385,30 +388,45 @@ describe('decode: agreement with a plain restatement on random maps', () => {
       return s / 4294967296;
     };
   };
-  const cases: [string, (r: () => number) => number][] = [
-    ['continuous logits', (r) => -4 + 6 * r()],
+  const C = 4;
+  const H = 96;
+  const W = 128;
+  // Each case makes a logit generator (called in NCHW order) from a random source.
+  const cases: [string, (r: () => number) => (c: number, y: number, x: number) => number][] = [
+    ['continuous logits', (r) => () => -4 + 6 * r()],
     // Integer logits: plateaus and equal scores everywhere, so ties decide the picks.
-    ['integer logits (ties)', (r) => Math.floor(-5 + 5 * r())],
+    ['integer logits (ties)', (r) => () => Math.floor(-5 + 5 * r())],
+    // Gaussian blobs as a trained network draws them: many high logits around each peak
+    // (the engine's shortcut has to widen its candidate set), saturated probabilities near 1.
+    [
+      'gaussian blobs',
+      (r) => {
+        const blobs = Array.from({ length: 160 }, () => ({ c: Math.floor(r() * C), y: r() * H, x: r() * W, s: 2 + 3 * r(), a: 4 + 8 * r() }));
+        return (c, y, x) =>
+          blobs.reduce((v, b) => (b.c === c ? v + b.a * Math.exp(-((y - b.y) ** 2 + (x - b.x) ** 2) / (2 * b.s * b.s)) : v), -9 + 0.01 * r());
+      },
+    ],
     // Few peaks on a flat background: the k-th pick ties with logits left out, so
     // the engine cannot take its shortcut and ranks every position.
-    ['sparse peaks on a flat background', (r) => (r() < 0.01 ? 1 : -1)],
+    ['sparse peaks on a flat background', (r) => () => (r() < 0.0005 ? 1 : -1)],
   ];
-  for (const [name, logit] of cases)
+  for (const [name, makeLogit] of cases)
     it(name, () => {
       const r = rand(name.length);
-      const C = 4;
-      const H = 20;
-      const W = 24;
-      const map = (c: number, f: () => number) => ({ data: Float32Array.from({ length: c * H * W }, f), shape: [1, c, H, W] });
+      const map = (c: number, f: (c: number, y: number, x: number) => number) => {
+        const data = new Float32Array(c * H * W);
+        for (let i = 0; i < data.length; ++i) data[i] = f(Math.floor(i / (H * W)), Math.floor(i / W) % H, i % W);
+        return { data, shape: [1, c, H, W] };
+      };
       const heads: CornerHeadOutputs = {
-        tlHeat: map(C, () => logit(r)),
-        brHeat: map(C, () => logit(r)),
+        tlHeat: map(C, makeLogit(r)),
+        brHeat: map(C, makeLogit(r)),
         tlEmb: map(1, () => r() * 2),
         brEmb: map(1, () => r() * 2),
         tlOff: map(2, () => r()),
         brOff: map(2, () => r()),
       };
-      const meta: ImageMeta = { padShape: [80, 96], imgShape: [70, 90], border: [5, 75, 3, 93] };
+      const meta: ImageMeta = { padShape: [4 * H, 4 * W], imgShape: [4 * H - 10, 4 * W - 6], border: [5, 4 * H - 5, 3, 4 * W - 3] };
       const got = only(decode({ ...heads, meta, k: 50, numDets: 2500, nms: false, distanceThreshold: 1 }));
       const want = referencePairs(heads, meta, 50, 3, 1);
       assert.ok(want.length > 50, `too few pairs to be a test (${want.length})`);
