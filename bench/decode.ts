@@ -20,9 +20,30 @@ function normals(n: number, mean: number, std: number, seed: number): Float32Arr
   return out;
 }
 
-function heads(C: number, H: number, W: number, seed: number): CornerHeadOutputs {
+// 'noise': N(-4, 2) logits everywhere (local maxima everywhere). 'blobs': a
+// trained network's look: background N(-9, 0.5) with 100 Gaussian bumps
+// (amplitude 6-14, sigma 1-5 cells) spread over the classes.
+function heatMap(kind: 'noise' | 'blobs', C: number, H: number, W: number, seed: number): Float32Array {
+  if (kind === 'noise') return normals(C * H * W, -4, 2, seed);
+  const m = normals(C * H * W, -9, 0.5, seed);
+  const u = normals(500, 0, 1, seed + 1).map((v) => 0.5 + 0.5 * Math.tanh(v));
+  for (let b = 0; b < 100; ++b) {
+    const c = Math.floor(u[5 * b] * C) % C;
+    const cy = u[5 * b + 1] * H;
+    const cx = u[5 * b + 2] * W;
+    const s = 1 + 4 * u[5 * b + 3];
+    const a = 6 + 8 * u[5 * b + 4];
+    for (let y = Math.max(0, Math.floor(cy - 4 * s)); y < Math.min(H, cy + 4 * s); ++y)
+      for (let x = Math.max(0, Math.floor(cx - 4 * s)); x < Math.min(W, cx + 4 * s); ++x)
+        m[(c * H + y) * W + x] += a * Math.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * s * s));
+  }
+  return m;
+}
+
+function heads(kind: 'noise' | 'blobs', C: number, H: number, W: number, seed: number): CornerHeadOutputs {
   const t = (c: number, mean: number, std: number, k: number) => ({ data: normals(c * H * W, mean, std, seed * 7 + k), shape: [1, c, H, W] });
-  return { tlHeat: t(C, -4, 2, 1), brHeat: t(C, -4, 2, 2), tlEmb: t(1, 0, 1, 3), brEmb: t(1, 0, 1, 4), tlOff: t(2, 0.5, 0.2, 5), brOff: t(2, 0.5, 0.2, 6) };
+  const heat = (k: number) => ({ data: heatMap(kind, C, H, W, seed * 7 + k), shape: [1, C, H, W] });
+  return { tlHeat: heat(1), brHeat: heat(2), tlEmb: t(1, 0, 1, 3), brEmb: t(1, 0, 1, 4), tlOff: t(2, 0.5, 0.2, 5), brOff: t(2, 0.5, 0.2, 6) };
 }
 
 function median(xs: number[]): number {
@@ -35,12 +56,13 @@ const cases: [string, number, number][] = [
   ['511x511 input (128x128 maps)', 511, 511],
   ['767x511 input (192x128 maps)', 511, 767],
 ];
+for (const kind of ['noise', 'blobs'] as const)
 for (const [name, ih, iw] of cases) {
   const meta = { ...centerPadMeta(ih, iw), padShape: [ih | 127, iw | 127] };
   const fh = ((ih | 127) + 1) / 4;
   const fw = ((iw | 127) + 1) / 4;
-  const view = heads(80, fh, fw, 1);
-  const mirror = flipped(heads(80, fh, fw, 2));
+  const view = heads(kind, 80, fh, fw, 1);
+  const mirror = flipped(heads(kind, 80, fh, fw, 2));
   for (const flip of [false, true]) {
     const args = flip ? { ...view, ...mirror, meta } : { ...view, meta };
     decode(args);
@@ -56,7 +78,7 @@ for (const [name, ih, iw] of cases) {
       cpu.push((c.user + c.system) / 1e3);
     }
     console.log(
-      `${name}${flip ? ' + flip' : ''}: ${median(times).toFixed(2)} ms wall, ${median(cpu).toFixed(2)} ms CPU ` +
+      `${kind} ${name}${flip ? ' + flip' : ''}: ${median(times).toFixed(2)} ms wall, ${median(cpu).toFixed(2)} ms CPU ` +
         `(medians of ${times.length}; ${n} detections)`
     );
   }

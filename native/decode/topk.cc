@@ -55,8 +55,8 @@ bool largest_logits(const float* x, int64_t begin, int64_t end, size_t m, std::v
   int64_t i = begin;
   for (; i + kBlock <= end; i += kBlock)
     if (count_above(x + i, floor_v))
-      for (int64_t j = 0; j < kBlock; ++j)
-        if (!offer(i + j)) return false;
+      for (int64_t j = i; j < i + kBlock; ++j)
+        if (!(x[j] <= floor_v) && !offer(j)) return false;
   for (; i < end; ++i)
     if (!offer(i)) return false;
   return true;
