@@ -5,5 +5,5 @@ const require = createRequire(import.meta.url);
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const api = require('./index.js') as typeof import('./index.js');
 
-export const { info, formatInfo, version, ops, data } = api;
+export const { info, formatInfo, version, ops, data, cocoEval, decode, decodeAsync, decodeMultiScale, softNms, softNmsMerge, flipped, centerPadMeta } = api;
 export default api;

@@ -47,6 +47,11 @@ export interface NativeAddon {
   info(): NativeInfo;
   backendInfo(backend: string): BackendInfo;
   ops: Record<string, NativeOpFn | NativeOpAsyncFn>;
+  /** CornerNet decoding (typed in lib/decode.ts). */
+  decode: (args: object) => unknown;
+  decodeAsync: (args: object) => Promise<unknown>;
+  softNms: (args: object) => unknown;
+  softNmsMerge: (args: object) => unknown;
 }
 
 let cached: NativeAddon | undefined;
