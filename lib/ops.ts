@@ -121,3 +121,24 @@ export function availableBackends(): string[] {
   if (i.cuda.loaded && i.cuda.status === 'ok') i.cuda.devices.forEach((d) => out.push(`cuda:${d.index}`));
   return out;
 }
+
+// ---- optimizer arithmetic -------------------------------------------------------
+export interface AdamArgs {
+  param: TensorData;
+  grad: TensorData;
+  expAvg: TensorData;
+  expAvgSq: TensorData;
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** 1-based count of this update (bias correction). */
+  step: number;
+  /** Multiplies the gradient first (gradient clipping, replica averaging). */
+  gradScale?: number;
+}
+export const sumSquares = (a: { x: TensorData }, o?: OpOptions) => call<{ y: TensorData }>('sumSquares', a, o);
+export const axpy = (a: { alpha: number; x: TensorData; y: TensorData }, o?: OpOptions) => call<{ y: TensorData }>('axpy', a, o);
+export const adamUpdate = (a: AdamArgs, o?: OpOptions) =>
+  call<{ param: TensorData; expAvg: TensorData; expAvgSq: TensorData }>('adamUpdate', a, o);

@@ -4,8 +4,12 @@ namespace cn {
 
 void register_ops(OpRegistry& r) {
   // [families: begin]
+  register_conv_ops(r);
+  register_elementwise_ops(r);
+  register_batch_norm_ops(r);
+  register_pool_ops(r);
   // [families: end]
-  (void)r;
+  register_optimizer_ops(r);
 }
 
 }  // namespace cn

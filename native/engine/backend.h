@@ -33,6 +33,10 @@ enum class Op : int {
   MaxPool3x3Backward,
   CornerPoolForward,
   CornerPoolBackward,
+  Copy,
+  SumSquares,
+  Axpy,
+  AdamUpdate,
   Count
 };
 
@@ -43,7 +47,8 @@ inline const char* op_name(Op op) {
       "relu_backward",         "add_forward",           "sigmoid_forward",
       "sigmoid_backward",      "upsample2x_forward",    "upsample2x_backward",
       "maxpool3x3_forward",    "maxpool3x3_backward",   "corner_pool_forward",
-      "corner_pool_backward"};
+      "corner_pool_backward",  "copy",                  "sum_squares",           "axpy",
+      "adam_update"};
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(Op::Count),
                 "op_name table out of date");
   return names[static_cast<int>(op)];
@@ -72,6 +77,16 @@ struct Conv2dParams {
 inline int64_t conv_out_size(int64_t in, int64_t k, int stride, int pad) {
   return (in + 2 * pad - k) / stride + 1;
 }
+
+// torch.optim.Adam (what the reference trains with), one step for one tensor.
+struct AdamParams {
+  float lr = 5e-4f;
+  float beta1 = 0.9f, beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;  // L2 added to the gradient, as torch.optim.Adam does
+  int64_t step = 1;           // 1-based step count after this update (bias correction)
+  float grad_scale = 1.0f;    // multiplies the gradient first: gradient clipping and replica averaging fold in here
+};
 
 struct BatchNormParams {
   float eps = 1e-5f;
@@ -162,6 +177,20 @@ class Backend {
   virtual void corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy,
                                     Tensor& gx) {
     unsupported(Op::CornerPoolBackward);
+  }
+
+  // dst = src, both on this device, same element count.
+  virtual void copy(const Tensor& src, Tensor& dst) { unsupported(Op::Copy); }
+
+  // ---- optimizer ------------------------------------------------------------
+  // Sum of squares of all elements, accumulated in double (gradient-norm clipping).
+  virtual double sum_squares(const Tensor& x) { unsupported(Op::SumSquares); }
+  // y += alpha * x (gradient accumulation, replica all-reduce on one device).
+  virtual void axpy(float alpha, const Tensor& x, Tensor& y) { unsupported(Op::Axpy); }
+  // In place: param, exp_avg, exp_avg_sq updated from grad (grad itself untouched).
+  virtual void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                           const AdamParams& p) {
+    unsupported(Op::AdamUpdate);
   }
 
  protected:

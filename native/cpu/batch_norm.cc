@@ -1,0 +1,211 @@
+// Batch normalisation over (N, H, W) per channel, training and inference mode,
+// with the full backward. Statistics are reduced in double: a channel of a
+// 32x128x128 batch sums half a million floats, where float accumulation would
+// lose the digits the fixtures check.
+#include <cmath>
+#include <vector>
+
+#include "cpu_backend.h"
+
+namespace cn {
+
+namespace {
+struct Dims {
+  int64_t N, C, HW;
+  int64_t count() const { return N * HW; }  // elements per channel
+};
+
+Dims bn_dims(const char* op, const Tensor& x) {
+  CN_CHECK(x.dim() == 4, op, ": x must be NCHW, got ", shape_str(x.shape()));
+  return {x.size(0), x.size(1), x.size(2) * x.size(3)};
+}
+
+void check_per_channel(const char* op, const char* name, const Tensor& t, int64_t C) {
+  CN_CHECK(!t.defined() || t.shape() == Shape({C}), op, ": ", name, " must have shape [", C, "], got ",
+           shape_str(t.shape()));
+}
+
+// Planes per chunk so that a chunk covers ~32K floats.
+int64_t plane_grain(int64_t hw) { return std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, hw)); }
+
+// sums[c] = sum over n of plane_sum(n*C + c, c), with plane sums computed in
+// parallel and combined in a fixed order (the result does not depend on the
+// number of threads).
+template <typename F>
+std::vector<double> channel_sums(ThreadPool& pool, const Dims& d, F plane_sum) {
+  std::vector<double> per_plane(d.N * d.C);
+  pool.parallel_for(d.N * d.C, [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) per_plane[p] = plane_sum(p, p % d.C);
+  }, plane_grain(d.HW));
+  std::vector<double> sums(d.C, 0.0);
+  for (int64_t n = 0; n < d.N; ++n)
+    for (int64_t c = 0; c < d.C; ++c) sums[c] += per_plane[n * d.C + c];
+  return sums;
+}
+
+// Four accumulators let the adds pipeline instead of waiting on each other.
+template <typename F>
+double sum_over(int64_t n, F term) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    a0 += term(i);
+    a1 += term(i + 1);
+    a2 += term(i + 2);
+    a3 += term(i + 3);
+  }
+  for (; i < n; ++i) a0 += term(i);
+  return (a0 + a1) + (a2 + a3);
+}
+
+inline float at_or(const Tensor& t, int64_t c, float def) { return t.defined() ? t.data()[c] : def; }
+
+// y = (x - mean) * (invstd * gamma) + beta; the subtraction comes first so a
+// constant channel gives exactly beta rather than the rounding residue of
+// x*scale - mean*scale.
+void normalise(ThreadPool& pool, const Dims& d, const float* x, const std::vector<float>& mean,
+               const std::vector<float>& scale, const Tensor& beta, float* y) {
+  pool.parallel_for(d.N * d.C, [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      const int64_t c = p % d.C;
+      const float m = mean[c], s = scale[c], sh = at_or(beta, c, 0.f);
+      const float* xs = x + p * d.HW;
+      float* ys = y + p * d.HW;
+      for (int64_t i = 0; i < d.HW; ++i) ys[i] = (xs[i] - m) * s + sh;
+    }
+  }, plane_grain(d.HW));
+}
+}  // namespace
+
+void CpuBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                          Tensor& running_mean, Tensor& running_var, const BatchNormParams& p,
+                                          Tensor& y, Tensor& save_mean, Tensor& save_invstd) {
+  const char* op = "batch_norm_forward_train";
+  const Dims d = bn_dims(op, x);
+  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"beta", &beta},
+                         {"running_mean", &running_mean}, {"running_var", &running_var},
+                         {"save_mean", &save_mean}, {"save_invstd", &save_invstd}})
+    check_per_channel(op, name, *t, d.C);
+  CN_CHECK(y.shape() == x.shape(), op, ": y has shape ", shape_str(y.shape()), " but x has ", shape_str(x.shape()));
+  const int64_t M = d.count();
+  CN_CHECK(M > 1, op, ": training mode needs more than one value per channel (N*H*W = ", M,
+           "); the unbiased running variance is undefined");
+  const float* xp = x.data();
+
+  std::vector<double> mean = channel_sums(pool_, d, [&](int64_t pl, int64_t) {
+    const float* xs = xp + pl * d.HW;
+    return sum_over(d.HW, [&](int64_t i) { return static_cast<double>(xs[i]); });
+  });
+  for (double& m : mean) m /= static_cast<double>(M);
+  // Second pass around the mean: exact for a constant channel, no cancellation.
+  std::vector<double> var = channel_sums(pool_, d, [&](int64_t pl, int64_t c) {
+    const float* xs = xp + pl * d.HW;
+    const double m = mean[c];
+    return sum_over(d.HW, [&](int64_t i) {
+      double t = xs[i] - m;
+      return t * t;
+    });
+  });
+  for (double& v : var) v /= static_cast<double>(M);
+
+  std::vector<float> mean_f(d.C), scale(d.C);
+  for (int64_t c = 0; c < d.C; ++c) {
+    const double invstd = 1.0 / std::sqrt(var[c] + static_cast<double>(p.eps));
+    mean_f[c] = static_cast<float>(mean[c]);
+    scale[c] = static_cast<float>(invstd * at_or(gamma, c, 1.f));
+    if (save_mean.defined()) save_mean.data()[c] = mean_f[c];
+    if (save_invstd.defined()) save_invstd.data()[c] = static_cast<float>(invstd);
+    const double mom = p.momentum;
+    if (running_mean.defined())
+      running_mean.data()[c] = static_cast<float>((1.0 - mom) * running_mean.data()[c] + mom * mean[c]);
+    if (running_var.defined())
+      running_var.data()[c] = static_cast<float>((1.0 - mom) * running_var.data()[c] +
+                                                 mom * var[c] * static_cast<double>(M) / static_cast<double>(M - 1));
+  }
+  normalise(pool_, d, xp, mean_f, scale, beta, y.data());
+}
+
+void CpuBackend::batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                         const Tensor& running_mean, const Tensor& running_var,
+                                         const BatchNormParams& p, Tensor& y) {
+  const char* op = "batch_norm_forward_eval";
+  const Dims d = bn_dims(op, x);
+  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"beta", &beta},
+                         {"running_mean", &running_mean}, {"running_var", &running_var}})
+    check_per_channel(op, name, *t, d.C);
+  CN_CHECK(running_mean.defined() && running_var.defined(), op, ": running_mean and running_var are required");
+  CN_CHECK(y.shape() == x.shape(), op, ": y has shape ", shape_str(y.shape()), " but x has ", shape_str(x.shape()));
+  std::vector<float> mean(d.C), scale(d.C);
+  for (int64_t c = 0; c < d.C; ++c) {
+    mean[c] = running_mean.data()[c];
+    scale[c] = static_cast<float>(at_or(gamma, c, 1.f) / std::sqrt(static_cast<double>(running_var.data()[c]) + p.eps));
+  }
+  normalise(pool_, d, x.data(), mean, scale, beta, y.data());
+}
+
+void CpuBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
+                                     const Tensor& save_invstd, const Tensor& gy, bool training, Tensor& gx,
+                                     Tensor& ggamma, Tensor& gbeta) {
+  const char* op = "batch_norm_backward";
+  const Dims d = bn_dims(op, x);
+  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"save_mean", &save_mean},
+                         {"save_invstd", &save_invstd}, {"ggamma", &ggamma}, {"gbeta", &gbeta}})
+    check_per_channel(op, name, *t, d.C);
+  CN_CHECK(save_mean.defined() && save_invstd.defined(), op, ": save_mean and save_invstd are required");
+  CN_CHECK(gy.shape() == x.shape(), op, ": gy has shape ", shape_str(gy.shape()), " but x has ", shape_str(x.shape()));
+  CN_CHECK(!gx.defined() || gx.shape() == x.shape(), op, ": gx has shape ", shape_str(gx.shape()), " but x has ",
+           shape_str(x.shape()));
+  const float* xp = x.data();
+  const float* gp = gy.data();
+  const float* mean = save_mean.data();
+  const float* invstd = save_invstd.data();
+
+  // d(sum gy*y)/d beta = sum gy;  d/d gamma = sum gy * xhat.
+  const bool need_sums = training || ggamma.defined() || gbeta.defined();
+  std::vector<double> sum_gy(d.C, 0.0), sum_gy_xhat(d.C, 0.0);
+  if (need_sums) {
+    sum_gy = channel_sums(pool_, d, [&](int64_t pl, int64_t) {
+      const float* g = gp + pl * d.HW;
+      return sum_over(d.HW, [&](int64_t i) { return static_cast<double>(g[i]); });
+    });
+    sum_gy_xhat = channel_sums(pool_, d, [&](int64_t pl, int64_t c) {
+      const float* g = gp + pl * d.HW;
+      const float* xs = xp + pl * d.HW;
+      const double m = mean[c];
+      return sum_over(d.HW, [&](int64_t i) { return static_cast<double>(g[i]) * (xs[i] - m); }) * invstd[c];
+    });
+  }
+  for (int64_t c = 0; c < d.C; ++c) {
+    if (ggamma.defined()) ggamma.data()[c] = static_cast<float>(sum_gy_xhat[c]);
+    if (gbeta.defined()) gbeta.data()[c] = static_cast<float>(sum_gy[c]);
+  }
+  if (!gx.defined()) return;
+
+  // Training: gx = gamma*invstd * (gy - mean(gy) - xhat * mean(gy*xhat)), the
+  // last two terms being the batch statistics' dependence on x. Inference:
+  // the statistics are constants and only gamma*invstd*gy remains.
+  const double M = static_cast<double>(d.count());
+  std::vector<float> k(d.C), mean_gy(d.C), mean_gy_xhat(d.C);
+  for (int64_t c = 0; c < d.C; ++c) {
+    k[c] = at_or(gamma, c, 1.f) * invstd[c];
+    mean_gy[c] = training ? static_cast<float>(sum_gy[c] / M) : 0.f;
+    mean_gy_xhat[c] = training ? static_cast<float>(sum_gy_xhat[c] / M) : 0.f;
+  }
+  float* gxp = gx.data();
+  pool_.parallel_for(d.N * d.C, [&](int64_t b, int64_t e) {
+    for (int64_t pl = b; pl < e; ++pl) {
+      const int64_t c = pl % d.C;
+      const float* g = gp + pl * d.HW;
+      const float* xs = xp + pl * d.HW;
+      float* out = gxp + pl * d.HW;
+      const float m = mean[c], is = invstd[c], kc = k[c], mg = mean_gy[c], mgx = mean_gy_xhat[c];
+      if (training) {
+        for (int64_t i = 0; i < d.HW; ++i) out[i] = kc * (g[i] - mg - (xs[i] - m) * is * mgx);
+      } else {
+        for (int64_t i = 0; i < d.HW; ++i) out[i] = kc * g[i];
+      }
+    }
+  }, plane_grain(d.HW));
+}
+
+}  // namespace cn

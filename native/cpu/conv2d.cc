@@ -1,0 +1,284 @@
+// 2-D convolution on the CPU, lowered to the SGEMM (gemm.h) through im2col.
+// The im2col matrix [C*kh*kw, positions] is built for a chunk of output
+// positions at a time so memory stays bounded (a full one for 256 channels, 3x3,
+// 128x128 would be 150 MB); each chunk is one GEMM, itself spread over the pool.
+// A 1x1, stride 1, unpadded convolution needs no im2col: x already is the matrix.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "cpu_backend.h"
+#include "gemm.h"
+
+namespace cn {
+
+namespace {
+
+struct ConvGeom {
+  int64_t n, c, h, w;     // input
+  int64_t o, kh, kw;      // weight
+  int64_t ho, wo;         // output
+  int sh, sw, ph, pw;
+  int64_t ck() const { return c * kh * kw; }
+  int64_t positions() const { return ho * wo; }
+  bool direct() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+};
+
+ConvGeom geometry(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+  CN_CHECK(x.dim() == 4 && w.dim() == 4, "conv2d: x and weight must be 4-D, got ", shape_str(x.shape()), " and ",
+           shape_str(w.shape()));
+  CN_CHECK(w.size(1) == x.size(1), "conv2d: weight has ", w.size(1), " input channels, x has ", x.size(1));
+  CN_CHECK(p.stride_h > 0 && p.stride_w > 0 && p.pad_h >= 0 && p.pad_w >= 0, "conv2d: bad stride/padding");
+  ConvGeom g{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3), 0, 0,
+             p.stride_h, p.stride_w, p.pad_h, p.pad_w};
+  CN_CHECK(g.h + 2 * g.ph >= g.kh && g.w + 2 * g.pw >= g.kw, "conv2d: kernel ", g.kh, "x", g.kw,
+           " is larger than the padded input ", g.h + 2 * g.ph, "x", g.w + 2 * g.pw);
+  g.ho = conv_out_size(g.h, g.kh, g.sh, g.ph);
+  g.wo = conv_out_size(g.w, g.kw, g.sw, g.pw);
+  return g;
+}
+
+// Output positions per im2col chunk: about 8 MB of columns, whole multiples of
+// 32 positions (the widest GEMM micro-tile) unless the image is smaller.
+int64_t chunk_positions(const ConvGeom& g) {
+  const int64_t budget = int64_t(1) << 21;  // floats
+  int64_t pc = std::max<int64_t>(32, budget / std::max<int64_t>(1, g.ck()) / 32 * 32);
+  return std::min(pc, g.positions());
+}
+
+struct FloatBuffer {
+  std::unique_ptr<float, void (*)(void*)> p{nullptr, std::free};
+  explicit FloatBuffer(size_t n) {
+    size_t bytes = (std::max<size_t>(n, 1) * sizeof(float) + 63) / 64 * 64;
+    p.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!p) fail("conv2d: out of host memory allocating a ", bytes, "-byte im2col buffer");
+  }
+  float* get() const { return p.get(); }
+};
+
+// col[r, q] for r = (c, i, j) over the kernel taps and q over output positions
+// [p0, p0 + np) of image `xn` [C, H, W]; zero where the tap falls in the padding.
+void im2col(ThreadPool& pool, const ConvGeom& g, const float* xn, int64_t p0, int64_t np, float* col) {
+  pool.parallel_for(g.ck(), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t c = r / (g.kh * g.kw), i = r / g.kw % g.kh, j = r % g.kw;
+      const float* xc = xn + c * g.h * g.w;
+      float* dst = col + r * np;
+      // Output columns whose tap lands inside the image: 0 <= wo*sw - pw + j < W.
+      const int64_t lo = std::min(g.wo, std::max<int64_t>(0, (g.pw - j + g.sw - 1) / g.sw));
+      const int64_t hi = std::max(lo, std::min(g.wo, (g.w + g.pw - j + g.sw - 1) / g.sw));
+      int64_t q = 0;
+      while (q < np) {
+        const int64_t pos = p0 + q, oh = pos / g.wo, ow0 = pos % g.wo;
+        const int64_t run = std::min(np - q, g.wo - ow0);  // rest of this output row
+        const int64_t ih = oh * g.sh - g.ph + i;
+        float* d = dst + q;
+        if (ih < 0 || ih >= g.h) {
+          std::memset(d, 0, run * sizeof(float));
+        } else {
+          const float* xrow = xc + ih * g.w - g.pw + j;
+          for (int64_t t = 0; t < run; ++t) {
+            const int64_t ow = ow0 + t;
+            if (ow < lo || ow >= hi) {
+              d[t] = 0.0f;
+            } else if (g.sw == 1) {
+              const int64_t end = std::min(hi, ow0 + run);
+              std::memcpy(d + t, xrow + ow, (end - ow) * sizeof(float));
+              t += end - ow - 1;
+            } else {
+              d[t] = xrow[ow * g.sw];
+            }
+          }
+        }
+        q += run;
+      }
+    }
+  }, 4);
+}
+
+// The adjoint of im2col: gx_n[C, H, W] += col scattered back. Channels are split
+// between threads, so no two threads touch the same pixel.
+void col2im_add(ThreadPool& pool, const ConvGeom& g, const float* col, int64_t p0, int64_t np, float* gxn) {
+  pool.parallel_for(g.c, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      float* gc = gxn + c * g.h * g.w;
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j) {
+          const float* src = col + ((c * g.kh + i) * g.kw + j) * np;
+          const int64_t lo = std::min(g.wo, std::max<int64_t>(0, (g.pw - j + g.sw - 1) / g.sw));
+          const int64_t hi = std::max(lo, std::min(g.wo, (g.w + g.pw - j + g.sw - 1) / g.sw));
+          int64_t q = 0;
+          while (q < np) {
+            const int64_t pos = p0 + q, oh = pos / g.wo, ow0 = pos % g.wo;
+            const int64_t run = std::min(np - q, g.wo - ow0);
+            const int64_t ih = oh * g.sh - g.ph + i;
+            if (ih >= 0 && ih < g.h) {
+              float* grow = gc + ih * g.w - g.pw + j;
+              const float* s = src + q - ow0;  // s[ow] is the value for output column ow
+              const int64_t a = std::max(lo, ow0), b = std::min(hi, ow0 + run);
+              if (g.sw == 1)
+                for (int64_t ow = a; ow < b; ++ow) grow[ow] += s[ow];
+              else
+                for (int64_t ow = a; ow < b; ++ow) grow[ow * g.sw] += s[ow];
+            }
+            q += run;
+          }
+        }
+    }
+  }, 1);
+}
+
+void check_out(const Tensor& t, const Shape& want, const char* what) {
+  CN_CHECK(t.shape() == want, "conv2d: ", what, " has shape ", shape_str(t.shape()), ", expected ", shape_str(want));
+}
+
+}  // namespace
+
+void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                                Tensor& y) {
+  const ConvGeom g = geometry(x, w, p);
+  check_out(y, {g.n, g.o, g.ho, g.wo}, "y");
+  if (bias.defined()) check_out(bias, {g.o}, "bias");
+  const int64_t P = g.positions(), CK = g.ck();
+  if (y.numel() == 0) return;
+  if (bias.defined()) {
+    pool_.parallel_for(g.n * g.o, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) std::fill_n(y.data() + r * P, P, bias.data()[r % g.o]);
+    }, 16);
+  }
+  const float beta = bias.defined() ? 1.0f : 0.0f;
+  GemmOp op;
+  op.m = g.o;
+  op.k = CK;
+  op.a = w.data();
+  op.lda = CK;
+  op.beta = beta;
+  op.ldc = P;
+  if (g.direct()) {
+    for (int64_t n = 0; n < g.n; ++n) {
+      op.n = P;
+      op.b = x.data() + n * g.c * g.h * g.w;
+      op.ldb = P;
+      op.c = y.data() + n * g.o * P;
+      sgemm(isa_, &pool_, op);
+    }
+    return;
+  }
+  const int64_t pc = chunk_positions(g);
+  FloatBuffer col(static_cast<size_t>(CK * pc));
+  for (int64_t n = 0; n < g.n; ++n) {
+    const float* xn = x.data() + n * g.c * g.h * g.w;
+    for (int64_t p0 = 0; p0 < P; p0 += pc) {
+      const int64_t np = std::min(pc, P - p0);
+      im2col(pool_, g, xn, p0, np, col.get());
+      op.n = np;
+      op.b = col.get();
+      op.ldb = np;
+      op.c = y.data() + n * g.o * P + p0;
+      sgemm(isa_, &pool_, op);
+    }
+  }
+}
+
+void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
+                                 Tensor& gx, Tensor& gw, Tensor& gb) {
+  const ConvGeom g = geometry(x, w, p);
+  check_out(gy, {g.n, g.o, g.ho, g.wo}, "gradY");
+  if (gx.defined()) check_out(gx, x.shape(), "gradX");
+  if (gw.defined()) check_out(gw, w.shape(), "gradWeight");
+  if (gb.defined()) check_out(gb, {g.o}, "gradBias");
+  const int64_t P = g.positions(), CK = g.ck(), CHW = g.c * g.h * g.w;
+
+  if (gb.defined()) {
+    // Summed in double: a channel may add up hundreds of thousands of terms.
+    pool_.parallel_for(g.o, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        double s = 0;
+        for (int64_t n = 0; n < g.n; ++n) {
+          const float* src = gy.data() + (n * g.o + o) * P;
+          for (int64_t q = 0; q < P; ++q) s += src[q];
+        }
+        gb.data()[o] = static_cast<float>(s);
+      }
+    }, 4);
+  }
+  if (!gx.defined() && !gw.defined()) return;
+  if (gw.defined() && (g.n == 0 || P == 0)) std::memset(gw.data(), 0, gw.bytes());
+  if (gx.defined() && gx.numel()) std::memset(gx.data(), 0, gx.bytes());
+  if (g.n == 0 || P == 0 || g.o == 0 || CK == 0) return;
+
+  // gradWeight[O, CK] += gy_n[O, positions] * col[CK, positions]^T
+  GemmOp wop;
+  wop.trans_b = true;
+  wop.m = g.o;
+  wop.n = CK;
+  wop.a = nullptr;
+  wop.lda = P;
+  wop.c = gw.data();
+  wop.ldc = CK;
+  // gcol[CK, positions] = weight^T * gy_n[O, positions]
+  GemmOp xop;
+  xop.trans_a = true;
+  xop.m = CK;
+  xop.k = g.o;
+  xop.a = w.data();
+  xop.lda = CK;
+  xop.ldb = P;
+
+  bool first = true;
+  if (g.direct()) {
+    for (int64_t n = 0; n < g.n; ++n) {
+      const float* gyn = gy.data() + n * g.o * P;
+      if (gw.defined()) {
+        wop.k = P;
+        wop.a = gyn;
+        wop.b = x.data() + n * CHW;
+        wop.ldb = P;
+        wop.beta = first ? 0.0f : 1.0f;
+        sgemm(isa_, &pool_, wop);
+      }
+      if (gx.defined()) {
+        xop.n = P;
+        xop.b = gyn;
+        xop.c = gx.data() + n * CHW;
+        xop.ldc = P;
+        xop.beta = 0.0f;
+        sgemm(isa_, &pool_, xop);
+      }
+      first = false;
+    }
+    return;
+  }
+
+  const int64_t pc = chunk_positions(g);
+  FloatBuffer col(gw.defined() ? static_cast<size_t>(CK * pc) : 0);
+  FloatBuffer gcol(gx.defined() ? static_cast<size_t>(CK * pc) : 0);
+  for (int64_t n = 0; n < g.n; ++n) {
+    const float* gyn = gy.data() + n * g.o * P;
+    for (int64_t p0 = 0; p0 < P; p0 += pc) {
+      const int64_t np = std::min(pc, P - p0);
+      if (gw.defined()) {
+        im2col(pool_, g, x.data() + n * CHW, p0, np, col.get());
+        wop.k = np;
+        wop.a = gyn + p0;
+        wop.b = col.get();
+        wop.ldb = np;
+        wop.beta = first ? 0.0f : 1.0f;
+        sgemm(isa_, &pool_, wop);
+      }
+      if (gx.defined()) {
+        xop.n = np;
+        xop.b = gyn + p0;
+        xop.c = gcol.get();
+        xop.ldc = np;
+        xop.beta = 0.0f;
+        sgemm(isa_, &pool_, xop);
+        col2im_add(pool_, g, gcol.get(), p0, np, gx.data() + n * CHW);
+      }
+      first = false;
+    }
+  }
+}
+
+}  // namespace cn

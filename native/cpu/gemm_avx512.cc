@@ -1,0 +1,64 @@
+// AVX-512 GEMM micro-kernel: a 12 x 32 tile of C in 24 zmm accumulators. Each
+// k step loads two vectors of B and broadcasts 12 scalars of A, 24 FMAs for 14
+// loads, so the two FMA ports stay busy while the load ports have slack.
+#include "gemm_kernels.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+namespace cn {
+
+namespace {
+constexpr int kMr = 12, kNr = 32;
+
+void kernel_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+                  float beta) {
+  __m512 acc0[kMr], acc1[kMr];
+#pragma GCC unroll 12
+  for (int i = 0; i < kMr; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    // The B panel is read once per tile row sweep; fetch a few steps ahead.
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * kNr), _MM_HINT_T0);
+    __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < kMr; ++i) {
+      __m512 ai = _mm512_set1_ps(a[i]);
+      acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
+      acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+    }
+    a += kMr;
+    b += kNr;
+  }
+  __m512 va = _mm512_set1_ps(alpha);
+  if (beta == 0.0f) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kMr; ++i) {
+      _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(va, acc0[i]));
+      _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(va, acc1[i]));
+    }
+  } else {
+    __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+    for (int i = 0; i < kMr; ++i) {
+      float* ci = c + i * ldc;
+      _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, acc0[i], _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));
+      _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, acc1[i], _mm512_mul_ps(vb, _mm512_loadu_ps(ci + 16))));
+    }
+  }
+}
+}  // namespace
+
+const GemmKernelInfo& gemm_kernel_avx512() {
+  static const GemmKernelInfo info{kMr, kNr, 256, 240, 1024, kernel_12x32};
+  return info;
+}
+
+}  // namespace cn
+
+#else  // not compiled for x86: the dispatcher never selects this ISA here
+
+namespace cn {
+const GemmKernelInfo& gemm_kernel_avx512() { return gemm_kernel_portable(); }
+}  // namespace cn
+
+#endif

@@ -1,0 +1,52 @@
+// Nearest-neighbour 2x upsampling (the hourglass's merge path) and its
+// backward, a 2x2 block sum. Work is split by input rows: each writes or reads
+// two whole output rows, so threads never share a cache line of the output.
+#include <algorithm>
+#include <cstring>
+
+#include "cpu_backend.h"
+
+namespace cn {
+
+namespace {
+// Rows per chunk: about 64K output floats at W = 128.
+int64_t row_grain(int64_t w) { return std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, w)); }
+}  // namespace
+
+void CpuBackend::upsample2x_forward(const Tensor& x, Tensor& y) {
+  CN_CHECK(x.dim() == 4, "upsample2x_forward: x must be NCHW, got ", shape_str(x.shape()));
+  const int64_t H = x.size(2), W = x.size(3);
+  CN_CHECK(y.shape() == Shape({x.size(0), x.size(1), 2 * H, 2 * W}), "upsample2x_forward: y has shape ",
+           shape_str(y.shape()), " for x of shape ", shape_str(x.shape()));
+  const float* xp = x.data();
+  float* yp = y.data();
+  const int64_t rows = x.size(0) * x.size(1) * H;  // input rows over all planes
+  pool_.parallel_for(rows, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* src = xp + r * W;
+      float* top = yp + r * 4 * W;  // output rows 2r and 2r+1 of the flattened planes
+      for (int64_t j = 0; j < W; ++j) top[2 * j] = top[2 * j + 1] = src[j];
+      std::memcpy(top + 2 * W, top, 2 * W * sizeof(float));
+    }
+  }, row_grain(W));
+}
+
+void CpuBackend::upsample2x_backward(const Tensor& gy, Tensor& gx) {
+  CN_CHECK(gx.dim() == 4, "upsample2x_backward: gx must be NCHW, got ", shape_str(gx.shape()));
+  const int64_t H = gx.size(2), W = gx.size(3);
+  CN_CHECK(gy.shape() == Shape({gx.size(0), gx.size(1), 2 * H, 2 * W}), "upsample2x_backward: gy has shape ",
+           shape_str(gy.shape()), " for gx of shape ", shape_str(gx.shape()));
+  const float* gyp = gy.data();
+  float* gxp = gx.data();
+  const int64_t rows = gx.size(0) * gx.size(1) * H;
+  pool_.parallel_for(rows, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* a = gyp + r * 4 * W;
+      const float* c = a + 2 * W;
+      float* dst = gxp + r * W;
+      for (int64_t j = 0; j < W; ++j) dst[j] = (a[2 * j] + a[2 * j + 1]) + (c[2 * j] + c[2 * j + 1]);
+    }
+  }, row_grain(W));
+}
+
+}  // namespace cn
