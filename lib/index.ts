@@ -2,3 +2,27 @@
 export { info, formatInfo, version, type EngineInfo } from './info';
 export { type TensorData } from './native';
 export * as ops from './ops';
+export {
+  Model,
+  formatSummary,
+  headOutputNames,
+  type HeadOutputName,
+  type HeadOutputs,
+  type StateKey,
+  type StateTensor,
+  type StateDict,
+  type LoadReport,
+  type ModelOptions,
+  type ForwardOptions,
+  type ModelSummary,
+} from './model';
+export {
+  modelPreset,
+  modelPresetNames,
+  modelPresets,
+  validateModelConfig,
+  loadModelConfig,
+  referenceModelDefaults,
+  type ModelConfig,
+  type ModelPresetName,
+} from './configs';

@@ -4,12 +4,14 @@ import { hideBin } from 'yargs/helpers';
 
 import { version } from '../info';
 import { infoCommand } from './info_command';
+import { modelCommand } from './model_command';
 
 export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
   await yargs(argv)
     .scriptName('cornernet')
     .version(version)
     .command(infoCommand)
+    .command(modelCommand)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()
     .help()
