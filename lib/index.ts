@@ -2,6 +2,7 @@
 export { info, formatInfo, version, type EngineInfo } from './info';
 export { type TensorData } from './native';
 export * as ops from './ops';
+export * as cocoEval from './eval/index';
 export {
   Model,
   formatSummary,

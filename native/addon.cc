@@ -6,6 +6,7 @@
 #include "bindings/info.h"
 #include "bindings/model.h"
 #include "bindings/ops.h"
+#include "bindings/trainer.h"
 
 namespace {
 
@@ -22,6 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   cn::register_ops(reg);
   exports.Set("ops", ops);
   cn::register_model(env, exports);
+  cn::register_trainer(env, exports);
   return exports;
 }
 

@@ -11,5 +11,8 @@ void register_ops(OpRegistry& r);  // ops.cc: calls every family below
 [[maybe_unused]] void register_batch_norm_ops(OpRegistry& r);
 [[maybe_unused]] void register_pool_ops(OpRegistry& r);
 void register_optimizer_ops(OpRegistry& r);
+void register_targets_ops(OpRegistry& r);
+void register_losses_ops(OpRegistry& r);
+void register_safetensors_io(OpRegistry& r);
 
 }  // namespace cn

@@ -1,0 +1,134 @@
+// Typed wrapper of the engine's Trainer: training steps run on a dedicated
+// native thread; this side feeds batches, receives one event per step, and asks
+// for snapshots (checkpoints) and loads (resume) between steps.
+import { native, type TensorData } from '../native';
+
+/** The architecture, camelCase of the reference's HourglassNet/CornerHead arguments. */
+export interface ModelArchitecture {
+  numStacks: number;
+  downsampleTimes: number;
+  stageChannels: number[];
+  stageBlocks: number[];
+  featChannel: number;
+  numClasses: number;
+  cornerEmbChannels?: number;
+  poolFeatChannels?: number;
+  headFeatChannels?: number;
+  bnEps?: number;
+  bnMomentum?: number;
+}
+
+export interface NativeTrainerOptions {
+  model: ModelArchitecture;
+  /** Data-parallel replicas, each taking batch/replicas images. */
+  replicas?: number;
+  /** 'cpu', 'cuda', 'cuda:N' (replicas > 1 on cuda use one device each). */
+  backend?: string;
+  /** Parameter initialisation seed. */
+  seed?: number;
+  adam?: { beta1?: number; beta2?: number; eps?: number; weightDecay?: number; gradClip?: number | null };
+  loss?: { pullWeight?: number; pushWeight?: number; offsetBeta?: number };
+  /** BN with running statistics, not updated (fine-tuning with tiny batches; exact replica comparisons). */
+  frozenBn?: boolean;
+}
+
+export interface TrainBatch {
+  /** [N, 3, H, W], normalised; H, W the padded network input. */
+  images: TensorData;
+  /** Per image: x1, y1, x2, y2 per box, in input pixels. */
+  boxes: Float32Array[];
+  /** Per image: contiguous class index per box. */
+  labels: Int32Array[];
+  lr: number;
+  iter: number;
+}
+
+export interface StepEvent {
+  type: 'step' | 'nonfinite';
+  iter: number;
+  /** det/pull/push/off per stack: det_l0, pull_l0, ..., off_l1. */
+  losses: Record<string, number>;
+  total: number;
+  /** Of the replica-averaged gradient, before clipping. */
+  gradNorm: number;
+  seconds: number;
+  /** Time the trainer thread waited for this batch. */
+  waitSeconds: number;
+  /** nonfinite: the first term that was NaN or Inf, e.g. "det (stack 0)", or "gradient norm". */
+  term?: string;
+}
+export interface ErrorEvent {
+  type: 'error';
+  iter: number;
+  message: string;
+}
+export interface CancelledEvent {
+  type: 'cancelled';
+  dropped: number;
+}
+export type TrainerEvent = StepEvent | ErrorEvent | CancelledEvent;
+
+export type StateDict = Record<string, { data: Float32Array | BigInt64Array; shape: number[] }>;
+export interface OptimizerState {
+  [param: string]: { expAvg: TensorData; expAvgSq: TensorData; step: number };
+}
+export interface TrainerState {
+  stateDict: StateDict;
+  optimizer: OptimizerState;
+}
+export interface LoadReport {
+  loaded: number;
+  missing: string[];
+  unexpected: string[];
+  mismatched: string[];
+}
+
+interface NativeTrainerHandle {
+  feed(b: TrainBatch): number;
+  snapshot(): Promise<TrainerState>;
+  load(s: { stateDict: StateDict; optimizer?: OptimizerState }, o?: { strict?: boolean }): Promise<LoadReport>;
+  cancel(): void;
+  close(): Promise<void>;
+  pending(): number;
+  keys(): { name: string; shape: number[]; kind: string }[];
+}
+
+export class NativeTrainer {
+  private readonly handle: NativeTrainerHandle;
+  private closed = false;
+
+  constructor(opts: NativeTrainerOptions, onEvent: (e: TrainerEvent) => void) {
+    const Ctor = (native() as unknown as { Trainer: new (o: NativeTrainerOptions, cb: (e: TrainerEvent) => void) => NativeTrainerHandle }).Trainer;
+    this.handle = new Ctor(opts, onEvent);
+  }
+
+  /** Queues one step; returns how many steps are queued or running. */
+  feed(b: TrainBatch): number {
+    return this.handle.feed(b);
+  }
+  /** Steps fed but not yet reported. */
+  get pending(): number {
+    return this.handle.pending();
+  }
+  /** Weights (replica 0, BN statistics included) and optimizer state, after every queued step. */
+  snapshot(): Promise<TrainerState> {
+    return this.handle.snapshot();
+  }
+  /** Replaces weights (and optimizer state when given) on every replica. */
+  load(s: { stateDict: StateDict; optimizer?: OptimizerState }, o?: { strict?: boolean }): Promise<LoadReport> {
+    return this.handle.load(s, o);
+  }
+  /** Drops queued steps once the running one ends; snapshot/load/close still work. */
+  cancel(): void {
+    this.handle.cancel();
+  }
+  keys(): { name: string; shape: number[]; kind: string }[] {
+    return this.handle.keys();
+  }
+  /** Ends the thread after what is queued. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.handle.close();
+  }
+}
