@@ -21,15 +21,8 @@ export const modelCommand: CommandModule<object, ModelArgs> = {
       .option('keys', { type: 'boolean', default: false, describe: 'List every state_dict key with its shape, in the reference order' })
       .option('json', { type: 'boolean', default: false, describe: 'Print as JSON' }),
   handler: (args) => {
-    let model: Model;
-    try {
-      // Building the model allocates no weights: listing and counting are free.
-      model = new Model(args.config);
-    } catch (e) {
-      process.stderr.write(`cornernet model: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exitCode = 1;
-      return;
-    }
+    // Building the model allocates no weights: listing and counting are free.
+    const model = new Model(args.config);
     if (args.keys) {
       const keys = model.keys();
       if (args.json) {

@@ -34,6 +34,6 @@ describe('cornernet model', () => {
   it('reports a bad config with exit code 1 and the key at fault', () => {
     const r = cornernet(['model', '--config', 'hourglass9000']);
     assert.strictEqual(r.code, 1);
-    assert.match(r.err, /cornernet model: model config 'hourglass9000' is neither a preset/);
+    assert.match(r.err, /cornernet: model config 'hourglass9000' is neither a preset/);
   });
 });
