@@ -28,16 +28,25 @@ void check_per_channel(const char* op, const char* name, const Tensor& t, int64_
 // Planes per chunk so that a chunk covers ~32K floats.
 int64_t plane_grain(int64_t hw) { return std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, hw)); }
 
+// Two sums reduced together, so a backward reads gy once for both.
+struct SumPair {
+  double a = 0, b = 0;
+  SumPair& operator+=(const SumPair& o) {
+    a += o.a, b += o.b;
+    return *this;
+  }
+};
+
 // sums[c] = sum over n of plane_sum(n*C + c, c), with plane sums computed in
 // parallel and combined in a fixed order (the result does not depend on the
-// number of threads).
-template <typename F>
-std::vector<double> channel_sums(ThreadPool& pool, const Dims& d, F plane_sum) {
-  std::vector<double> per_plane(d.N * d.C);
+// number of threads). S is double or SumPair.
+template <typename S, typename F>
+std::vector<S> channel_sums(ThreadPool& pool, const Dims& d, F plane_sum) {
+  std::vector<S> per_plane(d.N * d.C);
   pool.parallel_for(d.N * d.C, [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p) per_plane[p] = plane_sum(p, p % d.C);
   }, plane_grain(d.HW));
-  std::vector<double> sums(d.C, 0.0);
+  std::vector<S> sums(d.C);
   for (int64_t n = 0; n < d.N; ++n)
     for (int64_t c = 0; c < d.C; ++c) sums[c] += per_plane[n * d.C + c];
   return sums;
@@ -66,16 +75,16 @@ double plane_sq_dev(const float* x, int64_t n, double m) {
   return (a0 + a1) + (a2 + a3);
 }
 
-// sum g * (x - m)
-double plane_dot_centered(const float* g, const float* x, int64_t n, double m) {
-  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+// {sum g, sum g * (x - m)}
+SumPair plane_sum_and_dot_centered(const float* g, const float* x, int64_t n, double m) {
+  double s0 = 0, s1 = 0, d0 = 0, d1 = 0;
   int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    a0 += g[i] * (x[i] - m), a1 += g[i + 1] * (x[i + 1] - m);
-    a2 += g[i + 2] * (x[i + 2] - m), a3 += g[i + 3] * (x[i + 3] - m);
+  for (; i + 2 <= n; i += 2) {
+    s0 += g[i], s1 += g[i + 1];
+    d0 += g[i] * (x[i] - m), d1 += g[i + 1] * (x[i + 1] - m);
   }
-  for (; i < n; ++i) a0 += g[i] * (x[i] - m);
-  return (a0 + a1) + (a2 + a3);
+  for (; i < n; ++i) s0 += g[i], d0 += g[i] * (x[i] - m);
+  return {s0 + s1, d0 + d1};
 }
 
 inline float at_or(const Tensor& t, int64_t c, float def) { return t.defined() ? t.data()[c] : def; }
@@ -126,10 +135,10 @@ void CpuBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma, 
   const float* xp = x.data();
 
   const int64_t HW = d.HW;
-  std::vector<double> mean = channel_sums(pool_, d, [=](int64_t pl, int64_t) { return plane_sum(xp + pl * HW, HW); });
+  std::vector<double> mean = channel_sums<double>(pool_, d, [=](int64_t pl, int64_t) { return plane_sum(xp + pl * HW, HW); });
   for (double& m : mean) m /= static_cast<double>(M);
   // Second pass around the mean: exact for a constant channel, no cancellation.
-  std::vector<double> var = channel_sums(pool_, d, [&](int64_t pl, int64_t c) {
+  std::vector<double> var = channel_sums<double>(pool_, d, [&](int64_t pl, int64_t c) {
     return plane_sq_dev(xp + pl * HW, HW, mean[c]);
   });
   for (double& v : var) v /= static_cast<double>(M);
@@ -191,10 +200,13 @@ void CpuBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, const
   std::vector<double> sum_gy(d.C, 0.0), sum_gy_xhat(d.C, 0.0);
   if (need_sums) {
     const int64_t HW = d.HW;
-    sum_gy = channel_sums(pool_, d, [=](int64_t pl, int64_t) { return plane_sum(gp + pl * HW, HW); });
-    sum_gy_xhat = channel_sums(pool_, d, [=](int64_t pl, int64_t c) {
-      return plane_dot_centered(gp + pl * HW, xp + pl * HW, HW, mean[c]) * invstd[c];
+    const std::vector<SumPair> sums = channel_sums<SumPair>(pool_, d, [=](int64_t pl, int64_t c) {
+      return plane_sum_and_dot_centered(gp + pl * HW, xp + pl * HW, HW, mean[c]);
     });
+    for (int64_t c = 0; c < d.C; ++c) {
+      sum_gy[c] = sums[c].a;
+      sum_gy_xhat[c] = sums[c].b * invstd[c];
+    }
   }
   for (int64_t c = 0; c < d.C; ++c) {
     if (ggamma.defined()) ggamma.data()[c] = static_cast<float>(sum_gy_xhat[c]);
