@@ -3,6 +3,7 @@
 // backward recomputes each window's argmax the way PyTorch's max_pool2d does.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -64,29 +65,56 @@ void maxpool_planes(const float* xp, float* yp, int64_t H, int64_t W, int64_t b,
   }
 }
 
+// Output (i, j)'s gradient goes to the first maximum of its window in
+// row-major order, a NaN taking over (PyTorch's rule).
+inline void window_backward(const float* xs, const float* gs, float* gd, int64_t H, int64_t W, int64_t i, int64_t j) {
+  const int64_t i0 = i > 0 ? i - 1 : 0, i1 = i + 1 < H ? i + 1 : H - 1;
+  const int64_t j0 = j > 0 ? j - 1 : 0, j1 = j + 1 < W ? j + 1 : W - 1;
+  int64_t best = i0 * W + j0;
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t a = i0; a <= i1; ++a)
+    for (int64_t c = j0; c <= j1; ++c) {
+      const float v = xs[a * W + c];
+      const bool take = (v > m) | (v != v);
+      m = take ? v : m;
+      best = take ? a * W + c : best;
+    }
+  gd[best] += gs[i * W + j];
+}
+
 void maxpool_backward_planes(const float* xp, const float* gyp, float* gxp, int64_t H, int64_t W, int64_t b,
                              int64_t e) {
+  // Interior windows: the argmax (0..8, row-major in the window) is found for
+  // a whole row at once, a select per window position that vectorises; only
+  // the gradient accumulation that follows is scalar.
+  std::vector<int32_t> codes(W > 0 ? W : 1);
+  int32_t* code = codes.data();
   for (int64_t p = b; p < e; ++p) {
     const float* xs = xp + p * H * W;
     const float* gs = gyp + p * H * W;
     float* gd = gxp + p * H * W;
     for (int64_t k = 0; k < H * W; ++k) gd[k] = 0.f;
     for (int64_t i = 0; i < H; ++i) {
-      const int64_t i0 = i > 0 ? i - 1 : 0, i1 = i + 1 < H ? i + 1 : H - 1;
-      for (int64_t j = 0; j < W; ++j) {
-        const int64_t j0 = j > 0 ? j - 1 : 0, j1 = j + 1 < W ? j + 1 : W - 1;
-        // First maximum in row-major window order; a NaN takes over (PyTorch's rule).
-        int64_t best = i0 * W + j0;
+      if (i == 0 || i + 1 == H || W < 3) {
+        for (int64_t j = 0; j < W; ++j) window_backward(xs, gs, gd, H, W, i, j);
+        continue;
+      }
+      window_backward(xs, gs, gd, H, W, i, 0);
+      const float* r0 = xs + (i - 1) * W - 1;  // r0[j] is the window's top-left for output column j
+      for (int64_t j = 1; j + 1 < W; ++j) {
         float m = -std::numeric_limits<float>::infinity();
-        for (int64_t a = i0; a <= i1; ++a)
-          for (int64_t c = j0; c <= j1; ++c) {
-            const float v = xs[a * W + c];
+        int32_t best = 0;
+        for (int a = 0; a < 3; ++a)
+          for (int c = 0; c < 3; ++c) {
+            const float v = r0[a * W + j + c];
             const bool take = (v > m) | (v != v);
             m = take ? v : m;
-            best = take ? a * W + c : best;
+            best = take ? a * 3 + c : best;
           }
-        gd[best] += gs[i * W + j];
+        code[j] = best;
       }
+      for (int64_t j = 1; j + 1 < W; ++j) gd[(i - 1 + code[j] / 3) * W + j - 1 + code[j] % 3] += gs[i * W + j];
+      window_backward(xs, gs, gd, H, W, i, W - 1);
     }
   }
 }
