@@ -19,19 +19,19 @@ export function info(): EngineInfo {
 }
 
 function cudaLine(c: PluginInfo, built: boolean): string {
-  if (!built || c.status === 'not-built') return 'not built (nvcc was not found when this package was compiled)';
+  if (!built || c.status === 'not-built') return 'not built (compiled without nvcc, or with CORNERNET_CUDA=0): using the CPU backend';
   if (c.status === 'load-failed') return `built, but the plugin did not load: ${c.message}`;
-  const v = c.runtimeVersion ? ` runtime ${fmtCuda(c.runtimeVersion)}` : '';
-  const archs = c.archs ? `, archs ${c.archs}` : '';
+  const what = [c.runtimeVersion ? `runtime ${fmtCuda(c.runtimeVersion)}` : '', c.archs ? `archs ${c.archs}` : ''].filter((p) => p).join(', ');
+  const head = `built${what ? ` (${what})` : ''}`;
   switch (c.status) {
     case 'ok':
-      return `built${v}${archs}; driver ${fmtCuda(c.driverVersion ?? 0)}, ${c.devices.length} device(s)`;
+      return `${head}; driver ${fmtCuda(c.driverVersion ?? 0)}, ${c.devices.length} device(s)`;
     case 'no-driver':
-      return `built${v}${archs}; no NVIDIA driver on this machine, using the CPU backend`;
+      return `${head}, but no usable NVIDIA driver here (${c.message}): using the CPU backend`;
     case 'no-device':
-      return `built${v}${archs}; driver present but no CUDA device, using the CPU backend`;
+      return `${head}, but no CUDA device here (${c.message}): using the CPU backend`;
     default:
-      return `built${v}${archs}; CUDA unusable (${c.message}), using the CPU backend`;
+      return `${head}, but CUDA is unusable (${c.message}): using the CPU backend`;
   }
 }
 

@@ -43,6 +43,23 @@ export interface BackendInfo {
   supports: string[];
 }
 
+/** The engine's CornerNet (native/bindings/model.cc); lib/model.ts is its typed face. */
+export interface NativeModel {
+  keys(): { name: string; shape: number[]; kind: 'parameter' | 'buffer'; dtype: 'float32' | 'int64' }[];
+  parameterCount(): number;
+  backend(): string;
+  outputShapes(inputShape: number[]): Record<string, number[]>[];
+  loadStateDict(
+    dict: Record<string, { data: Float32Array | BigInt64Array; shape: number[] }>,
+    opts?: { strict?: boolean }
+  ): { loaded: number; missing: string[]; unexpected: string[]; mismatched: string[] };
+  stateDict(): Record<string, { data: Float32Array | BigInt64Array; shape: number[] }>;
+  forward(input: TensorData, opts?: { train?: boolean; grad?: boolean }): Promise<Record<string, TensorData>[]>;
+  backward(grads: Record<string, TensorData | undefined>[]): Promise<void>;
+  gradients(): Record<string, TensorData>;
+  zeroGrad(): void;
+}
+
 export interface NativeAddon {
   info(): NativeInfo;
   backendInfo(backend: string): BackendInfo;
@@ -51,6 +68,12 @@ export interface NativeAddon {
   fmaPeakGflops(args?: { isa?: string; allThreads?: boolean; seconds?: number }): number;
   /** Best GFLOP/s of the engine's SGEMM on n^3 with preallocated buffers (no JS tensor per call); for bench/. */
   sgemmGflops(args?: { n?: number; allThreads?: boolean; reps?: number }): number;
+  /** CornerNet decoding (typed in lib/decode.ts). */
+  decode: (args: object) => unknown;
+  decodeAsync: (args: object) => Promise<unknown>;
+  softNms: (args: object) => unknown;
+  softNmsMerge: (args: object) => unknown;
+  Model: new (config: object, opts?: { backend?: string; seed?: number }) => NativeModel;
 }
 
 let cached: NativeAddon | undefined;

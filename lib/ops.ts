@@ -125,6 +125,29 @@ export const cornerPoolBackward = (a: CornerPoolArgs & { gradY: TensorData }, o?
 export const cornerPoolBackwardAsync = (a: CornerPoolArgs & { gradY: TensorData }, o?: OpOptions) =>
   callAsync<{ gradX: TensorData }>('cornerPoolBackward', a, o);
 
+/** A plain memcpy of x into a new array through the same call path as the ops: the baseline memory-bound kernels are timed against (CPU backends only). */
+export const copy = (a: { x: TensorData }, o?: OpOptions) => call<{ y: TensorData }>('copy', a, o);
+export const copyAsync = (a: { x: TensorData }, o?: OpOptions) => callAsync<{ y: TensorData }>('copy', a, o);
+
+export interface TimeKernelOptions extends OpOptions {
+  /** Timed repetitions (default 10) after `warmup` untimed ones (default 1, at least 1). */
+  reps?: number;
+  warmup?: number;
+}
+/**
+ * Milliseconds per run of op `op`'s kernel alone: arguments are checked as the
+ * op checks them, inputs uploaded and outputs allocated once, then the kernel
+ * runs `warmup` + `reps` times on the same buffers. For benchmarks: it leaves
+ * out what every call pays (allocating and paging in outputs, crossing to JS).
+ */
+export function timeKernel(op: string, args: object, o?: TimeKernelOptions): Float64Array {
+  const f = native().ops.timeKernel as unknown as
+    | ((a: object, backend: string | undefined, op: string, reps?: number, warmup?: number) => Float64Array)
+    | undefined;
+  if (typeof f !== 'function') throw new Error('cornernet-native: the addon has no timeKernel; rebuild it (npm run build:native)');
+  return f(args, o?.backend, op, o?.reps, o?.warmup);
+}
+
 /** Backends usable here, for tests that run every op on each: 'cpu' first. */
 export function availableBackends(): string[] {
   const i = native().info();

@@ -4,6 +4,7 @@
 
 #include "bindings/addon_data.h"
 #include "bindings/bench.h"
+#include "bindings/decode.h"
 #include "bindings/info.h"
 #include "bindings/model.h"
 #include "bindings/ops.h"
@@ -27,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ops", ops);
   cn::register_model(env, exports);
   cn::register_trainer(env, exports);
+  cn::register_decode(env, exports);
   return exports;
 }
 

@@ -11,8 +11,8 @@ namespace {
 [[noreturn]] void fail_cuda(const Plugin& pl, const std::string& spec) {
   if (!pl.loaded) {
     if (pl.load_error.rfind("not built", 0) == 0)
-      fail("backend '", spec, "': this build of cornernet-native has no CUDA plugin (nvcc was not "
-           "found when it was compiled; ", pl.load_error, ")");
+      fail("backend '", spec, "': this build of cornernet-native has no CUDA plugin (it was compiled "
+           "without nvcc, or with CORNERNET_CUDA=0; ", pl.load_error, ")");
     fail("backend '", spec, "': the CUDA plugin did not load: ", pl.load_error);
   }
   switch (pl.probe.status) {

@@ -3,13 +3,13 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
-#include <map>
 #include <memory>
-#include <set>
 
 #include "../model/cornernet.h"
 #include "addon_data.h"
+#include "model_config_js.h"
 #include "op_call.h"
+#include "state_dict_js.h"
 
 namespace cn {
 
@@ -34,62 +34,6 @@ Napi::Array shape_to_js(Napi::Env env, const Shape& s) {
 }
 
 [[noreturn]] void type_error(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
-
-// ---- config ---------------------------------------------------------------------
-
-int config_int(Napi::Env env, const Napi::Value& v, const std::string& key) {
-  double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!std::isfinite(x) || x != std::floor(x) || std::fabs(x) > 1e9)
-    type_error(env, "model config: '" + key + "' must be an integer");
-  return static_cast<int>(x);
-}
-
-std::vector<int> config_int_list(Napi::Env env, const Napi::Value& v, const std::string& key) {
-  if (!v.IsArray()) type_error(env, "model config: '" + key + "' must be an array of integers");
-  Napi::Array a = v.As<Napi::Array>();
-  std::vector<int> out;
-  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(config_int(env, a.Get(i), key + "[" + std::to_string(i) + "]"));
-  return out;
-}
-
-CornerNetConfig parse_config(Napi::Env env, const Napi::Value& v) {
-  if (!v.IsObject() || v.IsArray()) type_error(env, "Model: the first argument must be a model config object");
-  Napi::Object o = v.As<Napi::Object>();
-  CornerNetConfig c;
-  std::map<std::string, std::function<void(const Napi::Value&)>> fields = {
-      {"numStacks", [&](const Napi::Value& x) { c.num_stacks = config_int(env, x, "numStacks"); }},
-      {"downsampleTimes", [&](const Napi::Value& x) { c.downsample_times = config_int(env, x, "downsampleTimes"); }},
-      {"stageChannels", [&](const Napi::Value& x) { c.stage_channels = config_int_list(env, x, "stageChannels"); }},
-      {"stageBlocks", [&](const Napi::Value& x) { c.stage_blocks = config_int_list(env, x, "stageBlocks"); }},
-      {"featChannel", [&](const Napi::Value& x) { c.feat_channel = config_int(env, x, "featChannel"); }},
-      {"numClasses", [&](const Napi::Value& x) { c.num_classes = config_int(env, x, "numClasses"); }},
-      {"cornerEmbChannels", [&](const Napi::Value& x) { c.corner_emb_channels = config_int(env, x, "cornerEmbChannels"); }},
-      {"poolFeatChannels", [&](const Napi::Value& x) { c.pool_feat_channels = config_int(env, x, "poolFeatChannels"); }},
-      {"headFeatChannels", [&](const Napi::Value& x) { c.head_feat_channels = config_int(env, x, "headFeatChannels"); }},
-      {"bnEps", [&](const Napi::Value& x) {
-         if (!x.IsNumber()) type_error(env, "model config: 'bnEps' must be a number");
-         c.bn_eps = x.As<Napi::Number>().FloatValue();
-       }},
-      {"bnMomentum", [&](const Napi::Value& x) {
-         if (!x.IsNumber()) type_error(env, "model config: 'bnMomentum' must be a number");
-         c.bn_momentum = x.As<Napi::Number>().FloatValue();
-       }},
-  };
-  Napi::Array names = o.GetPropertyNames();
-  for (uint32_t i = 0; i < names.Length(); ++i) {
-    std::string k = names.Get(i).As<Napi::String>().Utf8Value();
-    auto it = fields.find(k);
-    if (it == fields.end()) type_error(env, "model config: unknown key '" + k + "'");
-    Napi::Value x = o.Get(k);
-    if (!x.IsUndefined()) it->second(x);
-  }
-  try {
-    c.validate();
-  } catch (const Error& e) {
-    throw Napi::RangeError::New(env, e.what());
-  }
-  return c;
-}
 
 // ---- tensors from JavaScript ----------------------------------------------------
 
@@ -173,7 +117,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // new Model(config, {backend = 'cpu', seed = 0})
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
     Napi::Env env = info.Env();
-    CornerNetConfig cfg = parse_config(env, info[0]);
+    CornerNetConfig cfg = parse_model_config(env, info[0], "Model: config");
     std::string spec = "cpu";
     if (info.Length() > 1 && info[1].IsObject()) {
       Napi::Object opts = info[1].As<Napi::Object>();
@@ -297,82 +241,15 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         strict = s.As<Napi::Boolean>().Value();
       }
     }
-    Napi::Object dict = info[0].As<Napi::Object>();
-    ParameterStore& store = net_->store();
-    std::set<std::string> known;
-    for (const Entry& e : store.entries()) known.insert(e.name);
-
-    std::vector<std::string> missing, unexpected, mismatched;
-    std::vector<std::pair<Entry*, JsArray>> good;
-    Napi::Array names = dict.GetPropertyNames();
-    for (uint32_t i = 0; i < names.Length(); ++i) {
-      std::string k = names.Get(i).As<Napi::String>().Utf8Value();
-      if (!known.count(k)) unexpected.push_back(k);
-    }
-    for (Entry& e : store.entries()) {
-      Napi::Value v = dict.Get(e.name);
-      if (v.IsUndefined()) {
-        missing.push_back(e.name);
-        continue;
-      }
-      JsArray a;
-      std::string why = read_js_tensor(v, a);
-      const bool is_counter = e.kind == EntryKind::Counter;
-      const napi_typedarray_type want = is_counter ? napi_bigint64_array : napi_float32_array;
-      if (why.empty() && a.data.TypedArrayType() != want)
-        why = std::string("must hold a ") + (is_counter ? "BigInt64Array" : "Float32Array");
-      if (why.empty() && a.shape != e.shape)
-        why = "has shape " + shape_str(a.shape) + ", the model expects " + shape_str(e.shape);
-      if (!why.empty())
-        mismatched.push_back(e.name + " " + why);
-      else
-        good.emplace_back(&e, a);
-    }
-    const bool clean = missing.empty() && unexpected.empty() && mismatched.empty();
-    if (strict && !clean) {
-      std::string msg = "model.loadStateDict: the state dict does not match the model (nothing was loaded; pass "
-                        "{strict: false} to load the matching entries):";
-      auto list = [&msg](const char* title, const std::vector<std::string>& v) {
-        if (v.empty()) return;
-        msg += std::string("\n  ") + title + " (" + std::to_string(v.size()) + "):";
-        for (const auto& s : v) msg += "\n    " + s;
-      };
-      list("missing", missing);
-      list("unexpected", unexpected);
-      list("wrong type or shape", mismatched);
-      Napi::Error err = Napi::Error::New(env, msg);
-      err.Set("report", report_to_js(env, 0, missing, unexpected, mismatched));
-      throw err;
-    }
-    try {
-      for (auto& [e, a] : good) {
-        if (e->kind == EntryKind::Counter) {
-          e->count = a.data.As<Napi::BigInt64Array>()[0];
-        } else {
-          e->value = be_->upload(host_copy(a.data.As<Napi::Float32Array>(), e->shape));
-        }
-      }
+    LoadReport report;
+    std::vector<HostEntry> entries =
+        read_state_dict(env, info[0].As<Napi::Object>(), net_->store(), strict, "model.loadStateDict", report);
+    guarded(env, "loadStateDict", [&] {
+      apply_state(*be_, net_->store(), entries);
       ensure_materialized();  // entries the dict lacked (strict: false) keep or get their initial values
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(env, std::string("model.loadStateDict: ") + e.what());
-    }
-    return report_to_js(env, good.size(), missing, unexpected, mismatched);
-  }
-
-  static Napi::Object report_to_js(Napi::Env env, size_t loaded, const std::vector<std::string>& missing,
-                                   const std::vector<std::string>& unexpected,
-                                   const std::vector<std::string>& mismatched) {
-    auto arr = [env](const std::vector<std::string>& v) {
-      Napi::Array a = Napi::Array::New(env, v.size());
-      for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), v[i]);
-      return a;
-    };
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("loaded", Napi::Number::New(env, static_cast<double>(loaded)));
-    r.Set("missing", arr(missing));
-    r.Set("unexpected", arr(unexpected));
-    r.Set("mismatched", arr(mismatched));
-    return r;
+      return 0;
+    });
+    return load_report_to_js(env, report);
   }
 
   Napi::Value download_to_js(Napi::Env env, const Tensor& dev, const Shape& shape) {
@@ -384,21 +261,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value state_dict(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     check_idle(env, "stateDict");
-    guarded(env, "stateDict", [&] { ensure_materialized(); return 0; });
-    Napi::Object out = Napi::Object::New(env);
-    for (const Entry& e : net_->store().entries()) {
-      if (e.kind == EntryKind::Counter) {
-        Napi::BigInt64Array a = Napi::BigInt64Array::New(env, 1);
-        a[0] = e.count;
-        Napi::Object o = Napi::Object::New(env);
-        o.Set("data", a);
-        o.Set("shape", Napi::Array::New(env, 0));
-        out.Set(e.name, o);
-      } else {
-        out.Set(e.name, guarded(env, "stateDict", [&] { return download_to_js(env, e.value, e.shape); }));
-      }
-    }
-    return out;
+    auto entries = guarded(env, "stateDict", [&] {
+      ensure_materialized();
+      return snapshot_store(*be_, net_->store());
+    });
+    return host_entries_to_js(env, entries);
   }
 
   Napi::Value gradients(const Napi::CallbackInfo& info) {

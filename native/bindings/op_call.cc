@@ -1,5 +1,7 @@
 #include "op_call.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <memory>
 
@@ -253,7 +255,61 @@ Napi::Value OpCall::run_async(const Kernel& k) {
   return p;
 }
 
+std::vector<double> OpCall::time_kernel(const Kernel& k, int warmup, int reps) {
+  Backend& be = *backend_;
+  TensorMap din, dout;
+  for (const auto& [name, t] : inputs_) din[name] = t.defined() ? be.upload(t) : Tensor{};
+  for (const auto& [name, shape] : outputs_) dout[name] = be.empty(shape);
+  std::vector<double> ms;
+  // The first run is never timed: it pages in the freshly allocated outputs.
+  for (int i = 0; i < std::max(1, warmup); ++i) k(be, din, dout);
+  be.synchronize();
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    k(be, din, dout);
+    be.synchronize();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return ms;
+}
+
+void OpRegistry::add_timer(const std::string& export_name) {
+  auto parses = std::make_shared<std::map<std::string, Parse>>(parses_);
+  auto timer = [parses, export_name](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[2].IsString())
+      throw Napi::TypeError::New(env, export_name + ": argument 'op' must be an op name such as 'cornerPoolForward'");
+    std::string op = info[2].As<Napi::String>().Utf8Value();
+    auto it = parses->find(op);
+    if (it == parses->end()) throw Napi::Error::New(env, export_name + ": argument 'op': no op named '" + op + "'");
+    auto count = [&](size_t i, const char* name, int def) {
+      if (info.Length() <= i || info[i].IsUndefined()) return def;
+      double x = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : NAN;
+      if (!(x >= 0 && x <= 1e6) || x != std::floor(x))
+        throw Napi::TypeError::New(env, export_name + ": argument '" + name + "' must be an integer in [0, 1000000]");
+      return static_cast<int>(x);
+    };
+    const int reps = count(3, "reps", 10), warmup = count(4, "warmup", 1);
+    OpCall call(info, "ops." + op);
+    Kernel k;
+    std::vector<double> ms;
+    try {
+      k = it->second(call);
+      ms = call.time_kernel(k, warmup, reps);
+    } catch (const Napi::Error&) {
+      throw;  // already says which op and argument
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, "ops." + op + ": " + e.what());
+    }
+    Napi::Float64Array out = Napi::Float64Array::New(env, ms.size());
+    for (size_t i = 0; i < ms.size(); ++i) out[i] = ms[i];
+    return out;
+  };
+  target_.Set(export_name, Napi::Function::New(env_, timer, export_name));
+}
+
 void OpRegistry::add(const std::string& name, Parse parse) {
+  parses_[name] = parse;
   auto sync = [name, parse](const Napi::CallbackInfo& info) -> Napi::Value {
     OpCall call(info, "ops." + name);
     Kernel k;

@@ -51,6 +51,9 @@ class OpCall {
   // Used by the registry.
   Napi::Value run_sync(const Kernel& k);
   Napi::Value run_async(const Kernel& k);
+  // Benchmarks: the kernel alone, on inputs uploaded and outputs allocated
+  // once, `warmup` untimed runs then `reps` timed ones (ms each, synchronised).
+  std::vector<double> time_kernel(const Kernel& k, int warmup, int reps);
 
  private:
   Napi::Value get(const char* name) const;
@@ -84,10 +87,15 @@ class OpRegistry {
   // e.g. file I/O returning typed arrays of several element types).
   void add_function(const std::string& name, std::function<Napi::Value(const Napi::CallbackInfo&)> fn);
   Napi::Env env() const { return env_; }
+  // Exports `export_name(args, backend, op, reps, warmup)`: times op `op`'s
+  // kernel with OpCall::time_kernel (argument checks are the op's own).
+  // Call after every add.
+  void add_timer(const std::string& export_name);
 
  private:
   Napi::Env env_;
   Napi::Object target_;
+  std::map<std::string, Parse> parses_;
 };
 
 // Parses "top" | "bottom" | "left" | "right".

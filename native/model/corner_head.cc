@@ -30,14 +30,14 @@ Tensor BiCornerPool::forward(const Pass& p, const Tensor& x) {
   Tensor pooled = p.be.empty(a.shape()), pooled2 = p.be.empty(b.shape());
   p.be.corner_pool_forward(dir1_, a, pooled);
   p.be.corner_pool_forward(dir2_, b, pooled2);
-  p.be.add_forward(pooled, pooled2, pooled);
+  p.be.axpy(1.f, pooled2, pooled);
   pooled2 = Tensor{};
   pool_in1_ = p.record ? a : Tensor{};
   pool_in2_ = p.record ? b : Tensor{};
   a = b = Tensor{};
   Tensor m = aftpool_conv_.forward(p, pooled);
   pooled = Tensor{};
-  p.be.add_forward(m, conv1_.forward(p, x), m);
+  p.be.axpy(1.f, conv1_.forward(p, x), m);
   p.be.relu_forward(m, m);
   merged_ = p.record ? m : Tensor{};
   return conv2_.forward(p, m);

@@ -24,7 +24,7 @@ Tensor HourglassModule::forward(const Pass& p, const Tensor& x) {
   Tensor y = p.be.empty(up1.shape());
   p.be.upsample2x_forward(low, y);
   // Into the upsampled buffer: up1's output is held by its last block's backward.
-  p.be.add_forward(y, up1, y);
+  p.be.axpy(1.f, up1, y);
   return y;
 }
 
@@ -83,7 +83,7 @@ std::vector<Tensor> HourglassNet::forward(const Pass& p, const Tensor& x) {
     feats.push_back(f);
     if (s + 1 < num_stacks_) {
       Tensor m = conv1x1s_[s].forward(p, inter);
-      p.be.add_forward(m, remap_convs_[s].forward(p, f), m);
+      p.be.axpy(1.f, remap_convs_[s].forward(p, f), m);
       p.be.relu_forward(m, m);
       merged_[s] = p.record ? m : Tensor{};
       inter = inters_->block(s).forward(p, m);

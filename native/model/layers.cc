@@ -10,7 +10,7 @@ void sum_into(Backend& be, Tensor& acc, const Tensor& t) {
     acc = t;
     return;
   }
-  be.add_forward(acc, t, acc);
+  be.axpy(1.f, t, acc);
 }
 
 // ---- Conv2d -------------------------------------------------------------------
@@ -163,10 +163,10 @@ Tensor BasicBlock::forward(const Pass& p, const Tensor& x) {
   p.be.relu_forward(h, h);
   Tensor y = bn2_.forward(p, conv2_.forward(p, h));
   if (ds_conv_.empty()) {
-    p.be.add_forward(y, x, y);
+    p.be.axpy(1.f, x, y);
   } else {
     Tensor id = ds_bn_[0].forward(p, ds_conv_[0].forward(p, x));
-    p.be.add_forward(y, id, y);
+    p.be.axpy(1.f, id, y);
   }
   p.be.relu_forward(y, y);
   h_ = p.record ? h : Tensor{};

@@ -23,7 +23,7 @@ struct Pass {
   bool record = false;  // keep what backward needs
 };
 
-// acc += t, where acc is a gradient the caller owns (see conventions above);
+// acc += t (in place, with axpy), where acc is a gradient the caller owns (see conventions above);
 // an undefined acc takes t, an undefined t adds nothing.
 void sum_into(Backend& be, Tensor& acc, const Tensor& t);
 

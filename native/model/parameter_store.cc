@@ -85,7 +85,7 @@ Tensor ParameterStore::grad_target(Backend& be, Entry& e) {
 }
 
 void ParameterStore::accumulate_grad(Backend& be, Entry& e, const Tensor& g) {
-  if (g.data() != e.grad.data()) be.add_forward(e.grad, g, e.grad);
+  if (g.data() != e.grad.data()) be.axpy(1.f, g, e.grad);
   e.grad_valid = true;
 }
 

@@ -1,0 +1,423 @@
+// The one table of engine ops that both the tests and the benchmarks run (as
+// ggml's test-backend-ops does): each entry makes seeded inputs for a shape,
+// runs forward and backward through lib/ops.ts on a named backend, and says how
+// closely results must agree. test/native/ops_gradcheck.test.ts checks every
+// entry's backward against finite differences and every non-CPU backend
+// against the CPU; bench/ times the entries' bench cases.
+import * as ops from '../lib/ops';
+import type { TensorData } from '../lib/ops';
+import { Rng } from './rng';
+
+export type Tensors = Record<string, TensorData>;
+
+export interface Tolerance {
+  rtol: number;
+  atol: number;
+}
+
+/** One problem size. `x` is the main input's shape; conv cases add the rest. */
+export interface OpCase {
+  x: number[];
+  /** conv2d: [out_channels, in_channels, k, k] */
+  weight?: number[];
+  stride?: number;
+  padding?: number;
+}
+
+/** One engine call: a lib/ops.ts op by name and its arguments (what ops.timeKernel times). */
+export interface KernelCall {
+  op: string;
+  args: object;
+}
+
+export interface OpEntry {
+  /** Unique, e.g. "corner_pool_top", "conv2d_3x3_s2_p1". */
+  name: string;
+  /** Engine op names (backend.h op_name) the entry needs; a backend runs it only if it supports all. */
+  engineOps: string[];
+  cases: {
+    /** Small: finite differences call the forward twice per input element. */
+    test: OpCase[];
+    /** Larger, odd sizes: cross-backend comparison on random inputs. */
+    cross: OpCase[];
+    /** Realistic CornerNet sizes, for timing. */
+    bench: OpCase[];
+  };
+  makeInputs(c: OpCase, rng: Rng): Tensors;
+  /** Forward outputs that the loss sum(y * gradY) is taken over; others (saved statistics) carry no gradient. */
+  gradOutputs: string[];
+  /** Inputs the backward returns gradients for, under the same names. */
+  gradInputs: string[];
+  /** The engine calls behind forward and backward (backward null: no engine kernel, see `backward`). */
+  forwardCall(inputs: Tensors, c: OpCase): KernelCall;
+  backwardCall(inputs: Tensors, outputs: Tensors, gradOutputs: Tensors, c: OpCase): KernelCall | null;
+  /** Runs forwardCall through lib/ops.ts on `backend`. */
+  forward(inputs: Tensors, c: OpCase, backend: string): Tensors;
+  /** Runs backwardCall and names the gradients after the inputs. */
+  backward(inputs: Tensors, outputs: Tensors, gradOutputs: Tensors, c: OpCase, backend: string): Tensors;
+  tolerance: {
+    /** Any backend against the CPU on the same inputs. */
+    crossBackend: Tolerance;
+    /** Backward against central differences with step h. */
+    gradcheck: Tolerance;
+    h: number;
+  };
+}
+
+type OpFn = (args: never, o?: ops.OpOptions) => object;
+// The lib/ops.ts functions the table may call, by name.
+const OP_FNS: Record<string, OpFn> = {
+  reluForward: ops.reluForward,
+  reluBackward: ops.reluBackward,
+  sigmoidForward: ops.sigmoidForward,
+  sigmoidBackward: ops.sigmoidBackward,
+  addForward: ops.addForward,
+  batchNormForwardTrain: ops.batchNormForwardTrain,
+  batchNormForwardEval: ops.batchNormForwardEval,
+  batchNormBackward: ops.batchNormBackward,
+  upsample2xForward: ops.upsample2xForward,
+  upsample2xBackward: ops.upsample2xBackward,
+  maxPool3x3Forward: ops.maxPool3x3Forward,
+  maxPool3x3Backward: ops.maxPool3x3Backward,
+  cornerPoolForward: ops.cornerPoolForward,
+  cornerPoolBackward: ops.cornerPoolBackward,
+  conv2dForward: ops.conv2dForward,
+  conv2dBackward: ops.conv2dBackward,
+};
+
+/** Runs a KernelCall through lib/ops.ts. */
+export function runCall(call: KernelCall, backend: string): Tensors {
+  const f = OP_FNS[call.op];
+  if (!f) throw new Error(`op_table: no lib/ops function '${call.op}'`);
+  return (f as unknown as (a: object, o?: ops.OpOptions) => Tensors)(call.args, { backend });
+}
+
+type EntrySpec = Omit<OpEntry, 'forward' | 'backward'> & {
+  /** The backward call's outputs (empty when backwardCall is null) renamed after the inputs. */
+  grads(result: Tensors, gradOutputs: Tensors): Tensors;
+};
+
+function entry(spec: EntrySpec): OpEntry {
+  const { grads, ...rest } = spec;
+  return {
+    ...rest,
+    forward: (i, c, backend) => runCall(spec.forwardCall(i, c), backend),
+    backward: (i, o, g, c, backend) => {
+      const call = spec.backwardCall(i, o, g, c);
+      return grads(call ? runCall(call, backend) : {}, g);
+    },
+  };
+}
+
+const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+export function randomNormal(shape: number[], rng: Rng, scale = 1): TensorData {
+  const d = new Float32Array(numel(shape));
+  for (let i = 0; i < d.length; ++i) d[i] = rng.normal() * scale;
+  return { data: d, shape: [...shape] };
+}
+
+export function randomUniform(shape: number[], rng: Rng, lo: number, hi: number): TensorData {
+  const d = new Float32Array(numel(shape));
+  for (let i = 0; i < d.length; ++i) d[i] = rng.uniform(lo, hi);
+  return { data: d, shape: [...shape] };
+}
+
+/**
+ * Distinct values `spacing` apart in random order: the max-based ops have no
+ * ties, and a finite-difference step below spacing/2 never changes an argmax.
+ */
+export function distinctValues(shape: number[], rng: Rng, spacing: number): TensorData {
+  const n = numel(shape);
+  const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
+  const d = new Float32Array(n);
+  for (let i = 0; i < n; ++i) d[i] = (order[i]! - n / 2) * spacing;
+  return { data: d, shape: [...shape] };
+}
+
+/** Values with |v| >= gap: away from ReLU's kink. */
+function awayFromZero(shape: number[], rng: Rng, gap: number): TensorData {
+  const t = randomUniform(shape, rng, gap, 1);
+  for (let i = 0; i < t.data.length; ++i) if (rng.next() < 0.5) t.data[i] = -t.data[i]!;
+  return t;
+}
+
+const need = (t: Tensors, name: string): TensorData => {
+  const v = t[name];
+  if (!v) throw new Error(`op_table: missing tensor '${name}'`);
+  return v;
+};
+
+// Large enough to exercise the threaded and vectorised paths, with sizes that
+// divide nothing evenly (tails of SIMD loops and of interleaved row groups).
+const POOL_CROSS: OpCase[] = [{ x: [2, 5, 37, 43] }, { x: [1, 3, 19, 300] }, { x: [1, 1, 1, 1] }];
+const POOL_TEST: OpCase[] = [{ x: [2, 3, 7, 6] }, { x: [1, 2, 5, 11] }];
+
+const gradX = (r: Tensors): Tensors => ({ x: need(r, 'gradX') });
+const gradXWB = (r: Tensors): Tensors => ({ x: need(r, 'gradX'), weight: need(r, 'gradWeight'), bias: need(r, 'gradBias') });
+
+function cornerPool(mode: ops.CornerPoolMode): OpEntry {
+  return entry({
+    name: `corner_pool_${mode}`,
+    engineOps: ['corner_pool_forward', 'corner_pool_backward'],
+    cases: { test: POOL_TEST, cross: POOL_CROSS, bench: [{ x: [1, 256, 128, 128] }] },
+    makeInputs: (c, rng) => ({ x: distinctValues(c.x, rng, 0.01) }),
+    gradOutputs: ['y'],
+    gradInputs: ['x'],
+    forwardCall: (i) => ({ op: 'cornerPoolForward', args: { x: need(i, 'x'), mode } }),
+    backwardCall: (i, _o, g) => ({ op: 'cornerPoolBackward', args: { x: need(i, 'x'), mode, gradY: need(g, 'y') } }),
+    grads: gradX,
+    // Backward sums the gradients of every output sharing an argmax; the CUDA
+    // left/right kernels add them with atomics, in another order than the CPU.
+    tolerance: { crossBackend: { rtol: 1e-5, atol: 1e-6 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-3 },
+  });
+}
+
+function conv2d(name: string, test: OpCase[], cross: OpCase[], bench: OpCase[]): OpEntry {
+  const args = (i: Tensors, c: OpCase) => ({
+    x: need(i, 'x'),
+    weight: need(i, 'weight'),
+    bias: need(i, 'bias'),
+    stride: c.stride ?? 1,
+    padding: c.padding ?? 0,
+  });
+  return entry({
+    name,
+    engineOps: ['conv2d_forward', 'conv2d_backward'],
+    cases: { test, cross, bench },
+    makeInputs: (c, rng) => {
+      if (!c.weight) throw new Error(`op_table: ${name}: case has no weight shape`);
+      const fanIn = c.weight[1]! * c.weight[2]! * c.weight[3]!;
+      return {
+        x: randomNormal(c.x, rng),
+        weight: randomNormal(c.weight, rng, 1 / Math.sqrt(fanIn)),
+        bias: randomNormal([c.weight[0]!], rng, 0.1),
+      };
+    },
+    gradOutputs: ['y'],
+    gradInputs: ['x', 'weight', 'bias'],
+    forwardCall: (i, c) => ({ op: 'conv2dForward', args: args(i, c) }),
+    backwardCall: (i, _o, g, c) => ({ op: 'conv2dBackward', args: { ...args(i, c), gradY: need(g, 'y') } }),
+    grads: gradXWB,
+    tolerance: { crossBackend: { rtol: 1e-4, atol: 1e-4 }, gradcheck: { rtol: 1e-3, atol: 1e-3 }, h: 1e-2 },
+  });
+}
+
+function bnInputs(c: OpCase, rng: Rng): Tensors {
+  const C = c.x[1]!;
+  const x = randomNormal(c.x, rng);
+  // Per-channel offsets and scales, so the statistics differ between channels.
+  const hw = c.x[2]! * c.x[3]!;
+  for (let i = 0; i < x.data.length; ++i) {
+    const ch = Math.floor(i / hw) % C;
+    x.data[i] = x.data[i]! * (0.5 + 0.25 * ch) + 0.3 * ch - 0.5;
+  }
+  return {
+    x,
+    weight: randomUniform([C], rng, 0.5, 1.5),
+    bias: randomNormal([C], rng, 0.2),
+    runningMean: randomNormal([C], rng, 0.1),
+    runningVar: randomUniform([C], rng, 0.5, 2),
+  };
+}
+
+const BN_TEST: OpCase[] = [{ x: [3, 2, 4, 5] }, { x: [2, 3, 3, 3] }];
+const BN_CROSS: OpCase[] = [{ x: [4, 7, 19, 23] }, { x: [1, 3, 64, 65] }];
+const BN_BENCH: OpCase[] = [{ x: [4, 256, 64, 64] }];
+const BN_EPS = 1e-5;
+
+const bnArgs = (i: Tensors) => ({
+  x: need(i, 'x'),
+  weight: need(i, 'weight'),
+  bias: need(i, 'bias'),
+  runningMean: need(i, 'runningMean'),
+  runningVar: need(i, 'runningVar'),
+  eps: BN_EPS,
+  momentum: 0.1,
+});
+
+// relu and sigmoid: the backward op takes the forward output, not the input.
+function unary(name: string, op: string, make: (c: OpCase, rng: Rng) => Tensors, tolerance: OpEntry['tolerance']): OpEntry {
+  return entry({
+    name,
+    engineOps: [`${name}_forward`, `${name}_backward`],
+    cases: { test: [{ x: [2, 3, 4, 5] }], cross: [{ x: [3, 7, 33, 65] }, { x: [1, 1, 1, 1] }], bench: [{ x: [1, 256, 128, 128] }] },
+    makeInputs: make,
+    gradOutputs: ['y'],
+    gradInputs: ['x'],
+    forwardCall: (i) => ({ op: `${op}Forward`, args: { x: need(i, 'x') } }),
+    backwardCall: (_i, o, g) => ({ op: `${op}Backward`, args: { y: need(o, 'y'), gradY: need(g, 'y') } }),
+    grads: gradX,
+    tolerance,
+  });
+}
+
+export const OP_TABLE: OpEntry[] = [
+  unary('relu', 'relu', (c, rng) => ({ x: awayFromZero(c.x, rng, 0.05) }), {
+    crossBackend: { rtol: 0, atol: 0 },
+    gradcheck: { rtol: 1e-3, atol: 1e-4 },
+    h: 1e-3,
+  }),
+  unary('sigmoid', 'sigmoid', (c, rng) => ({ x: randomNormal(c.x, rng, 3) }), {
+    crossBackend: { rtol: 1e-5, atol: 1e-7 },
+    gradcheck: { rtol: 1e-3, atol: 1e-4 },
+    h: 1e-2,
+  }),
+  entry({
+    name: 'add',
+    engineOps: ['add_forward'],
+    cases: { test: [{ x: [2, 3, 4, 5] }], cross: [{ x: [3, 7, 33, 65] }], bench: [{ x: [1, 256, 128, 128] }] },
+    makeInputs: (c, rng) => ({ a: randomNormal(c.x, rng), b: randomNormal(c.x, rng) }),
+    gradOutputs: ['y'],
+    gradInputs: ['a', 'b'],
+    forwardCall: (i) => ({ op: 'addForward', args: { a: need(i, 'a'), b: need(i, 'b') } }),
+    // The engine has no add backward: the gradient reaches both operands unchanged.
+    backwardCall: () => null,
+    grads: (_r, g) => ({ a: need(g, 'y'), b: need(g, 'y') }),
+    tolerance: { crossBackend: { rtol: 0, atol: 0 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
+  }),
+  entry({
+    name: 'batch_norm_train',
+    engineOps: ['batch_norm_forward_train', 'batch_norm_backward'],
+    cases: { test: BN_TEST, cross: BN_CROSS, bench: BN_BENCH },
+    makeInputs: bnInputs,
+    gradOutputs: ['y'],
+    gradInputs: ['x', 'weight', 'bias'],
+    forwardCall: (i) => ({ op: 'batchNormForwardTrain', args: bnArgs(i) }),
+    backwardCall: (i, o, g) => ({
+      op: 'batchNormBackward',
+      args: { x: need(i, 'x'), weight: need(i, 'weight'), saveMean: need(o, 'saveMean'), saveInvstd: need(o, 'saveInvstd'), gradY: need(g, 'y'), training: true },
+    }),
+    grads: gradXWB,
+    tolerance: { crossBackend: { rtol: 1e-4, atol: 1e-5 }, gradcheck: { rtol: 1e-2, atol: 1e-3 }, h: 1e-2 },
+  }),
+  entry({
+    name: 'batch_norm_eval',
+    engineOps: ['batch_norm_forward_eval', 'batch_norm_backward'],
+    cases: { test: BN_TEST, cross: BN_CROSS, bench: BN_BENCH },
+    makeInputs: bnInputs,
+    gradOutputs: ['y'],
+    gradInputs: ['x', 'weight', 'bias'],
+    forwardCall: (i) => ({ op: 'batchNormForwardEval', args: bnArgs(i) }),
+    backwardCall: (i, _o, g) => {
+      // Inference mode: the running statistics are the constants the forward used.
+      const rv = need(i, 'runningVar');
+      const invstd = new Float32Array(rv.data.length);
+      for (let c = 0; c < invstd.length; ++c) invstd[c] = 1 / Math.sqrt(rv.data[c]! + BN_EPS);
+      return {
+        op: 'batchNormBackward',
+        args: {
+          x: need(i, 'x'),
+          weight: need(i, 'weight'),
+          saveMean: need(i, 'runningMean'),
+          saveInvstd: { data: invstd, shape: [...rv.shape] },
+          gradY: need(g, 'y'),
+          training: false,
+        },
+      };
+    },
+    grads: gradXWB,
+    tolerance: { crossBackend: { rtol: 1e-5, atol: 1e-6 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
+  }),
+  entry({
+    name: 'upsample2x',
+    engineOps: ['upsample2x_forward', 'upsample2x_backward'],
+    cases: { test: POOL_TEST, cross: POOL_CROSS, bench: [{ x: [1, 256, 64, 64] }] },
+    makeInputs: (c, rng) => ({ x: randomNormal(c.x, rng) }),
+    gradOutputs: ['y'],
+    gradInputs: ['x'],
+    forwardCall: (i) => ({ op: 'upsample2xForward', args: { x: need(i, 'x') } }),
+    backwardCall: (_i, _o, g) => ({ op: 'upsample2xBackward', args: { gradY: need(g, 'y') } }),
+    grads: gradX,
+    tolerance: { crossBackend: { rtol: 1e-6, atol: 1e-6 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
+  }),
+  entry({
+    name: 'maxpool3x3',
+    engineOps: ['maxpool3x3_forward', 'maxpool3x3_backward'],
+    cases: { test: POOL_TEST, cross: POOL_CROSS, bench: [{ x: [1, 80, 128, 128] }] },
+    makeInputs: (c, rng) => ({ x: distinctValues(c.x, rng, 0.01) }),
+    gradOutputs: ['y'],
+    gradInputs: ['x'],
+    forwardCall: (i) => ({ op: 'maxPool3x3Forward', args: { x: need(i, 'x') } }),
+    backwardCall: (i, _o, g) => ({ op: 'maxPool3x3Backward', args: { x: need(i, 'x'), gradY: need(g, 'y') } }),
+    grads: gradX,
+    tolerance: { crossBackend: { rtol: 1e-6, atol: 1e-6 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-3 },
+  }),
+  cornerPool('top'),
+  cornerPool('bottom'),
+  cornerPool('left'),
+  cornerPool('right'),
+  conv2d(
+    'conv2d_3x3_s1_p1',
+    [{ x: [1, 2, 5, 6], weight: [3, 2, 3, 3], stride: 1, padding: 1 }],
+    [{ x: [2, 13, 17, 19], weight: [9, 13, 3, 3], stride: 1, padding: 1 }],
+    [{ x: [1, 256, 64, 64], weight: [256, 256, 3, 3], stride: 1, padding: 1 }]
+  ),
+  conv2d(
+    'conv2d_3x3_s2_p1',
+    [{ x: [2, 2, 7, 6], weight: [2, 2, 3, 3], stride: 2, padding: 1 }],
+    [{ x: [2, 13, 17, 19], weight: [9, 13, 3, 3], stride: 2, padding: 1 }],
+    [{ x: [1, 256, 64, 64], weight: [384, 256, 3, 3], stride: 2, padding: 1 }]
+  ),
+  conv2d(
+    'conv2d_7x7_s2_p3',
+    [{ x: [1, 2, 9, 8], weight: [2, 2, 7, 7], stride: 2, padding: 3 }],
+    [{ x: [1, 3, 37, 41], weight: [8, 3, 7, 7], stride: 2, padding: 3 }],
+    [{ x: [1, 3, 511, 511], weight: [128, 3, 7, 7], stride: 2, padding: 3 }]
+  ),
+  conv2d(
+    'conv2d_1x1',
+    [{ x: [2, 3, 4, 5], weight: [4, 3, 1, 1], stride: 1, padding: 0 }],
+    [{ x: [2, 21, 13, 11], weight: [17, 21, 1, 1], stride: 1, padding: 0 }],
+    [{ x: [1, 256, 128, 128], weight: [256, 256, 1, 1], stride: 1, padding: 0 }]
+  ),
+];
+
+export function findEntry(name: string): OpEntry {
+  const e = OP_TABLE.find((x) => x.name === name);
+  if (!e) throw new Error(`op_table: no entry '${name}' (have: ${OP_TABLE.map((x) => x.name).join(', ')})`);
+  return e;
+}
+
+/** A label for a case: "2x3x7x6" or "2x3x7x6 w3x2x3x3 s1 p1". */
+export function caseLabel(c: OpCase): string {
+  const x = c.x.join('x');
+  return c.weight ? `${x} w${c.weight.join('x')} s${c.stride ?? 1} p${c.padding ?? 0}` : x;
+}
+
+/** Random upstream gradients for the entry's gradient-carrying outputs. */
+export function makeGradOutputs(entry: OpEntry, outputs: Tensors, rng: Rng): Tensors {
+  const g: Tensors = {};
+  for (const name of entry.gradOutputs) g[name] = randomNormal(need(outputs, name).shape, rng);
+  return g;
+}
+
+/** Everything one timed or checked run needs: seeded inputs, forward outputs on `backend`, upstream gradients. */
+export function prepare(entry: OpEntry, c: OpCase, seed: number, backend = 'cpu'): { inputs: Tensors; outputs: Tensors; gradOutputs: Tensors } {
+  const rng = new Rng(seed);
+  const inputs = entry.makeInputs(c, rng);
+  const outputs = entry.forward(inputs, c, backend);
+  return { inputs, outputs, gradOutputs: makeGradOutputs(entry, outputs, rng) };
+}
+
+const median = (ms: ArrayLike<number>) => {
+  const s = Array.from(ms).sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
+
+/**
+ * Kernel-only timings of an entry on one case (median ms per run, via
+ * ops.timeKernel: inputs uploaded and outputs allocated once). backwardMs is
+ * null for entries without an engine backward.
+ */
+export function timeEntry(
+  entry: OpEntry,
+  c: OpCase,
+  opts: { backend?: string; reps?: number; warmup?: number; seed?: number } = {}
+): { forwardMs: number; backwardMs: number | null } {
+  const backend = opts.backend ?? 'cpu';
+  const { inputs, outputs, gradOutputs } = prepare(entry, c, opts.seed ?? 1, backend);
+  const t = (call: KernelCall) => median(ops.timeKernel(call.op, call.args, { backend, reps: opts.reps ?? 10, warmup: opts.warmup ?? 2 }));
+  const bwd = entry.backwardCall(inputs, outputs, gradOutputs, c);
+  return { forwardMs: t(entry.forwardCall(inputs, c)), backwardMs: bwd ? t(bwd) : null };
+}

@@ -1,0 +1,20 @@
+// A test tool, never installed: drives the CUDA emulator's self-tests and runs
+// ops through a backend plugin (cuda_emu or cuda) for the mocha tests in
+// test/native/cuda_emu.test.ts and test/gpu/cuda.test.ts.
+#include <cstdio>
+#include <string>
+
+#include "plugin_op.h"
+#include "selftests.h"
+
+int main(int argc, char** argv) {
+  std::string cmd = argc > 1 ? argv[1] : "";
+  if (cmd == "selftest" && argc == 3) return run_selftest(argv[2]);
+  if (cmd == "probe" && argc == 3) return run_probe(argv[2]);
+  if (cmd == "op") return run_op(argc, argv);
+  std::fprintf(stderr,
+               "usage: cornernet_cuda_check selftest <name>\n"
+               "       cornernet_cuda_check probe <plugin.so>\n"
+               "       cornernet_cuda_check op <plugin.so> <device> <op> <mode> N C H W <dir>\n");
+  return 2;
+}
