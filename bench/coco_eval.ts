@@ -107,6 +107,8 @@ export interface CocoEvalBenchRow {
   value: number;
   reference?: { value: number; label: string };
   ratio?: number;
+  /** CPU seconds of this process for the same work. */
+  cpu?: number;
   details?: Record<string, number | string>;
 }
 
@@ -192,7 +194,7 @@ export async function runCocoEvalBench(opts: CocoEvalBenchOptions = {}): Promise
     images: c.gt.images.length, gtBoxes: c.gt.annotations.length, categories: c.gt.categories.length, detections: c.dt.length, reps,
   };
   const row = (name: string, t: Sample, ref?: { value: number; label: string }): CocoEvalBenchRow => ({
-    group: GROUP, name, metric: 's', value: t.wall,
+    group: GROUP, name, metric: 's', value: t.wall, cpu: t.cpu,
     ...(ref ? { reference: ref, ratio: ref.value / t.wall } : {}),
     details: { cpuSeconds: t.cpu },
   });
@@ -215,6 +217,7 @@ export const cocoEvalGroups = [
     description: 'COCO bbox evaluation of a val2017-sized synthetic case (5k images, 500k detections) vs pycocotools',
     run: async (ctx: { note(line: string): void }): Promise<CocoEvalBenchRow[]> => {
       const { rows, stats } = await runCocoEvalBench();
+      ctx.note('coco-eval: medians of 3 runs');
       ctx.note(`coco-eval stats (seed 2017): ${stats.map((s, i) => `${STAT_NAMES[i]}=${s}`).join(' ')}`);
       return rows;
     },

@@ -3,7 +3,8 @@
 // resize 511x511 -> flip -> normalise) from COCO-sized JPEG files (640x480) on
 // this machine, with 1..8 images in flight; and the share of a training step
 // spent waiting for data when a (simulated, event-loop-blocking) step of a given
-// length consumes batches of 6. Run alone: node dist/bench/data_pipeline.js
+// length consumes batches of 6. Run alone: node dist/bench/data_pipeline.js;
+// as a group of the bench runner: `dataPipelineGroups`.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -18,6 +19,7 @@ import { writeSynthDataset } from '../lib/data/synth/write_dataset';
 import { ThreadedTrainLoader } from '../lib/data/threaded_loader';
 import { TrainLoader } from '../lib/data/train_loader';
 import { REFERENCE_TRAIN, type TrainTransformConfig } from '../lib/data/transforms';
+import type { BenchGroup } from './harness';
 
 export interface BenchRow {
   name: string;
@@ -142,6 +144,20 @@ export async function run(o: PipelineBenchOptions = {}): Promise<BenchRow[]> {
       });
   return rows;
 }
+
+/** The group for bench/run.ts: the same rows, named as in the standalone output. */
+export const dataPipelineGroups: BenchGroup[] = [
+  {
+    name: 'data-pipeline',
+    description: 'images/s of the 511 training pipeline from 640x480 JPEGs (1..8 in flight), share of a simulated step spent waiting',
+    run: async (ctx) => {
+      const load = os.loadavg()[0]!;
+      const rows = await run();
+      ctx.note(`data-pipeline: one pass per figure (no repeats); load average ${load.toFixed(1)} on ${os.cpus().length} cores when it started`);
+      return rows.map((r) => ({ group: 'data-pipeline', name: r.name.replace(/^data\./, ''), metric: r.metric, value: r.value }));
+    },
+  },
+];
 
 if (require.main === module) {
   run().then((rows) => {

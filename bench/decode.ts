@@ -1,7 +1,9 @@
 // Decode time for one image: random head outputs (80 classes) at the feature
 // sizes of 128x128, 511x511 and 767x511 (COCO-like) inputs, with and without the
-// flip test. Run: npx tsc -p tsconfig.json && node dist/bench/decode.js
+// flip test. Run alone: npx tsc -p tsconfig.json && node dist/bench/decode.js;
+// as a group of the bench runner: `decodeGroups`.
 import { centerPadMeta, decode, flipped, type CornerHeadOutputs } from '../lib/decode';
+import type { BenchGroup } from './harness';
 
 // Deterministic normal samples (Box-Muller on a 32-bit LCG).
 function normals(n: number, mean: number, std: number, seed: number): Float32Array {
@@ -51,35 +53,77 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+export interface DecodeBenchRow {
+  /** 'noise' or 'blobs' heat maps (see heatMap). */
+  kind: 'noise' | 'blobs';
+  name: string;
+  flip: boolean;
+  /** Medians over the timed calls: wall and CPU milliseconds per image. */
+  wallMs: number;
+  cpuMs: number;
+  /** The fastest call (what the bench table reports). */
+  minMs: number;
+  reps: number;
+  detections: number;
+}
+
 const cases: [string, number, number][] = [
   ['128x128 input (32x32 maps)', 128, 128],
   ['511x511 input (128x128 maps)', 511, 511],
   ['767x511 input (192x128 maps)', 511, 767],
 ];
-for (const kind of ['noise', 'blobs'] as const)
-for (const [name, ih, iw] of cases) {
-  const meta = { ...centerPadMeta(ih, iw), padShape: [ih | 127, iw | 127] };
-  const fh = ((ih | 127) + 1) / 4;
-  const fw = ((iw | 127) + 1) / 4;
-  const view = heads(kind, 80, fh, fw, 1);
-  const mirror = flipped(heads(kind, 80, fh, fw, 2));
-  for (const flip of [false, true]) {
-    const args = flip ? { ...view, ...mirror, meta } : { ...view, meta };
-    decode(args);
-    const times: number[] = [];
-    const cpu: number[] = [];
-    let n = 0;
-    for (let i = 0; i < 15; ++i) {
-      const c0 = process.cpuUsage();
-      const t0 = process.hrtime.bigint();
-      n = decode(args)[0].scores.length;
-      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      const c = process.cpuUsage(c0);
-      cpu.push((c.user + c.system) / 1e3);
+
+/** Every case (both heat-map kinds, three sizes, with and without flip), one warm-up call and `reps` timed ones each. */
+export function benchDecode(reps = 15): DecodeBenchRow[] {
+  const rows: DecodeBenchRow[] = [];
+  for (const kind of ['noise', 'blobs'] as const)
+    for (const [name, ih, iw] of cases) {
+      const meta = { ...centerPadMeta(ih, iw), padShape: [ih | 127, iw | 127] };
+      const fh = ((ih | 127) + 1) / 4;
+      const fw = ((iw | 127) + 1) / 4;
+      const view = heads(kind, 80, fh, fw, 1);
+      const mirror = flipped(heads(kind, 80, fh, fw, 2));
+      for (const flip of [false, true]) {
+        const args = flip ? { ...view, ...mirror, meta } : { ...view, meta };
+        decode(args);
+        const times: number[] = [];
+        const cpu: number[] = [];
+        let n = 0;
+        for (let i = 0; i < reps; ++i) {
+          const c0 = process.cpuUsage();
+          const t0 = process.hrtime.bigint();
+          n = decode(args)[0].scores.length;
+          times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          const c = process.cpuUsage(c0);
+          cpu.push((c.user + c.system) / 1e3);
+        }
+        rows.push({ kind, name, flip, wallMs: median(times), cpuMs: median(cpu), minMs: Math.min(...times), reps, detections: n });
+      }
     }
+  return rows;
+}
+
+/** The group for bench/run.ts. */
+export const decodeGroups: BenchGroup[] = [
+  {
+    name: 'decode',
+    description: 'decoding one image (80 classes) from head outputs at 128, 511 and 767x511 inputs, with and without flip test',
+    run: async () =>
+      benchDecode().map((r) => ({
+        group: 'decode',
+        name: `${r.kind} ${r.name}${r.flip ? ' + flip' : ''}`,
+        metric: 'ms',
+        value: r.minMs,
+        cpu: r.cpuMs,
+        details: { medianMs: r.wallMs, cpuMs: r.cpuMs, reps: r.reps, detections: r.detections },
+      })),
+  },
+];
+
+if (require.main === module) {
+  for (const r of benchDecode())
     console.log(
-      `${kind} ${name}${flip ? ' + flip' : ''}: ${median(times).toFixed(2)} ms wall, ${median(cpu).toFixed(2)} ms CPU ` +
-        `(medians of ${times.length}; ${n} detections)`
+      `${r.kind} ${r.name}${r.flip ? ' + flip' : ''}: ${r.wallMs.toFixed(2)} ms wall, ${r.cpuMs.toFixed(2)} ms CPU ` +
+        `(medians of ${r.reps}; ${r.detections} detections)`
     );
-  }
 }

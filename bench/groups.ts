@@ -1,7 +1,25 @@
 // Every benchmark group, in the order `npm run bench` runs them. A new group is
-// a file bench/<group>.ts exporting BenchGroup[] and one line here.
+// a file bench/<group>.ts exporting BenchGroup[] and one line here. The slow
+// ones (a minute or more each) come last; `--quick` leaves them out.
+import { cocoEvalGroups } from './coco_eval';
 import { conv2dGroups } from './conv2d';
+import { cornerPoolGroups } from './corner_pool';
+import { dataLoadGroups } from './data_load';
+import { dataPipelineGroups } from './data_pipeline';
+import { decodeGroups } from './decode';
 import type { BenchGroup } from './harness';
+import { modelGroups } from './model';
 import { sgemmGroups } from './sgemm';
+import { trainGroups } from './train';
 
-export const groups: BenchGroup[] = [...sgemmGroups, ...conv2dGroups];
+export const groups: BenchGroup[] = [
+  ...sgemmGroups,
+  ...conv2dGroups,
+  ...cornerPoolGroups,
+  ...decodeGroups,
+  ...cocoEvalGroups,
+  ...dataPipelineGroups,
+  ...dataLoadGroups,
+  ...modelGroups,
+  ...trainGroups,
+];

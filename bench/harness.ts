@@ -12,6 +12,13 @@ export interface BenchResult {
   reference?: { value: number; label: string };
   /** value relative to the reference, oriented so that > 1 is better than the reference. */
   ratio?: number;
+  /**
+   * Time metrics only: CPU time of the measured process (all its threads) for
+   * the same work, in the unit of `metric`. With T engine threads an idle
+   * machine gives about T x value; much less means the run waited for cores
+   * held by other processes.
+   */
+  cpu?: number;
   /** Extra numbers for the JSON output (min, reps, ...). */
   details?: Record<string, number | string>;
 }
@@ -32,6 +39,11 @@ export interface BenchGroup {
    * CORNERNET_NUM_THREADS set when this process has another count.
    */
   threads?: number;
+  /**
+   * Takes a minute or more (a large generated file, the full-size model):
+   * `--quick` skips it; `--only NAME` runs it all the same.
+   */
+  slow?: boolean;
   run(ctx: BenchContext): Promise<BenchResult[]>;
 }
 

@@ -1,7 +1,11 @@
 // The benchmark runner (`npm run bench`): runs the groups of bench/groups.ts,
 // prints one table on stdout, optionally writes the results as JSON.
 //
-//   node dist/bench/run.js [--only NAME[,NAME...]] [--json FILE] [--list]
+//   node dist/bench/run.js [--only NAME[,NAME...]] [--quick] [--json FILE] [--list]
+//
+// --quick leaves out the groups marked slow (a minute or more each: the
+// full-size model, the training loop, the 450 MB annotation file); --only runs
+// the named groups, slow or not.
 //
 // A group that needs another engine thread count than this process has (the
 // pool size is fixed when the addon loads) runs in a child process of this
@@ -22,7 +26,7 @@ interface Outcome {
   failures: string[];
 }
 
-const USAGE = 'usage: node dist/bench/run.js [--only NAME[,NAME...]] [--json FILE] [--list]';
+const USAGE = 'usage: node dist/bench/run.js [--only NAME[,NAME...]] [--quick] [--json FILE] [--list]';
 
 async function runHere(group: BenchGroup, threads: number): Promise<Outcome> {
   const notes: string[] = [];
@@ -57,16 +61,17 @@ function fmt(v: number): string {
 }
 
 function table(results: BenchResult[]): string {
-  const head = ['group', 'benchmark', 'value', 'reference / target', 'ratio'];
+  const head = ['group', 'benchmark', 'value', 'cpu', 'reference / target', 'ratio'];
   const rows = results.map((r) => [
     r.group,
     r.name,
     `${fmt(r.value)} ${r.metric}`,
+    r.cpu === undefined ? '' : `${fmt(r.cpu)} ${r.metric}`,
     r.reference ? `${fmt(r.reference.value)} ${r.metric} (${r.reference.label})` : '',
     r.ratio === undefined ? '' : r.ratio.toFixed(2),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 2 || i === 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (cells: string[]) => cells.map((c, i) => (i === 2 || i === 3 || i === 5 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -78,6 +83,7 @@ async function main(): Promise<number> {
         only: { type: 'string', multiple: true },
         json: { type: 'string' },
         list: { type: 'boolean' },
+        quick: { type: 'boolean' },
         'child-output': { type: 'string' },
       },
       strict: true,
@@ -89,7 +95,8 @@ async function main(): Promise<number> {
   }
   const { values } = args;
   if (values.list) {
-    for (const g of groups) console.log(`${g.name.padEnd(12)} ${g.description}`);
+    const width = Math.max(...groups.map((g) => g.name.length));
+    for (const g of groups) console.log(`${g.name.padEnd(width)}  ${g.slow ? 'slow ' : '     '}${g.description}`);
     return 0;
   }
   const wanted = (values.only ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
@@ -98,27 +105,43 @@ async function main(): Promise<number> {
     console.error(`unknown benchmark group${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (known: ${groups.map((g) => g.name).join(', ')})`);
     return 2;
   }
-  const selected = wanted.length ? groups.filter((g) => wanted.includes(g.name)) : groups;
+  const selected = wanted.length ? groups.filter((g) => wanted.includes(g.name)) : groups.filter((g) => !(values.quick && g.slow));
+  const skipped = wanted.length ? [] : groups.filter((g) => values.quick && g.slow).map((g) => g.name);
   const threads = native().info().threads;
   const child = values['child-output'];
 
   const all: Outcome = { results: [], notes: [], failures: [] };
+  const started = Date.now();
+  const loadBefore = os.loadavg();
+  const seconds: Record<string, number> = {};
   for (const g of selected) {
     if (!child) process.stderr.write(`bench: ${g.name}...\n`);
+    const t0 = Date.now();
     const o = g.threads !== undefined && g.threads !== threads && !child ? runInChild(g, g.threads) : await runHere(g, threads);
     all.results.push(...o.results);
     all.notes.push(...o.notes);
     all.failures.push(...o.failures);
+    seconds[g.name] = (Date.now() - t0) / 1000;
   }
+  const loadAfter = os.loadavg();
   if (child) {
     fs.writeFileSync(child, JSON.stringify(all));
     return 0;
   }
 
   const info = native().info();
+  const cores = os.cpus().length;
+  const loadLine = (l: number[]) => l.map((x) => x.toFixed(1)).join('/');
+  const busy = Math.max(loadBefore[0]!, loadAfter[0]!) > 0.5 * cores;
   console.log(`cornernet-native bench: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${threads} engine threads, ISA ${info.isa}, node ${process.version}`);
-  console.log('value: best of the timed calls (medians and CPU time in --json); ratio > 1: better than the reference,');
-  console.log('and for GFLOP/s against a peak, the fraction of that peak.\n');
+  console.log(
+    `load average (1/5/15 min) ${loadLine(loadBefore)} before, ${loadLine(loadAfter)} after, on ${cores} cores` +
+      `${busy ? ': MEASURED UNDER LOAD (other processes held the cores; CPU times in --json)' : ''}; ` +
+      `${((Date.now() - started) / 1000).toFixed(0)} s in all${skipped.length ? `; --quick skipped ${skipped.join(', ')}` : ''}`
+  );
+  console.log('value: best of the timed calls unless a note below says otherwise (medians in --json); cpu: CPU time of the');
+  console.log('measuring process for the same work, all threads (about threads x value when the machine is otherwise idle);');
+  console.log('ratio > 1: better than the reference, and for GFLOP/s against a peak, the fraction of that peak.\n');
   console.log(table(all.results));
   for (const n of all.notes) console.log(`note: ${n}`);
   for (const f of all.failures) console.log(`FAILED: ${f}`);
@@ -129,6 +152,9 @@ async function main(): Promise<number> {
       threads,
       isa: info.isa,
       node: process.version,
+      loadAverage: { before: loadBefore, after: loadAfter, cores },
+      groupSeconds: seconds,
+      skipped,
       results: all.results,
       notes: all.notes,
       failures: all.failures,

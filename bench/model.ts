@@ -1,0 +1,201 @@
+// The full-size detector on the CPU: hourglass104 (201M parameters) at
+// 1x3x511x511, the reference's training input. Two measurements, each in its
+// own child process so that their peak memory does not mix (and neither
+// inherits the runner's heap):
+//   eval   Model.forward (test mode, no gradients kept)
+//   train  one training iteration of the engine's trainer at batch 1 (the
+//          NativeTrainer the training loop uses): corner targets, forward in
+//          train mode, the losses, backward, gradient clipping and the Adam
+//          update, i.e. the seconds per iteration of the reference recipe at
+//          batch 1
+// Peak memory is the child's VmHWM (the kernel's peak resident set size).
+// The references are PyTorch 1.13 (oneDNN, 2 threads) on the project's
+// 2-core machine running MMDetection's CornerNet.
+//
+// Run alone: node dist/bench/model.js [--preset hourglass104] [--size 511] [--reps 2]
+// As a group of the bench runner: `modelGroups` (marked slow: about 2-3 minutes).
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { parseArgs } from 'node:util';
+
+import { modelPreset } from '../lib/configs';
+import { Model } from '../lib/model';
+import { native } from '../lib/native';
+import { filled, type BenchContext, type BenchGroup, type BenchResult } from './harness';
+import { syntheticBatch, timeTrainerSteps } from './trainer_steps';
+
+const GIB = 1024 ** 3;
+const REFERENCE = {
+  label: 'PyTorch 1.13 oneDNN, 2 threads',
+  evalSeconds: 3.2,
+  evalPeakGiB: 1.36,
+  trainSeconds: 10.1,
+  trainPeakGiB: 3.7,
+};
+
+export interface ModelMeasurement {
+  kind: 'eval' | 'train';
+  preset: string;
+  size: number;
+  threads: number;
+  /** Wall seconds of each timed call (after one warm-up call, which also allocates the weights). */
+  seconds: number[];
+  /** CPU seconds of the child (every thread) per timed call. */
+  cpuSeconds: number;
+  /** train: the trainer thread's own seconds per step (StepEvent.seconds). */
+  stepSeconds?: number[];
+  /** Peak resident set size of the child, bytes. */
+  peakRssBytes: number;
+}
+
+/** The kernel's peak RSS of this process (VmHWM); getrusage's maxrss where /proc is absent. */
+function peakRssBytes(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    /* not Linux: fall through */
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+async function measureEval(preset: string, size: number, reps: number): Promise<ModelMeasurement> {
+  const model = new Model(preset, { seed: 0 });
+  const input = { data: filled(3 * size * size, 1), shape: [1, 3, size, size] };
+  await model.forward(input);
+  const seconds: number[] = [];
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await model.forward(input);
+    seconds.push((performance.now() - t0) / 1000);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return { kind: 'eval', preset, size, threads: native().info().threads, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 / reps, peakRssBytes: peakRssBytes() };
+}
+
+async function measureTrain(preset: string, size: number, reps: number): Promise<ModelMeasurement> {
+  const model = modelPreset(preset);
+  // The reference recipe's optimizer: Adam, lr 5e-4, gradient clip 35; two boxes per image.
+  const t = await timeTrainerSteps(
+    { model, seed: 0, adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 35 } },
+    (iter) => ({ ...syntheticBatch(1, size, model.numClasses, 2, 7 + iter), lr: 5e-4 }),
+    { warmup: 1, timed: reps, mode: 'one-by-one' }
+  );
+  if (!Number.isFinite(t.lastLoss)) throw new Error(`${preset}: the training loss is not finite (${t.lastLoss})`);
+  return {
+    kind: 'train', preset, size, threads: native().info().threads,
+    seconds: t.wallSeconds, cpuSeconds: t.cpuSeconds, stepSeconds: t.stepSeconds, peakRssBytes: peakRssBytes(),
+  };
+}
+
+/** Runs one measurement in a fresh Node process (this file with --child). */
+export function measureInChild(kind: 'eval' | 'train', preset = 'hourglass104', size = 511, reps = 2): ModelMeasurement {
+  const r = spawnSync(process.execPath, [__filename, '--child', kind, '--preset', preset, '--size', String(size), '--reps', String(reps)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+    timeout: 900_000,
+  });
+  if (r.status !== 0) {
+    const why = r.error?.message ?? (r.stderr.trim().split('\n').pop() || `exit ${r.status ?? r.signal}`);
+    throw new Error(`${preset} ${kind}: the measuring process failed: ${why}`);
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ModelMeasurement;
+}
+
+/** Compared with the reference: 'all' (hourglass104 at 511 on 2 threads), 'memory' (other thread counts), 'none'. */
+type Compare = 'all' | 'memory' | 'none';
+
+function toResults(group: string, m: ModelMeasurement, compare: Compare): BenchResult[] {
+  const best = Math.min(...m.seconds);
+  const sorted = [...m.seconds].sort((a, b) => a - b);
+  const label = REFERENCE.label;
+  const refS = m.kind === 'eval' ? REFERENCE.evalSeconds : REFERENCE.trainSeconds;
+  const refGiB = m.kind === 'eval' ? REFERENCE.evalPeakGiB : REFERENCE.trainPeakGiB;
+  const what =
+    m.kind === 'eval'
+      ? `${m.preset} eval forward, 1x3x${m.size}x${m.size}`
+      : `${m.preset} training iteration, batch 1 at ${m.size} (Adam update included)`;
+  const peakGiB = m.peakRssBytes / GIB;
+  return [
+    {
+      group,
+      name: what,
+      metric: 's',
+      value: best,
+      cpu: m.cpuSeconds,
+      ...(compare === 'all' ? { reference: { value: refS, label }, ratio: refS / best } : {}),
+      details: {
+        reps: m.seconds.length,
+        threads: m.threads,
+        medianSeconds: sorted[sorted.length >> 1]!,
+        cpuSeconds: m.cpuSeconds,
+        ...(m.stepSeconds ? { trainerThreadSeconds: Math.min(...m.stepSeconds) } : {}),
+      },
+    },
+    {
+      group,
+      name: `${m.kind === 'eval' ? `${m.preset} eval forward` : `${m.preset} training iteration`}: peak RSS (own process)`,
+      metric: 'GiB',
+      value: peakGiB,
+      ...(compare !== 'none' ? { reference: { value: refGiB, label }, ratio: refGiB / peakGiB } : {}),
+      details: { peakRssBytes: m.peakRssBytes },
+    },
+  ];
+}
+
+async function run(ctx: BenchContext): Promise<BenchResult[]> {
+  const group = 'model';
+  // The reference ran on 2 threads: a time is compared only at the same count.
+  const compare: Compare = ctx.threads === 2 ? 'all' : 'memory';
+  if (compare !== 'all') ctx.note(`model: ${ctx.threads} engine threads, the PyTorch times were taken with 2: times not compared`);
+  ctx.note('model: best of 2 timed calls after 1 warm-up, each measurement in its own process (peak RSS = its VmHWM); training iteration at batch 1 includes the Adam update');
+  return [...toResults(group, measureInChild('eval'), compare), ...toResults(group, measureInChild('train'), compare)];
+}
+
+export const modelGroups: BenchGroup[] = [
+  {
+    name: 'model',
+    description: 'hourglass104 at 1x3x511x511 on the CPU: eval forward and one training iteration (batch 1), seconds and peak RSS vs PyTorch',
+    slow: true,
+    run,
+  },
+];
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      child: { type: 'string' },
+      preset: { type: 'string', default: 'hourglass104' },
+      size: { type: 'string', default: '511' },
+      reps: { type: 'string', default: '2' },
+    },
+    strict: true,
+  });
+  const size = Number(values.size);
+  const reps = Number(values.reps);
+  if (!Number.isInteger(size) || size < 1) throw new Error(`--size must be a positive integer, got ${values.size}`);
+  if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer, got ${values.reps}`);
+  if (values.child === 'eval' || values.child === 'train') {
+    const m = values.child === 'eval' ? await measureEval(values.preset, size, reps) : await measureTrain(values.preset, size, reps);
+    process.stdout.write(`${JSON.stringify(m)}\n`);
+    return;
+  }
+  if (values.child !== undefined) throw new Error(`--child must be eval or train, got ${values.child}`);
+  const reference = values.preset === 'hourglass104' && size === 511;
+  const compare: Compare = !reference ? 'none' : native().info().threads === 2 ? 'all' : 'memory';
+  for (const kind of ['eval', 'train'] as const) {
+    for (const r of toResults('model', measureInChild(kind, values.preset, size, reps), compare)) {
+      const ref = r.reference ? `   reference ${r.reference.value} ${r.metric} (${r.reference.label}), ratio ${r.ratio!.toFixed(2)}` : '';
+      const cpu = r.cpu !== undefined ? `, ${r.cpu.toFixed(2)} s CPU` : '';
+      console.log(`${r.name}: ${r.value.toFixed(3)} ${r.metric}${cpu}${ref}`);
+    }
+  }
+}
+
+if (require.main === module) {
+  main().catch((e: unknown) => {
+    console.error(e instanceof Error ? e.message : String(e));
+    process.exitCode = 1;
+  });
+}

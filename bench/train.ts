@@ -1,0 +1,154 @@
+// Training throughput of the default job, `shapes-tiny` (128x128, batch 16):
+//   steps   the engine's trainer alone on synthetic in-memory batches, steps
+//           queued as the training loop queues them: pure step speed
+//   loop    `cornernet train` itself (lib/train/loop.ts train()) for a few
+//           iterations on a small synthetic shapes dataset in a temporary
+//           cache: images/s inside the steps and the share of step time the
+//           trainer waited for data (both from its TrainResult)
+// and, for orientation, the trainer on a model shaped like the one PyTorch was
+// timed with on this machine (1-stack hourglass, 3 halvings, channels 32-64,
+// the reference head widths 128/256, 3 classes, 128x128, batch 8: 29 images/s).
+// Seconds per iteration of hourglass104 (batch 1, 511x511) are the `model`
+// group's training row.
+//
+// Run alone: node dist/bench/train.js; as a group of the bench runner: `trainGroups` (slow).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Writable } from 'node:stream';
+
+import { modelPreset, type ModelConfig } from '../lib/configs';
+import { ensureSynthDataset } from '../lib/data/synth_cache';
+import { native } from '../lib/native';
+import { train } from '../lib/train/loop';
+import { recipes } from '../lib/train/recipes';
+import type { BenchContext, BenchGroup, BenchResult } from './harness';
+import { syntheticBatch, timeTrainerSteps } from './trainer_steps';
+
+const GROUP = 'train';
+const SIZE = 128;
+/** PyTorch on this machine, 2 threads: its 1-stack hourglass at 128x128, batch 8. */
+const PYTORCH = { imagesPerSecond: 29, batch: 8, label: 'PyTorch, 1-stack hg, heads 128/256, batch 8' };
+const LOOP_ITERS = 20;
+
+/** The shapes-tiny recipe's optimizer, as the loop passes it to the trainer. */
+function recipeAdam() {
+  const o = recipes['shapes-tiny']!().optimizer as { betas: [number, number]; eps: number; weightDecay: number; gradClip: number | null };
+  return { beta1: o.betas[0], beta2: o.betas[1], eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip };
+}
+
+/** Images/s of queued trainer steps on in-memory batches (4 distinct batches, reused). */
+async function stepThroughput(model: ModelConfig, batch: number, timed: number) {
+  const batches = [0, 1, 2, 3].map((k) => syntheticBatch(batch, SIZE, model.numClasses, 3, 11 + k));
+  const t = await timeTrainerSteps({ model, seed: 0, adam: recipeAdam() }, (iter) => batches[iter % 4]!, { warmup: 2, timed, mode: 'queued' });
+  if (!Number.isFinite(t.lastLoss)) throw new Error(`the training loss is not finite (${t.lastLoss})`);
+  const wall = t.wallSeconds[0]!;
+  return { imagesPerSecond: (timed * batch) / wall, cpuSecondsPerImage: t.cpuSeconds / batch, secondsPerStep: wall / timed, trainerSecondsPerStep: Math.min(...t.stepSeconds) };
+}
+
+class Discard extends Writable {
+  override _write(_c: Buffer, _e: string, cb: () => void) {
+    cb();
+  }
+}
+
+/** `cornernet train --config shapes-tiny --max-iters 20` on 320 synthetic train images (no val split: no evaluation). */
+async function loopThroughput() {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cornernet-bench-train-'));
+  try {
+    const synth = { train: LOOP_ITERS * 16, val: 0, size: SIZE, seed: 0 };
+    const cacheRoot = path.join(root, 'cache');
+    // Generated before the clock starts: the figure is about training, not about making the dataset.
+    await ensureSynthDataset(synth, { root: cacheRoot });
+    const set = [`data.synth.train=${synth.train}`, 'data.synth.val=0', `data.synth.size=${SIZE}`];
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    const r = await train({
+      config: 'shapes-tiny', workDir: path.join(root, 'work'), cacheRoot, maxIters: LOOP_ITERS, set,
+      progressStream: new Discard(), tty: false, log: () => {},
+    });
+    const c = process.cpuUsage(c0);
+    const wall = (performance.now() - t0) / 1000;
+    if (r.iterations !== LOOP_ITERS) throw new Error(`the loop ran ${r.iterations} iterations, not ${LOOP_ITERS} (${r.stopped})`);
+    const batch = r.config.train.batchSize * r.config.train.replicas;
+    return { ...r, wall, cpu: (c.user + c.system) / 1e6, images: r.iterations * batch, batch, workers: r.config.data.workers };
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
+  const tiny = modelPreset('shapes-tiny');
+  const steps = await stepThroughput(tiny, 16, 12);
+  // Shaped like the PyTorch model: shapes-tiny's stages (3 halvings, 32..64 channels) with the reference head widths.
+  const torchLike: ModelConfig = { ...tiny, numClasses: 3, poolFeatChannels: 128, headFeatChannels: 256 };
+  const like = await stepThroughput(torchLike, PYTORCH.batch, 12);
+  const loop = await loopThroughput();
+  const compare = ctx.threads === 2;
+  ctx.note(
+    `train: shapes-tiny has head widths 32 (pool and branches); the PyTorch figure (${PYTORCH.imagesPerSecond} images/s) is for a 1-stack hourglass with ` +
+      `the reference widths 128/256 and 3 classes at batch ${PYTORCH.batch}; the "PyTorch-shaped" row runs that shape ` +
+      `(stage widths ${torchLike.stageChannels.join('/')}, blocks ${torchLike.stageBlocks.join('/')}: PyTorch's exact stage widths are only known as 32-64)`
+  );
+  ctx.note(`train: the loop row is ${loop.iterations} iterations of ${loop.batch} from JPEGs with ${loop.workers} decode workers, the first step included; trainer rows: 12 queued steps after 2 warm-up steps`);
+  const torchRef = compare ? { reference: { value: PYTORCH.imagesPerSecond, label: PYTORCH.label }, ratio: like.imagesPerSecond / PYTORCH.imagesPerSecond } : {};
+  return [
+    {
+      group: GROUP,
+      name: `shapes-tiny trainer steps, ${SIZE}x${SIZE} batch 16, in-memory batches (heads 32)`,
+      metric: 'images/s',
+      value: steps.imagesPerSecond,
+      details: { secondsPerStep: steps.secondsPerStep, trainerSecondsPerStep: steps.trainerSecondsPerStep, cpuSecondsPerImage: steps.cpuSecondsPerImage },
+    },
+    {
+      group: GROUP,
+      name: `PyTorch-shaped 1-stack hg (heads 128/256, 3 classes) trainer steps, ${SIZE}x${SIZE} batch ${PYTORCH.batch}`,
+      metric: 'images/s',
+      value: like.imagesPerSecond,
+      ...torchRef,
+      details: { secondsPerStep: like.secondsPerStep, trainerSecondsPerStep: like.trainerSecondsPerStep, cpuSecondsPerImage: like.cpuSecondsPerImage },
+    },
+    {
+      group: GROUP,
+      name: `shapes-tiny training loop (cornernet train, ${loop.iterations} iters), images/s in steps`,
+      metric: 'images/s',
+      value: loop.imagesPerSecond,
+      details: { wallSeconds: loop.wall, cpuSeconds: loop.cpu, endToEndImagesPerSecond: loop.images / loop.wall },
+    },
+    { group: GROUP, name: 'shapes-tiny training loop: share of step time waiting for data', metric: '%', value: 100 * loop.dataWait },
+    {
+      group: GROUP,
+      name: 'shapes-tiny training loop end to end (load, steps, checkpoint, report)',
+      metric: 's',
+      value: loop.wall,
+      cpu: loop.cpu,
+      details: { images: loop.images, imagesPerSecond: loop.images / loop.wall },
+    },
+  ];
+}
+
+export const trainGroups: BenchGroup[] = [
+  {
+    name: 'train',
+    description: 'shapes-tiny training throughput (128x128, batch 16): trainer steps alone, and the training loop with its data wait share',
+    slow: true,
+    run: runTrainBench,
+  },
+];
+
+if (require.main === module) {
+  const notes: string[] = [];
+  runTrainBench({ threads: native().info().threads, note: (l) => notes.push(l) }).then(
+    (rows) => {
+      for (const r of rows) {
+        const ref = r.reference ? `   reference ${r.reference.value} ${r.metric} (${r.reference.label}), ratio ${r.ratio!.toFixed(2)}` : '';
+        console.log(`${r.name}: ${r.value.toFixed(2)} ${r.metric}${ref}`);
+      }
+      for (const n of notes) console.log(`note: ${n}`);
+    },
+    (e: unknown) => {
+      console.error(e instanceof Error ? e.message : String(e));
+      process.exitCode = 1;
+    }
+  );
+}
