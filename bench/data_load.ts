@@ -143,6 +143,7 @@ export const dataLoadGroups: BenchGroup[] = [
           name: `load ${get('coco_load.file_size')} MB instances (${get('coco_load.annotations')} annotations)`,
           metric: 's',
           value: get('coco_load.time'),
+          cpu: get('coco_load.cpu_time'),
           details: { cpuSeconds: get('coco_load.cpu_time'), mbPerSecond: get('coco_load.throughput'), annotations: get('coco_load.annotations') },
         },
         {

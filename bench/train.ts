@@ -90,6 +90,10 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
       `the reference widths 128/256 and 3 classes at batch ${PYTORCH.batch}; the "PyTorch-shaped" row runs that shape ` +
       `(stage widths ${torchLike.stageChannels.join('/')}, blocks ${torchLike.stageBlocks.join('/')}: PyTorch's exact stage widths are only known as 32-64)`
   );
+  ctx.note(
+    `train: CPU seconds per image (all threads) ${steps.cpuSecondsPerImage.toFixed(4)} for shapes-tiny, ${like.cpuSecondsPerImage.toFixed(4)} for the PyTorch-shaped model: ` +
+      `with ${ctx.threads} idle cores, at most ${ctx.threads} / that images/s (${(ctx.threads / steps.cpuSecondsPerImage).toFixed(1)} and ${(ctx.threads / like.cpuSecondsPerImage).toFixed(1)})`
+  );
   ctx.note(`train: the loop row is ${loop.iterations} iterations of ${loop.batch} from JPEGs with ${loop.workers} decode workers, the first step included; trainer rows: 12 queued steps after 2 warm-up steps`);
   const torchRef = compare ? { reference: { value: PYTORCH.imagesPerSecond, label: PYTORCH.label }, ratio: like.imagesPerSecond / PYTORCH.imagesPerSecond } : {};
   return [
