@@ -6,6 +6,7 @@ export * as cocoEval from './eval/index';
 export {
   Model,
   formatSummary,
+  readCheckpoint,
   headOutputNames,
   type HeadOutputName,
   type HeadOutputs,
@@ -27,3 +28,4 @@ export {
   type ModelConfig,
   type ModelPresetName,
 } from './configs';
+export { readNpy, writeNpy } from './io/npy';
