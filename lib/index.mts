@@ -5,5 +5,9 @@ const require = createRequire(import.meta.url);
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const api = require('./index.js') as typeof import('./index.js');
 
-export const { info, formatInfo, version, ops, Model, formatSummary, headOutputNames, modelPreset, modelPresetNames, modelPresets, validateModelConfig, loadModelConfig, referenceModelDefaults } = api;
+export const {
+  info, formatInfo, version, ops, data, cocoEval,
+  decode, decodeAsync, decodeMultiScale, softNms, softNmsMerge, flipped, centerPadMeta,
+  Model, formatSummary, headOutputNames, modelPreset, modelPresetNames, modelPresets, validateModelConfig, loadModelConfig, referenceModelDefaults,
+} = api;
 export default api;

@@ -64,6 +64,11 @@ export interface NativeAddon {
   info(): NativeInfo;
   backendInfo(backend: string): BackendInfo;
   ops: Record<string, NativeOpFn | NativeOpAsyncFn>;
+  /** CornerNet decoding (typed in lib/decode.ts). */
+  decode: (args: object) => unknown;
+  decodeAsync: (args: object) => Promise<unknown>;
+  softNms: (args: object) => unknown;
+  softNmsMerge: (args: object) => unknown;
   Model: new (config: object, opts?: { backend?: string; seed?: number }) => NativeModel;
 }
 

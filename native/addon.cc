@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "bindings/addon_data.h"
+#include "bindings/decode.h"
 #include "bindings/info.h"
 #include "bindings/model.h"
 #include "bindings/ops.h"
@@ -24,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ops", ops);
   cn::register_model(env, exports);
   cn::register_trainer(env, exports);
+  cn::register_decode(env, exports);
   return exports;
 }
 

@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { version } from '../info';
 import { evalCommand } from './eval_command';
 import { infoCommand } from './info_command';
+import { synthCommand } from './synth_command';
 import { modelCommand } from './model_command';
 
 export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
@@ -26,6 +27,7 @@ async function runYargs(argv: string[], onFail: () => void): Promise<unknown> {
     .version(version)
     .command(infoCommand)
     .command(evalCommand)
+    .command(synthCommand)
     .command(modelCommand)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()

@@ -11,6 +11,7 @@ void register_ops(OpRegistry& r) {
   register_targets_ops(r);
   register_losses_ops(r);
   register_safetensors_io(r);
+  register_data_ops(r);
   // [families: end]
   register_optimizer_ops(r);
   r.add_timer("timeKernel");  // last: it times any op registered above

@@ -14,5 +14,6 @@ void register_optimizer_ops(OpRegistry& r);
 void register_targets_ops(OpRegistry& r);
 void register_losses_ops(OpRegistry& r);
 void register_safetensors_io(OpRegistry& r);
+void register_data_ops(OpRegistry& r);  // ops_data.cc: data-pipeline pixel ops
 
 }  // namespace cn

@@ -23,7 +23,7 @@ CudaBackend::~CudaBackend() {
 }
 
 bool CudaBackend::supports(Op op) const {
-  return op == Op::CornerPoolForward || op == Op::CornerPoolBackward;
+  return op == Op::CornerPoolForward || op == Op::CornerPoolBackward || op == Op::Copy;
 }
 
 void CudaBackend::use_device() const { CN_CUDA_CHECK(cudaSetDevice(index_)); }
@@ -77,6 +77,15 @@ void CudaBackend::download(const Tensor& src, Tensor& host_dst) {
   use_device();
   CN_CUDA_CHECK(cudaMemcpyAsync(host_dst.data(), src.data(), src.bytes(), cudaMemcpyDeviceToHost, stream_));
   CN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::copy(const Tensor& src, Tensor& dst) {
+  check_here(src, "copy", "src");
+  check_here(dst, "copy", "dst");
+  if (src.numel() != dst.numel()) fail("copy: ", shape_str(src.shape()), " does not fit ", shape_str(dst.shape()));
+  if (!src.numel() || src.data() == dst.data()) return;
+  use_device();
+  CN_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), src.bytes(), cudaMemcpyDeviceToDevice, stream_));
 }
 
 void CudaBackend::synchronize() {

@@ -31,6 +31,7 @@ class CudaBackend : public Backend {
   Tensor upload(const Tensor& host) override;
   void download(const Tensor& src, Tensor& host_dst) override;
   void synchronize() override;
+  void copy(const Tensor& src, Tensor& dst) override;
 
   void corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) override;
   void corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) override;

@@ -5,7 +5,7 @@ import * as assert from 'assert';
 import * as path from 'path';
 
 import { headOutputNames, Model, type HeadOutputs, type StateDict } from '../../lib/model';
-import { readNpy } from '../helpers/npy_read';
+import { readNpy } from '../helpers/npy';
 import { parityDir } from '../helpers/parity_dir';
 import { parityCheckpoint } from './parity_checkpoint';
 

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { native, packageRoot } from '../../lib/native';
+import { readNpy } from '../helpers/npy';
 import { type CornerPoolMode, pluginCornerPool, runTool, selftest } from './cuda_check_tool';
 import { cornerPoolBackwardRef, cornerPoolForwardRef } from './cuda_corner_pool_reference';
 
@@ -194,11 +195,11 @@ describe('CUDA corner pools on the emulated device (cuda-emu)', () => {
     plugin = emu.path;
   });
 
-  it('the addon opens cuda-emu as a CUDA device with the corner-pool kernels', () => {
+  it('the addon opens cuda-emu as a CUDA device with the corner-pool and copy kernels', () => {
     const b = native().backendInfo('cuda-emu');
     assert.equal(b.name, 'cuda-emu');
     assert.equal(b.device, 'cuda:0');
-    assert.deepEqual(b.supports.sort(), ['corner_pool_backward', 'corner_pool_forward']);
+    assert.deepEqual(b.supports.sort(), ['copy', 'corner_pool_backward', 'corner_pool_forward']);
   });
 
   // W and H around the 32-lane chunks, single rows and columns, several planes.
@@ -249,7 +250,7 @@ describe('CUDA corner pools on the emulated device (cuda-emu)', () => {
     for (const name of cases) {
       it(name, () => {
         const m = JSON.parse(fs.readFileSync(path.join(dir, name, 'manifest.json'), 'utf8')) as Manifest;
-        const load = (f: string) => readNpyF32(path.join(dir, name, f));
+        const load = (f: string) => readNpy(path.join(dir, name, f));
         const x = load(m.inputs.x.file);
         const gy = load(m.inputs.grad_y.file);
         const mode = m.params.mode as CornerPoolMode;
@@ -280,24 +281,4 @@ function opsFixtureDir(): string {
   const found = candidates.find((p) => fs.existsSync(p));
   if (!found) throw new Error(`no ops fixtures: looked in ${candidates.join(', ')}`);
   return found;
-}
-
-/** A little-endian float32, C-order .npy (format 1.0 / 2.0). */
-function readNpyF32(file: string): { data: Float32Array; shape: number[] } {
-  const b = fs.readFileSync(file);
-  if (b.toString('latin1', 1, 6) !== 'NUMPY') throw new Error(`${file}: not a .npy file`);
-  const major = b[6]!;
-  const headerLen = major === 1 ? b.readUInt16LE(8) : b.readUInt32LE(8);
-  const start = major === 1 ? 10 : 12;
-  const header = b.toString('latin1', start, start + headerLen);
-  if (!/'descr':\s*'<f4'/.test(header) || /'fortran_order':\s*True/.test(header))
-    throw new Error(`${file}: expected little-endian float32 in C order, header ${header.trim()}`);
-  const shape = (/'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s)
-    .map(Number);
-  const off = start + headerLen;
-  const data = new Float32Array(b.buffer.slice(b.byteOffset + off, b.byteOffset + b.length));
-  return { data, shape };
 }

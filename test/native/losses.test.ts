@@ -17,7 +17,7 @@ import {
   type CornerMatch,
   type TensorData,
 } from '../../lib/ops';
-import { readNpy } from '../helpers/npy_read';
+import { readNpy } from '../helpers/npy';
 import { opsFixtureDir, parityDir } from '../helpers/parity_dir';
 
 function rng(seed: number): () => number {

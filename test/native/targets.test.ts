@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { cornerTargets, cornerTargetsAsync, type CornerTargetsArgs, type TensorData } from '../../lib/ops';
-import { readNpy } from '../helpers/npy_read';
+import { readNpy } from '../helpers/npy';
 import { parityDir } from '../helpers/parity_dir';
 
 const at = (t: TensorData, n: number, c: number, y: number, x: number): number => {

@@ -1,0 +1,163 @@
+// Feeds training: shuffles the training images per epoch, decodes (sharp) and
+// transforms (native, off the event loop) up to `workers` images at once, and
+// yields batches in a fixed order. Every image's random choices come from
+// Rng(seed, epoch, image index), so a run is reproducible whatever the number
+// of workers. An image that is missing or cannot be decoded is reported, skipped
+// (the next one takes its place) and counted; it never ends the epoch.
+import * as path from 'path';
+
+import type { TensorData } from '../native';
+import { trainImageIndices, trainTargets } from './coco_loader';
+import type { CocoDataset, DataIssue } from './coco_types';
+import { decodeImage } from './image_decode';
+import { imageTransformAsync } from './pixel_ops';
+import { Rng } from './rng';
+import { planTest, planTrain, REFERENCE_TEST, REFERENCE_TRAIN, type TestMeta, type TestTransformConfig, type TrainTransformConfig } from './transforms';
+
+export interface TrainSample {
+  imageIndex: number;
+  imageId: number;
+  /** 3 x H x W, normalised. */
+  image: TensorData;
+  /** x1, y1, x2, y2 per box, in network-input pixels. */
+  boxes: Float32Array;
+  labels: Int32Array;
+}
+
+export interface TrainBatch {
+  /** N x 3 x H x W. */
+  images: TensorData;
+  boxes: Float32Array[];
+  labels: Int32Array[];
+  imageIds: number[];
+}
+
+export interface TrainLoaderOptions {
+  batchSize: number;
+  seed: number;
+  /** Images decoded and transformed at once (default 4). */
+  workers?: number;
+  shuffle?: boolean;
+  /** Drop a last incomplete batch (default true, as training wants equal batches). */
+  dropLast?: boolean;
+  transform?: TrainTransformConfig;
+  /** Image indices to train on (default: trainImageIndices(ds), mmdet's filter). */
+  indices?: number[];
+  /** Called once per unreadable image as it is skipped. */
+  onBadImage?: (issue: DataIssue) => void;
+}
+
+export class TrainLoader {
+  readonly indices: number[];
+  /** Every image skipped so far (all epochs). */
+  readonly badImages: DataIssue[] = [];
+  private readonly cfg: TrainTransformConfig;
+  private readonly norm: { mean: TensorData; std: TensorData };
+
+  constructor(
+    readonly ds: CocoDataset,
+    readonly opts: TrainLoaderOptions
+  ) {
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`TrainLoader: batchSize must be a positive integer, got ${opts.batchSize}`);
+    this.indices = opts.indices ?? trainImageIndices(ds);
+    this.cfg = opts.transform ?? REFERENCE_TRAIN;
+    this.norm = normTensors(this.cfg.mean, this.cfg.std);
+  }
+
+  /** Batches per epoch (an upper bound when images are skipped). */
+  get batchesPerEpoch(): number {
+    const n = this.indices.length / this.opts.batchSize;
+    return this.opts.dropLast === false ? Math.ceil(n) : Math.floor(n);
+  }
+
+  /** The image order of `epoch`. */
+  order(epoch: number): number[] {
+    const o = [...this.indices];
+    if (this.opts.shuffle === false) return o;
+    const p = new Rng(this.opts.seed, 'shuffle', epoch).permutation(o.length);
+    return p.map((i) => o[i]!);
+  }
+
+  /** One image through the full training pipeline. */
+  async sample(imageIndex: number, epoch: number): Promise<TrainSample> {
+    const img = this.ds.images[imageIndex]!;
+    const decoded = await decodeImage(path.join(this.ds.imageDir, img.fileName));
+    if (decoded.width !== img.width || decoded.height !== img.height)
+      throw new Error(`${path.join(this.ds.imageDir, img.fileName)}: decoded size ${decoded.width}x${decoded.height} differs from the annotation's ${img.width}x${img.height}`);
+    const t = trainTargets(this.ds, imageIndex);
+    const rng = new Rng(this.opts.seed, 'sample', epoch, imageIndex);
+    const plan = planTrain(rng, img.width, img.height, t.boxes, t.labels, this.cfg, this.norm);
+    const image = await imageTransformAsync({ image: decoded.tensor, ...plan.args });
+    return { imageIndex, imageId: img.id, image, boxes: plan.boxes, labels: plan.labels };
+  }
+
+  /** The batches of one epoch, with `workers` images in flight ahead of the consumer. */
+  async *epoch(epoch: number): AsyncGenerator<TrainBatch> {
+    const order = this.order(epoch);
+    const workers = Math.max(1, this.opts.workers ?? 4);
+    const bs = this.opts.batchSize;
+    const inflight: Promise<TrainSample | DataIssue>[] = [];
+    let next = 0;
+    const launch = () => {
+      while (inflight.length < workers && next < order.length) {
+        const idx = order[next++]!;
+        inflight.push(
+          this.sample(idx, epoch).catch((e: Error): DataIssue => {
+            const img = this.ds.images[idx]!;
+            return { file: path.join(this.ds.imageDir, img.fileName), where: `images[${idx}] (id ${img.id})`, message: e.message };
+          })
+        );
+      }
+    };
+    let batch: TrainSample[] = [];
+    launch();
+    while (inflight.length > 0) {
+      const r = await inflight.shift()!;
+      launch();
+      if ('message' in r) {
+        this.badImages.push(r);
+        this.opts.onBadImage?.(r);
+        continue;
+      }
+      batch.push(r);
+      if (batch.length === bs) {
+        yield collate(batch);
+        batch = [];
+      }
+    }
+    if (batch.length > 0 && this.opts.dropLast === false) yield collate(batch);
+  }
+}
+
+export function collate(samples: TrainSample[]): TrainBatch {
+  const shape = samples[0]!.image.shape;
+  const per = samples[0]!.image.data.length;
+  const data = new Float32Array(per * samples.length);
+  samples.forEach((s, i) => data.set(s.image.data, i * per));
+  return {
+    images: { data, shape: [samples.length, ...shape] },
+    boxes: samples.map((s) => s.boxes),
+    labels: samples.map((s) => s.labels),
+    imageIds: samples.map((s) => s.imageId),
+  };
+}
+
+function normTensors(mean: readonly number[], std: readonly number[]): { mean: TensorData; std: TensorData } {
+  return { mean: { data: Float32Array.from(mean), shape: [3] }, std: { data: Float32Array.from(std), shape: [3] } };
+}
+
+export interface TestInput {
+  /** 1 x 3 x H' x W' (padded), normalised. */
+  image: TensorData;
+  meta: TestMeta;
+}
+
+/** One image through the test pipeline (centre pad with logical_or, optional flip). */
+export async function loadTestImage(ds: CocoDataset, imageIndex: number, opts: { flip?: boolean; transform?: TestTransformConfig } = {}): Promise<TestInput> {
+  const img = ds.images[imageIndex]!;
+  const cfg = opts.transform ?? REFERENCE_TEST;
+  const decoded = await decodeImage(path.join(ds.imageDir, img.fileName));
+  const { args, meta } = planTest(decoded.width, decoded.height, opts.flip ?? false, cfg, normTensors(cfg.mean, cfg.std));
+  const y = await imageTransformAsync({ image: decoded.tensor, ...args });
+  return { image: { data: y.data, shape: [1, ...y.shape] }, meta };
+}

@@ -1,0 +1,73 @@
+// Detections over a dataset split: the reference test pipeline per image (centre
+// pad with logical_or, optional mirrored view), the model in eval mode, CornerNet
+// decoding of the last stack, boxes mapped back to the image, and COCO results
+// ({image_id, category_id, bbox [x, y, w, h], score}). Used by `cornernet test`
+// and by the evaluations during training.
+import type { CocoDataset } from '../data/coco_types';
+import { loadTestImage, type TestInput } from '../data/train_loader';
+import type { TestTransformConfig } from '../data/transforms';
+import { decodeAsync, flipped, type DecodeOptions, type Detections } from '../decode';
+import type { Model } from '../model';
+import type { CocoDetectionJson } from './coco_json';
+
+export interface PredictOptions {
+  /** Decode the mirrored image too and merge before soft-NMS (the reference's flip test). */
+  flip?: boolean;
+  decode?: DecodeOptions;
+  transform?: TestTransformConfig;
+  /** Image indices of `ds` to run (default: all). */
+  indices?: number[];
+  /** After each image: how many are done. */
+  onImage?: (done: number, total: number) => void;
+}
+
+export interface ImagePrediction {
+  imageIndex: number;
+  detections: Detections;
+}
+
+/** Detections of one image, in image pixels, best first. */
+export async function predictImage(model: Model, input: TestInput, mirror: TestInput | null, decode: DecodeOptions = {}): Promise<Detections> {
+  const outs = await model.forward(input.image);
+  const last = outs[outs.length - 1]!;
+  const m = input.meta;
+  const args = { ...last, ...decode, meta: { padShape: m.padShape, imgShape: m.imgShape, border: m.border } };
+  if (mirror) {
+    const f = await model.forward(mirror.image);
+    Object.assign(args, flipped(f[f.length - 1]!));
+  }
+  const [det] = await decodeAsync(args);
+  return det!;
+}
+
+/** COCO results of one image's detections; labels map back to the dataset's category ids. */
+export function toCocoResults(ds: CocoDataset, imageIndex: number, d: Detections): CocoDetectionJson[] {
+  const out: CocoDetectionJson[] = [];
+  const imageId = ds.images[imageIndex]!.id;
+  for (let k = 0; k < d.scores.length; k++) {
+    const [x1, y1, x2, y2] = [d.boxes[4 * k]!, d.boxes[4 * k + 1]!, d.boxes[4 * k + 2]!, d.boxes[4 * k + 3]!];
+    const categoryId = ds.labelToCategoryId[d.labels[k]!];
+    if (categoryId === undefined) throw new Error(`predict: label ${d.labels[k]} has no category in ${ds.annotationFile} (the model has more classes than the dataset)`);
+    out.push({ image_id: imageId, category_id: categoryId, bbox: [x1, y1, x2 - x1, y2 - y1], score: d.scores[k]! });
+  }
+  return out;
+}
+
+/** Every image of the split; the next image is read while the model runs. */
+export async function predictDataset(model: Model, ds: CocoDataset, o: PredictOptions = {}): Promise<{ results: CocoDetectionJson[]; perImage: ImagePrediction[] }> {
+  const indices = o.indices ?? ds.images.map((_, i) => i);
+  const load = (i: number) =>
+    Promise.all([loadTestImage(ds, i, { transform: o.transform }), o.flip ? loadTestImage(ds, i, { flip: true, transform: o.transform }) : Promise.resolve(null)]);
+  const results: CocoDetectionJson[] = [];
+  const perImage: ImagePrediction[] = [];
+  let next = indices.length ? load(indices[0]!) : null;
+  for (let n = 0; n < indices.length; n++) {
+    const [input, mirror] = await next!;
+    next = n + 1 < indices.length ? load(indices[n + 1]!) : null;
+    const det = await predictImage(model, input, mirror, o.decode);
+    perImage.push({ imageIndex: indices[n]!, detections: det });
+    results.push(...toCocoResults(ds, indices[n]!, det));
+    o.onImage?.(n + 1, indices.length);
+  }
+  return { results, perImage };
+}

@@ -1,0 +1,41 @@
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { main } from '../../lib/cli/index';
+import { tmpDir } from '../data/coco_fixture';
+
+describe('cli/synth', () => {
+  it('cornernet synth writes a COCO-layout dataset', async () => {
+    const out = path.join(tmpDir('cli-synth'), 'ds');
+    const write = process.stdout.write;
+    let printed = '';
+    process.stdout.write = ((s: string) => ((printed += s), true)) as typeof process.stdout.write;
+    try {
+      await main(['synth', '--out', out, '--train', '3', '--val', '2', '--size', '48', '--seed', '5']);
+    } finally {
+      process.stdout.write = write;
+    }
+    assert.match(printed, /train 3 images \/ \d+ boxes, val 2 images \/ \d+ boxes/);
+    assert.equal(fs.readdirSync(path.join(out, 'train')).length, 3);
+    assert.equal(fs.readdirSync(path.join(out, 'val')).length, 2);
+    const j = JSON.parse(fs.readFileSync(path.join(out, 'annotations', 'instances_val.json'), 'utf8'));
+    assert.equal(j.images.length, 2);
+    assert.equal(j.images[0].width, 48);
+  });
+
+  it('reports bad options as a message and exit code 1, not a crash', async () => {
+    const write = process.stderr.write;
+    let printed = '';
+    process.stderr.write = ((s: string) => ((printed += s), true)) as typeof process.stderr.write;
+    const before = process.exitCode;
+    try {
+      await main(['synth', '--out', path.join(tmpDir('cli-synth-bad'), 'ds'), '--size', '8']);
+      assert.equal(process.exitCode, 1);
+    } finally {
+      process.stderr.write = write;
+      process.exitCode = before;
+    }
+    assert.equal(printed, 'cornernet: synth: --size must be an integer >= 32, got 8\n');
+  });
+});

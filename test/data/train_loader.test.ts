@@ -1,0 +1,95 @@
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { loadCoco } from '../../lib/data/coco_loader';
+import type { DataIssue } from '../../lib/data/coco_types';
+import { loadTestImage, TrainLoader, type TrainBatch } from '../../lib/data/train_loader';
+import { REFERENCE_TRAIN, type TrainTransformConfig } from '../../lib/data/transforms';
+import { writeSynthDataset } from '../../lib/data/synth/write_dataset';
+import { makeCocoFixture, tmpDir } from './coco_fixture';
+
+const small: TrainTransformConfig = { ...REFERENCE_TRAIN, cropSize: [64, 64], outSize: [64, 64] };
+
+async function collect(l: TrainLoader, epoch: number): Promise<TrainBatch[]> {
+  const out: TrainBatch[] = [];
+  for await (const b of l.epoch(epoch)) out.push(b);
+  return out;
+}
+
+describe('data/train_loader', () => {
+  let root: string;
+  before(async () => {
+    root = tmpDir('loader');
+    await writeSynthDataset(root, { train: 10, val: 2, size: 64, seed: 2 });
+  });
+  const load = () => loadCoco(path.join(root, 'annotations', 'instances_train.json'), { imageDir: path.join(root, 'train') });
+
+  it('yields N x 3 x H x W batches with boxes inside the input', async () => {
+    const ds = await load();
+    const l = new TrainLoader(ds, { batchSize: 4, seed: 1, transform: small });
+    const batches = await collect(l, 0);
+    assert.equal(batches.length, 2, '10 images, batch 4, last incomplete batch dropped');
+    assert.equal(l.batchesPerEpoch, 2);
+    for (const b of batches) {
+      assert.deepEqual(b.images.shape, [4, 3, 64, 64]);
+      assert.equal(b.images.data.length, 4 * 3 * 64 * 64);
+      assert.equal(b.boxes.length, 4);
+      b.boxes.forEach((bx, i) => {
+        assert.equal(bx.length, 4 * b.labels[i]!.length);
+        for (const v of bx) assert.ok(v >= 0 && v <= 64);
+      });
+      for (const v of b.images.data) assert.ok(Number.isFinite(v));
+    }
+    const ids = batches.flatMap((b) => b.imageIds);
+    assert.equal(new Set(ids).size, 8);
+  });
+
+  it('is reproducible: same seed, same batches, whatever the number of workers', async () => {
+    const ds = await load();
+    const a = await collect(new TrainLoader(ds, { batchSize: 5, seed: 7, workers: 1, transform: small }), 3);
+    const b = await collect(new TrainLoader(ds, { batchSize: 5, seed: 7, workers: 6, transform: small }), 3);
+    const c = await collect(new TrainLoader(ds, { batchSize: 5, seed: 8, workers: 2, transform: small }), 3);
+    assert.deepEqual(a.map((x) => x.imageIds), b.map((x) => x.imageIds));
+    a.forEach((x, i) => {
+      assert.ok(Buffer.from(x.images.data.buffer).equals(Buffer.from(b[i]!.images.data.buffer)));
+      assert.deepEqual(x.boxes, b[i]!.boxes);
+    });
+    assert.notDeepEqual(a.map((x) => x.imageIds), c.map((x) => x.imageIds));
+    // Another epoch is shuffled differently.
+    const e4 = await collect(new TrainLoader(ds, { batchSize: 5, seed: 7, transform: small }), 4);
+    assert.notDeepEqual(a.map((x) => x.imageIds), e4.map((x) => x.imageIds));
+  });
+
+  it('reports and skips missing and undecodable images, with a count, without ending the epoch', async () => {
+    const f = await makeCocoFixture((j) => {
+      j.images.push({ id: 5, file_name: 'missing.jpg', width: 64, height: 48 });
+      j.images.push({ id: 6, file_name: 'broken.jpg', width: 64, height: 48 });
+      j.images.push({ id: 7, file_name: 'wrongsize.jpg', width: 60, height: 48 });
+      for (const id of [5, 6, 7]) j.annotations.push({ id: 200 + id, image_id: id, category_id: 1, bbox: [1, 1, 20, 20], area: 400, iscrowd: 0, segmentation: [] });
+    });
+    fs.writeFileSync(path.join(f.imageDir, 'broken.jpg'), Buffer.from('this is not a jpeg'));
+    fs.copyFileSync(path.join(f.imageDir, '000000000001.jpg'), path.join(f.imageDir, 'wrongsize.jpg'));
+    const ds = await loadCoco(f.annFile, { imageDir: f.imageDir });
+    const seen: DataIssue[] = [];
+    const l = new TrainLoader(ds, { batchSize: 1, seed: 0, transform: small, onBadImage: (i) => seen.push(i) });
+    const batches = await collect(l, 0);
+    assert.equal(batches.length, 2, 'the two good training images still come through');
+    assert.equal(l.badImages.length, 3);
+    assert.equal(seen.length, 3);
+    const msg = (id: number) => l.badImages.find((i) => i.where.endsWith(`(id ${id})`))!.message;
+    assert.match(msg(5), /missing\.jpg: file not found/);
+    assert.match(msg(6), /broken\.jpg: cannot be decoded/);
+    assert.match(msg(7), /wrongsize\.jpg: decoded size 64x48 differs from the annotation's 60x48/);
+  });
+
+  it('prepares test images with the padded shape and meta', async () => {
+    const ds = await load();
+    const t = await loadTestImage(ds, 0);
+    assert.deepEqual(t.image.shape, [1, 3, 127, 127]);
+    assert.deepEqual(t.meta.border, [31, 95, 31, 95]);
+    const f = await loadTestImage(ds, 0, { flip: true });
+    const W = 127;
+    assert.equal(f.image.data[5 * W + 10], t.image.data[5 * W + (W - 1 - 10)]);
+  });
+});
