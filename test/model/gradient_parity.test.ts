@@ -19,7 +19,7 @@ import * as path from 'path';
 import { loadSafetensors } from '../../lib/io/safetensors';
 import { Model, type HeadOutputs } from '../../lib/model';
 import { cornerHeadLosses, cornerTargets } from '../../lib/ops';
-import { readNpy } from '../helpers/npy_read';
+import { readNpy } from '../helpers/npy';
 import { parityDir } from '../helpers/parity_dir';
 import { parityCheckpoint } from './parity_checkpoint';
 
