@@ -24,6 +24,12 @@ export interface OpCase {
   padding?: number;
 }
 
+/** One engine call: a lib/ops.ts op by name and its arguments (what ops.timeKernel times). */
+export interface KernelCall {
+  op: string;
+  args: object;
+}
+
 export interface OpEntry {
   /** Unique, e.g. "corner_pool_top", "conv2d_3x3_s2_p1". */
   name: string;
@@ -38,11 +44,16 @@ export interface OpEntry {
     bench: OpCase[];
   };
   makeInputs(c: OpCase, rng: Rng): Tensors;
-  forward(inputs: Tensors, c: OpCase, backend: string): Tensors;
   /** Forward outputs that the loss sum(y * gradY) is taken over; others (saved statistics) carry no gradient. */
   gradOutputs: string[];
   /** Inputs the backward returns gradients for, under the same names. */
   gradInputs: string[];
+  /** The engine calls behind forward and backward (backward null: no engine kernel, see `backward`). */
+  forwardCall(inputs: Tensors, c: OpCase): KernelCall;
+  backwardCall(inputs: Tensors, outputs: Tensors, gradOutputs: Tensors, c: OpCase): KernelCall | null;
+  /** Runs forwardCall through lib/ops.ts on `backend`. */
+  forward(inputs: Tensors, c: OpCase, backend: string): Tensors;
+  /** Runs backwardCall and names the gradients after the inputs. */
   backward(inputs: Tensors, outputs: Tensors, gradOutputs: Tensors, c: OpCase, backend: string): Tensors;
   tolerance: {
     /** Any backend against the CPU on the same inputs. */
@@ -50,6 +61,51 @@ export interface OpEntry {
     /** Backward against central differences with step h. */
     gradcheck: Tolerance;
     h: number;
+  };
+}
+
+type OpFn = (args: never, o?: ops.OpOptions) => object;
+// The lib/ops.ts functions the table may call, by name.
+const OP_FNS: Record<string, OpFn> = {
+  reluForward: ops.reluForward,
+  reluBackward: ops.reluBackward,
+  sigmoidForward: ops.sigmoidForward,
+  sigmoidBackward: ops.sigmoidBackward,
+  addForward: ops.addForward,
+  batchNormForwardTrain: ops.batchNormForwardTrain,
+  batchNormForwardEval: ops.batchNormForwardEval,
+  batchNormBackward: ops.batchNormBackward,
+  upsample2xForward: ops.upsample2xForward,
+  upsample2xBackward: ops.upsample2xBackward,
+  maxPool3x3Forward: ops.maxPool3x3Forward,
+  maxPool3x3Backward: ops.maxPool3x3Backward,
+  cornerPoolForward: ops.cornerPoolForward,
+  cornerPoolBackward: ops.cornerPoolBackward,
+  conv2dForward: ops.conv2dForward,
+  conv2dBackward: ops.conv2dBackward,
+};
+
+/** Runs a KernelCall through lib/ops.ts. */
+export function runCall(call: KernelCall, backend: string): Tensors {
+  const f = OP_FNS[call.op];
+  if (!f) throw new Error(`op_table: no lib/ops function '${call.op}'`);
+  return (f as unknown as (a: object, o?: ops.OpOptions) => Tensors)(call.args, { backend });
+}
+
+type EntrySpec = Omit<OpEntry, 'forward' | 'backward'> & {
+  /** The backward call's outputs (empty when backwardCall is null) renamed after the inputs. */
+  grads(result: Tensors, gradOutputs: Tensors): Tensors;
+};
+
+function entry(spec: EntrySpec): OpEntry {
+  const { grads, ...rest } = spec;
+  return {
+    ...rest,
+    forward: (i, c, backend) => runCall(spec.forwardCall(i, c), backend),
+    backward: (i, o, g, c, backend) => {
+      const call = spec.backwardCall(i, o, g, c);
+      return grads(call ? runCall(call, backend) : {}, g);
+    },
   };
 }
 
@@ -97,20 +153,24 @@ const need = (t: Tensors, name: string): TensorData => {
 const POOL_CROSS: OpCase[] = [{ x: [2, 5, 37, 43] }, { x: [1, 3, 19, 300] }, { x: [1, 1, 1, 1] }];
 const POOL_TEST: OpCase[] = [{ x: [2, 3, 7, 6] }, { x: [1, 2, 5, 11] }];
 
+const gradX = (r: Tensors): Tensors => ({ x: need(r, 'gradX') });
+const gradXWB = (r: Tensors): Tensors => ({ x: need(r, 'gradX'), weight: need(r, 'gradWeight'), bias: need(r, 'gradBias') });
+
 function cornerPool(mode: ops.CornerPoolMode): OpEntry {
-  return {
+  return entry({
     name: `corner_pool_${mode}`,
     engineOps: ['corner_pool_forward', 'corner_pool_backward'],
     cases: { test: POOL_TEST, cross: POOL_CROSS, bench: [{ x: [1, 256, 128, 128] }] },
     makeInputs: (c, rng) => ({ x: distinctValues(c.x, rng, 0.01) }),
-    forward: (i, _c, backend) => ops.cornerPoolForward({ x: need(i, 'x'), mode }, { backend }),
     gradOutputs: ['y'],
     gradInputs: ['x'],
-    backward: (i, _o, g, _c, backend) => ({ x: ops.cornerPoolBackward({ x: need(i, 'x'), mode, gradY: need(g, 'y') }, { backend }).gradX }),
+    forwardCall: (i) => ({ op: 'cornerPoolForward', args: { x: need(i, 'x'), mode } }),
+    backwardCall: (i, _o, g) => ({ op: 'cornerPoolBackward', args: { x: need(i, 'x'), mode, gradY: need(g, 'y') } }),
+    grads: gradX,
     // Backward sums the gradients of every output sharing an argmax; the CUDA
     // left/right kernels add them with atomics, in another order than the CPU.
     tolerance: { crossBackend: { rtol: 1e-5, atol: 1e-6 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-3 },
-  };
+  });
 }
 
 function conv2d(name: string, test: OpCase[], cross: OpCase[], bench: OpCase[]): OpEntry {
@@ -121,7 +181,7 @@ function conv2d(name: string, test: OpCase[], cross: OpCase[], bench: OpCase[]):
     stride: c.stride ?? 1,
     padding: c.padding ?? 0,
   });
-  return {
+  return entry({
     name,
     engineOps: ['conv2d_forward', 'conv2d_backward'],
     cases: { test, cross, bench },
@@ -134,15 +194,13 @@ function conv2d(name: string, test: OpCase[], cross: OpCase[], bench: OpCase[]):
         bias: randomNormal([c.weight[0]!], rng, 0.1),
       };
     },
-    forward: (i, c, backend) => ops.conv2dForward(args(i, c), { backend }),
     gradOutputs: ['y'],
     gradInputs: ['x', 'weight', 'bias'],
-    backward: (i, _o, g, c, backend) => {
-      const r = ops.conv2dBackward({ ...args(i, c), gradY: need(g, 'y') }, { backend });
-      return { x: r.gradX, weight: r.gradWeight, bias: r.gradBias };
-    },
+    forwardCall: (i, c) => ({ op: 'conv2dForward', args: args(i, c) }),
+    backwardCall: (i, _o, g, c) => ({ op: 'conv2dBackward', args: { ...args(i, c), gradY: need(g, 'y') } }),
+    grads: gradXWB,
     tolerance: { crossBackend: { rtol: 1e-4, atol: 1e-4 }, gradcheck: { rtol: 1e-3, atol: 1e-3 }, h: 1e-2 },
-  };
+  });
 }
 
 function bnInputs(c: OpCase, rng: Rng): Tensors {
@@ -178,83 +236,77 @@ const bnArgs = (i: Tensors) => ({
   momentum: 0.1,
 });
 
-function unary(
-  name: string,
-  engine: string,
-  fwd: (a: { x: TensorData }, o: ops.OpOptions) => { y: TensorData },
-  bwd: (a: { y: TensorData; gradY: TensorData }, o: ops.OpOptions) => { gradX: TensorData },
-  make: (c: OpCase, rng: Rng) => Tensors,
-  tolerance: OpEntry['tolerance']
-): OpEntry {
-  return {
+// relu and sigmoid: the backward op takes the forward output, not the input.
+function unary(name: string, op: string, make: (c: OpCase, rng: Rng) => Tensors, tolerance: OpEntry['tolerance']): OpEntry {
+  return entry({
     name,
-    engineOps: [`${engine}_forward`, `${engine}_backward`],
+    engineOps: [`${name}_forward`, `${name}_backward`],
     cases: { test: [{ x: [2, 3, 4, 5] }], cross: [{ x: [3, 7, 33, 65] }, { x: [1, 1, 1, 1] }], bench: [{ x: [1, 256, 128, 128] }] },
     makeInputs: make,
-    forward: (i, _c, backend) => fwd({ x: need(i, 'x') }, { backend }),
     gradOutputs: ['y'],
     gradInputs: ['x'],
-    // Both backward ops take the forward output, not the input.
-    backward: (_i, o, g, _c, backend) => ({ x: bwd({ y: need(o, 'y'), gradY: need(g, 'y') }, { backend }).gradX }),
+    forwardCall: (i) => ({ op: `${op}Forward`, args: { x: need(i, 'x') } }),
+    backwardCall: (_i, o, g) => ({ op: `${op}Backward`, args: { y: need(o, 'y'), gradY: need(g, 'y') } }),
+    grads: gradX,
     tolerance,
-  };
+  });
 }
 
 export const OP_TABLE: OpEntry[] = [
-  unary('relu', 'relu', ops.reluForward, ops.reluBackward, (c, rng) => ({ x: awayFromZero(c.x, rng, 0.05) }), {
+  unary('relu', 'relu', (c, rng) => ({ x: awayFromZero(c.x, rng, 0.05) }), {
     crossBackend: { rtol: 0, atol: 0 },
     gradcheck: { rtol: 1e-3, atol: 1e-4 },
     h: 1e-3,
   }),
-  unary('sigmoid', 'sigmoid', ops.sigmoidForward, ops.sigmoidBackward, (c, rng) => ({ x: randomNormal(c.x, rng, 3) }), {
+  unary('sigmoid', 'sigmoid', (c, rng) => ({ x: randomNormal(c.x, rng, 3) }), {
     crossBackend: { rtol: 1e-5, atol: 1e-7 },
     gradcheck: { rtol: 1e-3, atol: 1e-4 },
     h: 1e-2,
   }),
-  {
+  entry({
     name: 'add',
     engineOps: ['add_forward'],
     cases: { test: [{ x: [2, 3, 4, 5] }], cross: [{ x: [3, 7, 33, 65] }], bench: [{ x: [1, 256, 128, 128] }] },
     makeInputs: (c, rng) => ({ a: randomNormal(c.x, rng), b: randomNormal(c.x, rng) }),
-    forward: (i, _c, backend) => ops.addForward({ a: need(i, 'a'), b: need(i, 'b') }, { backend }),
     gradOutputs: ['y'],
     gradInputs: ['a', 'b'],
+    forwardCall: (i) => ({ op: 'addForward', args: { a: need(i, 'a'), b: need(i, 'b') } }),
     // The engine has no add backward: the gradient reaches both operands unchanged.
-    backward: (_i, _o, g) => ({ a: need(g, 'y'), b: need(g, 'y') }),
+    backwardCall: () => null,
+    grads: (_r, g) => ({ a: need(g, 'y'), b: need(g, 'y') }),
     tolerance: { crossBackend: { rtol: 0, atol: 0 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
-  },
-  {
+  }),
+  entry({
     name: 'batch_norm_train',
     engineOps: ['batch_norm_forward_train', 'batch_norm_backward'],
     cases: { test: BN_TEST, cross: BN_CROSS, bench: BN_BENCH },
     makeInputs: bnInputs,
-    forward: (i, _c, backend) => ops.batchNormForwardTrain(bnArgs(i), { backend }) as unknown as Tensors,
     gradOutputs: ['y'],
     gradInputs: ['x', 'weight', 'bias'],
-    backward: (i, o, g, _c, backend) => {
-      const r = ops.batchNormBackward(
-        { x: need(i, 'x'), weight: need(i, 'weight'), saveMean: need(o, 'saveMean'), saveInvstd: need(o, 'saveInvstd'), gradY: need(g, 'y'), training: true },
-        { backend }
-      );
-      return { x: r.gradX, weight: r.gradWeight, bias: r.gradBias };
-    },
+    forwardCall: (i) => ({ op: 'batchNormForwardTrain', args: bnArgs(i) }),
+    backwardCall: (i, o, g) => ({
+      op: 'batchNormBackward',
+      args: { x: need(i, 'x'), weight: need(i, 'weight'), saveMean: need(o, 'saveMean'), saveInvstd: need(o, 'saveInvstd'), gradY: need(g, 'y'), training: true },
+    }),
+    grads: gradXWB,
     tolerance: { crossBackend: { rtol: 1e-4, atol: 1e-5 }, gradcheck: { rtol: 1e-2, atol: 1e-3 }, h: 1e-2 },
-  },
-  {
+  }),
+  entry({
     name: 'batch_norm_eval',
     engineOps: ['batch_norm_forward_eval', 'batch_norm_backward'],
     cases: { test: BN_TEST, cross: BN_CROSS, bench: BN_BENCH },
     makeInputs: bnInputs,
-    forward: (i, _c, backend) => ops.batchNormForwardEval(bnArgs(i), { backend }),
     gradOutputs: ['y'],
     gradInputs: ['x', 'weight', 'bias'],
-    backward: (i, _o, g, _c, backend) => {
+    forwardCall: (i) => ({ op: 'batchNormForwardEval', args: bnArgs(i) }),
+    backwardCall: (i, _o, g) => {
       // Inference mode: the running statistics are the constants the forward used.
       const rv = need(i, 'runningVar');
       const invstd = new Float32Array(rv.data.length);
       for (let c = 0; c < invstd.length; ++c) invstd[c] = 1 / Math.sqrt(rv.data[c]! + BN_EPS);
-      const r = ops.batchNormBackward(
-        {
+      return {
+        op: 'batchNormBackward',
+        args: {
           x: need(i, 'x'),
           weight: need(i, 'weight'),
           saveMean: need(i, 'runningMean'),
@@ -262,34 +314,35 @@ export const OP_TABLE: OpEntry[] = [
           gradY: need(g, 'y'),
           training: false,
         },
-        { backend }
-      );
-      return { x: r.gradX, weight: r.gradWeight, bias: r.gradBias };
+      };
     },
+    grads: gradXWB,
     tolerance: { crossBackend: { rtol: 1e-5, atol: 1e-6 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
-  },
-  {
+  }),
+  entry({
     name: 'upsample2x',
     engineOps: ['upsample2x_forward', 'upsample2x_backward'],
     cases: { test: POOL_TEST, cross: POOL_CROSS, bench: [{ x: [1, 256, 64, 64] }] },
     makeInputs: (c, rng) => ({ x: randomNormal(c.x, rng) }),
-    forward: (i, _c, backend) => ops.upsample2xForward({ x: need(i, 'x') }, { backend }),
     gradOutputs: ['y'],
     gradInputs: ['x'],
-    backward: (_i, _o, g, _c, backend) => ({ x: ops.upsample2xBackward({ gradY: need(g, 'y') }, { backend }).gradX }),
+    forwardCall: (i) => ({ op: 'upsample2xForward', args: { x: need(i, 'x') } }),
+    backwardCall: (_i, _o, g) => ({ op: 'upsample2xBackward', args: { gradY: need(g, 'y') } }),
+    grads: gradX,
     tolerance: { crossBackend: { rtol: 1e-6, atol: 1e-6 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
-  },
-  {
+  }),
+  entry({
     name: 'maxpool3x3',
     engineOps: ['maxpool3x3_forward', 'maxpool3x3_backward'],
     cases: { test: POOL_TEST, cross: POOL_CROSS, bench: [{ x: [1, 80, 128, 128] }] },
     makeInputs: (c, rng) => ({ x: distinctValues(c.x, rng, 0.01) }),
-    forward: (i, _c, backend) => ops.maxPool3x3Forward({ x: need(i, 'x') }, { backend }),
     gradOutputs: ['y'],
     gradInputs: ['x'],
-    backward: (i, _o, g, _c, backend) => ({ x: ops.maxPool3x3Backward({ x: need(i, 'x'), gradY: need(g, 'y') }, { backend }).gradX }),
+    forwardCall: (i) => ({ op: 'maxPool3x3Forward', args: { x: need(i, 'x') } }),
+    backwardCall: (i, _o, g) => ({ op: 'maxPool3x3Backward', args: { x: need(i, 'x'), gradY: need(g, 'y') } }),
+    grads: gradX,
     tolerance: { crossBackend: { rtol: 1e-6, atol: 1e-6 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-3 },
-  },
+  }),
   cornerPool('top'),
   cornerPool('bottom'),
   cornerPool('left'),
@@ -345,4 +398,26 @@ export function prepare(entry: OpEntry, c: OpCase, seed: number, backend = 'cpu'
   const inputs = entry.makeInputs(c, rng);
   const outputs = entry.forward(inputs, c, backend);
   return { inputs, outputs, gradOutputs: makeGradOutputs(entry, outputs, rng) };
+}
+
+const median = (ms: ArrayLike<number>) => {
+  const s = Array.from(ms).sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
+
+/**
+ * Kernel-only timings of an entry on one case (median ms per run, via
+ * ops.timeKernel: inputs uploaded and outputs allocated once). backwardMs is
+ * null for entries without an engine backward.
+ */
+export function timeEntry(
+  entry: OpEntry,
+  c: OpCase,
+  opts: { backend?: string; reps?: number; warmup?: number; seed?: number } = {}
+): { forwardMs: number; backwardMs: number | null } {
+  const backend = opts.backend ?? 'cpu';
+  const { inputs, outputs, gradOutputs } = prepare(entry, c, opts.seed ?? 1, backend);
+  const t = (call: KernelCall) => median(ops.timeKernel(call.op, call.args, { backend, reps: opts.reps ?? 10, warmup: opts.warmup ?? 2 }));
+  const bwd = entry.backwardCall(inputs, outputs, gradOutputs, c);
+  return { forwardMs: t(entry.forwardCall(inputs, c)), backwardMs: bwd ? t(bwd) : null };
 }

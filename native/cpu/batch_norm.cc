@@ -28,34 +28,63 @@ void check_per_channel(const char* op, const char* name, const Tensor& t, int64_
 // Planes per chunk so that a chunk covers ~32K floats.
 int64_t plane_grain(int64_t hw) { return std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, hw)); }
 
+// Two sums reduced together, so a backward reads gy once for both.
+struct SumPair {
+  double a = 0, b = 0;
+  SumPair& operator+=(const SumPair& o) {
+    a += o.a, b += o.b;
+    return *this;
+  }
+};
+
 // sums[c] = sum over n of plane_sum(n*C + c, c), with plane sums computed in
 // parallel and combined in a fixed order (the result does not depend on the
-// number of threads).
-template <typename F>
-std::vector<double> channel_sums(ThreadPool& pool, const Dims& d, F plane_sum) {
-  std::vector<double> per_plane(d.N * d.C);
+// number of threads). S is double or SumPair.
+template <typename S, typename F>
+std::vector<S> channel_sums(ThreadPool& pool, const Dims& d, F plane_sum) {
+  std::vector<S> per_plane(d.N * d.C);
   pool.parallel_for(d.N * d.C, [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p) per_plane[p] = plane_sum(p, p % d.C);
   }, plane_grain(d.HW));
-  std::vector<double> sums(d.C, 0.0);
+  std::vector<S> sums(d.C);
   for (int64_t n = 0; n < d.N; ++n)
     for (int64_t c = 0; c < d.C; ++c) sums[c] += per_plane[n * d.C + c];
   return sums;
 }
 
-// Four accumulators let the adds pipeline instead of waiting on each other.
-template <typename F>
-double sum_over(int64_t n, F term) {
+// Plane reductions in double. Pointers and sizes are parameters (not captured
+// references): under the build's -fno-strict-aliasing that is what lets the
+// compiler keep them in registers. Four accumulators let the adds pipeline.
+double plane_sum(const float* x, int64_t n) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) a0 += x[i], a1 += x[i + 1], a2 += x[i + 2], a3 += x[i + 3];
+  for (; i < n; ++i) a0 += x[i];
+  return (a0 + a1) + (a2 + a3);
+}
+
+// sum (x - m)^2
+double plane_sq_dev(const float* x, int64_t n, double m) {
   double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) {
-    a0 += term(i);
-    a1 += term(i + 1);
-    a2 += term(i + 2);
-    a3 += term(i + 3);
+    const double d0 = x[i] - m, d1 = x[i + 1] - m, d2 = x[i + 2] - m, d3 = x[i + 3] - m;
+    a0 += d0 * d0, a1 += d1 * d1, a2 += d2 * d2, a3 += d3 * d3;
   }
-  for (; i < n; ++i) a0 += term(i);
+  for (; i < n; ++i) a0 += (x[i] - m) * (x[i] - m);
   return (a0 + a1) + (a2 + a3);
+}
+
+// {sum g, sum g * (x - m)}
+SumPair plane_sum_and_dot_centered(const float* g, const float* x, int64_t n, double m) {
+  double s0 = 0, s1 = 0, d0 = 0, d1 = 0;
+  int64_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    s0 += g[i], s1 += g[i + 1];
+    d0 += g[i] * (x[i] - m), d1 += g[i + 1] * (x[i + 1] - m);
+  }
+  for (; i < n; ++i) s0 += g[i], d0 += g[i] * (x[i] - m);
+  return {s0 + s1, d0 + d1};
 }
 
 inline float at_or(const Tensor& t, int64_t c, float def) { return t.defined() ? t.data()[c] : def; }
@@ -63,17 +92,30 @@ inline float at_or(const Tensor& t, int64_t c, float def) { return t.defined() ?
 // y = (x - mean) * (invstd * gamma) + beta; the subtraction comes first so a
 // constant channel gives exactly beta rather than the rounding residue of
 // x*scale - mean*scale.
+void normalise_plane(const float* x, float* y, int64_t n, float m, float s, float sh) {
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) * s + sh;
+}
+
 void normalise(ThreadPool& pool, const Dims& d, const float* x, const std::vector<float>& mean,
                const std::vector<float>& scale, const Tensor& beta, float* y) {
   pool.parallel_for(d.N * d.C, [&](int64_t b, int64_t e) {
+    const int64_t C = d.C, HW = d.HW;
     for (int64_t p = b; p < e; ++p) {
-      const int64_t c = p % d.C;
-      const float m = mean[c], s = scale[c], sh = at_or(beta, c, 0.f);
-      const float* xs = x + p * d.HW;
-      float* ys = y + p * d.HW;
-      for (int64_t i = 0; i < d.HW; ++i) ys[i] = (xs[i] - m) * s + sh;
+      const int64_t c = p % C;
+      normalise_plane(x + p * HW, y + p * HW, HW, mean[c], scale[c], at_or(beta, c, 0.f));
     }
   }, plane_grain(d.HW));
+}
+// Training: gx = k * (gy - mean(gy) - xhat * mean(gy*xhat)), k = gamma*invstd,
+// the last two terms being the batch statistics' dependence on x.
+// Inference: the statistics are constants and gx = k * gy.
+void grad_x_plane(const float* g, const float* x, float* out, int64_t n, float m, float is, float k, float mg,
+                  float mgx, bool training) {
+  if (training) {
+    for (int64_t i = 0; i < n; ++i) out[i] = k * (g[i] - mg - (x[i] - m) * is * mgx);
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = k * g[i];
+  }
 }
 }  // namespace
 
@@ -92,19 +134,12 @@ void CpuBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma, 
            "); the unbiased running variance is undefined");
   const float* xp = x.data();
 
-  std::vector<double> mean = channel_sums(pool_, d, [&](int64_t pl, int64_t) {
-    const float* xs = xp + pl * d.HW;
-    return sum_over(d.HW, [&](int64_t i) { return static_cast<double>(xs[i]); });
-  });
+  const int64_t HW = d.HW;
+  std::vector<double> mean = channel_sums<double>(pool_, d, [=](int64_t pl, int64_t) { return plane_sum(xp + pl * HW, HW); });
   for (double& m : mean) m /= static_cast<double>(M);
   // Second pass around the mean: exact for a constant channel, no cancellation.
-  std::vector<double> var = channel_sums(pool_, d, [&](int64_t pl, int64_t c) {
-    const float* xs = xp + pl * d.HW;
-    const double m = mean[c];
-    return sum_over(d.HW, [&](int64_t i) {
-      double t = xs[i] - m;
-      return t * t;
-    });
+  std::vector<double> var = channel_sums<double>(pool_, d, [&](int64_t pl, int64_t c) {
+    return plane_sq_dev(xp + pl * HW, HW, mean[c]);
   });
   for (double& v : var) v /= static_cast<double>(M);
 
@@ -164,16 +199,14 @@ void CpuBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, const
   const bool need_sums = training || ggamma.defined() || gbeta.defined();
   std::vector<double> sum_gy(d.C, 0.0), sum_gy_xhat(d.C, 0.0);
   if (need_sums) {
-    sum_gy = channel_sums(pool_, d, [&](int64_t pl, int64_t) {
-      const float* g = gp + pl * d.HW;
-      return sum_over(d.HW, [&](int64_t i) { return static_cast<double>(g[i]); });
+    const int64_t HW = d.HW;
+    const std::vector<SumPair> sums = channel_sums<SumPair>(pool_, d, [=](int64_t pl, int64_t c) {
+      return plane_sum_and_dot_centered(gp + pl * HW, xp + pl * HW, HW, mean[c]);
     });
-    sum_gy_xhat = channel_sums(pool_, d, [&](int64_t pl, int64_t c) {
-      const float* g = gp + pl * d.HW;
-      const float* xs = xp + pl * d.HW;
-      const double m = mean[c];
-      return sum_over(d.HW, [&](int64_t i) { return static_cast<double>(g[i]) * (xs[i] - m); }) * invstd[c];
-    });
+    for (int64_t c = 0; c < d.C; ++c) {
+      sum_gy[c] = sums[c].a;
+      sum_gy_xhat[c] = sums[c].b * invstd[c];
+    }
   }
   for (int64_t c = 0; c < d.C; ++c) {
     if (ggamma.defined()) ggamma.data()[c] = static_cast<float>(sum_gy_xhat[c]);
@@ -181,9 +214,6 @@ void CpuBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, const
   }
   if (!gx.defined()) return;
 
-  // Training: gx = gamma*invstd * (gy - mean(gy) - xhat * mean(gy*xhat)), the
-  // last two terms being the batch statistics' dependence on x. Inference:
-  // the statistics are constants and only gamma*invstd*gy remains.
   const double M = static_cast<double>(d.count());
   std::vector<float> k(d.C), mean_gy(d.C), mean_gy_xhat(d.C);
   for (int64_t c = 0; c < d.C; ++c) {
@@ -193,17 +223,11 @@ void CpuBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, const
   }
   float* gxp = gx.data();
   pool_.parallel_for(d.N * d.C, [&](int64_t b, int64_t e) {
+    const int64_t C = d.C, HW = d.HW;
     for (int64_t pl = b; pl < e; ++pl) {
-      const int64_t c = pl % d.C;
-      const float* g = gp + pl * d.HW;
-      const float* xs = xp + pl * d.HW;
-      float* out = gxp + pl * d.HW;
-      const float m = mean[c], is = invstd[c], kc = k[c], mg = mean_gy[c], mgx = mean_gy_xhat[c];
-      if (training) {
-        for (int64_t i = 0; i < d.HW; ++i) out[i] = kc * (g[i] - mg - (xs[i] - m) * is * mgx);
-      } else {
-        for (int64_t i = 0; i < d.HW; ++i) out[i] = kc * g[i];
-      }
+      const int64_t c = pl % C;
+      grad_x_plane(gp + pl * HW, xp + pl * HW, gxp + pl * HW, HW, mean[c], invstd[c], k[c], mean_gy[c],
+                   mean_gy_xhat[c], training);
     }
   }, plane_grain(d.HW));
 }

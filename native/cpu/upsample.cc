@@ -11,6 +11,27 @@ namespace cn {
 namespace {
 // Rows per chunk: about 64K output floats at W = 128.
 int64_t row_grain(int64_t w) { return std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, w)); }
+
+// Pointers and sizes as parameters, not captured references: under the
+// build's -fno-strict-aliasing a float store could otherwise change them, and
+// the loops would reload them every iteration instead of vectorising.
+void upsample_rows(const float* x, float* y, int64_t W, int64_t b, int64_t e) {
+  for (int64_t r = b; r < e; ++r) {
+    const float* src = x + r * W;
+    float* top = y + r * 4 * W;  // output rows 2r and 2r+1 of the flattened planes
+    for (int64_t j = 0; j < W; ++j) top[2 * j] = top[2 * j + 1] = src[j];
+    std::memcpy(top + 2 * W, top, 2 * W * sizeof(float));
+  }
+}
+
+void block_sum_rows(const float* gy, float* gx, int64_t W, int64_t b, int64_t e) {
+  for (int64_t r = b; r < e; ++r) {
+    const float* a = gy + r * 4 * W;
+    const float* c = a + 2 * W;
+    float* dst = gx + r * W;
+    for (int64_t j = 0; j < W; ++j) dst[j] = (a[2 * j] + a[2 * j + 1]) + (c[2 * j] + c[2 * j + 1]);
+  }
+}
 }  // namespace
 
 void CpuBackend::upsample2x_forward(const Tensor& x, Tensor& y) {
@@ -21,14 +42,7 @@ void CpuBackend::upsample2x_forward(const Tensor& x, Tensor& y) {
   const float* xp = x.data();
   float* yp = y.data();
   const int64_t rows = x.size(0) * x.size(1) * H;  // input rows over all planes
-  pool_.parallel_for(rows, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const float* src = xp + r * W;
-      float* top = yp + r * 4 * W;  // output rows 2r and 2r+1 of the flattened planes
-      for (int64_t j = 0; j < W; ++j) top[2 * j] = top[2 * j + 1] = src[j];
-      std::memcpy(top + 2 * W, top, 2 * W * sizeof(float));
-    }
-  }, row_grain(W));
+  pool_.parallel_for(rows, [=](int64_t b, int64_t e) { upsample_rows(xp, yp, W, b, e); }, row_grain(W));
 }
 
 void CpuBackend::upsample2x_backward(const Tensor& gy, Tensor& gx) {
@@ -39,14 +53,7 @@ void CpuBackend::upsample2x_backward(const Tensor& gy, Tensor& gx) {
   const float* gyp = gy.data();
   float* gxp = gx.data();
   const int64_t rows = gx.size(0) * gx.size(1) * H;
-  pool_.parallel_for(rows, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const float* a = gyp + r * 4 * W;
-      const float* c = a + 2 * W;
-      float* dst = gxp + r * W;
-      for (int64_t j = 0; j < W; ++j) dst[j] = (a[2 * j] + a[2 * j + 1]) + (c[2 * j] + c[2 * j + 1]);
-    }
-  }, row_grain(W));
+  pool_.parallel_for(rows, [=](int64_t b, int64_t e) { block_sum_rows(gyp, gxp, W, b, e); }, row_grain(W));
 }
 
 }  // namespace cn
