@@ -136,6 +136,9 @@ describe('Model', () => {
       await assert.rejects(m.forward({ data: new Float32Array(3), shape: [1, 3, 2, 2] }), /argument 'input' has shape \[1,3,2,2\] but \.data holds 3/);
       assert.deepStrictEqual(m.outputShapes([2, 3, 127, 127])[0]!.tlHeat, [2, 5, 32, 32]);
       assert.throws(() => m.outputShapes([1, 3, 96, 100]), /divisible by 8/);
+      await assert.rejects(m.forward(tinyInput(1, 32), { train: true }), /innermost hourglass map is 1x1 with a batch of 1/);
+      await m.forward(tinyInput(2, 32), { train: true });
+      await m.forward(tinyInput(1, 32));
     });
 
     it('runs one forward/backward at a time', async () => {
