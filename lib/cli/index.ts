@@ -6,6 +6,7 @@ import { version } from '../info';
 import { evalCommand } from './eval_command';
 import { infoCommand } from './info_command';
 import { synthCommand } from './synth_command';
+import { trainCommand } from './train_command';
 import { modelCommand } from './model_command';
 
 export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
@@ -28,6 +29,7 @@ async function runYargs(argv: string[], onFail: () => void): Promise<unknown> {
     .command(infoCommand)
     .command(evalCommand)
     .command(synthCommand)
+    .command(trainCommand)
     .command(modelCommand)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()

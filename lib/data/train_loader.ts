@@ -91,9 +91,13 @@ export class TrainLoader {
     return { imageIndex, imageId: img.id, image, boxes: plan.boxes, labels: plan.labels };
   }
 
-  /** The batches of one epoch, with `workers` images in flight ahead of the consumer. */
-  async *epoch(epoch: number): AsyncGenerator<TrainBatch> {
-    const order = this.order(epoch);
+  /**
+   * The batches of one epoch, with `workers` images in flight ahead of the
+   * consumer. `startBatch` skips the first batches of the epoch's order (a
+   * resumed run continues where its checkpoint was taken).
+   */
+  async *epoch(epoch: number, startBatch = 0): AsyncGenerator<TrainBatch> {
+    const order = this.order(epoch).slice(startBatch * this.opts.batchSize);
     const workers = Math.max(1, this.opts.workers ?? 4);
     const bs = this.opts.batchSize;
     const inflight: Promise<TrainSample | DataIssue>[] = [];

@@ -1,0 +1,76 @@
+import type { CommandModule } from 'yargs';
+
+import { recipeNames } from '../train/recipes';
+import { train } from '../train/loop';
+
+interface TrainArgs {
+  config: string;
+  data: string | undefined;
+  'work-dir': string | undefined;
+  device: string | undefined;
+  replicas: number | undefined;
+  resume: unknown;
+  'max-iters': number | undefined;
+  'max-minutes': number | undefined;
+  seed: number | undefined;
+  set: string[] | undefined;
+}
+
+export const trainCommand: CommandModule<object, TrainArgs> = {
+  command: 'train',
+  describe: 'Train CornerNet (no arguments: the embedded default, shapes-tiny on a generated synthetic dataset)',
+  builder: (y) =>
+    y
+      .option('config', { type: 'string', default: 'shapes-tiny', describe: `Recipe (${recipeNames.join(', ')}) or JSON config file` })
+      .option('data', { type: 'string', describe: 'COCO-layout dataset folder (annotations/instances_<split>.json + <split>/)' })
+      .option('work-dir', { type: 'string', describe: 'Checkpoints, metrics, report (default work_dirs/<config name>)' })
+      .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N or auto (default: the config\'s, auto)' })
+      .option('replicas', { type: 'number', describe: 'Data-parallel model replicas, each taking batchSize images' })
+      .option('resume', { describe: 'Continue from the newest checkpoint of the work dir, or from the given file' })
+      .option('max-iters', { type: 'number', describe: 'Stop after this many iterations' })
+      .option('max-minutes', { type: 'number', describe: 'Stop after this many minutes of training' })
+      .option('seed', { type: 'number', describe: 'Seed of initialisation and data order' })
+      .option('set', { type: 'string', array: true, describe: 'Config overrides key.path=value (repeatable)' })
+      .check((a) => {
+        for (const k of ['replicas', 'max-iters', 'seed'] as const) {
+          const v = a[k];
+          if (v !== undefined && (!Number.isInteger(v) || v < (k === 'seed' ? 0 : 1))) throw new Error(`--${k} must be a ${k === 'seed' ? 'non-negative' : 'positive'} integer, got ${v}`);
+        }
+        const m = a['max-minutes'];
+        if (m !== undefined && !(m > 0)) throw new Error(`--max-minutes must be a positive number, got ${m}`);
+        return true;
+      }),
+  handler: async (a) => {
+    // Ctrl-C / SIGTERM: finish the step in flight, save a checkpoint, exit.
+    const ctl = new AbortController();
+    const stop = (sig: string) => {
+      if (ctl.signal.aborted) return;
+      process.stderr.write(`\n${sig}: stopping after the current step and saving a checkpoint (again to force)\n`);
+      ctl.abort();
+      process.once(sig as NodeJS.Signals, () => process.exit(130));
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.once('SIGINT', onInt);
+    process.once('SIGTERM', onTerm);
+    try {
+      const r = await train({
+        config: a.config,
+        data: a.data,
+        workDir: a['work-dir'],
+        device: a.device,
+        replicas: a.replicas,
+        resume: a.resume === '' || a.resume === true ? true : typeof a.resume === 'string' ? a.resume : undefined,
+        maxIters: a['max-iters'],
+        maxMinutes: a['max-minutes'],
+        seed: a.seed,
+        set: a.set,
+        signal: ctl.signal,
+      });
+      if (r.stopped === 'interrupted') process.exitCode = 130;
+    } finally {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    }
+  },
+};

@@ -1,0 +1,376 @@
+// `cornernet train`: the training run. TypeScript drives it: it resolves the
+// config, loads the data, keeps the native trainer (steps on its own thread)
+// fed a few batches ahead, passes the learning rate of every step, logs,
+// checkpoints, evaluates on the val split, and writes the work dir:
+//   config.json        the resolved config
+//   metrics.jsonl      every logged step and every evaluation
+//   checkpoints/       iter_XXXXXXXX.safetensors (the last K)
+//   eval.json          the final evaluation, as `cornernet eval --json` prints it
+//   report.html        loss and AP curves, val images with predicted boxes
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { loadCoco } from '../data/coco_loader';
+import { resolveDataset, type SplitPaths } from '../data/coco_layout';
+import type { CocoDataset } from '../data/coco_types';
+import { DEFAULT_SYNTH, ensureSynthDataset } from '../data/synth_cache';
+import { TrainLoader } from '../data/train_loader';
+import { trainConfigAtSize } from '../data/transforms';
+import { evaluateCoco, STAT_NAMES, type CategoryAp } from '../eval/coco_eval';
+import { parseDetections, parseGroundTruth, type CocoGroundTruth, type CocoGroundTruthJson } from '../eval/coco_json';
+import { predictDataset, type ImagePrediction } from '../eval/predict';
+import { formatSummary } from '../eval/summary';
+import { Model } from '../model';
+import { createProgress } from '../progress';
+import { drawDetections } from '../render/draw_detections';
+import { latestCheckpoint, loadCheckpoint, removeStaleTemps, saveCheckpoint, type Checkpoint } from './checkpoint';
+import { resolveTrainingBackend } from './device';
+import { MetricsLog } from './metrics_log';
+import { NativeTrainer, type StepEvent, type TrainerEvent, type TrainerState } from './native_trainer';
+import { writeReport, type ReportImage } from './report';
+import { resolveConfig, type ConfigFlags, type ResolvedConfig } from './resolve_config';
+import { learningRate } from './schedule';
+
+export interface TrainOptions extends ConfigFlags {
+  /** A recipe name (shapes-tiny, hourglass104, ...) or a JSON config file. */
+  config: string;
+  /** Default: work_dirs/<config name>. */
+  workDir?: string;
+  /** true: continue from the newest checkpoint of the work dir; a string: from that checkpoint file. */
+  resume?: boolean | string;
+  /** Where progress goes (default stderr) and whether it is a TTY (default: the stream's own). */
+  progressStream?: NodeJS.WritableStream & { isTTY?: boolean };
+  tty?: boolean;
+  /** Plain log lines (default: to the progress stream). */
+  log?: (line: string) => void;
+  /** Aborting stops the run after the step in flight and saves a checkpoint. */
+  signal?: AbortSignal;
+  /** Where the synthetic dataset is cached (default: $CORNERNET_CACHE or ~/.cache/cornernet-native). */
+  cacheRoot?: string;
+}
+
+export type StopReason = 'completed' | 'max-iters' | 'max-minutes' | 'interrupted';
+
+export interface EvalResult {
+  statNames: readonly string[];
+  stats: number[];
+  perCategory: CategoryAp[];
+}
+
+export interface TrainResult {
+  workDir: string;
+  config: ResolvedConfig;
+  iterations: number;
+  stopped: StopReason;
+  checkpoint: string | null;
+  eval: EvalResult | null;
+  imagesPerSecond: number;
+  /** Share of step time the trainer waited for data. */
+  dataWait: number;
+}
+
+interface Datasets {
+  train: CocoDataset;
+  val: CocoDataset | null;
+  valGt: CocoGroundTruth | null;
+  valGtJson: CocoGroundTruthJson | null;
+  root: string;
+}
+
+async function openDatasets(c: ResolvedConfig, opts: TrainOptions, log: (l: string) => void): Promise<Datasets> {
+  let root = c.data.root;
+  if (root === null) {
+    const synth = { ...DEFAULT_SYNTH, ...c.data.synth };
+    const r = await ensureSynthDataset(synth, { root: opts.cacheRoot, log });
+    root = r.dir;
+    if (!r.generated) log(`using the cached synthetic shapes dataset ${root}`);
+  }
+  const paths = resolveDataset({
+    data: root,
+    trainAnnotations: c.data.trainAnnotations ?? undefined,
+    trainImages: c.data.trainImages ?? undefined,
+    valAnnotations: c.data.valAnnotations ?? undefined,
+    valImages: c.data.valImages ?? undefined,
+  });
+  if (!paths.train) throw new Error(`data ${root}: no training split (annotations/instances_train*.json)`);
+  const load = (s: SplitPaths) => loadCoco(s.annotationFile, { imageDir: s.imageDir });
+  const train = await load(paths.train);
+  for (const issue of train.issues.slice(0, 5)) log(`data: ${issue.file}: ${issue.where}: ${issue.message}`);
+  if (train.issues.length > 5) log(`data: ... ${train.issues.length - 5} more box problems in ${paths.train.annotationFile} (kept out of training)`);
+  let val: CocoDataset | null = null;
+  let valGt: CocoGroundTruth | null = null;
+  let valGtJson: CocoGroundTruthJson | null = null;
+  if (paths.val) {
+    val = await load(paths.val);
+    valGtJson = JSON.parse(fs.readFileSync(paths.val.annotationFile, 'utf8')) as CocoGroundTruthJson;
+    valGt = parseGroundTruth(valGtJson, paths.val.annotationFile);
+  } else {
+    log(`data ${root}: no val split (annotations/instances_val*.json): training without evaluation`);
+  }
+  return { train, val, valGt, valGtJson, root };
+}
+
+/** The model's classes follow the dataset unless the config pins them. */
+function applyClasses(c: ResolvedConfig, train: CocoDataset, log: (l: string) => void): void {
+  const n = train.categories.length;
+  if (c.data.classes === 'dataset') {
+    if (c.model.numClasses !== n) log(`model: ${n} classes, from the dataset's categories (the preset had ${c.model.numClasses})`);
+    c.model.numClasses = n;
+  } else if (n > c.model.numClasses) {
+    throw new Error(`config.model.numClasses is ${c.model.numClasses} (data.classes: 'config') but ${train.annotationFile} has ${n} categories`);
+  }
+}
+
+async function evaluate(
+  c: ResolvedConfig,
+  backend: string,
+  state: TrainerState,
+  d: Datasets,
+  log: (l: string) => void,
+): Promise<{ result: EvalResult; perImage: ImagePrediction[] } | null> {
+  if (!d.val || !d.valGt) return null;
+  const model = new Model(c.model, { backend });
+  model.loadStateDict(state.stateDict);
+  const indices = d.val.images.map((_, i) => i).slice(0, c.data.maxValImages ?? undefined);
+  const started = Date.now();
+  const { results, perImage } = await predictDataset(model, d.val, { flip: c.evaluation.flip, indices });
+  const gt =
+    c.data.maxValImages === null || indices.length === d.val.images.length
+      ? d.valGt
+      : subsetGt(d.valGtJson!, new Set(indices.map((i) => d.val!.images[i]!.id)), d.val.annotationFile);
+  const { stats, perCategory } = evaluateCoco(gt, parseDetections(results, gt, 'detections'));
+  log(`eval: ${indices.length} val images in ${((Date.now() - started) / 1000).toFixed(1)} s, AP ${stats[0]!.toFixed(3)} AP50 ${stats[1]!.toFixed(3)} AP75 ${stats[2]!.toFixed(3)}`);
+  return { result: { statNames: STAT_NAMES, stats, perCategory }, perImage };
+}
+
+// Evaluating on the first N images: the ground truth restricted to them, so that
+// images never predicted do not count as misses.
+function subsetGt(json: CocoGroundTruthJson, ids: Set<number>, source: string): CocoGroundTruth {
+  return parseGroundTruth(
+    { ...json, images: json.images.filter((im) => ids.has(im.id)), annotations: json.annotations.filter((a) => ids.has(a.image_id)) },
+    source,
+  );
+}
+
+async function reportImages(d: Datasets, perImage: ImagePrediction[], threshold = 0.3, count = 6): Promise<ReportImage[]> {
+  const out: ReportImage[] = [];
+  for (const p of perImage.slice(0, count)) {
+    const im = d.val!.images[p.imageIndex]!;
+    const boxes = [];
+    for (let k = 0; k < p.detections.scores.length; k++) {
+      const score = p.detections.scores[k]!;
+      if (score < threshold) continue;
+      const b = p.detections.boxes;
+      const cat = d.val!.categories[p.detections.labels[k]!];
+      boxes.push({ box: [b[4 * k]!, b[4 * k + 1]!, b[4 * k + 2]!, b[4 * k + 3]!] as [number, number, number, number], label: cat?.name ?? String(p.detections.labels[k]), score });
+    }
+    out.push({ title: `${im.fileName}: ${boxes.length} detections >= ${threshold}`, png: await drawDetections(path.join(d.val!.imageDir, im.fileName), boxes) });
+  }
+  return out;
+}
+
+function writeJsonAtomic(file: string, value: unknown): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  fs.renameSync(tmp, file);
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const progressStream = opts.progressStream ?? process.stderr;
+  const log = opts.log ?? ((l: string) => progressStream.write(`${l}\n`));
+
+  // ---- config, resume point -------------------------------------------------------
+  let c = resolveConfig(opts.config, opts);
+  const workDir = path.resolve(opts.workDir ?? path.join('work_dirs', c.name));
+  let resumeFrom: Checkpoint | null = null;
+  if (opts.resume) {
+    resumeFrom = typeof opts.resume === 'string' ? await loadCheckpoint(opts.resume) : await latestCheckpoint(workDir, (w) => log(`resume: ${w}`));
+    if (!resumeFrom) throw new Error(`--resume: no checkpoint in ${path.join(workDir, 'checkpoints')}`);
+    // The run continues with the config it was started with; only the stopping limits may change.
+    const saved = resumeFrom.meta.config as unknown as ResolvedConfig;
+    c = { ...saved, train: { ...saved.train, maxIters: c.train.maxIters, maxMinutes: c.train.maxMinutes } };
+    log(`resuming from ${resumeFrom.file} (iteration ${resumeFrom.meta.iter}, epoch ${resumeFrom.meta.epoch + 1})`);
+  }
+  fs.mkdirSync(workDir, { recursive: true });
+  const stale = removeStaleTemps(workDir);
+  if (stale) log(`removed ${stale} partial checkpoint file(s) left by an interrupted save`);
+
+  // ---- data, model, trainer ----------------------------------------------------------
+  const d = await openDatasets(c, opts, log);
+  if (!resumeFrom) applyClasses(c, d.train, log);
+  writeJsonAtomic(path.join(workDir, 'config.json'), c);
+  const backend = resolveTrainingBackend(c.device, log);
+  const bs = c.train.batchSize * c.train.replicas;
+  const loader = new TrainLoader(d.train, {
+    batchSize: bs,
+    seed: c.train.seed,
+    workers: c.data.workers,
+    transform: trainConfigAtSize(c.data.inputSize),
+    onBadImage: (i) => log(`data: skipped ${i.file} (${i.where}): ${i.message}`),
+  });
+  const itersPerEpoch = loader.batchesPerEpoch;
+  if (itersPerEpoch < 1) throw new Error(`data: ${loader.indices.length} usable training images, fewer than one batch of ${bs}`);
+  const totalIters = c.train.maxIters !== null ? Math.min(c.train.maxIters, itersPerEpoch * c.train.epochs) : itersPerEpoch * c.train.epochs;
+  log(
+    `training ${c.name} on ${backend}: ${loader.indices.length} images, ${itersPerEpoch} iterations/epoch of ${bs} images` +
+      `${c.train.replicas > 1 ? ` (${c.train.replicas} replicas x ${c.train.batchSize})` : ''}, ${c.train.epochs} epochs; work dir ${workDir}`,
+  );
+
+  const metrics = new MetricsLog(path.join(workDir, 'metrics.jsonl'));
+  let iter = 0;
+  let epoch = 0;
+  let startBatch = 0;
+  if (resumeFrom) {
+    iter = resumeFrom.meta.iter;
+    epoch = resumeFrom.meta.epoch;
+    startBatch = resumeFrom.meta.epochIter;
+    if (startBatch >= itersPerEpoch) (epoch += 1), (startBatch = 0);
+    metrics.truncateAfter(iter);
+  } else if (fs.existsSync(metrics.file)) {
+    fs.rmSync(metrics.file);
+  }
+
+  let failure: Error | null = null;
+  let inflight = 0;
+  let wake: (() => void) | null = null;
+  let stepsDone = iter;
+  let stepSeconds = 0, waitSeconds = 0, imagesTrained = 0;
+  const progress = createProgress({ label: 'train', total: totalIters, unit: 'img', stream: progressStream, tty: opts.tty, intervalMs: 15000 });
+  const t0 = Date.now();
+  let lastLr = 0;
+  const onEvent = (e: TrainerEvent) => {
+    if (e.type === 'cancelled') return;
+    inflight--;
+    if (e.type === 'error') {
+      failure ??= new Error(`training step ${e.iter} failed: ${e.message}`);
+    } else if (e.type === 'nonfinite') {
+      failure ??= new Error(
+        `training stopped at iteration ${e.iter}: the ${e.term} loss is NaN or infinite; ` +
+          `no weight was changed by that step, and the last checkpoint is intact`,
+      );
+    } else {
+      onStep(e);
+    }
+    wake?.();
+  };
+  const onStep = (e: StepEvent) => {
+    stepsDone = e.iter + 1;
+    stepSeconds += e.seconds;
+    waitSeconds += e.waitSeconds;
+    imagesTrained += bs;
+    const terms = sumTerms(e.losses);
+    progress.update(stepsDone, { epoch: Math.floor(e.iter / itersPerEpoch) + 1, loss: e.total, ...terms, lr: lastLr }, imagesTrained);
+    if (e.iter % c.log.intervalIters === 0 || stepsDone === totalIters) {
+      metrics.append({
+        kind: 'train', time: new Date().toISOString(), epoch: Math.floor(e.iter / itersPerEpoch), iter: stepsDone, lr: lastLr,
+        losses: { ...e.losses, ...terms, total: e.total }, imagesPerSec: bs / Math.max(1e-9, e.seconds), dataWait: e.waitSeconds / Math.max(1e-9, e.seconds + e.waitSeconds),
+      });
+    }
+  };
+
+  const trainer = new NativeTrainer(
+    {
+      model: c.model, replicas: c.train.replicas, backend, seed: c.train.seed,
+      adam: { beta1: c.optimizer.betas[0], beta2: c.optimizer.betas[1], eps: c.optimizer.eps, weightDecay: c.optimizer.weightDecay, gradClip: c.optimizer.gradClip },
+    },
+    onEvent,
+  );
+  let lastCheckpoint: string | null = resumeFrom?.file ?? null;
+  let stopped: StopReason = 'completed';
+  let finalEval: EvalResult | null = null;
+  let lastPerImage: ImagePrediction[] = [];
+  const abort = () => trainer.cancel();
+  opts.signal?.addEventListener('abort', abort);
+
+  // Where each fed iteration sits in the data order: a checkpoint records the
+  // position after the last step that ran (steps dropped by a cancel did not).
+  const position = new Map<number, { epoch: number; next: number }>();
+  const checkpoint = async () => {
+    const state = await trainer.snapshot();
+    if (failure) return state;
+    const pos = position.get(stepsDone - 1) ?? { epoch, next: startBatch };
+    const meta = { iter: stepsDone, epoch: pos.epoch, epochIter: pos.next, loop: { seed: c.train.seed }, config: c as unknown as Record<string, unknown>, time: new Date().toISOString() };
+    lastCheckpoint = await saveCheckpoint(workDir, meta, state, c.checkpoint.keep);
+    return state;
+  };
+  const runEval = async (state: TrainerState, ep: number) => {
+    const r = await evaluate(c, backend, state, d, (l) => progress.log(l));
+    if (!r) return;
+    finalEval = r.result;
+    lastPerImage = r.perImage;
+    metrics.append({ kind: 'eval', time: new Date().toISOString(), epoch: ep, iter: stepsDone, stats: r.result.stats });
+  };
+
+  try {
+    if (resumeFrom) await trainer.load(resumeFrom.state);
+    const deadline = c.train.maxMinutes !== null ? t0 + c.train.maxMinutes * 60000 : Infinity;
+    outer: for (; epoch < c.train.epochs; epoch++, startBatch = 0) {
+      let b = startBatch;
+      for await (const batch of loader.epoch(epoch, startBatch)) {
+        if (opts.signal?.aborted) (stopped = 'interrupted');
+        else if (iter >= totalIters) stopped = 'max-iters';
+        else if (Date.now() > deadline) stopped = 'max-minutes';
+        if (stopped !== 'completed' || failure) break outer;
+        while (inflight >= c.train.prefetch && !failure) await new Promise<void>((r) => (wake = r));
+        if (failure) break outer;
+        lastLr = learningRate({ lr: c.optimizer.lr, ...c.schedule }, iter, epoch);
+        trainer.feed({ images: batch.images, boxes: batch.boxes, labels: batch.labels, lr: lastLr, iter });
+        inflight++;
+        b++;
+        position.set(iter, { epoch, next: b });
+        iter++;
+        if (c.checkpoint.intervalIters && iter % c.checkpoint.intervalIters === 0) await checkpoint();
+      }
+      if (failure) break;
+      position.set(iter - 1, { epoch: epoch + 1, next: 0 });
+      const state = await checkpoint();
+      if (failure) break;
+      const isLast = epoch + 1 === c.train.epochs || iter >= totalIters;
+      if (!isLast && (epoch + 1) % c.evaluation.intervalEpochs === 0) await runEval(state, epoch);
+      if (iter >= totalIters && epoch + 1 < c.train.epochs) {
+        stopped = 'max-iters';
+        break;
+      }
+    }
+    // Let the queued steps finish (or be dropped when interrupted), then the last state.
+    if (stopped === 'interrupted') trainer.cancel();
+    const state = await trainer.snapshot();
+    if (failure) throw failure;
+    if (stopped !== 'completed') await checkpoint();
+    progress.stop();
+    if (stopped === 'interrupted') {
+      log(`interrupted at iteration ${stepsDone}: checkpoint ${lastCheckpoint}; continue with --resume`);
+    } else {
+      await runEval(state, epoch);
+    }
+  } finally {
+    opts.signal?.removeEventListener('abort', abort);
+    progress.stop();
+    await trainer.close();
+  }
+
+  const wall = (Date.now() - t0) / 1000;
+  if (finalEval) {
+    const e = finalEval as EvalResult;
+    writeJsonAtomic(path.join(workDir, 'eval.json'), e);
+    log(formatSummary(e.stats));
+  }
+  const images = lastPerImage.length && d.val ? await reportImages(d, lastPerImage) : [];
+  writeReport(workDir, `${c.name}: ${stepsDone} iterations`, metrics.read(), images);
+  log(`${stopped === 'completed' ? 'finished' : `stopped (${stopped})`}: ${stepsDone} iterations in ${wall.toFixed(0)} s, ` +
+    `${(imagesTrained / Math.max(1e-9, stepSeconds)).toFixed(1)} images/s in steps, data wait ${(100 * waitSeconds / Math.max(1e-9, stepSeconds + waitSeconds)).toFixed(1)}%; report ${path.join(workDir, 'report.html')}`);
+  return {
+    workDir, config: c, iterations: stepsDone, stopped, checkpoint: lastCheckpoint, eval: finalEval,
+    imagesPerSecond: imagesTrained / Math.max(1e-9, stepSeconds), dataWait: waitSeconds / Math.max(1e-9, stepSeconds + waitSeconds),
+  };
+}
+
+/** det/pull/push/off summed over stacks (the per-stack terms stay in the metrics). */
+function sumTerms(losses: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = { det: 0, pull: 0, push: 0, off: 0 };
+  for (const [k, v] of Object.entries(losses)) {
+    const term = k.split('_')[0]!;
+    if (term in out) out[term]! += v;
+  }
+  return out;
+}

@@ -1,0 +1,58 @@
+// Training recipes: a model preset plus everything else a run needs (data,
+// optimizer, schedule, loop). `hourglass104` is the reference recipe
+// (cornernet_hourglass104_mstest_8x6_210e_coco, per replica); `shapes-tiny` is
+// the embedded default job, sized to train on 2 CPU cores in minutes.
+import { modelPreset } from '../configs';
+import { DEFAULT_SYNTH } from '../data/synth_cache';
+import type { ConfigObject } from './overrides';
+import { referenceTrainConfig } from './train_config';
+
+const referenceData = {
+  /** A COCO-layout folder; null trains on the synthetic shapes dataset (generated once, cached). */
+  root: null,
+  synth: { ...DEFAULT_SYNTH },
+  trainAnnotations: null,
+  trainImages: null,
+  valAnnotations: null,
+  valImages: null,
+  /** Network input (random centre crop, then resize) of a training image. */
+  inputSize: 511,
+  /** Images decoded and transformed at once. */
+  workers: 4,
+  /** 'dataset': the model has one class per dataset category; 'config': model.numClasses as configured. */
+  classes: 'dataset',
+  /** Evaluate on the first N val images only (null: all). */
+  maxValImages: null,
+};
+
+export const recipes: Record<string, () => ConfigObject> = {
+  hourglass104: () => ({
+    name: 'hourglass104',
+    model: modelPreset('hourglass104'),
+    data: { ...referenceData, synth: { ...referenceData.synth } },
+    ...structuredClone(referenceTrainConfig),
+  }),
+  hourglass52: () => ({
+    name: 'hourglass52',
+    model: modelPreset('hourglass52'),
+    data: { ...referenceData, synth: { ...referenceData.synth } },
+    ...structuredClone(referenceTrainConfig),
+  }),
+  // Batch 16 at 128x128 on the synthetic shapes; a short schedule with the
+  // reference's shape (warmup, one x0.1 step late in training) and a larger lr
+  // for the smaller batch; flip test off at evaluation to keep it quick.
+  'shapes-tiny': () => ({
+    name: 'shapes-tiny',
+    model: modelPreset('shapes-tiny'),
+    data: { ...referenceData, synth: { ...referenceData.synth }, inputSize: 128 },
+    device: 'auto',
+    train: { epochs: 14, batchSize: 16, replicas: 1, workers: 4, prefetch: 2, seed: 0, maxIters: null, maxMinutes: 9 },
+    optimizer: { type: 'adam', lr: 2.5e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, gradClip: 35 },
+    schedule: { steps: [11], gamma: 0.1, warmupIters: 50, warmupRatio: 1 / 3 },
+    checkpoint: { intervalIters: null, keep: 3 },
+    evaluation: { intervalEpochs: 5, flip: false },
+    log: { intervalIters: 10 },
+  }),
+};
+
+export const recipeNames = Object.keys(recipes);

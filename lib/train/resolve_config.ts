@@ -1,0 +1,106 @@
+// From `--config PRESET|FILE`, command-line flags and `--set key=value` to one
+// validated training config: the preset (or the file, which may name a preset
+// to extend with "extends"), then the flags, then the overrides, in that order.
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { z } from 'zod';
+
+import { validateModelConfig, type ModelConfig } from '../configs';
+import { applyOverrides, mergeConfig, type ConfigObject } from './overrides';
+import { recipeNames, recipes } from './recipes';
+import { formatConfigError, trainConfigSchema, type TrainConfig } from './train_config';
+
+const nullableString = z.string().min(1).nullable();
+
+export const dataSchema = z
+  .object({
+    root: nullableString,
+    synth: z.object({ train: z.number().int().positive(), val: z.number().int().min(0), size: z.number().int().min(32), seed: z.number().int().min(0) }).strict(),
+    trainAnnotations: nullableString,
+    trainImages: nullableString,
+    valAnnotations: nullableString,
+    valImages: nullableString,
+    inputSize: z.number().int().min(32),
+    workers: z.number().int().positive(),
+    classes: z.enum(['dataset', 'config']),
+    maxValImages: z.number().int().positive().nullable(),
+  })
+  .strict();
+
+export type DataConfig = z.infer<typeof dataSchema>;
+
+export interface ResolvedConfig extends TrainConfig {
+  name: string;
+  model: ModelConfig;
+  data: DataConfig;
+}
+
+export interface ConfigFlags {
+  data?: string;
+  device?: string;
+  replicas?: number;
+  maxIters?: number;
+  maxMinutes?: number;
+  seed?: number;
+  set?: readonly string[];
+}
+
+function readConfigFile(file: string): ConfigObject {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`--config ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON (${(e as Error).message})`}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`--config ${file}: expected a JSON object`);
+  const obj = raw as ConfigObject;
+  const base = obj.extends;
+  if (base === undefined) return { name: path.basename(file, '.json'), ...obj };
+  if (typeof base !== 'string' || !recipes[base]) throw new Error(`--config ${file}: "extends" must name a preset (${recipeNames.join(', ')}), got ${JSON.stringify(base)}`);
+  const { extends: _e, ...rest } = obj;
+  void _e;
+  return mergeConfig({ ...recipes[base]!(), name: path.basename(file, '.json') }, rest);
+}
+
+/** The config before validation: preset or file, then flags, then --set. */
+export function composeConfig(spec: string, flags: ConfigFlags = {}): ConfigObject {
+  const recipe = recipes[spec];
+  let c: ConfigObject;
+  if (recipe) c = recipe();
+  else if (spec.endsWith('.json') || fs.existsSync(spec)) c = readConfigFile(spec);
+  else throw new Error(`--config ${spec}: not a preset (${recipeNames.join(', ')}) nor a JSON file`);
+  const sets: string[] = [];
+  if (flags.data !== undefined) sets.push(`data.root=${JSON.stringify(path.resolve(flags.data))}`);
+  if (flags.device !== undefined) sets.push(`device=${JSON.stringify(flags.device)}`);
+  if (flags.replicas !== undefined) sets.push(`train.replicas=${flags.replicas}`);
+  if (flags.maxIters !== undefined) sets.push(`train.maxIters=${flags.maxIters}`);
+  if (flags.maxMinutes !== undefined) sets.push(`train.maxMinutes=${flags.maxMinutes}`);
+  if (flags.seed !== undefined) sets.push(`train.seed=${flags.seed}`);
+  return applyOverrides(c, [...sets, ...(flags.set ?? [])]);
+}
+
+/** Validates every section, naming each bad key. */
+export function validateResolvedConfig(c: ConfigObject): ResolvedConfig {
+  const problems: string[] = [];
+  const t = trainConfigSchema.safeParse(c);
+  if (!t.success) problems.push(formatConfigError(t.error, c));
+  const d = dataSchema.safeParse(c.data);
+  if (!d.success) problems.push(formatConfigError(d.error, c.data, 'config.data'));
+  let model: ModelConfig | undefined;
+  try {
+    model = validateModelConfig(c.model, 'config.model');
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  const known = new Set(['name', 'model', 'data', ...Object.keys(trainConfigSchema.shape)]);
+  const unknown = Object.keys(c).filter((k) => !known.has(k));
+  if (unknown.length) problems.push(`config: unknown key(s) ${unknown.map((k) => `'${k}'`).join(', ')} (expected ${[...known].join(', ')})`);
+  if (typeof c.name !== 'string' || !c.name) problems.push(`config.name: expected a non-empty string, got ${JSON.stringify(c.name)}`);
+  if (problems.length) throw new Error(`invalid config:\n${problems.join('\n')}`);
+  return { ...(t.data as TrainConfig), name: c.name as string, model: model!, data: d.data! };
+}
+
+export function resolveConfig(spec: string, flags: ConfigFlags = {}): ResolvedConfig {
+  return validateResolvedConfig(composeConfig(spec, flags));
+}
