@@ -6,7 +6,9 @@ import { version } from '../info';
 import { evalCommand } from './eval_command';
 import { infoCommand } from './info_command';
 import { synthCommand } from './synth_command';
+import { testCommand } from './test_command';
 import { trainCommand } from './train_command';
+import { detectCommand } from './detect_command';
 import { modelCommand } from './model_command';
 
 export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
@@ -30,6 +32,8 @@ async function runYargs(argv: string[], onFail: () => void): Promise<unknown> {
     .command(evalCommand)
     .command(synthCommand)
     .command(trainCommand)
+    .command(testCommand)
+    .command(detectCommand)
     .command(modelCommand)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()

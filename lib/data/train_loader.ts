@@ -156,12 +156,17 @@ export interface TestInput {
   meta: TestMeta;
 }
 
-/** One image through the test pipeline (centre pad with logical_or, optional flip). */
-export async function loadTestImage(ds: CocoDataset, imageIndex: number, opts: { flip?: boolean; transform?: TestTransformConfig } = {}): Promise<TestInput> {
-  const img = ds.images[imageIndex]!;
+/** One image file through the test pipeline (centre pad with logical_or, optional flip). */
+export async function loadTestImageFile(file: string, opts: { flip?: boolean; transform?: TestTransformConfig } = {}): Promise<TestInput> {
   const cfg = opts.transform ?? REFERENCE_TEST;
-  const decoded = await decodeImage(path.join(ds.imageDir, img.fileName));
+  const decoded = await decodeImage(file);
   const { args, meta } = planTest(decoded.width, decoded.height, opts.flip ?? false, cfg, normTensors(cfg.mean, cfg.std));
   const y = await imageTransformAsync({ image: decoded.tensor, ...args });
   return { image: { data: y.data, shape: [1, ...y.shape] }, meta };
+}
+
+/** One dataset image through the test pipeline. */
+export async function loadTestImage(ds: CocoDataset, imageIndex: number, opts: { flip?: boolean; transform?: TestTransformConfig } = {}): Promise<TestInput> {
+  const img = ds.images[imageIndex]!;
+  return loadTestImageFile(path.join(ds.imageDir, img.fileName), opts);
 }

@@ -18,6 +18,7 @@ import { TrainLoader } from '../data/train_loader';
 import { trainConfigAtSize } from '../data/transforms';
 import { evaluateCoco, STAT_NAMES, type CategoryAp } from '../eval/coco_eval';
 import { parseDetections, parseGroundTruth, type CocoGroundTruth, type CocoGroundTruthJson } from '../eval/coco_json';
+import { groundTruthSubset } from '../eval/gt_subset';
 import { predictDataset, type ImagePrediction } from '../eval/predict';
 import { formatSummary } from '../eval/summary';
 import { Model } from '../model';
@@ -137,20 +138,12 @@ async function evaluate(
   const gt =
     c.data.maxValImages === null || indices.length === d.val.images.length
       ? d.valGt
-      : subsetGt(d.valGtJson!, new Set(indices.map((i) => d.val!.images[i]!.id)), d.val.annotationFile);
+      : groundTruthSubset(d.valGtJson!, new Set(indices.map((i) => d.val!.images[i]!.id)), d.val.annotationFile);
   const { stats, perCategory } = evaluateCoco(gt, parseDetections(results, gt, 'detections'));
   log(`eval: ${indices.length} val images in ${((Date.now() - started) / 1000).toFixed(1)} s, AP ${stats[0]!.toFixed(3)} AP50 ${stats[1]!.toFixed(3)} AP75 ${stats[2]!.toFixed(3)}`);
   return { result: { statNames: STAT_NAMES, stats, perCategory }, perImage };
 }
 
-// Evaluating on the first N images: the ground truth restricted to them, so that
-// images never predicted do not count as misses.
-function subsetGt(json: CocoGroundTruthJson, ids: Set<number>, source: string): CocoGroundTruth {
-  return parseGroundTruth(
-    { ...json, images: json.images.filter((im) => ids.has(im.id)), annotations: json.annotations.filter((a) => ids.has(a.image_id)) },
-    source,
-  );
-}
 
 async function reportImages(d: Datasets, perImage: ImagePrediction[], threshold = 0.3, count = 6): Promise<ReportImage[]> {
   const out: ReportImage[] = [];
@@ -289,7 +282,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const state = await trainer.snapshot();
     if (failure) return state;
     const pos = position.get(stepsDone - 1) ?? { epoch, next: startBatch };
-    const meta = { iter: stepsDone, epoch: pos.epoch, epochIter: pos.next, loop: { seed: c.train.seed }, config: c as unknown as Record<string, unknown>, time: new Date().toISOString() };
+    const meta = { iter: stepsDone, epoch: pos.epoch, epochIter: pos.next, loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name) }, config: c as unknown as Record<string, unknown>, time: new Date().toISOString() };
     lastCheckpoint = await saveCheckpoint(workDir, meta, state, c.checkpoint.keep);
     return state;
   };
