@@ -8,7 +8,6 @@ export { decode, decodeAsync, decodeMultiScale, softNms, softNmsMerge, flipped, 
 export {
   Model,
   formatSummary,
-  readCheckpoint,
   headOutputNames,
   type HeadOutputName,
   type HeadOutputs,
@@ -31,3 +30,4 @@ export {
   type ModelPresetName,
 } from './configs';
 export { readNpy, writeNpy } from './io/npy';
+export { loadWeights, type LoadedWeights } from './io/weights';

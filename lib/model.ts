@@ -4,7 +4,6 @@
 // parameters costs nothing. forward/backward run off the event loop; a model
 // runs one of them at a time (calls made meanwhile are refused, not queued).
 import { loadModelConfig, validateModelConfig, type ModelConfig } from './configs';
-import { loadSafetensors } from './io/safetensors';
 import { native, type NativeModel, type TensorData } from './native';
 
 /** The head's outputs, in the reference's order (heat = logits before the sigmoid; off channel 0 = x). */
@@ -159,30 +158,6 @@ export class Model {
       parameterTensors,
     };
   }
-}
-
-/**
- * A state dict from a safetensors checkpoint (F32 tensors, I64 counters), with
- * the model config its `__metadata__.config` holds, if any.
- */
-export function readCheckpoint(file: string): { stateDict: StateDict; config: ModelConfig | null } {
-  const f = loadSafetensors(file);
-  const stateDict: StateDict = {};
-  for (const [name, e] of f.tensors) {
-    if (!(e.data instanceof Float32Array || e.data instanceof BigInt64Array))
-      throw new Error(`${file}: ${name} is ${e.dtype}; a model checkpoint holds F32 tensors and I64 counters`);
-    stateDict[name] = { data: e.data, shape: e.shape };
-  }
-  const meta = f.metadata?.config;
-  let config: ModelConfig | null = null;
-  if (meta !== undefined) {
-    try {
-      config = validateModelConfig(JSON.parse(meta), `${file} __metadata__.config`);
-    } catch (e) {
-      throw new Error(`${file}: the model config in its metadata is unusable: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
-  return { stateDict, config };
 }
 
 const fmt = (n: number): string => n.toLocaleString('en-US');

@@ -3,7 +3,8 @@ import * as path from 'path';
 import type { CommandModule } from 'yargs';
 
 import { readNpy, writeNpy } from '../io/npy';
-import { formatSummary, headOutputNames, Model, readCheckpoint } from '../model';
+import { loadWeights } from '../io/weights';
+import { formatSummary, headOutputNames, Model } from '../model';
 
 interface ModelArgs {
   config?: string;
@@ -34,11 +35,11 @@ export const modelCommand: CommandModule<object, ModelArgs> = {
     y
       .option('config', {
         type: 'string',
-        describe: "A preset (hourglass104, hourglass52, shapes-tiny) or a JSON model config. Default: the --weights file's metadata config, else hourglass104",
+        describe: "A preset (hourglass104, hourglass52, shapes-tiny) or a JSON model config. Default: the architecture the --weights file records, else hourglass104",
       })
       .option('keys', { type: 'boolean', default: false, describe: 'List every state_dict key with its shape, in the reference order' })
       .option('json', { type: 'boolean', default: false, describe: 'Print as JSON' })
-      .option('weights', { type: 'string', describe: 'A safetensors checkpoint with the reference key names (loaded strictly)' })
+      .option('weights', { type: 'string', describe: 'A safetensors file: a training checkpoint or weights under the reference key names (loaded strictly)' })
       .option('input', { type: 'string', describe: 'A float32 .npy input [N, 3, H, W] to run the model on' })
       .option('dump', { type: 'string', describe: 'Folder to write every head output of every stack to, as <name>_l<stack>.npy' })
       .option('train', { type: 'boolean', default: false, describe: 'Run with batch-statistics BN (train mode)' })
@@ -49,8 +50,8 @@ export const modelCommand: CommandModule<object, ModelArgs> = {
         return true;
       }),
   handler: async (args) => {
-    const checkpoint = args.weights !== undefined ? readCheckpoint(args.weights) : null;
-    const config = args.config ?? checkpoint?.config ?? 'hourglass104';
+    const checkpoint = args.weights !== undefined ? await loadWeights(args.weights) : null;
+    const config = args.config ?? checkpoint?.modelConfig ?? 'hourglass104';
     // Building the model allocates no weights: listing and counting are free.
     const model = new Model(config, { backend: args.backend, seed: args.seed });
     const out = (s: string): void => {

@@ -39,7 +39,7 @@ const nearTieUpstream = (name: string) =>
   name.startsWith('backbone.stem.');
 
 async function runCase(c: LossCase) {
-  const { config, stateDict } = parityCheckpoint();
+  const { config, stateDict } = await parityCheckpoint();
   const m = new Model(config);
   m.loadStateDict(stateDict);
   const out = await m.forward(readNpy(path.join(parityDir, 'input.npy')), { train: true });
@@ -104,7 +104,7 @@ describe('model gradients against the reference (model-parity fixture)', () => {
   it("case 'empty': no box, so br_emb gets no gradient, exactly the parameters the reference lists", async () => {
     const c = cases.find((k) => k.name === 'empty')!;
     const { gradients } = await runCase(c);
-    const { config } = parityCheckpoint();
+    const { config } = await parityCheckpoint();
     const all = new Model(config).keys().filter((k) => k.kind === 'parameter').map((k) => k.name);
     assert.deepStrictEqual(all.filter((n) => !(n in gradients)).sort(), [...c.params_without_grad].sort());
     assert.ok(c.params_without_grad.length > 0);

@@ -3,8 +3,8 @@
 // argument errors, and one async call at a time.
 import * as assert from 'assert';
 
-import { modelPreset } from '../../lib/configs';
-import { Model } from '../../lib/model';
+import { modelPreset, type ModelConfig } from '../../lib/configs';
+import { Model, type StateDict } from '../../lib/model';
 import type { TensorData } from '../../lib/native';
 import { parityCheckpoint } from './parity_checkpoint';
 
@@ -71,7 +71,8 @@ describe('Model', () => {
   });
 
   describe('loadStateDict', () => {
-    const { config, stateDict } = parityCheckpoint();
+    let config: ModelConfig, stateDict: StateDict;
+    before(async () => ({ config, stateDict } = await parityCheckpoint()));
 
     it('strict: names every missing, unexpected and mismatched entry and loads nothing', () => {
       const m = new Model(config, { seed: 1 });

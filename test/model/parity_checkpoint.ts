@@ -2,11 +2,12 @@
 import * as path from 'path';
 
 import type { ModelConfig } from '../../lib/configs';
-import { readCheckpoint, type StateDict } from '../../lib/model';
+import { loadWeights } from '../../lib/io/weights';
+import type { StateDict } from '../../lib/model';
 import { parityDir } from '../helpers/parity_dir';
 
-export function parityCheckpoint(): { config: ModelConfig; stateDict: StateDict } {
-  const { stateDict, config } = readCheckpoint(path.join(parityDir, 'weights.safetensors'));
-  if (!config) throw new Error('the parity checkpoint has no config in its metadata');
-  return { config, stateDict };
+export async function parityCheckpoint(): Promise<{ config: ModelConfig; stateDict: StateDict }> {
+  const { stateDict, modelConfig } = await loadWeights(path.join(parityDir, 'weights.safetensors'));
+  if (!modelConfig) throw new Error('the parity checkpoint has no config in its metadata');
+  return { config: modelConfig, stateDict };
 }
