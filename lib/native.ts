@@ -64,6 +64,10 @@ export interface NativeAddon {
   info(): NativeInfo;
   backendInfo(backend: string): BackendInfo;
   ops: Record<string, NativeOpFn | NativeOpAsyncFn>;
+  /** Measured fp32 FMA throughput (GFLOP/s) of one thread, or of every engine thread at once; for bench/. */
+  fmaPeakGflops(args?: { isa?: string; allThreads?: boolean; seconds?: number }): number;
+  /** Best GFLOP/s of the engine's SGEMM on n^3 with preallocated buffers (no JS tensor per call); for bench/. */
+  sgemmGflops(args?: { n?: number; allThreads?: boolean; reps?: number }): number;
   /** CornerNet decoding (typed in lib/decode.ts). */
   decode: (args: object) => unknown;
   decodeAsync: (args: object) => Promise<unknown>;

@@ -56,6 +56,18 @@ export const conv2dForwardAsync = (a: Conv2dArgs, o?: OpOptions) => callAsync<{ 
 export const conv2dBackward = (a: Conv2dBackwardArgs, o?: OpOptions) => call<Conv2dGrads>('conv2dBackward', a, o);
 export const conv2dBackwardAsync = (a: Conv2dBackwardArgs, o?: OpOptions) => callAsync<Conv2dGrads>('conv2dBackward', a, o);
 
+export interface GemmArgs {
+  /** [M, K], or [K, M] with transA. */
+  a: TensorData;
+  /** [K, N], or [N, K] with transB. */
+  b: TensorData;
+  transA?: boolean;
+  transB?: boolean;
+}
+/** c[M, N] = op(a) * op(b) with the CPU backend's own SGEMM (for tests and benchmarks; CPU backends only). */
+export const gemm = (a: GemmArgs, o?: OpOptions) => call<{ c: TensorData }>('gemm', a, o);
+export const gemmAsync = (a: GemmArgs, o?: OpOptions) => callAsync<{ c: TensorData }>('gemm', a, o);
+
 export interface BatchNormArgs {
   x: TensorData;
   weight: TensorData;

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "bindings/addon_data.h"
+#include "bindings/bench.h"
 #include "bindings/decode.h"
 #include "bindings/info.h"
 #include "bindings/model.h"
@@ -19,6 +20,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   exports.Set("info", Napi::Function::New(env, cn::info, "info"));
   exports.Set("backendInfo", Napi::Function::New(env, cn::backend_info, "backendInfo"));
+  exports.Set("fmaPeakGflops", Napi::Function::New(env, cn::fma_peak_gflops, "fmaPeakGflops"));
+  exports.Set("sgemmGflops", Napi::Function::New(env, cn::sgemm_gflops, "sgemmGflops"));
   Napi::Object ops = Napi::Object::New(env);
   cn::OpRegistry reg(env, ops);
   cn::register_ops(reg);

@@ -3,13 +3,20 @@
 // positions at a time so memory stays bounded (a full one for 256 channels, 3x3,
 // 128x128 would be 150 MB); each chunk is one GEMM, itself spread over the pool.
 // A 1x1, stride 1, unpadded convolution needs no im2col: x already is the matrix.
+// 3x3 stride-1 layers with enough channels go through Winograd F(4x4, 3x3)
+// instead (conv2d_winograd.h), forward and for the input gradient. The weight
+// gradient stays on im2col: Winograd's transformed-domain sums cancel heavily
+// there, and its rounding noise (~1e-5 of the largest gradient) was enough to
+// break the trainer's replica-equivalence check once Adam normalised it.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 
+#include "conv2d_winograd.h"
 #include "cpu_backend.h"
 #include "gemm.h"
+#include "scratch.h"
 
 namespace cn {
 
@@ -46,16 +53,6 @@ int64_t chunk_positions(const ConvGeom& g) {
   int64_t pc = std::max<int64_t>(32, budget / std::max<int64_t>(1, g.ck()) / 32 * 32);
   return std::min(pc, g.positions());
 }
-
-struct FloatBuffer {
-  std::unique_ptr<float, void (*)(void*)> p{nullptr, std::free};
-  explicit FloatBuffer(size_t n) {
-    size_t bytes = (std::max<size_t>(n, 1) * sizeof(float) + 63) / 64 * 64;
-    p.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (!p) fail("conv2d: out of host memory allocating a ", bytes, "-byte im2col buffer");
-  }
-  float* get() const { return p.get(); }
-};
 
 // col[r, q] for r = (c, i, j) over the kernel taps and q over output positions
 // [p0, p0 + np) of image `xn` [C, H, W]; zero where the tap falls in the padding.
@@ -147,6 +144,22 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
       for (int64_t r = r0; r < r1; ++r) std::fill_n(y.data() + r * P, P, bias.data()[r % g.o]);
     }, 16);
   }
+  if (winograd_f4x3_suits(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.c, g.o, g.ho, g.wo)) {
+    WinogradConvArgs a;
+    a.x = x.data();
+    a.n = g.n;
+    a.c = g.c;
+    a.h = g.h;
+    a.w = g.w;
+    a.weight = w.data();
+    a.o = g.o;
+    a.ph = g.ph;
+    a.pw = g.pw;
+    a.bias = bias.defined() ? bias.data() : nullptr;
+    a.y = y.data();
+    winograd_f4x3_conv(pool_, isa_, a);
+    return;
+  }
   const float beta = bias.defined() ? 1.0f : 0.0f;
   GemmOp op;
   op.m = g.o;
@@ -166,14 +179,14 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
     return;
   }
   const int64_t pc = chunk_positions(g);
-  FloatBuffer col(static_cast<size_t>(CK * pc));
+  float* col = thread_scratch(ScratchSlot::Conv0, static_cast<size_t>(CK * pc));
   for (int64_t n = 0; n < g.n; ++n) {
     const float* xn = x.data() + n * g.c * g.h * g.w;
     for (int64_t p0 = 0; p0 < P; p0 += pc) {
       const int64_t np = std::min(pc, P - p0);
-      im2col(pool_, g, xn, p0, np, col.get());
+      im2col(pool_, g, xn, p0, np, col);
       op.n = np;
-      op.b = col.get();
+      op.b = col;
       op.ldb = np;
       op.c = y.data() + n * g.o * P + p0;
       sgemm(isa_, &pool_, op);
@@ -205,7 +218,29 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
   }
   if (!gx.defined() && !gw.defined()) return;
   if (gw.defined() && (g.n == 0 || P == 0)) std::memset(gw.data(), 0, gw.bytes());
-  if (gx.defined() && gx.numel()) std::memset(gx.data(), 0, gx.bytes());
+  // gradX of a stride-1 3x3 layer is itself a stride-1 3x3 convolution: of gy,
+  // with the kernel flipped and in/out channels swapped, padded by 2 - pad.
+  const bool gx_winograd = gx.defined() && P > 0 && winograd_f4x3_suits(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.o, g.c, g.h, g.w);
+  if (gx_winograd) {
+    WinogradConvArgs a;
+    a.x = gy.data();
+    a.n = g.n;
+    a.c = g.o;
+    a.h = g.ho;
+    a.w = g.wo;
+    a.weight = w.data();
+    a.flip_transpose = true;
+    a.o = g.c;
+    a.ph = 2 - g.ph;
+    a.pw = 2 - g.pw;
+    a.y = gx.data();
+    winograd_f4x3_conv(pool_, isa_, a);
+  }
+  // What is left for the im2col path.
+  const bool gx_im2col = gx.defined() && !gx_winograd;
+  const bool gw_im2col = gw.defined();
+  if (!gx_im2col && !gw_im2col) return;
+  if (gx_im2col && gx.numel()) std::memset(gx.data(), 0, gx.bytes());
   if (g.n == 0 || P == 0 || g.o == 0 || CK == 0) return;
 
   // gradWeight[O, CK] += gy_n[O, positions] * col[CK, positions]^T
@@ -230,7 +265,7 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
   if (g.direct()) {
     for (int64_t n = 0; n < g.n; ++n) {
       const float* gyn = gy.data() + n * g.o * P;
-      if (gw.defined()) {
+      if (gw_im2col) {
         wop.k = P;
         wop.a = gyn;
         wop.b = x.data() + n * CHW;
@@ -238,7 +273,7 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
         wop.beta = first ? 0.0f : 1.0f;
         sgemm(isa_, &pool_, wop);
       }
-      if (gx.defined()) {
+      if (gx_im2col) {
         xop.n = P;
         xop.b = gyn;
         xop.c = gx.data() + n * CHW;
@@ -252,29 +287,29 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
   }
 
   const int64_t pc = chunk_positions(g);
-  FloatBuffer col(gw.defined() ? static_cast<size_t>(CK * pc) : 0);
-  FloatBuffer gcol(gx.defined() ? static_cast<size_t>(CK * pc) : 0);
+  float* col = gw_im2col ? thread_scratch(ScratchSlot::Conv0, static_cast<size_t>(CK * pc)) : nullptr;
+  float* gcol = gx_im2col ? thread_scratch(ScratchSlot::Conv1, static_cast<size_t>(CK * pc)) : nullptr;
   for (int64_t n = 0; n < g.n; ++n) {
     const float* gyn = gy.data() + n * g.o * P;
     for (int64_t p0 = 0; p0 < P; p0 += pc) {
       const int64_t np = std::min(pc, P - p0);
-      if (gw.defined()) {
-        im2col(pool_, g, x.data() + n * CHW, p0, np, col.get());
+      if (gw_im2col) {
+        im2col(pool_, g, x.data() + n * CHW, p0, np, col);
         wop.k = np;
         wop.a = gyn + p0;
-        wop.b = col.get();
+        wop.b = col;
         wop.ldb = np;
         wop.beta = first ? 0.0f : 1.0f;
         sgemm(isa_, &pool_, wop);
       }
-      if (gx.defined()) {
+      if (gx_im2col) {
         xop.n = np;
         xop.b = gyn + p0;
-        xop.c = gcol.get();
+        xop.c = gcol;
         xop.ldc = np;
         xop.beta = 0.0f;
         sgemm(isa_, &pool_, xop);
-        col2im_add(pool_, g, gcol.get(), p0, np, gx.data() + n * CHW);
+        col2im_add(pool_, g, gcol, p0, np, gx.data() + n * CHW);
       }
       first = false;
     }

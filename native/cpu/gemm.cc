@@ -12,6 +12,10 @@
 #include "../engine/error.h"
 #include "gemm_kernels.h"
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 namespace cn {
 
 namespace {
@@ -48,20 +52,61 @@ struct PackBuffer {
 
 thread_local PackBuffer t_pack_a, t_pack_b;
 
+}  // namespace
+
+// On x86 it moves 4x4 blocks through SSE registers, several times faster than
+// element by element, which matters when the GEMM is only a few hundred wide
+// and packing is a fair share of the work; the AVX kernels have 8x8 versions.
+void gemm_pack_transposed_rows(const float* src, int64_t ld, int first, int rows, int64_t kb, int width, float* dst) {
+  int i = first;
+#if defined(__SSE2__)
+  const int64_t k4 = kb / 4 * 4;
+  for (; i + 4 <= rows; i += 4) {
+    const float* s0 = src + i * ld;
+    const float* s1 = s0 + ld;
+    const float* s2 = s1 + ld;
+    const float* s3 = s2 + ld;
+    for (int64_t k = 0; k < k4; k += 4) {
+      __m128 r0 = _mm_loadu_ps(s0 + k), r1 = _mm_loadu_ps(s1 + k), r2 = _mm_loadu_ps(s2 + k), r3 = _mm_loadu_ps(s3 + k);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      float* d = dst + k * width + i;
+      _mm_storeu_ps(d, r0);
+      _mm_storeu_ps(d + width, r1);
+      _mm_storeu_ps(d + 2 * width, r2);
+      _mm_storeu_ps(d + 3 * width, r3);
+    }
+    for (int64_t k = k4; k < kb; ++k) {
+      float* d = dst + k * width + i;
+      d[0] = s0[k];
+      d[1] = s1[k];
+      d[2] = s2[k];
+      d[3] = s3[k];
+    }
+  }
+#endif
+  for (; i < rows; ++i) {
+    const float* s0 = src + i * ld;
+    for (int64_t k = 0; k < kb; ++k) dst[k * width + i] = s0[k];
+  }
+  for (; i < width; ++i)
+    for (int64_t k = 0; k < kb; ++k) dst[k * width + i] = 0.0f;
+}
+
+void gemm_pack_transposed_baseline(const float* src, int64_t ld, int rows, int64_t kb, int width, float* dst) {
+  gemm_pack_transposed_rows(src, ld, 0, rows, kb, width, dst);
+}
+
+namespace {
+
 // Packs op(A)[i0 : i0+mb, p0 : p0+kb] into ceil(mb/mr) panels of mr rows,
 // k-major inside a panel; rows past mb are zero so edge tiles need no special case.
-void pack_a(const GemmOp& op, int mr, int64_t i0, int64_t p0, int64_t mb, int64_t kb, float* dst) {
+void pack_a(const GemmOp& op, const GemmKernelInfo& ki, int64_t i0, int64_t p0, int64_t mb, int64_t kb, float* dst) {
+  const int mr = ki.mr;
   for (int64_t ir = 0; ir < mb; ir += mr) {
     int rows = static_cast<int>(std::min<int64_t>(mr, mb - ir));
     float* panel = dst + ir * kb;
     if (!op.trans_a) {
-      // Row-major A: each row is contiguous in k; scatter it with stride mr.
-      for (int i = 0; i < rows; ++i) {
-        const float* src = op.a + (i0 + ir + i) * op.lda + p0;
-        for (int64_t k = 0; k < kb; ++k) panel[k * mr + i] = src[k];
-      }
-      for (int i = rows; i < mr; ++i)
-        for (int64_t k = 0; k < kb; ++k) panel[k * mr + i] = 0.0f;
+      ki.pack_transposed(op.a + (i0 + ir) * op.lda + p0, op.lda, rows, kb, mr, panel);
     } else {
       // Stored [K, M]: the mr values of one k are contiguous.
       for (int64_t k = 0; k < kb; ++k) {
@@ -74,26 +119,35 @@ void pack_a(const GemmOp& op, int mr, int64_t i0, int64_t p0, int64_t mb, int64_
   }
 }
 
+// kb rows of W floats, ld apart, into a contiguous panel. A fixed-size loop the
+// compiler inlines: a libc memcpy call per 64- or 128-byte row costs more than the copy.
+template <int W>
+void copy_rows(const float* src, int64_t ld, int64_t kb, float* dst) {
+  for (int64_t k = 0; k < kb; ++k)
+    for (int j = 0; j < W; ++j) dst[k * W + j] = src[k * ld + j];
+}
+
 // Packs op(B)[p0 : p0+kb, j0 : j0+nb] into ceil(nb/nr) panels of nr columns,
 // k-major inside a panel, zero-padded past nb.
-void pack_b(const GemmOp& op, int nr, int64_t p0, int64_t j0, int64_t kb, int64_t nb, float* dst) {
+void pack_b(const GemmOp& op, const GemmKernelInfo& ki, int64_t p0, int64_t j0, int64_t kb, int64_t nb, float* dst) {
+  const int nr = ki.nr;
   for (int64_t jr = 0; jr < nb; jr += nr) {
     int cols = static_cast<int>(std::min<int64_t>(nr, nb - jr));
     float* panel = dst + jr * kb;
     if (!op.trans_b) {
-      for (int64_t k = 0; k < kb; ++k) {
-        const float* src = op.b + (p0 + k) * op.ldb + j0 + jr;
-        float* d = panel + k * nr;
-        std::memcpy(d, src, cols * sizeof(float));
-        for (int j = cols; j < nr; ++j) d[j] = 0.0f;
-      }
+      const float* src = op.b + p0 * op.ldb + j0 + jr;
+      if (cols == 32 && nr == 32)
+        copy_rows<32>(src, op.ldb, kb, panel);
+      else if (cols == 16 && nr == 16)
+        copy_rows<16>(src, op.ldb, kb, panel);
+      else
+        for (int64_t k = 0; k < kb; ++k) {
+          float* d = panel + k * nr;
+          std::memcpy(d, src + k * op.ldb, cols * sizeof(float));
+          for (int j = cols; j < nr; ++j) d[j] = 0.0f;
+        }
     } else {
-      for (int j = 0; j < cols; ++j) {
-        const float* src = op.b + (j0 + jr + j) * op.ldb + p0;
-        for (int64_t k = 0; k < kb; ++k) panel[k * nr + j] = src[k];
-      }
-      for (int j = cols; j < nr; ++j)
-        for (int64_t k = 0; k < kb; ++k) panel[k * nr + j] = 0.0f;
+      ki.pack_transposed(op.b + (j0 + jr) * op.ldb + p0, op.ldb, cols, kb, nr, panel);
     }
   }
 }
@@ -124,10 +178,10 @@ void sgemm_serial(const GemmKernelInfo& ki, const GemmOp& op) {
     for (int64_t pc = 0; pc < op.k; pc += kc) {
       const int64_t kb = std::min(kc, op.k - pc);
       const float beta = pc == 0 ? op.beta : 1.0f;
-      pack_b(op, nr, pc, jc, kb, nb, pb);
+      pack_b(op, ki, pc, jc, kb, nb, pb);
       for (int64_t ic = 0; ic < op.m; ic += mc) {
         const int64_t mb = std::min(mc, op.m - ic);
-        pack_a(op, mr, ic, pc, mb, kb, pa);
+        pack_a(op, ki, ic, pc, mb, kb, pa);
         for (int64_t jr = 0; jr < nb; jr += nr) {
           const int cols = static_cast<int>(std::min<int64_t>(nr, nb - jr));
           const float* bp = pb + jr * kb;

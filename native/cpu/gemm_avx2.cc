@@ -5,6 +5,8 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
+#include "gemm_pack_avx.inc"
+
 namespace cn {
 
 namespace {
@@ -47,7 +49,7 @@ void kernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t l
 }  // namespace
 
 const GemmKernelInfo& gemm_kernel_avx2() {
-  static const GemmKernelInfo info{kMr, kNr, 256, 120, 1024, kernel_6x16};
+  static const GemmKernelInfo info{kMr, kNr, 256, 120, 1024, kernel_6x16, pack_transposed_avx};
   return info;
 }
 

@@ -6,6 +6,8 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
+#include "gemm_pack_avx.inc"
+
 namespace cn {
 
 namespace {
@@ -49,7 +51,7 @@ void kernel_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t 
 }  // namespace
 
 const GemmKernelInfo& gemm_kernel_avx512() {
-  static const GemmKernelInfo info{kMr, kNr, 256, 240, 1024, kernel_12x32};
+  static const GemmKernelInfo info{kMr, kNr, 256, 240, 1024, kernel_12x32, pack_transposed_avx};
   return info;
 }
 

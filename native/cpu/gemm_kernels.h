@@ -11,12 +11,23 @@ namespace cn {
 using GemmMicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                                  float alpha, float beta);
 
+// dst[k * width + i] = src[i * ld + k] for i < rows, k < kb, zero for
+// rows <= i < width: the transposing half of packing (A stored row-major, B
+// stored transposed into k-major panels).
+using GemmPackTransposed = void (*)(const float* src, int64_t ld, int rows, int64_t kb, int width, float* dst);
+
+// The baseline version (SSE 4x4 blocks on x86-64, scalar elsewhere), gemm.cc,
+// and its tail: rows [first, rows) only, then the zero rows up to width.
+void gemm_pack_transposed_baseline(const float* src, int64_t ld, int rows, int64_t kb, int width, float* dst);
+void gemm_pack_transposed_rows(const float* src, int64_t ld, int first, int rows, int64_t kb, int width, float* dst);
+
 struct GemmKernelInfo {
   int mr, nr;      // micro-tile: rows of A broadcast, columns of B in vector registers
   int64_t kc;      // depth of a packed panel: a KC x NR panel of B stays in L1
   int64_t mc;      // rows of A packed at once (MC x KC stays in L2), multiple of mr
   int64_t nc;      // columns of B packed at once (KC x NC stays in L2/L3), multiple of nr
   GemmMicroKernel kernel;
+  GemmPackTransposed pack_transposed;
 };
 
 const GemmKernelInfo& gemm_kernel_portable();

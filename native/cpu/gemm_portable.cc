@@ -44,7 +44,7 @@ void kernel_4x16(int64_t kc, const float* a, const float* b, float* c, int64_t l
 }  // namespace
 
 const GemmKernelInfo& gemm_kernel_portable() {
-  static const GemmKernelInfo info{kMr, kNr, 256, 128, 1024, kernel_4x16};
+  static const GemmKernelInfo info{kMr, kNr, 256, 128, 1024, kernel_4x16, gemm_pack_transposed_baseline};
   return info;
 }
 

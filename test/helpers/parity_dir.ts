@@ -6,4 +6,5 @@ import { packageRoot } from '../../lib/native';
 export const parityDir: string =
   process.env.CORNERNET_PARITY_FIXTURES ?? path.join(packageRoot, 'test', 'fixtures', 'model-parity');
 
-export const opsFixtureDir: string = path.join(packageRoot, 'test', 'fixtures', 'ops');
+// CORNERNET_OPS_FIXTURES, as every ops-fixture test honours it.
+export const opsFixtureDir: string = process.env.CORNERNET_OPS_FIXTURES ?? path.join(packageRoot, 'test', 'fixtures', 'ops');

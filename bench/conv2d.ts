@@ -1,0 +1,120 @@
+// A CornerNet-sized 3x3 convolution (256 -> 256 channels on 1x256x128x128, the
+// hourglass's most common layer) forward and forward+backward, next to
+// PyTorch's figures on this machine; and PyTorch itself in the same run when
+// python3 can import torch.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+import { packageRoot } from '../lib/native';
+import { conv2dBackward, conv2dForward, tensor } from '../lib/ops';
+import { filled, time, type BenchContext, type BenchGroup, type BenchResult } from './harness';
+
+const [N, C, H, W, O, K, PAD] = [1, 256, 128, 128, 256, 3, 1];
+const LAYER = `3x3 ${C}->${O} on ${N}x${C}x${H}x${W}`;
+// PyTorch 2.x (oneDNN), 2 threads, measured on the project's 2-core Sapphire Rapids machine;
+// compared only when this run has 2 engine threads too.
+const TORCH_REFERENCE = { forwardMs: 46, forwardBackwardMs: 161, label: 'PyTorch oneDNN, 2 threads' };
+
+interface TorchTimes {
+  torch: string;
+  forward_ms: number;
+  forward_backward_ms: number;
+}
+
+/** The first Python that can import torch: $PYTHON, python3 on PATH, then the system one (Debian's python3-torch). */
+function pythonWithTorch(ctx: BenchContext): string | null {
+  const candidates = [...new Set([process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p))];
+  const why: string[] = [];
+  for (const py of candidates) {
+    const probe = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
+    if (probe.status === 0) return py;
+    why.push(`${py}: ${probe.error ? probe.error.message : (probe.stderr.trim().split('\n').pop() ?? `exit ${probe.status}`)}`);
+  }
+  ctx.note(`conv2d: no Python here imports torch (${why.join('; ')}); compared with the recorded figures only.`);
+  return null;
+}
+
+function torchSideBySide(threads: number, ctx: BenchContext): TorchTimes | null {
+  const py = pythonWithTorch(ctx);
+  if (!py) return null;
+  const script = path.join(packageRoot, 'bench', 'pytorch_conv2d.py');
+  const r = spawnSync(py, [script, ...[threads, N, C, H, W, O, K, PAD].map(String)], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) {
+    ctx.note(`conv2d: the PyTorch timing script failed: ${r.stderr.trim().split('\n').pop()}`);
+    return null;
+  }
+  return JSON.parse(r.stdout) as TorchTimes;
+}
+
+async function run(group: string, ctx: BenchContext): Promise<BenchResult[]> {
+  const compare = ctx.threads === 2;
+  const x = tensor(filled(N * C * H * W, 1), [N, C, H, W]);
+  const weight = tensor(filled(O * C * K * K, 2).map((v) => v * 0.05), [O, C, K, K]);
+  const bias = tensor(filled(O, 3), [O]);
+  const gradY = tensor(filled(N * O * H * W, 4), [N, O, H, W]);
+  const flops = 2 * N * O * H * W * C * K * K;
+
+  const fwd = await time(() => conv2dForward({ x, weight, bias, padding: PAD }), { minReps: 5, minSeconds: 3 });
+  const fb = await time(
+    () => {
+      conv2dForward({ x, weight, bias, padding: PAD });
+      conv2dBackward({ x, weight, gradY, padding: PAD });
+    },
+    { minReps: 5, minSeconds: 4 }
+  );
+  const threads = `${ctx.threads} thread${ctx.threads === 1 ? '' : 's'}`;
+  const out: BenchResult[] = [
+    {
+      group,
+      name: `conv2d ${LAYER} forward, ${threads}`,
+      metric: 'ms',
+      value: fwd.minMs,
+      ...(compare ? { reference: { value: TORCH_REFERENCE.forwardMs, label: TORCH_REFERENCE.label }, ratio: TORCH_REFERENCE.forwardMs / fwd.minMs } : {}),
+      details: { medianMs: fwd.medianMs, cpuMs: fwd.cpuMs, reps: fwd.reps, gflops: flops / (fwd.minMs * 1e6) },
+    },
+    {
+      group,
+      name: `conv2d ${LAYER} forward+backward, ${threads}`,
+      metric: 'ms',
+      value: fb.minMs,
+      ...(compare ? { reference: { value: TORCH_REFERENCE.forwardBackwardMs, label: TORCH_REFERENCE.label }, ratio: TORCH_REFERENCE.forwardBackwardMs / fb.minMs } : {}),
+      details: { medianMs: fb.medianMs, cpuMs: fb.cpuMs, reps: fb.reps, gflops: (3 * flops) / (fb.minMs * 1e6) },
+    },
+  ];
+  const torch = group === 'conv2d' ? torchSideBySide(ctx.threads, ctx) : null;
+  if (torch) {
+    out.push(
+      {
+        group,
+        name: `conv2d forward: ours vs PyTorch ${torch.torch} now`,
+        metric: 'ms',
+        value: fwd.minMs,
+        reference: { value: torch.forward_ms, label: `PyTorch ${torch.torch}, same run, ${threads}` },
+        ratio: torch.forward_ms / fwd.minMs,
+      },
+      {
+        group,
+        name: `conv2d forward+backward: ours vs PyTorch ${torch.torch} now`,
+        metric: 'ms',
+        value: fb.minMs,
+        reference: { value: torch.forward_backward_ms, label: `PyTorch ${torch.torch}, same run, ${threads}` },
+        ratio: torch.forward_backward_ms / fb.minMs,
+      }
+    );
+  }
+  return out;
+}
+
+export const conv2dGroups: BenchGroup[] = [
+  {
+    name: 'conv2d-1t',
+    description: `conv2d ${LAYER} on one engine thread (per-core efficiency; details.gflops)`,
+    threads: 1,
+    run: (ctx) => run('conv2d-1t', ctx),
+  },
+  {
+    name: 'conv2d',
+    description: `conv2d ${LAYER}, forward and forward+backward, vs PyTorch (figures recorded with 2 threads)`,
+    run: (ctx) => run('conv2d', ctx),
+  },
+];

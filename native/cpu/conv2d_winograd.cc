@@ -1,0 +1,140 @@
+// The driver of the Winograd convolution: weight transform, then per image and
+// per band of tile rows (so buffers stay bounded): input transform (threads
+// split channels), 36 independent GEMMs (threads split them), output transform
+// (threads split output channels).
+#include "conv2d_winograd.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "../engine/error.h"
+#include "gemm.h"
+#include "scratch.h"
+#include "winograd_f4x3.h"
+
+namespace cn {
+
+namespace {
+
+const WinogradF4x3Kernels& kernels_for(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512: return winograd_f4x3_avx512();
+    case Isa::Avx2: return winograd_f4x3_avx2();
+    case Isa::Portable: break;
+  }
+  return winograd_f4x3_portable();
+}
+
+// U[xi, o, c] = (G g G^T)[xi / 6, xi % 6] for the kernel g of (o, c).
+void transform_weights(ThreadPool& pool, const WinogradF4x3Kernels& k, const WinogradConvArgs& a, float* u) {
+  const int64_t plane = a.o * a.c, pitch = (a.c + 15) / 16 * 16;
+  pool.parallel_for(a.o, [&](int64_t o0, int64_t o1) {
+    std::vector<float> taps(static_cast<size_t>(9 * pitch), 0.0f);
+    for (int64_t o = o0; o < o1; ++o) {
+      for (int64_t c = 0; c < a.c; ++c)
+        for (int t = 0; t < 9; ++t)
+          taps[t * pitch + c] = a.flip_transpose ? a.weight[(c * a.o + o) * 9 + 8 - t] : a.weight[(o * a.c + c) * 9 + t];
+      k.weight_row(taps.data(), pitch, a.c, u + o * a.c, plane);
+    }
+  }, 1);
+}
+
+// Transformed input tiles of tile rows [ty0, ty0 + rows) of image xn [c, h, w]
+// (padded by ph, pw): v[xi, channel, r * wt + tile], channel stride tc.
+void transform_input_band(ThreadPool& pool, const WinogradF4x3Kernels& k, const float* xn, int64_t c_count,
+                          int64_t h, int64_t w, int ph, int pw, int64_t ty0, int64_t rows, int64_t wt,
+                          int64_t in_pitch, float* v, int64_t tc) {
+  pool.parallel_for(c_count, [&](int64_t c0, int64_t c1) {
+    std::vector<float> patch(static_cast<size_t>(24 * in_pitch));
+    // One padded input row: pw zeros, the row, zeros up to whole groups of 4.
+    std::vector<float> line(static_cast<size_t>(4 * in_pitch), 0.0f);
+    for (int64_t c = c0; c < c1; ++c) {
+      const float* xc = xn + c * h * w;
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t top = 4 * (ty0 + r) - ph;
+        for (int i = 0; i < 6; ++i) {
+          const int64_t ih = top + i;
+          float* dst = patch.data() + 4 * i * in_pitch;
+          if (ih < 0 || ih >= h) {
+            std::fill_n(dst, 4 * in_pitch, 0.0f);
+            continue;
+          }
+          std::memcpy(line.data() + pw, xc + ih * w, w * sizeof(float));
+          k.to_phases(line.data(), in_pitch, dst, in_pitch);
+        }
+        k.input_row(patch.data(), in_pitch, wt, v + c * tc + r * wt, c_count * tc);
+      }
+    }
+  }, 1);
+}
+
+}  // namespace
+
+bool winograd_f4x3_suits(int64_t kh, int64_t kw, int sh, int sw, int ph, int pw, int64_t in_channels,
+                         int64_t out_channels, int64_t out_h, int64_t out_w) {
+  return kh == 3 && kw == 3 && sh == 1 && sw == 1 && ph >= 0 && ph <= 2 && pw >= 0 && pw <= 2 &&
+         in_channels >= 16 && out_channels >= 16 && ((out_h + 3) / 4) * ((out_w + 3) / 4) >= 16;
+}
+
+void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
+  const WinogradF4x3Kernels& k = kernels_for(isa);
+  const int64_t ho = a.h + 2 * a.ph - 2, wo = a.w + 2 * a.pw - 2;
+  CN_CHECK(ho > 0 && wo > 0, "conv2d: Winograd path called with an empty output");
+  const int64_t ht = (ho + 3) / 4, wt = (wo + 3) / 4;
+  // Phase-layout rows (winograd_f4x3.h): whole vectors of tiles plus the one
+  // extra tile the input transform peeks at.
+  const int64_t out_pitch = (wt + 15) / 16 * 16, in_pitch = out_pitch + 1;
+  // Tile rows per band: about 16 MB for each of the transformed input and output.
+  const int64_t budget = int64_t(1) << 22;  // floats
+  const int64_t band_rows = std::min(ht, std::max<int64_t>(1, budget / (36 * std::max(a.c, a.o) * wt)));
+  const int64_t tc = band_rows * wt;  // tiles per band (the stride of the buffers)
+
+  float* u = thread_scratch(ScratchSlot::Conv0, static_cast<size_t>(36 * a.o * a.c));
+  float* v = thread_scratch(ScratchSlot::Conv1, static_cast<size_t>(36 * a.c * tc));
+  float* m = thread_scratch(ScratchSlot::Conv2, static_cast<size_t>(36 * a.o * tc));
+  transform_weights(pool, k, a, u);
+
+  for (int64_t n = 0; n < a.n; ++n) {
+    const float* xn = a.x + n * a.c * a.h * a.w;
+    float* yn = a.y + n * a.o * ho * wo;
+    for (int64_t ty0 = 0; ty0 < ht; ty0 += band_rows) {
+      const int64_t rows = std::min(band_rows, ht - ty0), tiles = rows * wt;
+
+      transform_input_band(pool, k, xn, a.c, a.h, a.w, a.ph, a.pw, ty0, rows, wt, in_pitch, v, tc);
+
+      pool.run_tasks(36, [&](int64_t xi) {
+        GemmOp op;
+        op.m = a.o;
+        op.n = tiles;
+        op.k = a.c;
+        op.a = u + xi * a.o * a.c;
+        op.lda = a.c;
+        op.b = v + xi * a.c * tc;
+        op.ldb = tc;
+        op.c = m + xi * a.o * tc;
+        op.ldc = tc;
+        sgemm(isa, nullptr, op);
+      });
+
+      pool.parallel_for(a.o, [&](int64_t o0, int64_t o1) {
+        std::vector<float> out(static_cast<size_t>(16 * out_pitch)), line(static_cast<size_t>(4 * wt));
+        for (int64_t o = o0; o < o1; ++o) {
+          const float b = a.bias ? a.bias[o] : 0.0f;
+          for (int64_t r = 0; r < rows; ++r) {
+            k.output_row(m + o * tc + r * wt, a.o * tc, wt, b, out.data(), out_pitch);
+            const int64_t oh0 = 4 * (ty0 + r);
+            for (int i = 0; i < 4 && oh0 + i < ho; ++i) {
+              k.from_phases(out.data() + 4 * i * out_pitch, out_pitch, wt, line.data());
+              std::memcpy(yn + (o * ho + oh0 + i) * wo, line.data(), wo * sizeof(float));
+            }
+          }
+        }
+      }, 1);
+    }
+  }
+}
+
+}  // namespace cn

@@ -1,0 +1,38 @@
+// 3x3, stride-1 convolution by Winograd F(4x4, 3x3) (winograd_f4x3.h): 2.25x
+// fewer multiplies than im2col+GEMM for the same GEMM efficiency. conv2d.cc uses
+// it for the forward pass and, with the kernel flipped and transposed, for the
+// input gradient (a stride-1 convolution of gradY with padding 2 - pad).
+#pragma once
+#include <cstdint>
+
+#include "../engine/thread_pool.h"
+#include "cpu_features.h"
+
+namespace cn {
+
+// Layers worth it: 3x3, stride 1, padding <= 2 on both axes (so the adjoint's
+// padding 2 - pad is valid), enough channels that the 36 GEMMs dominate the
+// tile transforms, and at least 16 output tiles (4x4 each) per image: each GEMM
+// is as wide as an image's tiles, and below that its micro-tiles run mostly
+// empty, so im2col (4x the multiplies, 16x the width) is faster.
+bool winograd_f4x3_suits(int64_t kh, int64_t kw, int sh, int sw, int ph, int pw, int64_t in_channels,
+                         int64_t out_channels, int64_t out_h, int64_t out_w);
+
+struct WinogradConvArgs {
+  const float* x = nullptr;  // [n, c, h, w]
+  int64_t n = 0, c = 0, h = 0, w = 0;
+  // The kernel of output channel o, input channel i is weight[o, i, :, :] of a
+  // [o_count, c, 3, 3] tensor; or, with flip_transpose, weight[i, o, 2 - r, 2 - s]
+  // of a [c, o_count, 3, 3] tensor (the adjoint of a forward convolution).
+  const float* weight = nullptr;
+  bool flip_transpose = false;
+  int64_t o = 0;
+  int ph = 0, pw = 0;
+  const float* bias = nullptr;  // [o] or nullptr
+  float* y = nullptr;           // [n, o, h + 2ph - 2, w + 2pw - 2], overwritten
+};
+
+void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a);
+
+
+}  // namespace cn
