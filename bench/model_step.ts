@@ -7,9 +7,18 @@
 // mmap threshold; MALLOC_MMAP_THRESHOLD_=65536 makes RSS follow live memory.
 import { Model, type HeadOutputs } from '../lib/model';
 
-async function main(): Promise<void> {
-  const [preset = 'shapes-tiny', batchArg = '8', sizeArg = '128', itersArg = '3'] = process.argv.slice(2);
-  const batch = Number(batchArg), size = Number(sizeArg), iters = Number(itersArg);
+export interface ModelStepResult {
+  preset: string;
+  parameters: number;
+  input: number[];
+  forwardMs: number;
+  backwardMs: number;
+  iterations: number;
+  /** The process's high-water mark: run alone for a meaningful figure. */
+  peakRssMiB: number;
+}
+
+export async function modelStep(preset: string, batch: number, size: number, iters: number): Promise<ModelStepResult> {
   const model = new Model(preset, { seed: 0 });
   let s = 1;
   const x = { data: Float32Array.from({ length: batch * 3 * size * size }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5), shape: [batch, 3, size, size] };
@@ -30,17 +39,18 @@ async function main(): Promise<void> {
     }
   }
   const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
-  console.log(
-    JSON.stringify({
-      preset,
-      parameters: model.parameterCount(),
-      input: x.shape,
-      forwardMs: Math.round(median(fwd)),
-      backwardMs: Math.round(median(bwd)),
-      iterations: fwd.length,
-      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
-    })
-  );
+  return {
+    preset,
+    parameters: model.parameterCount(),
+    input: x.shape,
+    forwardMs: Math.round(median(fwd)),
+    backwardMs: Math.round(median(bwd)),
+    iterations: fwd.length,
+    peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+  };
 }
 
-void main();
+if (require.main === module) {
+  const [preset = 'shapes-tiny', batch = '8', size = '128', iters = '3'] = process.argv.slice(2);
+  void modelStep(preset, Number(batch), Number(size), Number(iters)).then((r) => console.log(JSON.stringify(r)));
+}
