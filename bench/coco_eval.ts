@@ -13,22 +13,11 @@ import { join } from 'path';
 import { accumulate, evaluateImages, perCategoryAp, STAT_NAMES, summarize } from '../lib/eval/coco_eval';
 import type { CocoAnnotationJson, CocoDetectionJson, CocoGroundTruthJson } from '../lib/eval/coco_json';
 import { parseDetections, parseGroundTruth, readDetections, readGroundTruth } from '../lib/eval/coco_json';
+import { mulberry32 } from './rng';
 
 /** COCO's 80 category ids: 1..90 without the 10 ids the 2017 release left unused. */
 export const COCO_CATEGORY_IDS: readonly number[] = Array.from({ length: 90 }, (_, i) => i + 1)
   .filter((id) => ![12, 26, 29, 30, 45, 66, 68, 69, 71, 83].includes(id));
-
-/** mulberry32: a small seeded generator; the case must be the same on every run and machine. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 export interface SyntheticCocoCase {
   gt: CocoGroundTruthJson;
@@ -43,7 +32,7 @@ const round = (v: number, digits: number): number => Math.round(v * 10 ** digits
  * positives; per image the 100 best, scores with 3 decimals so that ties are common).
  */
 export function generateCocoCase(seed = 2017, numImages = 5000, detsPerImage = 100): SyntheticCocoCase {
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   const gauss = (): number => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const cats = COCO_CATEGORY_IDS;

@@ -11,7 +11,7 @@ import { filled, time, type BenchContext, type BenchGroup, type BenchResult } fr
 
 const [N, C, H, W, O, K, PAD] = [1, 256, 128, 128, 256, 3, 1];
 const LAYER = `3x3 ${C}->${O} on ${N}x${C}x${H}x${W}`;
-// PyTorch 2.x (oneDNN), 2 threads, measured on the project's 2-core Sapphire Rapids machine;
+// PyTorch (oneDNN), 2 threads, as measured by the project lead on this 2-core Sapphire Rapids machine;
 // compared only when this run has 2 engine threads too.
 const TORCH_REFERENCE = { forwardMs: 46, forwardBackwardMs: 161, label: 'PyTorch oneDNN, 2 threads' };
 

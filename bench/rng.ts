@@ -1,6 +1,12 @@
 // A small seeded generator (mulberry32) so op inputs are the same on every run,
 // machine and backend: benchmarks compare like with like and a failing check
 // can be replayed.
+/** The same sequence as `new Rng(seed).next()`, as a plain function. */
+export function mulberry32(seed: number): () => number {
+  const r = new Rng(seed);
+  return () => r.next();
+}
+
 export class Rng {
   private state: number;
 

@@ -1,4 +1,5 @@
-// Training throughput of the default job, `shapes-tiny` (128x128, batch 16):
+// Training throughput of the default job, `shapes-tiny` (128x128, at the
+// recipe's batch size, read from lib/train/recipes.ts):
 //   steps   the engine's trainer alone on synthetic in-memory batches, steps
 //           queued as the training loop queues them: pure step speed
 //   loop    `cornernet train` itself (lib/train/loop.ts train()) for a few
@@ -31,16 +32,26 @@ const SIZE = 128;
 const PYTORCH = { imagesPerSecond: 29, batch: 8, label: 'PyTorch, 1-stack hg, heads 128/256, batch 8' };
 const LOOP_ITERS = 20;
 
-/** The shapes-tiny recipe's optimizer, as the loop passes it to the trainer. */
-function recipeAdam() {
-  const o = recipes['shapes-tiny']!().optimizer as { betas: [number, number]; eps: number; weightDecay: number; gradClip: number | null };
-  return { beta1: o.betas[0], beta2: o.betas[1], eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip };
+interface RecipeFacts {
+  batchSize: number;
+  adam: { beta1: number; beta2: number; eps: number; weightDecay: number; gradClip: number | null };
+}
+
+/** The shapes-tiny recipe's batch size and optimizer, as the loop passes them to the trainer. */
+function recipe(): RecipeFacts {
+  const r = recipes['shapes-tiny']!();
+  const o = r.optimizer as { betas: [number, number]; eps: number; weightDecay: number; gradClip: number | null };
+  const t = r.train as { batchSize: number; replicas: number };
+  return {
+    batchSize: t.batchSize * t.replicas,
+    adam: { beta1: o.betas[0], beta2: o.betas[1], eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip },
+  };
 }
 
 /** Images/s of queued trainer steps on in-memory batches (4 distinct batches, reused). */
 async function stepThroughput(model: ModelConfig, batch: number, timed: number) {
   const batches = [0, 1, 2, 3].map((k) => syntheticBatch(batch, SIZE, model.numClasses, 3, 11 + k));
-  const t = await timeTrainerSteps({ model, seed: 0, adam: recipeAdam() }, (iter) => batches[iter % 4]!, { warmup: 2, timed, mode: 'queued' });
+  const t = await timeTrainerSteps({ model, seed: 0, adam: recipe().adam }, (iter) => batches[iter % 4]!, { warmup: 2, timed, mode: 'queued' });
   if (!Number.isFinite(t.lastLoss)) throw new Error(`the training loss is not finite (${t.lastLoss})`);
   const wall = t.wallSeconds[0]!;
   return { imagesPerSecond: (timed * batch) / wall, cpuSecondsPerImage: t.cpuSeconds / batch, secondsPerStep: wall / timed, trainerSecondsPerStep: Math.min(...t.stepSeconds) };
@@ -52,11 +63,11 @@ class Discard extends Writable {
   }
 }
 
-/** `cornernet train --config shapes-tiny --max-iters 20` on 320 synthetic train images (no val split: no evaluation). */
-async function loopThroughput() {
+/** `cornernet train --config shapes-tiny --max-iters 20` on 20 batches of synthetic train images (no val split: no evaluation). */
+async function loopThroughput(batch: number) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cornernet-bench-train-'));
   try {
-    const synth = { train: LOOP_ITERS * 16, val: 0, size: SIZE, seed: 0 };
+    const synth = { train: LOOP_ITERS * batch, val: 0, size: SIZE, seed: 0 };
     const cacheRoot = path.join(root, 'cache');
     // Generated before the clock starts: the figure is about training, not about making the dataset.
     await ensureSynthDataset(synth, { root: cacheRoot });
@@ -70,7 +81,8 @@ async function loopThroughput() {
     const c = process.cpuUsage(c0);
     const wall = (performance.now() - t0) / 1000;
     if (r.iterations !== LOOP_ITERS) throw new Error(`the loop ran ${r.iterations} iterations, not ${LOOP_ITERS} (${r.stopped})`);
-    const batch = r.config.train.batchSize * r.config.train.replicas;
+    const used = r.config.train.batchSize * r.config.train.replicas;
+    if (used !== batch) throw new Error(`the loop trained batches of ${used}, the recipe says ${batch}`);
     return { ...r, wall, cpu: (c.user + c.system) / 1e6, images: r.iterations * batch, batch, workers: r.config.data.workers };
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
@@ -79,11 +91,12 @@ async function loopThroughput() {
 
 export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
   const tiny = modelPreset('shapes-tiny');
-  const steps = await stepThroughput(tiny, 16, 12);
+  const batch = recipe().batchSize;
+  const steps = await stepThroughput(tiny, batch, 12);
   // Shaped like the PyTorch model: shapes-tiny's stages (3 halvings, 32..64 channels) with the reference head widths.
   const torchLike: ModelConfig = { ...tiny, numClasses: 3, poolFeatChannels: 128, headFeatChannels: 256 };
   const like = await stepThroughput(torchLike, PYTORCH.batch, 12);
-  const loop = await loopThroughput();
+  const loop = await loopThroughput(batch);
   const compare = ctx.threads === 2;
   ctx.note(
     `train: shapes-tiny has head widths 32 (pool and branches); the PyTorch figure (${PYTORCH.imagesPerSecond} images/s) is for a 1-stack hourglass with ` +
@@ -99,7 +112,7 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
   return [
     {
       group: GROUP,
-      name: `shapes-tiny trainer steps, ${SIZE}x${SIZE} batch 16, in-memory batches (heads 32)`,
+      name: `shapes-tiny trainer steps, ${SIZE}x${SIZE} batch ${batch}, in-memory batches (heads 32)`,
       metric: 'images/s',
       value: steps.imagesPerSecond,
       details: { secondsPerStep: steps.secondsPerStep, trainerSecondsPerStep: steps.trainerSecondsPerStep, cpuSecondsPerImage: steps.cpuSecondsPerImage },
@@ -134,7 +147,7 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
 export const trainGroups: BenchGroup[] = [
   {
     name: 'train',
-    description: 'shapes-tiny training throughput (128x128, batch 16): trainer steps alone, and the training loop with its data wait share',
+    description: "shapes-tiny training throughput (128x128, the recipe's batch): trainer steps alone, and the training loop with its data wait share",
     slow: true,
     run: runTrainBench,
   },

@@ -29,3 +29,5 @@ export {
   type ModelConfig,
   type ModelPresetName,
 } from './configs';
+export { readNpy, writeNpy } from './io/npy';
+export { loadWeights, type LoadedWeights } from './io/weights';

@@ -35,6 +35,11 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(r).padStart(2, '0')}s` : `${r}s`;
 }
 
+/** One decimal from 1/s up; slow work (hourglass104 on a CPU: 0.03 img/s) keeps two significant digits. */
+export function formatRate(r: number): string {
+  return r >= 1 || r === 0 ? r.toFixed(1) : r.toPrecision(2);
+}
+
 function formatValue(v: string | number): string {
   if (typeof v === 'string') return v;
   if (Number.isInteger(v)) return String(v);
@@ -81,7 +86,7 @@ export function createProgress(o: ProgressOptions): Progress {
     return {
       update(done, fields = {}, items) {
         lastDone = done;
-        bar.update(done, { fields: formatFields(fields), rate: rateOf(done, items).toFixed(1), etaText: formatDuration(etaOf(done)) });
+        bar.update(done, { fields: formatFields(fields), rate: formatRate(rateOf(done, items)), etaText: formatDuration(etaOf(done)) });
       },
       log(line) {
         // Clear the bar's line, print, and let the next update redraw it.
@@ -104,7 +109,7 @@ export function createProgress(o: ProgressOptions): Progress {
       const pct = o.total > 0 ? ((100 * done) / o.total).toFixed(1) : '0.0';
       const f = formatFields(fields);
       stream.write(
-        `[${o.label}] ${done}/${o.total} (${pct}%)${f ? ` ${f}` : ''} ${rateOf(done, items).toFixed(1)} ${unit}/s eta ${formatDuration(etaOf(done))}\n`,
+        `[${o.label}] ${done}/${o.total} (${pct}%)${f ? ` ${f}` : ''} ${formatRate(rateOf(done, items))} ${unit}/s eta ${formatDuration(etaOf(done))}\n`,
       );
     },
     log(line) {

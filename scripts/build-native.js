@@ -37,7 +37,12 @@ function build(dest = path.join(root, 'build', 'Release')) {
     if (/^libcornernet_.*\.so$/.test(f) && !artefacts.includes(f)) fs.rmSync(path.join(dest, f));
   }
   for (const f of artefacts) {
-    if (path.resolve(built) !== path.resolve(dest)) fs.copyFileSync(path.join(built, f), path.join(dest, f));
+    if (path.resolve(built) === path.resolve(dest)) continue;
+    // Copy, then rename over: a process that has the old library loaded keeps
+    // its (unlinked) file; writing into that file in place would crash it.
+    const tmp = path.join(dest, `.${f}.tmp-${process.pid}`);
+    fs.copyFileSync(path.join(built, f), tmp);
+    fs.renameSync(tmp, path.join(dest, f));
   }
   console.log(`cornernet-native: built ${artefacts.join(', ')} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }

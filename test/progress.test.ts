@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import { Writable } from 'stream';
 
-import { createProgress, formatDuration, formatFields } from '../lib/progress';
+import { createProgress, formatDuration, formatFields, formatRate } from '../lib/progress';
 
 class Capture extends Writable {
   text = '';
@@ -18,6 +18,8 @@ describe('progress', () => {
     assert.equal(formatDuration(125), '2m05s');
     assert.equal(formatDuration(3 * 3600 + 60), '3h01m');
     assert.equal(formatDuration(NaN), '--');
+    assert.equal(formatRate(23.456), '23.5');
+    assert.equal(formatRate(0.0345), '0.035');
     assert.equal(formatFields({ loss: 1.23456, lr: 5e-4, iter: 3, phase: 'warmup' }), 'loss=1.2346 lr=5.00e-4 iter=3 phase=warmup');
   });
 

@@ -1,8 +1,9 @@
 // Weights for inference from a safetensors file: a training checkpoint of this
 // package (model entries, plus the model config and class names it was trained
 // with) or plain weights under the reference's key names (e.g. converted from
-// an MMDetection checkpoint), F32 tensors and I64 num_batches_tracked counters.
-import type { ModelConfig } from '../configs';
+// an MMDetection checkpoint), F32 tensors and I64 num_batches_tracked counters,
+// with the architecture when the header's __metadata__.config holds one.
+import { validateModelConfig, type ModelConfig } from '../configs';
 import type { StateDict } from '../model';
 import { CHECKPOINT_FORMAT, loadCheckpoint } from '../train/checkpoint';
 import { loadSafetensorsAsync } from './safetensors';
@@ -34,5 +35,14 @@ export async function loadWeights(file: string): Promise<LoadedWeights> {
     if (v.data instanceof Float32Array || v.data instanceof BigInt64Array) stateDict[k] = { data: v.data, shape: v.shape };
     else throw new Error(`${file}: ${k} is ${v.dtype}; weights must be F32 (num_batches_tracked: I64)`);
   }
-  return { file, stateDict, modelConfig: null, classNames: null };
+  const meta = f.metadata?.config;
+  let modelConfig: ModelConfig | null = null;
+  if (meta !== undefined) {
+    try {
+      modelConfig = validateModelConfig(JSON.parse(meta), '__metadata__.config');
+    } catch (e) {
+      throw new Error(`${file}: the model config in its metadata is unusable: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return { file, stateDict, modelConfig, classNames: null };
 }

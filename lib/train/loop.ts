@@ -327,10 +327,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     // Let the queued steps finish (or be dropped when interrupted), then the last state.
     if (stopped === 'interrupted') trainer.cancel();
-    const state = await trainer.snapshot();
+    const state = stopped !== 'completed' ? await checkpoint() : await trainer.snapshot();
     if (failure) throw failure;
-    if (stopped !== 'completed') await checkpoint();
     progress.stop();
+    // The trainer's replicas and optimizer state are not needed to evaluate: free them first.
+    await trainer.close();
     if (stopped === 'interrupted') {
       log(`interrupted at iteration ${stepsDone}: checkpoint ${lastCheckpoint}; continue with --resume`);
     } else {

@@ -42,29 +42,7 @@ struct JsArray {
   Shape shape;
 };
 
-// Reads {data, shape}; returns a message instead of throwing, so that a state
-// dict load can report every bad entry at once.
-std::string read_js_tensor(const Napi::Value& v, JsArray& out) {
-  if (!v.IsObject() || v.IsArray() || v.IsTypedArray()) return "is not a {data, shape} object";
-  Napi::Object o = v.As<Napi::Object>();
-  Napi::Value d = o.Get("data"), s = o.Get("shape");
-  if (!d.IsTypedArray()) return "has no typed array in .data";
-  if (!s.IsArray()) return "has no .shape array";
-  out.data = d.As<Napi::TypedArray>();
-  out.shape.clear();
-  Napi::Array a = s.As<Napi::Array>();
-  double prod = 1;
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    Napi::Value x = a.Get(i);
-    double n = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : NAN;
-    if (!(n >= 0) || n != std::floor(n) || n > 9007199254740991.0) return ".shape[" + std::to_string(i) + "] is not a non-negative integer";
-    out.shape.push_back(static_cast<int64_t>(n));
-    prod *= n;
-  }
-  if (prod != static_cast<double>(out.data.ElementLength()))
-    return "has shape " + shape_str(out.shape) + " but .data holds " + std::to_string(out.data.ElementLength()) + " elements";
-  return "";
-}
+std::string read_js_tensor(const Napi::Value& v, JsArray& out) { return cn::read_js_tensor(v, out.data, out.shape); }
 
 // A float32 host tensor copied from JavaScript (the engine keeps no reference to JS memory).
 Tensor host_copy(const Napi::Float32Array& a, const Shape& shape) {

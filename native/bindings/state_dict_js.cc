@@ -44,9 +44,8 @@ Napi::Object host_entries_to_js(Napi::Env env, const std::vector<HostEntry>& ent
   return out;
 }
 
-namespace {
 // "" when v is a {data, shape} whose shape agrees with its length.
-std::string read_tensor(const Napi::Value& v, Napi::TypedArray& data, Shape& shape) {
+std::string read_js_tensor(const Napi::Value& v, Napi::TypedArray& data, Shape& shape) {
   if (!v.IsObject() || v.IsArray() || v.IsTypedArray()) return "is not a {data, shape} object";
   Napi::Object o = v.As<Napi::Object>();
   Napi::Value d = o.Get("data"), s = o.Get("shape");
@@ -68,7 +67,6 @@ std::string read_tensor(const Napi::Value& v, Napi::TypedArray& data, Shape& sha
     return "has shape " + shape_str(shape) + " but .data holds " + std::to_string(data.ElementLength()) + " elements";
   return "";
 }
-}  // namespace
 
 Napi::Object load_report_to_js(Napi::Env env, const LoadReport& r) {
   auto arr = [env](const std::vector<std::string>& v) {
@@ -102,7 +100,7 @@ std::vector<HostEntry> read_state_dict(Napi::Env env, const Napi::Object& dict, 
     }
     Napi::TypedArray data;
     Shape shape;
-    std::string why = read_tensor(v, data, shape);
+    std::string why = read_js_tensor(v, data, shape);
     const bool counter = e.kind == EntryKind::Counter;
     const napi_typedarray_type want = counter ? napi_bigint64_array : napi_float32_array;
     if (why.empty() && data.TypedArrayType() != want)

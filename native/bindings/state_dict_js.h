@@ -12,6 +12,10 @@
 
 namespace cn {
 
+// "" when v is a {data, shape} whose shape agrees with its length, else what is
+// wrong with it (callers prefix the argument's name).
+std::string read_js_tensor(const Napi::Value& v, Napi::TypedArray& data, Shape& shape);
+
 struct HostEntry {
   std::string name;
   EntryKind kind = EntryKind::Parameter;

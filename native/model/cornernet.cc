@@ -38,7 +38,13 @@ std::vector<std::array<Shape, kNumHeadOutputs>> CornerNet::output_shapes(const S
 }
 
 std::vector<HeadTensors> CornerNet::forward(Backend& be, const Tensor& x, bool train, bool record) {
-  output_shapes(x.shape());
+  const Shape head = output_shapes(x.shape())[0][0];
+  const int64_t ih = head[2] >> cfg_.downsample_times, iw = head[3] >> cfg_.downsample_times;
+  // As PyTorch refuses: batch statistics of a single value give no variance
+  // (and an infinite unbiased running variance).
+  if (train && head[0] * ih * iw < 2)
+    fail("train mode needs more than one value per channel in every batch norm, but the innermost hourglass map is ",
+         ih, "x", iw, " with a batch of ", head[0], "; use a larger input or batch");
   CN_CHECK(store_.materialized(), "internal: model weights are not allocated");
   release();
   Pass p{be, store_, train, record};

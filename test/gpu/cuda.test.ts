@@ -7,23 +7,13 @@ import { strict as assert } from 'assert';
 import { native, type PluginInfo } from '../../lib/native';
 import { type CornerPoolMode, pluginCornerPool } from '../native/cuda_check_tool';
 import { cornerPoolBackwardRef, cornerPoolForwardRef } from '../native/cuda_corner_pool_reference';
+import { mulberry32 } from '../../bench/rng';
 
 const cuda: PluginInfo = native().info().cuda;
 const usable = cuda.loaded && cuda.status === 'ok' && cuda.devices.length > 0;
 
 function unusableReason(c: PluginInfo): string {
   return `${c.status}: ${c.message}`;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('CUDA backend selection', () => {
@@ -77,7 +67,7 @@ describe(`CUDA kernels on the GPU vs the JavaScript reference${usable ? '' : ` (
   ];
   for (const mode of modes) {
     it(`corner pool ${mode}, forward and backward, on every device`, () => {
-      const r = rng(mode.length);
+      const r = mulberry32(mode.length);
       for (const dev of cuda.devices) {
         for (const shape of shapes) {
           const n = shape.reduce((a, b) => a * b, 1);

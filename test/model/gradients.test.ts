@@ -145,6 +145,24 @@ describe('model backward', function () {
     assert.ok(names.includes('backbone.stem.0.conv.weight'));
   });
 
+  it('gradients of the first stack only: nothing after it in the network gets a gradient', async () => {
+    const r = rng(3);
+    const normal = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+    const m = new Model(tiny, { seed: 4 });
+    const x: TensorData = { data: Float32Array.from({ length: 3 * 32 * 32 }, normal), shape: [1, 3, 32, 32] };
+    const R = randomGrads(m, x.shape, normal);
+    await m.forward(x, { train: true });
+    await m.backward([R[0]!, {}]);
+    const got = new Set(Object.keys(m.gradients()));
+    const laterStack = /^(backbone\.(hourglass_modules\.1|out_convs\.1|inters|conv1x1s|remap_convs)|bbox_head\.\w+\.1)\./;
+    for (const k of m.keys().filter((k) => k.kind === 'parameter'))
+      assert.strictEqual(got.has(k.name), !laterStack.test(k.name), k.name);
+    // The next forward/backward pair works as usual.
+    await m.forward(x, { train: true });
+    await m.backward(R);
+    assert.ok('backbone.inters.0.conv1.weight' in m.gradients());
+  });
+
   it('eval-mode backward (grad: true) treats BN running statistics as constants', async () => {
     const m = new Model(tiny, { seed: 9 });
     const x: TensorData = { data: new Float32Array(3 * 32 * 32).fill(0.5), shape: [1, 3, 32, 32] };

@@ -3,8 +3,8 @@
 // argument errors, and one async call at a time.
 import * as assert from 'assert';
 
-import { modelPreset } from '../../lib/configs';
-import { Model } from '../../lib/model';
+import { modelPreset, type ModelConfig } from '../../lib/configs';
+import { Model, type StateDict } from '../../lib/model';
 import type { TensorData } from '../../lib/native';
 import { parityCheckpoint } from './parity_checkpoint';
 
@@ -71,7 +71,8 @@ describe('Model', () => {
   });
 
   describe('loadStateDict', () => {
-    const { config, stateDict } = parityCheckpoint();
+    let config: ModelConfig, stateDict: StateDict;
+    before(async () => ({ config, stateDict } = await parityCheckpoint()));
 
     it('strict: names every missing, unexpected and mismatched entry and loads nothing', () => {
       const m = new Model(config, { seed: 1 });
@@ -136,6 +137,9 @@ describe('Model', () => {
       await assert.rejects(m.forward({ data: new Float32Array(3), shape: [1, 3, 2, 2] }), /argument 'input' has shape \[1,3,2,2\] but \.data holds 3/);
       assert.deepStrictEqual(m.outputShapes([2, 3, 127, 127])[0]!.tlHeat, [2, 5, 32, 32]);
       assert.throws(() => m.outputShapes([1, 3, 96, 100]), /divisible by 8/);
+      await assert.rejects(m.forward(tinyInput(1, 32), { train: true }), /innermost hourglass map is 1x1 with a batch of 1/);
+      await m.forward(tinyInput(2, 32), { train: true });
+      await m.forward(tinyInput(1, 32));
     });
 
     it('runs one forward/backward at a time', async () => {

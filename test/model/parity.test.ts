@@ -4,6 +4,7 @@
 import * as assert from 'assert';
 import * as path from 'path';
 
+import type { ModelConfig } from '../../lib/configs';
 import { headOutputNames, Model, type HeadOutputs, type StateDict } from '../../lib/model';
 import { readNpy } from '../helpers/npy';
 import { parityDir } from '../helpers/parity_dir';
@@ -37,7 +38,8 @@ function sameStateDict(a: StateDict, b: StateDict, except: (name: string) => boo
 }
 
 describe('model parity with the reference (model-parity fixture)', () => {
-  const { config, stateDict } = parityCheckpoint();
+  let config: ModelConfig, stateDict: StateDict;
+  before(async () => ({ config, stateDict } = await parityCheckpoint()));
   const input = readNpy(path.join(parityDir, 'input.npy'));
 
   it('loads the checkpoint strictly and gives it back bit for bit', () => {

@@ -14,6 +14,7 @@ import {
   type TensorData,
 } from '../../lib/ops';
 import { cpuIsaBackends } from './cpu_isas';
+import { randomTensor, seeded } from '../helpers/random_tensor';
 
 interface Case {
   name: string;
@@ -43,19 +44,6 @@ const cases: Case[] = [
   { name: '3x3 s1 with too few tiles for Winograd (im2col)', x: [1, 16, 9, 9], w: [16, 16, 3, 3], stride: [1, 1], padding: [1, 1], bias: true },
   { name: 'padding wider than the kernel', x: [1, 2, 3, 3], w: [2, 2, 2, 2], stride: [1, 2], padding: [3, 2], bias: true },
 ];
-
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
-
-function random(shape: number[], seed: number): TensorData {
-  const r = seeded(seed);
-  return tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, r), shape);
-}
 
 const outSize = (i: number, k: number, s: number, p: number) => Math.floor((i + 2 * p - k) / s) + 1;
 
@@ -110,12 +98,12 @@ function assertClose(got: Float32Array, want: ArrayLike<number>, tol: number, la
 }
 
 function setup(c: Case, seed: number) {
-  const x = random(c.x, seed);
-  const w = random(c.w, seed + 1);
-  const b = c.bias ? random([c.w[0]], seed + 2) : null;
+  const x = randomTensor(c.x, seed);
+  const w = randomTensor(c.w, seed + 1);
+  const b = c.bias ? randomTensor([c.w[0]], seed + 2) : null;
   const ho = outSize(c.x[2], c.w[2], c.stride[0], c.padding[0]);
   const wo = outSize(c.x[3], c.w[3], c.stride[1], c.padding[1]);
-  const gy = random([c.x[0], c.w[0], ho, wo], seed + 3);
+  const gy = randomTensor([c.x[0], c.w[0], ho, wo], seed + 3);
   return { x, w, b, gy };
 }
 
@@ -190,9 +178,9 @@ describe('native/cpu conv2d', () => {
   it('a wide layer (128 -> 128 channels, Winograd) stays within float32 accuracy of the reference', () => {
     // Long reductions are where Winograd's transforms could lose precision; sample outputs.
     const [N, C, H, W, O] = [2, 128, 19, 22, 128];
-    const x = random([N, C, H, W], 41);
-    const w = tensor(random([O, C, 3, 3], 42).data.map((v) => v * 0.1), [O, C, 3, 3]);
-    const gy = random([N, O, H, W], 43);
+    const x = randomTensor([N, C, H, W], 41);
+    const w = tensor(randomTensor([O, C, 3, 3], 42).data.map((v) => v * 0.1), [O, C, 3, 3]);
+    const gy = randomTensor([N, O, H, W], 43);
     const { y } = conv2dForward({ x, weight: w, padding: 1 });
     const g = conv2dBackward({ x, weight: w, gradY: gy, padding: 1 });
     const X = (n: number, c: number, i: number, j: number) => (i < 0 || j < 0 || i >= H || j >= W ? 0 : x.data[((n * C + c) * H + i) * W + j]);
@@ -273,14 +261,14 @@ describe('native/cpu conv2d', () => {
   });
 
   describe('argument errors name the argument', () => {
-    const x = random([1, 3, 5, 5], 1);
-    const w = random([2, 3, 3, 3], 2);
+    const x = randomTensor([1, 3, 5, 5], 1);
+    const w = randomTensor([2, 3, 3, 3], 2);
     it('channel mismatch', () => {
-      assert.throws(() => conv2dForward({ x, weight: random([2, 4, 3, 3], 3) }), /argument 'weight' has 4 input channels .* x has 3 channels/);
+      assert.throws(() => conv2dForward({ x, weight: randomTensor([2, 4, 3, 3], 3) }), /argument 'weight' has 4 input channels .* x has 3 channels/);
     });
     it('kernel larger than the padded input', () => {
-      assert.throws(() => conv2dForward({ x, weight: random([2, 3, 6, 6], 3) }), /argument 'weight' has a 6x6 kernel, larger than the padded input 5x5/);
-      assert.doesNotThrow(() => conv2dForward({ x, weight: random([2, 3, 6, 6], 3), padding: 1 }));
+      assert.throws(() => conv2dForward({ x, weight: randomTensor([2, 3, 6, 6], 3) }), /argument 'weight' has a 6x6 kernel, larger than the padded input 5x5/);
+      assert.doesNotThrow(() => conv2dForward({ x, weight: randomTensor([2, 3, 6, 6], 3), padding: 1 }));
     });
     it('zero or negative stride, negative padding', async () => {
       assert.throws(() => conv2dForward({ x, weight: w, stride: 0 }), /argument 'stride' must be an integer in \[1,/);
@@ -290,12 +278,12 @@ describe('native/cpu conv2d', () => {
     });
     it('empty kernel, wrong ranks, bias length', () => {
       assert.throws(() => conv2dForward({ x, weight: tensor([], [2, 3, 0, 3]) }), /argument 'weight' must have a kernel of at least 1x1/);
-      assert.throws(() => conv2dForward({ x: random([3, 5, 5], 1), weight: w }), /argument 'x' must have 4 dimensions/);
-      assert.throws(() => conv2dForward({ x, weight: w, bias: random([3], 1) }), /argument 'bias' must have one value per output channel \(2\)/);
+      assert.throws(() => conv2dForward({ x: randomTensor([3, 5, 5], 1), weight: w }), /argument 'x' must have 4 dimensions/);
+      assert.throws(() => conv2dForward({ x, weight: w, bias: randomTensor([3], 1) }), /argument 'bias' must have one value per output channel \(2\)/);
     });
     it('gradY of the wrong shape', async () => {
-      assert.throws(() => conv2dBackward({ x, weight: w, gradY: random([1, 2, 5, 5], 4) }), /argument 'gradY' must have the output's shape \[1,2,3,3\]/);
-      await assert.rejects(conv2dBackwardAsync({ x, weight: w, gradY: random([1, 2, 5, 5], 4) }), /argument 'gradY'/);
+      assert.throws(() => conv2dBackward({ x, weight: w, gradY: randomTensor([1, 2, 5, 5], 4) }), /argument 'gradY' must have the output's shape \[1,2,3,3\]/);
+      await assert.rejects(conv2dBackwardAsync({ x, weight: w, gradY: randomTensor([1, 2, 5, 5], 4) }), /argument 'gradY'/);
     });
   });
 });

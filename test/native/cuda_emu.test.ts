@@ -11,20 +11,9 @@ import { native, packageRoot } from '../../lib/native';
 import { readNpy } from '../helpers/npy';
 import { type CornerPoolMode, pluginCornerPool, runTool, selftest } from './cuda_check_tool';
 import { cornerPoolBackwardRef, cornerPoolForwardRef } from './cuda_corner_pool_reference';
+import { mulberry32 } from '../../bench/rng';
 
 const MODES: CornerPoolMode[] = ['top', 'bottom', 'left', 'right'];
-
-/** Deterministic random numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sameFloats(actual: Float32Array, expected: Float32Array, what: string, rtol = 0, atol = 0): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
@@ -218,7 +207,7 @@ describe('CUDA corner pools on the emulated device (cuda-emu)', () => {
   for (const mode of MODES) {
     for (const [kind, draw] of draws) {
       it(`${mode}: forward and backward match the reference on random ${kind}`, () => {
-        const r = rng(mode.length * 1000 + kind.length);
+        const r = mulberry32(mode.length * 1000 + kind.length);
         for (const shape of shapes) {
           const n = shape.reduce((a, b) => a * b, 1);
           const x = Float32Array.from({ length: n }, () => draw(r));
@@ -234,7 +223,7 @@ describe('CUDA corner pools on the emulated device (cuda-emu)', () => {
     }
     it(`${mode}: NaN wins the running max and keeps its gradient`, () => {
       const shape = [1, 1, 6, 40];
-      const r = rng(7);
+      const r = mulberry32(7);
       const x = Float32Array.from({ length: 240 }, () => Math.floor(r() * 3));
       for (const i of [3, 77, 150, 151, 239]) x[i] = NaN;
       const gy = Float32Array.from({ length: 240 }, () => Math.floor(r() * 9) / 8);

@@ -6,20 +6,7 @@ import * as assert from 'node:assert/strict';
 import { native } from '../../lib/native';
 import { gemm, gemmAsync, tensor, type TensorData } from '../../lib/ops';
 import { cpuIsaBackends } from './cpu_isas';
-
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
-
-function random(shape: number[], seed: number): TensorData {
-  const r = seeded(seed);
-  const n = shape.reduce((a, b) => a * b, 1);
-  return tensor(Float32Array.from({ length: n }, r), shape);
-}
+import { randomTensor } from '../helpers/random_tensor';
 
 /** c[i, j] in double, with the sum of |terms| for a rounding-aware tolerance. */
 function reference(a: TensorData, b: TensorData, ta: boolean, tb: boolean) {
@@ -54,7 +41,7 @@ function checkProduct(got: TensorData, ref: ReturnType<typeof reference>, label:
 }
 
 function operands(m: number, n: number, k: number, ta: boolean, tb: boolean, seed: number) {
-  return { a: random(ta ? [k, m] : [m, k], seed), b: random(tb ? [n, k] : [k, n], seed + 1) };
+  return { a: randomTensor(ta ? [k, m] : [m, k], seed), b: randomTensor(tb ? [n, k] : [k, n], seed + 1) };
 }
 
 describe('native/cpu gemm', () => {
@@ -99,7 +86,7 @@ describe('native/cpu gemm', () => {
     const { c } = gemm({ a: tensor(new Float32Array(0), [3, 0]), b: tensor(new Float32Array(0), [0, 4]) });
     assert.deepEqual(c.shape, [3, 4]);
     assert.deepEqual(Array.from(c.data), new Array(12).fill(0));
-    const e = gemm({ a: tensor(new Float32Array(0), [0, 5]), b: random([5, 2], 1) });
+    const e = gemm({ a: tensor(new Float32Array(0), [0, 5]), b: randomTensor([5, 2], 1) });
     assert.deepEqual(e.c.shape, [0, 2]);
   });
 
@@ -119,11 +106,11 @@ describe('native/cpu gemm', () => {
   });
 
   it('names the argument when the inner sizes disagree', async () => {
-    const a = random([3, 4], 1);
-    const b = random([5, 2], 2);
+    const a = randomTensor([3, 4], 1);
+    const b = randomTensor([5, 2], 2);
     assert.throws(() => gemm({ a, b }), /argument 'b'.*inner size of 5.*has 4/);
     await assert.rejects(gemmAsync({ a, b }), /argument 'b'/);
-    assert.throws(() => gemm({ a: random([2, 2, 2], 1), b }), /argument 'a' must have 2 dimensions/);
-    assert.throws(() => gemm({ a, b: random([4, 2], 3), transA: 1 as unknown as boolean }), /argument 'transA' must be a boolean/);
+    assert.throws(() => gemm({ a: randomTensor([2, 2, 2], 1), b }), /argument 'a' must have 2 dimensions/);
+    assert.throws(() => gemm({ a, b: randomTensor([4, 2], 3), transA: 1 as unknown as boolean }), /argument 'transA' must be a boolean/);
   });
 });

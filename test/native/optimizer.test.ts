@@ -3,19 +3,13 @@
 import { strict as assert } from 'assert';
 
 import * as ops from '../../lib/ops';
+import { seeded } from '../helpers/random_tensor';
 
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 const randn = (n: number, r: () => number) => Float32Array.from({ length: n }, r);
 
 describe('native/optimizer', () => {
   it('adamUpdate matches torch.optim.Adam over several steps (with weight decay and a gradient scale)', () => {
-    const r = rng(7);
+    const r = seeded(7);
     const n = 1000;
     let p = ops.tensor(randn(n, r), [10, 100]);
     let m = ops.tensor(new Float32Array(n), [10, 100]);

@@ -128,3 +128,31 @@ describe('train/native_trainer', function () {
     }
   });
 });
+
+describe('train/native_trainer: overfitting one batch', function () {
+  this.timeout(180000);
+
+  it('drives the total loss on one batch down by at least 10x within 400 steps', async () => {
+    const batch = batchOf([0, 1], 0, 2e-3);
+    let first = NaN;
+    let best = Infinity;
+    let steps = 0;
+    const t = new NativeTrainer({ model: tiny, seed: 11 }, (e) => {
+      if (e.type !== 'step') return;
+      if (steps === 0) first = e.total;
+      best = Math.min(best, e.total);
+      steps++;
+    });
+    try {
+      // Feed in rounds so the run stops as soon as the target is met.
+      for (let round = 0; round < 20 && !(best <= first / 10); round++) {
+        for (let i = 0; i < 20; i++) t.feed({ ...batch, iter: round * 20 + i });
+        await t.snapshot();
+      }
+    } finally {
+      await t.close();
+    }
+    assert.ok(best <= first / 10, `loss ${first} -> best ${best} after ${steps} steps`);
+    assert.ok(steps >= 2);
+  });
+});

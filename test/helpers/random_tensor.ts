@@ -1,0 +1,16 @@
+// Seeded test inputs: an LCG giving values in [-0.5, 0.5), the same on every run
+// and machine, so a failing case replays exactly.
+import { tensor, type TensorData } from '../../lib/ops';
+
+export function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  };
+}
+
+export function randomTensor(shape: number[], seed: number): TensorData {
+  const r = seeded(seed);
+  return tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, r), shape);
+}
