@@ -54,6 +54,11 @@ int64_t chunk_positions(const ConvGeom& g) {
   return std::min(pc, g.positions());
 }
 
+// A few floats at a time: a libc call per short run costs more than the stores.
+inline void fill_zero(float* d, int64_t n) {
+  for (int64_t t = 0; t < n; ++t) d[t] = 0.0f;
+}
+
 // col[r, q] for r = (c, i, j) over the kernel taps and q over output positions
 // [p0, p0 + np) of image `xn` [C, H, W]; zero where the tap falls in the padding.
 void im2col(ThreadPool& pool, const ConvGeom& g, const float* xn, int64_t p0, int64_t np, float* col) {
@@ -72,21 +77,24 @@ void im2col(ThreadPool& pool, const ConvGeom& g, const float* xn, int64_t p0, in
         const int64_t ih = oh * g.sh - g.ph + i;
         float* d = dst + q;
         if (ih < 0 || ih >= g.h) {
-          std::memset(d, 0, run * sizeof(float));
+          fill_zero(d, run);
         } else {
+          // Padding on the left, the taps inside the row, padding on the right:
+          // branch-free loops (the stem's stride-2 gather was element by element
+          // behind a bounds test, 12% of a training step).
           const float* xrow = xc + ih * g.w - g.pw + j;
-          for (int64_t t = 0; t < run; ++t) {
-            const int64_t ow = ow0 + t;
-            if (ow < lo || ow >= hi) {
-              d[t] = 0.0f;
-            } else if (g.sw == 1) {
-              const int64_t end = std::min(hi, ow0 + run);
-              std::memcpy(d + t, xrow + ow, (end - ow) * sizeof(float));
-              t += end - ow - 1;
-            } else {
-              d[t] = xrow[ow * g.sw];
-            }
-          }
+          const int64_t a = std::min(std::max(lo, ow0), ow0 + run), b = std::max(a, std::min(hi, ow0 + run));
+          fill_zero(d, a - ow0);
+          float* __restrict da = d + (a - ow0);
+          const float* __restrict sa = xrow + a * g.sw;
+          const int64_t len = b - a;
+          if (g.sw == 1)
+            for (int64_t t = 0; t < len; ++t) da[t] = sa[t];
+          else if (g.sw == 2)
+            for (int64_t t = 0; t < len; ++t) da[t] = sa[2 * t];
+          else
+            for (int64_t t = 0; t < len; ++t) da[t] = sa[t * g.sw];
+          fill_zero(d + (b - ow0), ow0 + run - b);
         }
         q += run;
       }
