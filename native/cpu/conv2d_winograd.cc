@@ -45,9 +45,13 @@ void transform_weights(ThreadPool& pool, const WinogradF4x3Kernels& k, const Win
 // One padded input row in phase layout (dst[j * pitch + t] = column 4t + j - pw,
 // zero outside [0, w)), read straight from x: going through a freshly copied
 // padded line made to_phases' wide loads straddle the copy's narrower stores and
-// stall on store forwarding (it was 8% of a training step).
+// stall on store forwarding (it was 8% of a training step). Groups from
+// ceil((w + pw) / 4) on are all padding and are left alone: the caller keeps
+// them zero (its buffer starts zeroed and only ever gets zeros there), which
+// spares a scalar store per float of the wide phase pitch.
 void row_to_phases(const WinogradF4x3Kernels& k, const float* xrow, int64_t w, int pw, int64_t groups, float* dst,
                    int64_t pitch) {
+  groups = std::min(groups, (w + pw + 3) / 4);
   // Groups whose four columns all lie inside the row.
   const int64_t t0 = std::min<int64_t>(groups, (pw + 3) / 4);
   const int64_t last = w + pw - 4;
@@ -69,7 +73,7 @@ void transform_input_band(ThreadPool& pool, const WinogradF4x3Kernels& k, const 
                           int64_t h, int64_t w, int ph, int pw, int64_t ty0, int64_t rows, int64_t wt,
                           int64_t in_pitch, float* v, int64_t tc) {
   pool.parallel_for(c_count, [&](int64_t c0, int64_t c1) {
-    std::vector<float> patch(static_cast<size_t>(24 * in_pitch));
+    std::vector<float> patch(static_cast<size_t>(24 * in_pitch), 0.0f);  // zero tails: see row_to_phases
     for (int64_t c = c0; c < c1; ++c) {
       const float* xc = xn + c * h * w;
       for (int64_t r = 0; r < rows; ++r) {
