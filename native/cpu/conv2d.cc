@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 
+#include "conv2d_shifted.h"
 #include "conv2d_winograd.h"
 #include "cpu_backend.h"
 #include "gemm.h"
@@ -244,9 +245,13 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
     a.y = gx.data();
     winograd_f4x3_conv(pool_, isa_, a);
   }
+  const ShiftedConvGeom sg{g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.ho, g.wo, g.ph, g.pw};
+  const bool gw_shifted = gw.defined() && P > 0 && g.c > 0 && g.o > 0 && !g.direct() &&
+                          shifted_weight_grad_suits(sg, g.sh, g.sw);
+  if (gw_shifted) shifted_weight_grad(pool_, isa_, sg, x.data(), gy.data(), gw.data());
   // What is left for the im2col path.
   const bool gx_im2col = gx.defined() && !gx_winograd;
-  const bool gw_im2col = gw.defined();
+  const bool gw_im2col = gw.defined() && !gw_shifted;
   if (!gx_im2col && !gw_im2col) return;
   if (gx_im2col && gx.numel()) std::memset(gx.data(), 0, gx.bytes());
   if (g.n == 0 || P == 0 || g.o == 0 || CK == 0) return;

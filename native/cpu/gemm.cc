@@ -98,6 +98,14 @@ void gemm_pack_transposed_baseline(const float* src, int64_t ld, int rows, int64
 
 namespace {
 
+// kb rows of W floats, ld apart, into a contiguous panel. A fixed-size loop the
+// compiler inlines: a libc memcpy call per 64- or 128-byte row costs more than the copy.
+template <int W>
+void copy_rows(const float* src, int64_t ld, int64_t kb, float* dst) {
+  for (int64_t k = 0; k < kb; ++k)
+    for (int j = 0; j < W; ++j) dst[k * W + j] = src[k * ld + j];
+}
+
 // Packs op(A)[i0 : i0+mb, p0 : p0+kb] into ceil(mb/mr) panels of mr rows,
 // k-major inside a panel; rows past mb are zero so edge tiles need no special case.
 void pack_a(const GemmOp& op, const GemmKernelInfo& ki, int64_t i0, int64_t p0, int64_t mb, int64_t kb, float* dst) {
@@ -107,24 +115,20 @@ void pack_a(const GemmOp& op, const GemmKernelInfo& ki, int64_t i0, int64_t p0, 
     float* panel = dst + ir * kb;
     if (!op.trans_a) {
       ki.pack_transposed(op.a + (i0 + ir) * op.lda + p0, op.lda, rows, kb, mr, panel);
+    } else if (rows == 12 && mr == 12) {  // Stored [K, M]: the mr values of one k are contiguous.
+      copy_rows<12>(op.a + p0 * op.lda + i0 + ir, op.lda, kb, panel);
+    } else if (rows == 6 && mr == 6) {
+      copy_rows<6>(op.a + p0 * op.lda + i0 + ir, op.lda, kb, panel);
+    } else if (rows == 4 && mr == 4) {
+      copy_rows<4>(op.a + p0 * op.lda + i0 + ir, op.lda, kb, panel);
     } else {
-      // Stored [K, M]: the mr values of one k are contiguous.
       for (int64_t k = 0; k < kb; ++k) {
         const float* src = op.a + (p0 + k) * op.lda + i0 + ir;
         float* d = panel + k * mr;
-        std::memcpy(d, src, rows * sizeof(float));
-        for (int i = rows; i < mr; ++i) d[i] = 0.0f;
+        for (int i = 0; i < mr; ++i) d[i] = i < rows ? src[i] : 0.0f;  // no libc call per k
       }
     }
   }
-}
-
-// kb rows of W floats, ld apart, into a contiguous panel. A fixed-size loop the
-// compiler inlines: a libc memcpy call per 64- or 128-byte row costs more than the copy.
-template <int W>
-void copy_rows(const float* src, int64_t ld, int64_t kb, float* dst) {
-  for (int64_t k = 0; k < kb; ++k)
-    for (int j = 0; j < W; ++j) dst[k * W + j] = src[k * ld + j];
 }
 
 // Packs op(B)[p0 : p0+kb, j0 : j0+nb] into ceil(nb/nr) panels of nr columns,
