@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "gemm.h"
 #include "scratch.h"
@@ -84,28 +85,30 @@ void shifted_weight_grad(ThreadPool& pool, Isa isa, const ShiftedConvGeom& g, co
     }
   }, 4);
 
-  // One GEMM per tap, the taps spread over the threads (each GEMM is too
-  // narrow, O x C, to split well itself): gwt[t] = gy_wide^T[O, K] * x_wide[K + shift, C].
-  pool.run_tasks(taps, [&](int64_t t) {
-    const int64_t i = t / g.kw, j = t % g.kw;
-    GemmOp op;
-    op.trans_a = true;
-    op.m = g.o;
-    op.n = g.c;
-    op.k = l.k;
-    op.a = gyw;
-    op.lda = g.o;
-    op.b = xw + (i * l.wp + j) * g.c;
-    op.ldb = g.c;
-    op.c = gwt + t * g.o * g.c;
-    op.ldc = g.c;
-    sgemm(isa, nullptr, op);
-  });
+  // All taps in one GEMM, gwt[O, taps * C] = gy_wide^T[O, K] * [x_wide shifted
+  // by each tap][K, taps * C]: gy is packed once for every tap, and the shifted
+  // rows of x are copied into the packed panels straight from cache.
+  std::vector<int64_t> shift(static_cast<size_t>(taps));
+  for (int64_t t = 0; t < taps; ++t) shift[t] = (t / g.kw * l.wp + t % g.kw) * g.c;
+  GemmOp op;
+  op.trans_a = true;
+  op.m = g.o;
+  op.n = taps * g.c;
+  op.k = l.k;
+  op.a = gyw;
+  op.lda = g.o;
+  op.b = xw;
+  op.ldb = g.c;
+  op.b_group_cols = g.c;
+  op.b_group_offset = shift.data();
+  op.c = gwt;
+  op.ldc = taps * g.c;
+  sgemm(isa, &pool, op);
 
   pool.parallel_for(g.o, [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o)
       for (int64_t c = 0; c < g.c; ++c)
-        for (int64_t t = 0; t < taps; ++t) gw[(o * g.c + c) * taps + t] = gwt[(t * g.o + o) * g.c + c];
+        for (int64_t t = 0; t < taps; ++t) gw[(o * g.c + c) * taps + t] = gwt[(o * taps + t) * g.c + c];
   }, 8);
 }
 

@@ -138,8 +138,22 @@ void pack_b(const GemmOp& op, const GemmKernelInfo& ki, int64_t p0, int64_t j0, 
   for (int64_t jr = 0; jr < nb; jr += nr) {
     int cols = static_cast<int>(std::min<int64_t>(nr, nb - jr));
     float* panel = dst + jr * kb;
+    if (op.b_group_offset && !op.trans_b) {
+      const int64_t col = op.b_col0 + j0 + jr, gc = op.b_group_cols;
+      if (col % gc + cols > gc) {  // the panel straddles two groups: column by column
+        for (int64_t k = 0; k < kb; ++k)
+          for (int j = 0; j < nr; ++j) {
+            const int64_t cj = col + j;
+            panel[k * nr + j] = j < cols ? op.b[op.b_group_offset[cj / gc] + (p0 + k) * op.ldb + cj % gc] : 0.0f;
+          }
+        continue;
+      }
+    }
     if (!op.trans_b) {
-      const float* src = op.b + p0 * op.ldb + j0 + jr;
+      const float* src = op.b_group_offset
+                             ? op.b + op.b_group_offset[(op.b_col0 + j0 + jr) / op.b_group_cols] + p0 * op.ldb +
+                                   (op.b_col0 + j0 + jr) % op.b_group_cols
+                             : op.b + p0 * op.ldb + j0 + jr;
       if (cols == 32 && nr == 32)
         copy_rows<32>(src, op.ldb, kb, panel);
       else if (cols == 16 && nr == 16)
@@ -223,7 +237,9 @@ void check(const GemmOp& op) {
   CN_CHECK(op.m >= 0 && op.n >= 0 && op.k >= 0, "sgemm: negative size m=", op.m, " n=", op.n, " k=", op.k);
   CN_CHECK(op.ldc >= std::max<int64_t>(1, op.n), "sgemm: ldc=", op.ldc, " is smaller than n=", op.n);
   CN_CHECK(op.lda >= std::max<int64_t>(1, op.trans_a ? op.m : op.k), "sgemm: lda=", op.lda, " is too small");
-  CN_CHECK(op.ldb >= std::max<int64_t>(1, op.trans_b ? op.k : op.n), "sgemm: ldb=", op.ldb, " is too small");
+  CN_CHECK(!op.b_group_offset || (!op.trans_b && op.b_group_cols > 0), "sgemm: grouped B must be non-transposed, groups > 0");
+  const int64_t b_row = op.b_group_offset ? op.b_group_cols : op.n;
+  CN_CHECK(op.ldb >= std::max<int64_t>(1, op.trans_b ? op.k : b_row), "sgemm: ldb=", op.ldb, " is too small");
 }
 
 }  // namespace
@@ -273,7 +289,10 @@ void sgemm(Isa isa, ThreadPool* pool, const GemmOp& op) {
     sub.m = i1 - i0;
     sub.n = j1 - j0;
     sub.a = op.trans_a ? op.a + i0 : op.a + i0 * op.lda;
-    sub.b = op.trans_b ? op.b + j0 * op.ldb : op.b + j0;
+    if (op.b_group_offset)
+      sub.b_col0 = op.b_col0 + j0;
+    else
+      sub.b = op.trans_b ? op.b + j0 * op.ldb : op.b + j0;
     sub.c = op.c + i0 * op.ldc + j0;
     sgemm_serial(ki, sub);
   });
