@@ -5,9 +5,11 @@
 // A 1x1, stride 1, unpadded convolution needs no im2col: x already is the matrix.
 // 3x3 stride-1 layers with enough channels go through Winograd F(4x4, 3x3)
 // instead (conv2d_winograd.h), forward and for the input gradient. The weight
-// gradient stays on im2col: Winograd's transformed-domain sums cancel heavily
-// there, and its rounding noise (~1e-5 of the largest gradient) was enough to
-// break the trainer's replica-equivalence check once Adam normalised it.
+// gradient stays exact (no Winograd): its transformed-domain sums cancel heavily
+// there, and the rounding noise (~1e-5 of the largest gradient) was enough to
+// break the trainer's replica-equivalence check once Adam normalised it. For
+// stride 1 it is one GEMM over shifted views of the whole batch
+// (conv2d_shifted.h); other strides go through im2col.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
