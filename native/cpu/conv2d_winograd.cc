@@ -72,23 +72,23 @@ void row_to_phases(const WinogradF4x3Kernels& k, const float* xrow, int64_t w, i
 void transform_input_band(ThreadPool& pool, const WinogradF4x3Kernels& k, const float* xn, int64_t c_count,
                           int64_t h, int64_t w, int ph, int pw, int64_t ty0, int64_t rows, int64_t wt,
                           int64_t in_pitch, float* v, int64_t tc) {
+  // Each padded input row of the band is phased once into `rows_buf` (row q at
+  // q * 4 * in_pitch), and each tile row reads its 6 rows (stride 4 * in_pitch,
+  // as input_row wants) straight from there: tile rows overlap by 2 input rows.
+  // The buffer starts zeroed and keeps its zeros where no data lands: rows
+  // above or below the image (the same rows for every channel) and the
+  // padding tails that row_to_phases leaves alone.
+  const int64_t band_in_rows = 4 * rows + 2;
   pool.parallel_for(c_count, [&](int64_t c0, int64_t c1) {
-    std::vector<float> patch(static_cast<size_t>(24 * in_pitch), 0.0f);  // zero tails: see row_to_phases
+    std::vector<float> rows_buf(static_cast<size_t>(band_in_rows * 4 * in_pitch), 0.0f);
     for (int64_t c = c0; c < c1; ++c) {
       const float* xc = xn + c * h * w;
-      for (int64_t r = 0; r < rows; ++r) {
-        const int64_t top = 4 * (ty0 + r) - ph;
-        for (int i = 0; i < 6; ++i) {
-          const int64_t ih = top + i;
-          float* dst = patch.data() + 4 * i * in_pitch;
-          if (ih < 0 || ih >= h) {
-            std::fill_n(dst, 4 * in_pitch, 0.0f);
-            continue;
-          }
-          row_to_phases(k, xc + ih * w, w, pw, in_pitch, dst, in_pitch);
-        }
-        k.input_row(patch.data(), in_pitch, wt, v + c * tc + r * wt, c_count * tc);
+      for (int64_t q = 0; q < band_in_rows; ++q) {
+        const int64_t ih = 4 * ty0 - ph + q;
+        if (ih >= 0 && ih < h) row_to_phases(k, xc + ih * w, w, pw, in_pitch, rows_buf.data() + q * 4 * in_pitch, in_pitch);
       }
+      for (int64_t r = 0; r < rows; ++r)
+        k.input_row(rows_buf.data() + 4 * r * 4 * in_pitch, in_pitch, wt, v + c * tc + r * wt, c_count * tc);
     }
   }, 1);
 }
