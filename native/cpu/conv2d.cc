@@ -5,14 +5,17 @@
 // A 1x1, stride 1, unpadded convolution needs no im2col: x already is the matrix.
 // 3x3 stride-1 layers with enough channels go through Winograd F(4x4, 3x3)
 // instead (conv2d_winograd.h), forward and for the input gradient. The weight
-// gradient stays on im2col: Winograd's transformed-domain sums cancel heavily
-// there, and its rounding noise (~1e-5 of the largest gradient) was enough to
-// break the trainer's replica-equivalence check once Adam normalised it.
+// gradient stays exact (no Winograd): its transformed-domain sums cancel heavily
+// there, and the rounding noise (~1e-5 of the largest gradient) was enough to
+// break the trainer's replica-equivalence check once Adam normalised it. For
+// stride 1 it is one GEMM over shifted views of the whole batch
+// (conv2d_shifted.h); other strides go through im2col.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 
+#include "conv2d_shifted.h"
 #include "conv2d_winograd.h"
 #include "cpu_backend.h"
 #include "gemm.h"
@@ -54,6 +57,11 @@ int64_t chunk_positions(const ConvGeom& g) {
   return std::min(pc, g.positions());
 }
 
+// A few floats at a time: a libc call per short run costs more than the stores.
+inline void fill_zero(float* d, int64_t n) {
+  for (int64_t t = 0; t < n; ++t) d[t] = 0.0f;
+}
+
 // col[r, q] for r = (c, i, j) over the kernel taps and q over output positions
 // [p0, p0 + np) of image `xn` [C, H, W]; zero where the tap falls in the padding.
 void im2col(ThreadPool& pool, const ConvGeom& g, const float* xn, int64_t p0, int64_t np, float* col) {
@@ -72,21 +80,24 @@ void im2col(ThreadPool& pool, const ConvGeom& g, const float* xn, int64_t p0, in
         const int64_t ih = oh * g.sh - g.ph + i;
         float* d = dst + q;
         if (ih < 0 || ih >= g.h) {
-          std::memset(d, 0, run * sizeof(float));
+          fill_zero(d, run);
         } else {
+          // Padding on the left, the taps inside the row, padding on the right:
+          // branch-free loops (the stem's stride-2 gather was element by element
+          // behind a bounds test, 12% of a training step).
           const float* xrow = xc + ih * g.w - g.pw + j;
-          for (int64_t t = 0; t < run; ++t) {
-            const int64_t ow = ow0 + t;
-            if (ow < lo || ow >= hi) {
-              d[t] = 0.0f;
-            } else if (g.sw == 1) {
-              const int64_t end = std::min(hi, ow0 + run);
-              std::memcpy(d + t, xrow + ow, (end - ow) * sizeof(float));
-              t += end - ow - 1;
-            } else {
-              d[t] = xrow[ow * g.sw];
-            }
-          }
+          const int64_t a = std::min(std::max(lo, ow0), ow0 + run), b = std::max(a, std::min(hi, ow0 + run));
+          fill_zero(d, a - ow0);
+          float* __restrict da = d + (a - ow0);
+          const float* __restrict sa = xrow + a * g.sw;
+          const int64_t len = b - a;
+          if (g.sw == 1)
+            for (int64_t t = 0; t < len; ++t) da[t] = sa[t];
+          else if (g.sw == 2)
+            for (int64_t t = 0; t < len; ++t) da[t] = sa[2 * t];
+          else
+            for (int64_t t = 0; t < len; ++t) da[t] = sa[t * g.sw];
+          fill_zero(d + (b - ow0), ow0 + run - b);
         }
         q += run;
       }
@@ -236,9 +247,13 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor&
     a.y = gx.data();
     winograd_f4x3_conv(pool_, isa_, a);
   }
+  const ShiftedConvGeom sg{g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.ho, g.wo, g.ph, g.pw};
+  const bool gw_shifted = gw.defined() && P > 0 && g.c > 0 && g.o > 0 && !g.direct() &&
+                          shifted_weight_grad_suits(sg, g.sh, g.sw);
+  if (gw_shifted) shifted_weight_grad(pool_, isa_, sg, x.data(), gy.data(), gw.data());
   // What is left for the im2col path.
   const bool gx_im2col = gx.defined() && !gx_winograd;
-  const bool gw_im2col = gw.defined();
+  const bool gw_im2col = gw.defined() && !gw_shifted;
   if (!gx_im2col && !gw_im2col) return;
   if (gx_im2col && gx.numel()) std::memset(gx.data(), 0, gx.bytes());
   if (g.n == 0 || P == 0 || g.o == 0 || CK == 0) return;

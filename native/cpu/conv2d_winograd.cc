@@ -42,31 +42,53 @@ void transform_weights(ThreadPool& pool, const WinogradF4x3Kernels& k, const Win
   }, 1);
 }
 
+// One padded input row in phase layout (dst[j * pitch + t] = column 4t + j - pw,
+// zero outside [0, w)), read straight from x: going through a freshly copied
+// padded line made to_phases' wide loads straddle the copy's narrower stores and
+// stall on store forwarding (it was 8% of a training step). Groups from
+// ceil((w + pw) / 4) on are all padding and are left alone: the caller keeps
+// them zero (its buffer starts zeroed and only ever gets zeros there), which
+// spares a scalar store per float of the wide phase pitch.
+void row_to_phases(const WinogradF4x3Kernels& k, const float* xrow, int64_t w, int pw, int64_t groups, float* dst,
+                   int64_t pitch) {
+  groups = std::min(groups, (w + pw + 3) / 4);
+  // Groups whose four columns all lie inside the row.
+  const int64_t t0 = std::min<int64_t>(groups, (pw + 3) / 4);
+  const int64_t last = w + pw - 4;
+  const int64_t t1 = last < 0 ? t0 : std::max(t0, std::min(groups, last / 4 + 1));
+  auto edge = [&](int64_t t) {
+    for (int j = 0; j < 4; ++j) {
+      const int64_t col = 4 * t + j - pw;
+      dst[j * pitch + t] = col >= 0 && col < w ? xrow[col] : 0.0f;
+    }
+  };
+  for (int64_t t = 0; t < t0; ++t) edge(t);
+  if (t1 > t0) k.to_phases(xrow + 4 * t0 - pw, t1 - t0, dst + t0, pitch);
+  for (int64_t t = t1; t < groups; ++t) edge(t);
+}
+
 // Transformed input tiles of tile rows [ty0, ty0 + rows) of image xn [c, h, w]
 // (padded by ph, pw): v[xi, channel, r * wt + tile], channel stride tc.
 void transform_input_band(ThreadPool& pool, const WinogradF4x3Kernels& k, const float* xn, int64_t c_count,
                           int64_t h, int64_t w, int ph, int pw, int64_t ty0, int64_t rows, int64_t wt,
                           int64_t in_pitch, float* v, int64_t tc) {
+  // Each padded input row of the band is phased once into `rows_buf` (row q at
+  // q * 4 * in_pitch), and each tile row reads its 6 rows (stride 4 * in_pitch,
+  // as input_row wants) straight from there: tile rows overlap by 2 input rows.
+  // The buffer starts zeroed and keeps its zeros where no data lands: rows
+  // above or below the image (the same rows for every channel) and the
+  // padding tails that row_to_phases leaves alone.
+  const int64_t band_in_rows = 4 * rows + 2;
   pool.parallel_for(c_count, [&](int64_t c0, int64_t c1) {
-    std::vector<float> patch(static_cast<size_t>(24 * in_pitch));
-    // One padded input row: pw zeros, the row, zeros up to whole groups of 4.
-    std::vector<float> line(static_cast<size_t>(4 * in_pitch), 0.0f);
+    std::vector<float> rows_buf(static_cast<size_t>(band_in_rows * 4 * in_pitch), 0.0f);
     for (int64_t c = c0; c < c1; ++c) {
       const float* xc = xn + c * h * w;
-      for (int64_t r = 0; r < rows; ++r) {
-        const int64_t top = 4 * (ty0 + r) - ph;
-        for (int i = 0; i < 6; ++i) {
-          const int64_t ih = top + i;
-          float* dst = patch.data() + 4 * i * in_pitch;
-          if (ih < 0 || ih >= h) {
-            std::fill_n(dst, 4 * in_pitch, 0.0f);
-            continue;
-          }
-          std::memcpy(line.data() + pw, xc + ih * w, w * sizeof(float));
-          k.to_phases(line.data(), in_pitch, dst, in_pitch);
-        }
-        k.input_row(patch.data(), in_pitch, wt, v + c * tc + r * wt, c_count * tc);
+      for (int64_t q = 0; q < band_in_rows; ++q) {
+        const int64_t ih = 4 * ty0 - ph + q;
+        if (ih >= 0 && ih < h) row_to_phases(k, xc + ih * w, w, pw, in_pitch, rows_buf.data() + q * 4 * in_pitch, in_pitch);
       }
+      for (int64_t r = 0; r < rows; ++r)
+        k.input_row(rows_buf.data() + 4 * r * 4 * in_pitch, in_pitch, wt, v + c * tc + r * wt, c_count * tc);
     }
   }, 1);
 }

@@ -98,6 +98,14 @@ void gemm_pack_transposed_baseline(const float* src, int64_t ld, int rows, int64
 
 namespace {
 
+// kb rows of W floats, ld apart, into a contiguous panel. A fixed-size loop the
+// compiler inlines: a libc memcpy call per 64- or 128-byte row costs more than the copy.
+template <int W>
+void copy_rows(const float* src, int64_t ld, int64_t kb, float* dst) {
+  for (int64_t k = 0; k < kb; ++k)
+    for (int j = 0; j < W; ++j) dst[k * W + j] = src[k * ld + j];
+}
+
 // Packs op(A)[i0 : i0+mb, p0 : p0+kb] into ceil(mb/mr) panels of mr rows,
 // k-major inside a panel; rows past mb are zero so edge tiles need no special case.
 void pack_a(const GemmOp& op, const GemmKernelInfo& ki, int64_t i0, int64_t p0, int64_t mb, int64_t kb, float* dst) {
@@ -107,24 +115,20 @@ void pack_a(const GemmOp& op, const GemmKernelInfo& ki, int64_t i0, int64_t p0, 
     float* panel = dst + ir * kb;
     if (!op.trans_a) {
       ki.pack_transposed(op.a + (i0 + ir) * op.lda + p0, op.lda, rows, kb, mr, panel);
+    } else if (rows == 12 && mr == 12) {  // Stored [K, M]: the mr values of one k are contiguous.
+      copy_rows<12>(op.a + p0 * op.lda + i0 + ir, op.lda, kb, panel);
+    } else if (rows == 6 && mr == 6) {
+      copy_rows<6>(op.a + p0 * op.lda + i0 + ir, op.lda, kb, panel);
+    } else if (rows == 4 && mr == 4) {
+      copy_rows<4>(op.a + p0 * op.lda + i0 + ir, op.lda, kb, panel);
     } else {
-      // Stored [K, M]: the mr values of one k are contiguous.
       for (int64_t k = 0; k < kb; ++k) {
         const float* src = op.a + (p0 + k) * op.lda + i0 + ir;
         float* d = panel + k * mr;
-        std::memcpy(d, src, rows * sizeof(float));
-        for (int i = rows; i < mr; ++i) d[i] = 0.0f;
+        for (int i = 0; i < mr; ++i) d[i] = i < rows ? src[i] : 0.0f;  // no libc call per k
       }
     }
   }
-}
-
-// kb rows of W floats, ld apart, into a contiguous panel. A fixed-size loop the
-// compiler inlines: a libc memcpy call per 64- or 128-byte row costs more than the copy.
-template <int W>
-void copy_rows(const float* src, int64_t ld, int64_t kb, float* dst) {
-  for (int64_t k = 0; k < kb; ++k)
-    for (int j = 0; j < W; ++j) dst[k * W + j] = src[k * ld + j];
 }
 
 // Packs op(B)[p0 : p0+kb, j0 : j0+nb] into ceil(nb/nr) panels of nr columns,
@@ -134,8 +138,22 @@ void pack_b(const GemmOp& op, const GemmKernelInfo& ki, int64_t p0, int64_t j0, 
   for (int64_t jr = 0; jr < nb; jr += nr) {
     int cols = static_cast<int>(std::min<int64_t>(nr, nb - jr));
     float* panel = dst + jr * kb;
+    if (op.b_group_offset && !op.trans_b) {
+      const int64_t col = op.b_col0 + j0 + jr, gc = op.b_group_cols;
+      if (col % gc + cols > gc) {  // the panel straddles two groups: column by column
+        for (int64_t k = 0; k < kb; ++k)
+          for (int j = 0; j < nr; ++j) {
+            const int64_t cj = col + j;
+            panel[k * nr + j] = j < cols ? op.b[op.b_group_offset[cj / gc] + (p0 + k) * op.ldb + cj % gc] : 0.0f;
+          }
+        continue;
+      }
+    }
     if (!op.trans_b) {
-      const float* src = op.b + p0 * op.ldb + j0 + jr;
+      const float* src = op.b_group_offset
+                             ? op.b + op.b_group_offset[(op.b_col0 + j0 + jr) / op.b_group_cols] + p0 * op.ldb +
+                                   (op.b_col0 + j0 + jr) % op.b_group_cols
+                             : op.b + p0 * op.ldb + j0 + jr;
       if (cols == 32 && nr == 32)
         copy_rows<32>(src, op.ldb, kb, panel);
       else if (cols == 16 && nr == 16)
@@ -219,7 +237,9 @@ void check(const GemmOp& op) {
   CN_CHECK(op.m >= 0 && op.n >= 0 && op.k >= 0, "sgemm: negative size m=", op.m, " n=", op.n, " k=", op.k);
   CN_CHECK(op.ldc >= std::max<int64_t>(1, op.n), "sgemm: ldc=", op.ldc, " is smaller than n=", op.n);
   CN_CHECK(op.lda >= std::max<int64_t>(1, op.trans_a ? op.m : op.k), "sgemm: lda=", op.lda, " is too small");
-  CN_CHECK(op.ldb >= std::max<int64_t>(1, op.trans_b ? op.k : op.n), "sgemm: ldb=", op.ldb, " is too small");
+  CN_CHECK(!op.b_group_offset || (!op.trans_b && op.b_group_cols > 0), "sgemm: grouped B must be non-transposed, groups > 0");
+  const int64_t b_row = op.b_group_offset ? op.b_group_cols : op.n;
+  CN_CHECK(op.ldb >= std::max<int64_t>(1, op.trans_b ? op.k : b_row), "sgemm: ldb=", op.ldb, " is too small");
 }
 
 }  // namespace
@@ -269,7 +289,10 @@ void sgemm(Isa isa, ThreadPool* pool, const GemmOp& op) {
     sub.m = i1 - i0;
     sub.n = j1 - j0;
     sub.a = op.trans_a ? op.a + i0 : op.a + i0 * op.lda;
-    sub.b = op.trans_b ? op.b + j0 * op.ldb : op.b + j0;
+    if (op.b_group_offset)
+      sub.b_col0 = op.b_col0 + j0;
+    else
+      sub.b = op.trans_b ? op.b + j0 * op.ldb : op.b + j0;
     sub.c = op.c + i0 * op.ldc + j0;
     sgemm_serial(ki, sub);
   });

@@ -28,6 +28,15 @@ struct GemmOp {
   float beta = 0.0f;
   float* c = nullptr;  // [M, N], row stride ldc >= N
   int64_t ldc = 0;
+  // Optional, for a non-transposed B only: B's columns come in groups of
+  // b_group_cols, column j read from b + b_group_offset[j / b_group_cols] +
+  // k * ldb + j % b_group_cols (ldb >= b_group_cols): several shifted views of
+  // one matrix side by side, as a convolution's kernel taps are, multiplied in
+  // one GEMM so that A is packed once for all of them. Fastest when
+  // b_group_cols is a multiple of 32 (no micro-panel then straddles two groups).
+  int64_t b_group_cols = 0;
+  const int64_t* b_group_offset = nullptr;
+  int64_t b_col0 = 0;  // grouped B: index of this op's first column (the threads' pieces set it)
 };
 
 // C = alpha * op(A) * op(B) + beta * C, all row-major. Uses the kernels of `isa`

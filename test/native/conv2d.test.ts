@@ -43,6 +43,12 @@ const cases: Case[] = [
   { name: 'Winograd 3x3 s1 padding [1,0]', x: [1, 16, 16, 18], w: [16, 16, 3, 3], stride: [1, 1], padding: [1, 0], bias: true },
   { name: '3x3 s1 with too few tiles for Winograd (im2col)', x: [1, 16, 9, 9], w: [16, 16, 3, 3], stride: [1, 1], padding: [1, 1], bias: true },
   { name: 'padding wider than the kernel', x: [1, 2, 3, 3], w: [2, 2, 2, 2], stride: [1, 2], padding: [3, 2], bias: true },
+  // The stride-1 weight gradient runs all kernel taps as one GEMM over shifted
+  // views of a padded copy of the batch (conv2d_shifted.h): channel counts that
+  // are whole micro-panels (32, 64) and ones whose panels straddle two taps.
+  { name: 'shifted weight gradient, 32 channels, 3 images', x: [3, 32, 6, 5], w: [4, 32, 3, 3], stride: [1, 1], padding: [1, 1], bias: false },
+  { name: 'shifted weight gradient, 64 channels, 5x3 padding [2,0]', x: [2, 64, 7, 9], w: [3, 64, 5, 3], stride: [1, 1], padding: [2, 0], bias: true },
+  { name: 'shifted weight gradient, 40 channels, padding past the kernel', x: [2, 40, 4, 5], w: [5, 40, 2, 3], stride: [1, 1], padding: [3, 1], bias: true },
 ];
 
 const outSize = (i: number, k: number, s: number, p: number) => Math.floor((i + 2 * p - k) / s) + 1;
