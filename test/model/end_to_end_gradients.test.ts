@@ -11,6 +11,7 @@ import { type ModelConfig } from '../../lib/configs';
 import { Model, type HeadOutputs } from '../../lib/model';
 import type { TensorData } from '../../lib/native';
 import * as ops from '../../lib/ops';
+import { linearRegime } from './linear_regime';
 
 const tiny: ModelConfig = {
   numStacks: 2, downsampleTimes: 2, stageChannels: [4, 6, 5], stageBlocks: [1, 1, 1], featChannel: 4, numClasses: 2,
@@ -30,19 +31,8 @@ describe('model + losses: end-to-end gradient', function () {
     const normal = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
     const m = new Model(tiny, { seed: 2 });
     const sd = m.stateDict();
-    for (const [k, v] of Object.entries(sd)) {
-      if (v.data instanceof BigInt64Array) continue;
-      const d = v.data;
-      if (v.shape.length === 4) {
-        const fanIn = v.shape[1]! * v.shape[2]! * v.shape[3]!;
-        for (let i = 0; i < d.length; i++) d[i] = (0.5 + r()) / fanIn;
-      } else if (k.endsWith('running_mean')) d.fill(0);
-      else if (k.endsWith('running_var')) d.fill(1);
-      else if (k.endsWith('.weight')) d.fill(1);
-      // Heatmap logits near 0 and embeddings/offsets of order 1 keep every loss term active.
-      else if (/_heat\.\d+\.1\.conv\.bias$/.test(k)) d.fill(-2);
-      else for (let i = 0; i < d.length; i++) d[i] = 0.1 * r();
-    }
+    // Heatmap logits near -2 and small other biases keep every loss term active.
+    linearRegime(sd, r, (k) => (/_heat\.\d+\.1\.conv\.bias$/.test(k) ? -2 : 0.1 * r()));
     m.loadStateDict(sd);
     const x: TensorData = { data: Float32Array.from({ length: 2 * 3 * 32 * 32 }, r), shape: [2, 3, 32, 32] };
     const [h, w] = m.outputShapes(x.shape)[0]!.tlHeat.slice(2) as [number, number];

@@ -13,6 +13,7 @@ import * as assert from 'assert';
 import { type ModelConfig } from '../../lib/configs';
 import { Model, type HeadOutputs, type StateDict } from '../../lib/model';
 import type { TensorData } from '../../lib/native';
+import { linearRegime } from './linear_regime';
 
 const tiny: ModelConfig = {
   numStacks: 2,
@@ -66,17 +67,7 @@ describe('model backward', function () {
     const normal = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
     const m = new Model(tiny, { seed: 3 });
     const sd = m.stateDict();
-    for (const [k, v] of Object.entries(sd)) {
-      if (v.data instanceof BigInt64Array) continue;
-      const d = v.data;
-      if (v.shape.length === 4) {
-        const fanIn = v.shape[1]! * v.shape[2]! * v.shape[3]!;
-        for (let i = 0; i < d.length; i++) d[i] = (0.5 + r()) / fanIn;
-      } else if (k.endsWith('running_mean')) d.fill(0);
-      else if (k.endsWith('running_var')) d.fill(1);
-      else if (k.endsWith('.weight')) d.fill(1);
-      else for (let i = 0; i < d.length; i++) d[i] = 0.5 + r();
-    }
+    linearRegime(sd, r);
     m.loadStateDict(sd);
     const x: TensorData = { data: Float32Array.from({ length: 2 * 3 * 32 * 32 }, r), shape: [2, 3, 32, 32] };
     const R = randomGrads(m, x.shape, normal);
