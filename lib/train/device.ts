@@ -10,7 +10,14 @@ export const TRAINING_OPS = [
 ];
 
 function missingOps(backend: string): string[] {
-  const have = new Set(native().backendInfo(backend).supports);
+  let supports: string[];
+  try {
+    supports = native().backendInfo(backend).supports;
+  } catch (e) {
+    // The engine says why (no plugin, no driver, no device, bad index); say which flag asked for it.
+    throw new Error(`--device ${backend}: ${(e as Error).message.replace(/^backendInfo: backend '[^']*': /, '')}`);
+  }
+  const have = new Set(supports);
   return TRAINING_OPS.filter((o) => !have.has(o));
 }
 

@@ -188,11 +188,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const stale = removeStaleTemps(workDir);
   if (stale) log(`removed ${stale} partial checkpoint file(s) left by an interrupted save`);
 
-  // ---- data, model, trainer ----------------------------------------------------------
+  // ---- device, data, model, trainer ----------------------------------------------------
+  const backend = resolveTrainingBackend(c.device, log);
   const d = await openDatasets(c, opts, log);
   if (!resumeFrom) applyClasses(c, d.train, log);
   writeJsonAtomic(path.join(workDir, 'config.json'), c);
-  const backend = resolveTrainingBackend(c.device, log);
   const bs = c.train.batchSize * c.train.replicas;
   const loader = new TrainLoader(d.train, {
     batchSize: bs,
