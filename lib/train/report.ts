@@ -18,7 +18,8 @@ const esc = (s: string) => s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt
 export function reportHtml(title: string, records: readonly MetricsRecord[], images: readonly ReportImage[]): string {
   const train = records.filter((r): r is TrainRecord => r.kind === 'train');
   const evals = records.filter((r): r is EvalRecord => r.kind === 'eval');
-  const terms = [...new Set(train.flatMap((r) => Object.keys(r.losses)))];
+  // Terms summed over stacks, and the total; the per-stack terms stay in metrics.jsonl.
+  const terms = [...new Set(train.flatMap((r) => Object.keys(r.losses)))].filter((t) => !/_l\d+$/.test(t));
   const lossSeries: Series[] = terms.map((t) => ({ name: t, points: train.map((r) => [r.iter, r.losses[t] ?? NaN]) }));
   const apSeries: Series[] = [0, 1, 2].map((k) => ({ name: STAT_NAMES[k]!, points: evals.map((r) => [r.iter, r.stats[k] ?? NaN]) }));
   const lrSeries: Series[] = [{ name: 'lr', points: train.map((r) => [r.iter, r.lr]) }];
