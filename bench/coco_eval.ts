@@ -14,6 +14,7 @@ import { accumulate, evaluateImages, perCategoryAp, STAT_NAMES, summarize } from
 import type { CocoAnnotationJson, CocoDetectionJson, CocoGroundTruthJson } from '../lib/eval/coco_json';
 import { parseDetections, parseGroundTruth, readDetections, readGroundTruth } from '../lib/eval/coco_json';
 import { mulberry32 } from './rng';
+import type { BenchResult } from './harness';
 
 /** COCO's 80 category ids: 1..90 without the 10 ids the 2017 release left unused. */
 export const COCO_CATEGORY_IDS: readonly number[] = Array.from({ length: 90 }, (_, i) => i + 1)
@@ -88,18 +89,8 @@ export function generateCocoCase(seed = 2017, numImages = 5000, detsPerImage = 1
   return { gt: { images, annotations, categories }, dt };
 }
 
-/** One row of the bench table (structurally bench/harness.ts's BenchResult). */
-export interface CocoEvalBenchRow {
-  group: string;
-  name: string;
-  metric: string;
-  value: number;
-  reference?: { value: number; label: string };
-  ratio?: number;
-  /** CPU seconds of this process for the same work. */
-  cpu?: number;
-  details?: Record<string, number | string>;
-}
+/** One row of the bench table. */
+export type CocoEvalBenchRow = BenchResult;
 
 const GROUP = 'coco-eval';
 /** pycocotools on the project's machine, same case size. */

@@ -3,17 +3,11 @@
 // local maxima, top-k corners, pairing, class-aware Gaussian soft-NMS, best 100),
 // optionally with the flip test of CornerNet.aug_test. Runs in the native engine
 // on the CPU whatever backend produced the head outputs.
+import type { HeadOutputs } from './model';
 import { native, type TensorData } from './native';
 
-/** The six outputs of CornerHead for one level: heat maps are logits [N,C,H,W]; embeddings [N,1,H,W]; offsets [N,2,H,W] (x, y). */
-export interface CornerHeadOutputs {
-  tlHeat: TensorData;
-  brHeat: TensorData;
-  tlEmb: TensorData;
-  brEmb: TensorData;
-  tlOff: TensorData;
-  brOff: TensorData;
-}
+/** The six outputs of CornerHead for one level (lib/model.ts HeadOutputs): heat maps are logits [N,C,H,W]; embeddings [N,1,H,W]; offsets [N,2,H,W] (x, y). */
+export type CornerHeadOutputs = HeadOutputs;
 
 /** The same outputs for the horizontally mirrored input, under the names decode() reads for the flip test. */
 export interface FlippedHeadOutputs {

@@ -3,6 +3,7 @@
 // synchronous form and an `...Async` form that runs off the event loop.
 // `backend` is 'cpu' (default), 'cpu:portable' | 'cpu:avx2' | 'cpu:avx512'
 // (force a SIMD path), 'cuda', 'cuda:N', or 'cuda-emu' (CUDA kernels on the host).
+import type { HeadOutputs } from './model';
 import { native, type NativeOpAsyncFn, type NativeOpFn, type TensorData } from './native';
 
 export type { TensorData };
@@ -314,14 +315,8 @@ export const maskedSmoothL1Loss = (a: MaskedSmoothL1Args, o?: OpOptions): { loss
   return { loss: scalar(r.loss), gradPred: r.gradPred };
 };
 
-export interface CornerHeadLossArgs {
-  /** One head level's raw outputs (heatmap logits before the sigmoid). */
-  tlHeat: TensorData;
-  brHeat: TensorData;
-  tlEmb: TensorData;
-  brEmb: TensorData;
-  tlOff: TensorData;
-  brOff: TensorData;
+/** One head level's raw outputs (heatmap logits before the sigmoid) and its targets. */
+export interface CornerHeadLossArgs extends HeadOutputs {
   /** Targets (cornerTargets). */
   tlHeatmap: TensorData;
   brHeatmap: TensorData;

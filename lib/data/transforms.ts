@@ -142,6 +142,15 @@ export interface TrainPlan {
 
 const MAX_CROP_ROUNDS = 200;
 
+/** The native transform's arguments for a window pasted into a canvas, resized to `size`, optionally flipped. */
+function pasteArgs(cp: CropPaste, canvas: [number, number], size: [number, number], flip: boolean, norm: { mean: TensorData; std: TensorData }): Omit<ImageTransformArgs, 'image'> {
+  const [x0, y0, x1, y1] = cp.patch;
+  return {
+    windowX: x0, windowY: y0, windowWidth: x1 - x0, windowHeight: y1 - y0, pasteX: cp.pasteX, pasteY: cp.pasteY,
+    canvas, size, flip, mean: norm.mean, std: norm.std, photometric: false,
+  };
+}
+
 /**
  * The reference's train-time crop: pick a ratio, then up to 50 centres until one
  * keeps at least one box centre strictly inside the window (any centre when there
@@ -202,21 +211,8 @@ export function planTrain(rng: Rng, imgW: number, imgH: number, boxes: Float32Ar
     out.push(x1, y1, x2, y2);
     kept.push(labels[i]!);
   }
-  const [x0, y0, x1, y1] = cp.patch;
-  const args: Omit<ImageTransformArgs, 'image'> = {
-    windowX: x0,
-    windowY: y0,
-    windowWidth: x1 - x0,
-    windowHeight: y1 - y0,
-    pasteX: cp.pasteX,
-    pasteY: cp.pasteY,
-    canvas: [newH, newW],
-    size: [outH, outW],
-    flip,
-    mean: tensorArgs.mean,
-    std: tensorArgs.std,
-    photometric: photometric !== null,
-  };
+  const args = pasteArgs(cp, [newH, newW], [outH, outW], flip, tensorArgs);
+  args.photometric = photometric !== null;
   if (photometric) Object.assign(args, photometric);
   return { args, boxes: Float32Array.from(out), labels: Int32Array.from(kept), affine, ratio, photometric };
 }
@@ -251,22 +247,8 @@ export const REFERENCE_TEST: Readonly<TestTransformConfig> = { padOr: 127, mean:
 export function planTest(imgW: number, imgH: number, flip: boolean, cfg: TestTransformConfig, tensorArgs: { mean: TensorData; std: TensorData }): { args: Omit<ImageTransformArgs, 'image'>; meta: TestMeta } {
   const th = imgH | cfg.padOr, tw = imgW | cfg.padOr;
   const cp = cropAndPaste(imgW, imgH, Math.floor(imgW / 2), Math.floor(imgH / 2), th, tw);
-  const [x0, y0, x1, y1] = cp.patch;
   return {
-    args: {
-      windowX: x0,
-      windowY: y0,
-      windowWidth: x1 - x0,
-      windowHeight: y1 - y0,
-      pasteX: cp.pasteX,
-      pasteY: cp.pasteY,
-      canvas: [th, tw],
-      size: [th, tw],
-      flip,
-      mean: tensorArgs.mean,
-      std: tensorArgs.std,
-      photometric: false,
-    },
+    args: pasteArgs(cp, [th, tw], [th, tw], flip, tensorArgs),
     meta: { imgShape: [imgH, imgW], padShape: [th, tw], border: cp.border, flip },
   };
 }
