@@ -44,13 +44,18 @@ Tensor Conv2d::forward(const Pass& p, const Tensor& x) {
 
 Tensor Conv2d::backward(const Pass& p, const Tensor& gy, bool need_gx) {
   CN_CHECK(x_.defined(), "internal: conv ", w_->name, " has no recorded forward");
-  Tensor gx = need_gx ? p.be.empty(x_.shape()) : Tensor{};
+  Tensor x = x_;
+  x_ = Tensor{};
+  return backward(p, x, gy, need_gx);
+}
+
+Tensor Conv2d::backward(const Pass& p, const Tensor& x, const Tensor& gy, bool need_gx) {
+  Tensor gx = need_gx ? p.be.empty(x.shape()) : Tensor{};
   Tensor gw = p.store.grad_target(p.be, *w_);
   Tensor gb = b_ ? p.store.grad_target(p.be, *b_) : Tensor{};
-  p.be.conv2d_backward(x_, w_->value, gy, params_, gx, gw, gb);
+  p.be.conv2d_backward(x, w_->value, gy, params_, gx, gw, gb);
   p.store.accumulate_grad(p.be, *w_, gw);
   if (b_) p.store.accumulate_grad(p.be, *b_, gb);
-  x_ = Tensor{};
   return gx;
 }
 
@@ -102,6 +107,20 @@ Tensor BatchNorm2d::backward(const Pass& p, const Tensor& gy) {
   p.store.accumulate_grad(p.be, *b_, gb);
   release();
   return gx;
+}
+
+Tensor BatchNorm2d::recompute(const Pass& p) {
+  CN_CHECK(x_.defined(), "internal: batch norm ", w_->name, " has no recorded forward");
+  Tensor y = p.be.empty(x_.shape());
+  if (recorded_train_) {
+    // Same input, same code: the batch statistics, hence y, come out bit for bit
+    // as in the forward. Running statistics go to throwaway buffers.
+    Tensor rm = p.be.zeros({x_.size(1)}), rv = p.be.zeros({x_.size(1)}), none;
+    p.be.batch_norm_forward_train(x_, w_->value, b_->value, rm, rv, bn_, y, none, none);
+  } else {
+    p.be.batch_norm_forward_eval(x_, w_->value, b_->value, mean_->value, var_->value, bn_, y);
+  }
+  return y;
 }
 
 void BatchNorm2d::release() { x_ = save_mean_ = save_invstd_ = Tensor{}; }
@@ -161,7 +180,12 @@ BasicBlock::BasicBlock(ParameterStore& s, const std::string& prefix, int cin, in
 Tensor BasicBlock::forward(const Pass& p, const Tensor& x) {
   Tensor h = bn1_.forward(p, conv1_.forward(p, x));
   p.be.relu_forward(h, h);
-  Tensor y = bn2_.forward(p, conv2_.forward(p, h));
+  // conv2's input (and the ReLU's output) is not kept: backward recomputes it
+  // from bn1's input, one buffer less per block for an elementwise pass.
+  Pass no_record = p;
+  no_record.record = false;
+  Tensor y = bn2_.forward(p, conv2_.forward(no_record, h));
+  h = Tensor{};
   if (ds_conv_.empty()) {
     p.be.axpy(1.f, x, y);
   } else {
@@ -169,7 +193,6 @@ Tensor BasicBlock::forward(const Pass& p, const Tensor& x) {
     p.be.axpy(1.f, id, y);
   }
   p.be.relu_forward(y, y);
-  h_ = p.record ? h : Tensor{};
   y_ = p.record ? y : Tensor{};
   return y;
 }
@@ -179,10 +202,14 @@ Tensor BasicBlock::backward(const Pass& p, const Tensor& gy) {
   Tensor g_sum = p.be.empty(gy.shape());  // gradient at the residual sum
   p.be.relu_backward(y_, gy, g_sum);
   y_ = Tensor{};
-  Tensor gh = conv2_.backward(p, bn2_.backward(p, g_sum), true);
+  Tensor g2 = bn2_.backward(p, g_sum);
+  Tensor h = bn1_.recompute(p);
+  p.be.relu_forward(h, h);
+  Tensor gh = conv2_.backward(p, h, g2, true);
+  g2 = Tensor{};
   Tensor gh_pre = p.be.empty(gh.shape());
-  p.be.relu_backward(h_, gh, gh_pre);
-  h_ = gh = Tensor{};
+  p.be.relu_backward(h, gh, gh_pre);
+  h = gh = Tensor{};
   Tensor gx = conv1_.backward(p, bn1_.backward(p, gh_pre), true);
   gh_pre = Tensor{};
   if (ds_conv_.empty()) {
@@ -200,7 +227,7 @@ void BasicBlock::release() {
   bn2_.release();
   for (auto& c : ds_conv_) c.release();
   for (auto& b : ds_bn_) b.release();
-  h_ = y_ = Tensor{};
+  y_ = Tensor{};
 }
 
 // ---- ResLayer -------------------------------------------------------------------

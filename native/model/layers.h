@@ -39,6 +39,8 @@ class Conv2d {
   Tensor forward(const Pass& p, const Tensor& x);
   // gx is computed only when need_gx (the stem's first conv has no use for it).
   Tensor backward(const Pass& p, const Tensor& gy, bool need_gx);
+  // For a forward run with record off: the caller brings the input back.
+  Tensor backward(const Pass& p, const Tensor& x, const Tensor& gy, bool need_gx);
   void release() { x_ = Tensor{}; }
   Entry* bias() { return b_; }
 
@@ -55,6 +57,9 @@ class BatchNorm2d {
   BatchNorm2d(ParameterStore& s, const std::string& prefix, int channels, const BatchNormParams& bn);
   Tensor forward(const Pass& p, const Tensor& x);
   Tensor backward(const Pass& p, const Tensor& gy);
+  // The output of the recorded forward again, from the kept input and the same
+  // statistics (nothing is updated): lets a caller drop that output until backward.
+  Tensor recompute(const Pass& p);
   void release();
 
  private:
@@ -102,7 +107,7 @@ class BasicBlock {
   BatchNorm2d bn2_;
   std::vector<Conv2d> ds_conv_;  // zero or one each
   std::vector<BatchNorm2d> ds_bn_;
-  Tensor h_, y_;  // first ReLU's output, block output
+  Tensor y_;  // block output; the first ReLU's output is recomputed from bn1's input
 };
 
 // mmdet's ResLayer of BasicBlocks, keys `0..n-1`. downsample_first: block 0 maps
