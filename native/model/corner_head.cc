@@ -25,18 +25,23 @@ BiCornerPool::BiCornerPool(ParameterStore& s, const std::string& prefix, CornerP
       conv1_(s, prefix + ".conv1", head_conv(cin, cout, 1, false), bn),
       conv2_(s, prefix + ".conv2", head_conv(cout, cout, 3), bn) {}
 
-Tensor BiCornerPool::forward(const Pass& p, const Tensor& x) {
-  Tensor a = direction1_conv_.forward(p, x), b = direction2_conv_.forward(p, x);
+// The pools' inputs and their sum (aftpool_conv's input) are not kept: backward
+// rebuilds them from the direction convs' BN inputs, two elementwise passes and
+// two scans for three buffers of every corner and level.
+Tensor BiCornerPool::pooled(const Pass& p, const Tensor& a, const Tensor& b) {
   Tensor pooled = p.be.empty(a.shape()), pooled2 = p.be.empty(b.shape());
   p.be.corner_pool_forward(dir1_, a, pooled);
   p.be.corner_pool_forward(dir2_, b, pooled2);
   p.be.axpy(1.f, pooled2, pooled);
-  pooled2 = Tensor{};
-  pool_in1_ = p.record ? a : Tensor{};
-  pool_in2_ = p.record ? b : Tensor{};
+  return pooled;
+}
+
+Tensor BiCornerPool::forward(const Pass& p, const Tensor& x) {
+  Tensor a = direction1_conv_.forward(p, x, true, false), b = direction2_conv_.forward(p, x, true, false);
+  Tensor pool = pooled(p, a, b);
   a = b = Tensor{};
-  Tensor m = aftpool_conv_.forward(p, pooled);
-  pooled = Tensor{};
+  Tensor m = aftpool_conv_.forward(p, pool, false);
+  pool = Tensor{};
   p.be.axpy(1.f, conv1_.forward(p, x), m);
   p.be.relu_forward(m, m);
   merged_ = p.record ? m : Tensor{};
@@ -49,17 +54,18 @@ Tensor BiCornerPool::backward(const Pass& p, const Tensor& gy) {
   p.be.relu_backward(merged_, gm, gm_pre);
   merged_ = gm = Tensor{};
   Tensor gx = conv1_.backward(p, gm_pre);
-  Tensor g_pooled = aftpool_conv_.backward(p, gm_pre);  // both pools' output gradient (their sum's)
+  Tensor a = direction1_conv_.output_again(p), b = direction2_conv_.output_again(p);
+  // both pools' output gradient (their sum's)
+  Tensor g_pooled = aftpool_conv_.backward(p, gm_pre, true, pooled(p, a, b));
   gm_pre = Tensor{};
-  Tensor ga = p.be.empty(pool_in1_.shape());
-  p.be.corner_pool_backward(dir1_, pool_in1_, g_pooled, ga);
-  pool_in1_ = Tensor{};
-  sum_into(p.be, gx, direction1_conv_.backward(p, ga));
-  ga = Tensor{};
-  Tensor gb = p.be.empty(pool_in2_.shape());
-  p.be.corner_pool_backward(dir2_, pool_in2_, g_pooled, gb);
-  pool_in2_ = g_pooled = Tensor{};
-  sum_into(p.be, gx, direction2_conv_.backward(p, gb));
+  Tensor ga = p.be.empty(a.shape());
+  p.be.corner_pool_backward(dir1_, a, g_pooled, ga);
+  sum_into(p.be, gx, direction1_conv_.backward(p, ga, true, Tensor{}, a));
+  a = ga = Tensor{};
+  Tensor gb = p.be.empty(b.shape());
+  p.be.corner_pool_backward(dir2_, b, g_pooled, gb);
+  g_pooled = Tensor{};
+  sum_into(p.be, gx, direction2_conv_.backward(p, gb, true, Tensor{}, b));
   return gx;
 }
 
@@ -69,7 +75,7 @@ void BiCornerPool::release() {
   aftpool_conv_.release();
   conv1_.release();
   conv2_.release();
-  pool_in1_ = pool_in2_ = merged_ = Tensor{};
+  merged_ = Tensor{};
 }
 
 PredictionBranch::PredictionBranch(ParameterStore& s, const std::string& prefix, int cin, int feat, int cout,

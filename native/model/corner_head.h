@@ -27,7 +27,8 @@ class BiCornerPool {
  private:
   CornerPoolMode dir1_, dir2_;
   ConvModule direction1_conv_, direction2_conv_, aftpool_conv_, conv1_, conv2_;
-  Tensor pool_in1_, pool_in2_, merged_;
+  Tensor pooled(const Pass& p, const Tensor& a, const Tensor& b);
+  Tensor merged_;
 };
 
 // Sequential(ConvModule 3x3 with bias and ReLU, no BN; ConvModule 1x1 with bias, no act).

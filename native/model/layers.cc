@@ -133,28 +133,37 @@ ConvModule::ConvModule(ParameterStore& s, const std::string& prefix, const ConvM
   if (spec.norm) bn_.emplace_back(s, prefix + ".bn", spec.cout, bn);
 }
 
-Tensor ConvModule::forward(const Pass& p, const Tensor& x) {
-  Tensor y = conv_.forward(p, x);
+Tensor ConvModule::forward(const Pass& p, const Tensor& x, bool keep_input, bool keep_output) {
+  CN_CHECK(keep_output || (act_ && !bn_.empty()), "internal: only a conv-BN-ReLU module can rebuild its output");
+  Pass conv_pass = p;
+  conv_pass.record = p.record && keep_input;
+  Tensor y = conv_.forward(conv_pass, x);
   if (!bn_.empty()) y = bn_[0].forward(p, y);
   if (act_) {
     // In place: neither the conv nor BN backward needs this buffer's pre-ReLU values.
     p.be.relu_forward(y, y);
-    y_ = p.record ? y : Tensor{};
+    y_ = p.record && keep_output ? y : Tensor{};
   }
   return y;
 }
 
-Tensor ConvModule::backward(const Pass& p, const Tensor& gy, bool need_gx) {
+Tensor ConvModule::output_again(const Pass& p) {
+  Tensor y = bn_.at(0).recompute(p);
+  p.be.relu_forward(y, y);
+  return y;
+}
+
+Tensor ConvModule::backward(const Pass& p, const Tensor& gy, bool need_gx, const Tensor& x, const Tensor& y) {
   Tensor g = gy;
   if (act_) {
-    CN_CHECK(y_.defined(), "internal: ConvModule has no recorded forward");
+    Tensor out = y.defined() ? y : y_.defined() ? y_ : output_again(p);
     Tensor gr = p.be.empty(gy.shape());
-    p.be.relu_backward(y_, gy, gr);
-    y_ = Tensor{};
+    p.be.relu_backward(out, gy, gr);
+    y_ = out = Tensor{};
     g = gr;
   }
   if (!bn_.empty()) g = bn_[0].backward(p, g);
-  return conv_.backward(p, g, need_gx);
+  return x.defined() ? conv_.backward(p, x, g, need_gx) : conv_.backward(p, g, need_gx);
 }
 
 void ConvModule::release() {

@@ -79,8 +79,15 @@ struct ConvModuleSpec {
 class ConvModule {
  public:
   ConvModule(ParameterStore& s, const std::string& prefix, const ConvModuleSpec& spec, const BatchNormParams& bn);
-  Tensor forward(const Pass& p, const Tensor& x);
-  Tensor backward(const Pass& p, const Tensor& gy, bool need_gx = true);
+  // A recording pass may leave out the input (the caller brings it back to
+  // backward) or, with BN and ReLU, the output (output_again() or backward
+  // recompute it from BN's input): a caller that holds or can rebuild them
+  // saves a buffer each.
+  Tensor forward(const Pass& p, const Tensor& x, bool keep_input = true, bool keep_output = true);
+  // x / y: the input / output the forward did not keep (undefined otherwise).
+  Tensor backward(const Pass& p, const Tensor& gy, bool need_gx = true, const Tensor& x = Tensor{},
+                  const Tensor& y = Tensor{});
+  Tensor output_again(const Pass& p);
   void release();
   Conv2d& conv() { return conv_; }
 
