@@ -45,11 +45,11 @@ Tensor BiCornerPool::forward(const Pass& p, const Tensor& x) {
   p.be.axpy(1.f, conv1_.forward(p, x), m);
   p.be.relu_forward(m, m);
   merged_ = p.record ? m : Tensor{};
-  return conv2_.forward(p, m);
+  return conv2_.forward(p, m, true, false);
 }
 
-Tensor BiCornerPool::backward(const Pass& p, const Tensor& gy) {
-  Tensor gm = conv2_.backward(p, gy);
+Tensor BiCornerPool::backward(const Pass& p, const Tensor& gy, const Tensor& y) {
+  Tensor gm = conv2_.backward(p, gy, true, Tensor{}, y);
   Tensor gm_pre = p.be.empty(gm.shape());
   p.be.relu_backward(merged_, gm, gm_pre);
   merged_ = gm = Tensor{};
@@ -86,9 +86,13 @@ PredictionBranch::PredictionBranch(ParameterStore& s, const std::string& prefix,
   if (heatmap) out_.conv().bias()->init = {InitRule::Constant, kHeatmapBias};
 }
 
-Tensor PredictionBranch::forward(const Pass& p, const Tensor& x) { return out_.forward(p, hidden_.forward(p, x)); }
+Tensor PredictionBranch::forward(const Pass& p, const Tensor& x) {
+  return out_.forward(p, hidden_.forward(p, x, false));
+}
 
-Tensor PredictionBranch::backward(const Pass& p, const Tensor& gy) { return hidden_.backward(p, out_.backward(p, gy)); }
+Tensor PredictionBranch::backward(const Pass& p, const Tensor& x, const Tensor& gy) {
+  return hidden_.backward(p, out_.backward(p, gy), true, x);
+}
 
 void PredictionBranch::release() {
   hidden_.release();
@@ -132,34 +136,32 @@ HeadTensors CornerHead::forward(const Pass& p, int l, const Tensor& x) {
 }
 
 namespace {
-// The gradient reaching a corner's pooled feature from its three branches.
-Tensor branches_backward(const Pass& p, PredictionBranch& heat, PredictionBranch& emb, PredictionBranch& off,
-                         const Tensor& g_heat, const Tensor& g_emb, const Tensor& g_off) {
-  Tensor g;
+// One corner: its three branches, then its pool; the gradient reaching the
+// level's input (undefined when no branch has a gradient).
+Tensor corner_backward(const Pass& p, BiCornerPool& pool, PredictionBranch& heat, PredictionBranch& emb,
+                       PredictionBranch& off, const Tensor& g_heat, const Tensor& g_emb, const Tensor& g_off) {
   std::pair<PredictionBranch*, const Tensor*> parts[] = {{&heat, &g_heat}, {&emb, &g_emb}, {&off, &g_off}};
+  if (!g_heat.defined() && !g_emb.defined() && !g_off.defined()) {
+    for (auto& part : parts) part.first->release();
+    pool.release();
+    return Tensor{};
+  }
+  Tensor feat = pool.output_again(p);
+  Tensor g;
   for (auto& [branch, grad] : parts) {
     if (grad->defined())
-      sum_into(p.be, g, branch->backward(p, *grad));
+      sum_into(p.be, g, branch->backward(p, feat, *grad));
     else
       branch->release();
   }
-  return g;
+  return pool.backward(p, g, feat);
 }
 }  // namespace
 
 Tensor CornerHead::backward(const Pass& p, int l, const HeadTensors& g) {
   Tensor gx;
-  Tensor g_tl = branches_backward(p, tl_heat_[l], tl_emb_[l], tl_off_[l], g[TlHeat], g[TlEmb], g[TlOff]);
-  if (g_tl.defined())
-    sum_into(p.be, gx, tl_pool_[l].backward(p, g_tl));
-  else
-    tl_pool_[l].release();
-  g_tl = Tensor{};
-  Tensor g_br = branches_backward(p, br_heat_[l], br_emb_[l], br_off_[l], g[BrHeat], g[BrEmb], g[BrOff]);
-  if (g_br.defined())
-    sum_into(p.be, gx, br_pool_[l].backward(p, g_br));
-  else
-    br_pool_[l].release();
+  sum_into(p.be, gx, corner_backward(p, tl_pool_[l], tl_heat_[l], tl_emb_[l], tl_off_[l], g[TlHeat], g[TlEmb], g[TlOff]));
+  sum_into(p.be, gx, corner_backward(p, br_pool_[l], br_heat_[l], br_emb_[l], br_off_[l], g[BrHeat], g[BrEmb], g[BrOff]));
   return gx;
 }
 
