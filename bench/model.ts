@@ -8,6 +8,9 @@
 //          train mode, the losses, backward, gradient clipping and the Adam
 //          update, i.e. the seconds per iteration of the reference recipe at
 //          batch 1
+//   fwdbwd Model.forward in train mode, cornerTargets + cornerHeadLosses per
+//          level, Model.backward: forward, losses and backward without any
+//          optimizer state, the same work as the PyTorch reference's figure
 // Peak memory is the child's VmHWM (the kernel's peak resident set size). It
 // counts what glibc's allocator keeps after frees (below its dynamic mmap
 // threshold, freed blocks stay mapped), so each measurement runs a second time,
@@ -24,8 +27,9 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { modelPreset } from '../lib/configs';
-import { Model } from '../lib/model';
+import { Model, type HeadOutputs } from '../lib/model';
 import { native } from '../lib/native';
+import { cornerHeadLossesAsync, cornerTargetsAsync } from '../lib/ops';
 import { filled, type BenchContext, type BenchGroup, type BenchResult } from './harness';
 import { syntheticBatch, timeTrainerSteps } from './trainer_steps';
 
@@ -37,9 +41,11 @@ const REFERENCE = {
   trainSeconds: 10.1,
   trainPeakGiB: 3.7,
 };
+type Kind = 'eval' | 'train' | 'fwdbwd';
+const KINDS: readonly Kind[] = ['eval', 'train', 'fwdbwd'];
 
 export interface ModelMeasurement {
-  kind: 'eval' | 'train';
+  kind: Kind;
   preset: string;
   size: number;
   threads: number;
@@ -100,13 +106,53 @@ async function measureTrain(preset: string, size: number, reps: number): Promise
   };
 }
 
+/** Forward (train mode), targets and losses of every level, backward: no optimizer. */
+async function measureFwdBwd(preset: string, size: number, reps: number): Promise<ModelMeasurement> {
+  const model = new Model(preset, { seed: 0 });
+  const numClasses = modelPreset(preset).numClasses;
+  const seconds: number[] = [];
+  let cpu0 = process.cpuUsage();
+  for (let i = 0; i < reps + 1; i++) {
+    if (i === 1) cpu0 = process.cpuUsage();
+    const b = syntheticBatch(1, size, numClasses, 2, 7 + i);
+    const t0 = performance.now();
+    const outs = await model.forward(b.images, { train: true });
+    const feat = outs[0]!.tlHeat.shape;
+    const targets = await cornerTargetsAsync({
+      images: b.boxes.map((bx, j) => ({
+        boxes: Array.from({ length: bx.length / 4 }, (_, k) => bx.subarray(4 * k, 4 * k + 4)),
+        labels: Array.from(b.labels[j]!),
+      })),
+      numClasses,
+      featureSize: [feat[2]!, feat[3]!],
+      padSize: [size, size],
+    });
+    const grads: HeadOutputs[] = [];
+    let loss = 0;
+    for (const o of outs) {
+      const r = await cornerHeadLossesAsync({ ...o, ...targets });
+      loss += r.det + r.off + r.pull + r.push;
+      grads.push({ tlHeat: r.gradTlHeat, brHeat: r.gradBrHeat, tlEmb: r.gradTlEmb, brEmb: r.gradBrEmb, tlOff: r.gradTlOff, brOff: r.gradBrOff });
+    }
+    if (!Number.isFinite(loss)) throw new Error(`${preset}: the loss is not finite (${loss})`);
+    outs.length = 0;
+    await model.backward(grads);
+    if (i > 0) seconds.push((performance.now() - t0) / 1000);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    kind: 'fwdbwd', preset, size, threads: native().info().threads, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 / reps, peakRssBytes: peakRssBytes(),
+    ...mmapThreshold(),
+  };
+}
+
 function mmapThreshold(): { mmapThreshold?: string } {
   const v = process.env.MALLOC_MMAP_THRESHOLD_;
   return v === undefined ? {} : { mmapThreshold: v };
 }
 
 /** Runs one measurement in a fresh Node process (this file with --child); `env` adds to this process's environment. */
-export function measureInChild(kind: 'eval' | 'train', preset = 'hourglass104', size = 511, reps = 2, env: Record<string, string> = {}): ModelMeasurement {
+export function measureInChild(kind: Kind, preset = 'hourglass104', size = 511, reps = 2, env: Record<string, string> = {}): ModelMeasurement {
   const r = spawnSync(process.execPath, [__filename, '--child', kind, '--preset', preset, '--size', String(size), '--reps', String(reps)], {
     env: { ...process.env, ...env },
     encoding: 'utf8',
@@ -129,11 +175,13 @@ function toResults(group: string, m: ModelMeasurement, compare: Compare): BenchR
   const label = REFERENCE.label;
   const refS = m.kind === 'eval' ? REFERENCE.evalSeconds : REFERENCE.trainSeconds;
   const refGiB = m.kind === 'eval' ? REFERENCE.evalPeakGiB : REFERENCE.trainPeakGiB;
+  const short = { eval: 'eval forward', train: 'training iteration', fwdbwd: 'forward + losses + backward' }[m.kind];
   const alloc = m.mmapThreshold !== undefined ? `, MALLOC_MMAP_THRESHOLD_=${m.mmapThreshold}` : '';
-  const what =
-    m.kind === 'eval'
-      ? `${m.preset} eval forward, 1x3x${m.size}x${m.size}${alloc}`
-      : `${m.preset} training iteration, batch 1 at ${m.size} (Adam update included)${alloc}`;
+  const what = {
+    eval: `${m.preset} eval forward, 1x3x${m.size}x${m.size}${alloc}`,
+    train: `${m.preset} training iteration, batch 1 at ${m.size} (Adam update included)${alloc}`,
+    fwdbwd: `${m.preset} forward (train mode) + losses + backward, batch 1 at ${m.size}, no optimizer${alloc}`,
+  }[m.kind];
   const peakGiB = m.peakRssBytes / GIB;
   return [
     {
@@ -153,7 +201,7 @@ function toResults(group: string, m: ModelMeasurement, compare: Compare): BenchR
     },
     {
       group,
-      name: `${m.kind === 'eval' ? `${m.preset} eval forward` : `${m.preset} training iteration`}: peak RSS (own process)${alloc}`,
+      name: `${m.preset} ${short}: peak RSS (own process)${alloc}`,
       metric: 'GiB',
       value: peakGiB,
       ...(compare !== 'none' ? { reference: { value: refGiB, label }, ratio: refGiB / peakGiB } : {}),
@@ -169,11 +217,13 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
   if (compare !== 'all') ctx.note(`model: ${ctx.threads} engine threads, the PyTorch times were taken with 2: times not compared`);
   ctx.note(
     'model: best of 2 timed calls after 1 warm-up (1 timed call for the MALLOC_MMAP_THRESHOLD_ rows), each measurement in its own process ' +
-      '(peak RSS = its VmHWM); the training iteration at batch 1 includes the Adam update'
+      '(peak RSS = its VmHWM); the training iteration at batch 1 includes the Adam update (weights, gradients and 2 moments: ~3 GiB before activations), ' +
+        'forward + losses + backward has no optimizer state (the work the PyTorch training figure covers)'
   );
   const lean = { MALLOC_MMAP_THRESHOLD_: '65536' };
   return [
     ...toResults(group, measureInChild('eval'), compare),
+    ...toResults(group, measureInChild('fwdbwd'), compare),
     ...toResults(group, measureInChild('train'), compare),
     ...toResults(group, measureInChild('eval', 'hourglass104', 511, 1, lean), compare),
     ...toResults(group, measureInChild('train', 'hourglass104', 511, 1, lean), compare),
@@ -203,15 +253,17 @@ async function main(): Promise<void> {
   const reps = Number(values.reps);
   if (!Number.isInteger(size) || size < 1) throw new Error(`--size must be a positive integer, got ${values.size}`);
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer, got ${values.reps}`);
-  if (values.child === 'eval' || values.child === 'train') {
-    const m = values.child === 'eval' ? await measureEval(values.preset, size, reps) : await measureTrain(values.preset, size, reps);
+  const child = values.child as Kind | undefined;
+  if (child !== undefined && KINDS.includes(child)) {
+    const measure = { eval: measureEval, train: measureTrain, fwdbwd: measureFwdBwd }[child];
+    const m = await measure(values.preset, size, reps);
     process.stdout.write(`${JSON.stringify(m)}\n`);
     return;
   }
-  if (values.child !== undefined) throw new Error(`--child must be eval or train, got ${values.child}`);
+  if (values.child !== undefined) throw new Error(`--child must be one of ${KINDS.join(', ')}, got ${values.child}`);
   const reference = values.preset === 'hourglass104' && size === 511;
   const compare: Compare = !reference ? 'none' : native().info().threads === 2 ? 'all' : 'memory';
-  for (const kind of ['eval', 'train'] as const) {
+  for (const kind of KINDS) {
     for (const r of toResults('model', measureInChild(kind, values.preset, size, reps), compare)) {
       const ref = r.reference ? `   reference ${r.reference.value} ${r.metric} (${r.reference.label}), ratio ${r.ratio!.toFixed(2)}` : '';
       const cpu = r.cpu !== undefined ? `, ${r.cpu.toFixed(2)} s CPU` : '';

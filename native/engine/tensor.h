@@ -16,6 +16,11 @@
 
 #include "error.h"
 
+#if defined(__linux__) || defined(__APPLE__)
+#include <sys/mman.h>
+#define CN_TENSOR_MMAP 1
+#endif
+
 namespace cn {
 
 enum class DeviceType : int { CPU = 0, CUDA = 1 };
@@ -68,10 +73,24 @@ class Tensor {
     return t;
   }
 
+  // Blocks from this size on are mapped from the kernel and unmapped when freed.
+  // Through malloc they would not be: once glibc frees one mmapped block it
+  // raises its mmap threshold past that size, later blocks come from the heap,
+  // and what a training step frees stays resident (hourglass104's forward and
+  // backward peaked at 5.9 GiB that way, 3.3 GiB with live memory).
+  static constexpr size_t kMapBytes = size_t{1} << 20;
+
   // Host allocation, 64-byte aligned (one cache line, one AVX-512 vector), uninitialised.
   static Tensor host(Shape shape) {
     size_t bytes = static_cast<size_t>(shape_numel(shape)) * sizeof(float);
     size_t rounded = (bytes + 63) / 64 * 64;
+#ifdef CN_TENSOR_MMAP
+    if (rounded >= kMapBytes) {
+      void* m = mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m == MAP_FAILED) fail("out of host memory allocating a tensor of shape ", shape_str(shape));
+      return adopt(static_cast<float*>(m), std::move(shape), Device{}, [rounded](float* q) { munmap(q, rounded); });
+    }
+#endif
     void* p = rounded ? std::aligned_alloc(64, rounded) : nullptr;
     if (rounded && !p) fail("out of host memory allocating a tensor of shape ", shape_str(shape));
     return adopt(static_cast<float*>(p), std::move(shape), Device{}, [](float* q) { std::free(q); });

@@ -25,41 +25,47 @@ BiCornerPool::BiCornerPool(ParameterStore& s, const std::string& prefix, CornerP
       conv1_(s, prefix + ".conv1", head_conv(cin, cout, 1, false), bn),
       conv2_(s, prefix + ".conv2", head_conv(cout, cout, 3), bn) {}
 
-Tensor BiCornerPool::forward(const Pass& p, const Tensor& x) {
-  Tensor a = direction1_conv_.forward(p, x), b = direction2_conv_.forward(p, x);
+// The pools' inputs and their sum (aftpool_conv's input) are not kept: backward
+// rebuilds them from the direction convs' BN inputs, two elementwise passes and
+// two scans for three buffers of every corner and level.
+Tensor BiCornerPool::pooled(const Pass& p, const Tensor& a, const Tensor& b) {
   Tensor pooled = p.be.empty(a.shape()), pooled2 = p.be.empty(b.shape());
   p.be.corner_pool_forward(dir1_, a, pooled);
   p.be.corner_pool_forward(dir2_, b, pooled2);
   p.be.axpy(1.f, pooled2, pooled);
-  pooled2 = Tensor{};
-  pool_in1_ = p.record ? a : Tensor{};
-  pool_in2_ = p.record ? b : Tensor{};
+  return pooled;
+}
+
+Tensor BiCornerPool::forward(const Pass& p, const Tensor& x) {
+  Tensor a = direction1_conv_.forward(p, x, true, false), b = direction2_conv_.forward(p, x, true, false);
+  Tensor pool = pooled(p, a, b);
   a = b = Tensor{};
-  Tensor m = aftpool_conv_.forward(p, pooled);
-  pooled = Tensor{};
+  Tensor m = aftpool_conv_.forward(p, pool, false);
+  pool = Tensor{};
   p.be.axpy(1.f, conv1_.forward(p, x), m);
   p.be.relu_forward(m, m);
   merged_ = p.record ? m : Tensor{};
-  return conv2_.forward(p, m);
+  return conv2_.forward(p, m, true, false);
 }
 
-Tensor BiCornerPool::backward(const Pass& p, const Tensor& gy) {
-  Tensor gm = conv2_.backward(p, gy);
+Tensor BiCornerPool::backward(const Pass& p, const Tensor& gy, const Tensor& y) {
+  Tensor gm = conv2_.backward(p, gy, true, Tensor{}, y);
   Tensor gm_pre = p.be.empty(gm.shape());
   p.be.relu_backward(merged_, gm, gm_pre);
   merged_ = gm = Tensor{};
   Tensor gx = conv1_.backward(p, gm_pre);
-  Tensor g_pooled = aftpool_conv_.backward(p, gm_pre);  // both pools' output gradient (their sum's)
+  Tensor a = direction1_conv_.output_again(p), b = direction2_conv_.output_again(p);
+  // both pools' output gradient (their sum's)
+  Tensor g_pooled = aftpool_conv_.backward(p, gm_pre, true, pooled(p, a, b));
   gm_pre = Tensor{};
-  Tensor ga = p.be.empty(pool_in1_.shape());
-  p.be.corner_pool_backward(dir1_, pool_in1_, g_pooled, ga);
-  pool_in1_ = Tensor{};
-  sum_into(p.be, gx, direction1_conv_.backward(p, ga));
-  ga = Tensor{};
-  Tensor gb = p.be.empty(pool_in2_.shape());
-  p.be.corner_pool_backward(dir2_, pool_in2_, g_pooled, gb);
-  pool_in2_ = g_pooled = Tensor{};
-  sum_into(p.be, gx, direction2_conv_.backward(p, gb));
+  Tensor ga = p.be.empty(a.shape());
+  p.be.corner_pool_backward(dir1_, a, g_pooled, ga);
+  sum_into(p.be, gx, direction1_conv_.backward(p, ga, true, Tensor{}, a));
+  a = ga = Tensor{};
+  Tensor gb = p.be.empty(b.shape());
+  p.be.corner_pool_backward(dir2_, b, g_pooled, gb);
+  g_pooled = Tensor{};
+  sum_into(p.be, gx, direction2_conv_.backward(p, gb, true, Tensor{}, b));
   return gx;
 }
 
@@ -69,7 +75,7 @@ void BiCornerPool::release() {
   aftpool_conv_.release();
   conv1_.release();
   conv2_.release();
-  pool_in1_ = pool_in2_ = merged_ = Tensor{};
+  merged_ = Tensor{};
 }
 
 PredictionBranch::PredictionBranch(ParameterStore& s, const std::string& prefix, int cin, int feat, int cout,
@@ -80,9 +86,13 @@ PredictionBranch::PredictionBranch(ParameterStore& s, const std::string& prefix,
   if (heatmap) out_.conv().bias()->init = {InitRule::Constant, kHeatmapBias};
 }
 
-Tensor PredictionBranch::forward(const Pass& p, const Tensor& x) { return out_.forward(p, hidden_.forward(p, x)); }
+Tensor PredictionBranch::forward(const Pass& p, const Tensor& x) {
+  return out_.forward(p, hidden_.forward(p, x, false));
+}
 
-Tensor PredictionBranch::backward(const Pass& p, const Tensor& gy) { return hidden_.backward(p, out_.backward(p, gy)); }
+Tensor PredictionBranch::backward(const Pass& p, const Tensor& x, const Tensor& gy) {
+  return hidden_.backward(p, out_.backward(p, gy), true, x);
+}
 
 void PredictionBranch::release() {
   hidden_.release();
@@ -126,34 +136,32 @@ HeadTensors CornerHead::forward(const Pass& p, int l, const Tensor& x) {
 }
 
 namespace {
-// The gradient reaching a corner's pooled feature from its three branches.
-Tensor branches_backward(const Pass& p, PredictionBranch& heat, PredictionBranch& emb, PredictionBranch& off,
-                         const Tensor& g_heat, const Tensor& g_emb, const Tensor& g_off) {
-  Tensor g;
+// One corner: its three branches, then its pool; the gradient reaching the
+// level's input (undefined when no branch has a gradient).
+Tensor corner_backward(const Pass& p, BiCornerPool& pool, PredictionBranch& heat, PredictionBranch& emb,
+                       PredictionBranch& off, const Tensor& g_heat, const Tensor& g_emb, const Tensor& g_off) {
   std::pair<PredictionBranch*, const Tensor*> parts[] = {{&heat, &g_heat}, {&emb, &g_emb}, {&off, &g_off}};
+  if (!g_heat.defined() && !g_emb.defined() && !g_off.defined()) {
+    for (auto& part : parts) part.first->release();
+    pool.release();
+    return Tensor{};
+  }
+  Tensor feat = pool.output_again(p);
+  Tensor g;
   for (auto& [branch, grad] : parts) {
     if (grad->defined())
-      sum_into(p.be, g, branch->backward(p, *grad));
+      sum_into(p.be, g, branch->backward(p, feat, *grad));
     else
       branch->release();
   }
-  return g;
+  return pool.backward(p, g, feat);
 }
 }  // namespace
 
 Tensor CornerHead::backward(const Pass& p, int l, const HeadTensors& g) {
   Tensor gx;
-  Tensor g_tl = branches_backward(p, tl_heat_[l], tl_emb_[l], tl_off_[l], g[TlHeat], g[TlEmb], g[TlOff]);
-  if (g_tl.defined())
-    sum_into(p.be, gx, tl_pool_[l].backward(p, g_tl));
-  else
-    tl_pool_[l].release();
-  g_tl = Tensor{};
-  Tensor g_br = branches_backward(p, br_heat_[l], br_emb_[l], br_off_[l], g[BrHeat], g[BrEmb], g[BrOff]);
-  if (g_br.defined())
-    sum_into(p.be, gx, br_pool_[l].backward(p, g_br));
-  else
-    br_pool_[l].release();
+  sum_into(p.be, gx, corner_backward(p, tl_pool_[l], tl_heat_[l], tl_emb_[l], tl_off_[l], g[TlHeat], g[TlEmb], g[TlOff]));
+  sum_into(p.be, gx, corner_backward(p, br_pool_[l], br_heat_[l], br_emb_[l], br_off_[l], g[BrHeat], g[BrEmb], g[BrOff]));
   return gx;
 }
 

@@ -20,22 +20,27 @@ class BiCornerPool {
  public:
   BiCornerPool(ParameterStore& s, const std::string& prefix, CornerPoolMode dir1, CornerPoolMode dir2, int cin,
                int feat, int cout, const BatchNormParams& bn);
+  // The output is not kept (it feeds the prediction branches, which do not keep
+  // it either): output_again() rebuilds it for their backward and this one's.
   Tensor forward(const Pass& p, const Tensor& x);
-  Tensor backward(const Pass& p, const Tensor& gy);
+  Tensor output_again(const Pass& p) { return conv2_.output_again(p); }
+  Tensor backward(const Pass& p, const Tensor& gy, const Tensor& y);
   void release();
 
  private:
   CornerPoolMode dir1_, dir2_;
   ConvModule direction1_conv_, direction2_conv_, aftpool_conv_, conv1_, conv2_;
-  Tensor pool_in1_, pool_in2_, merged_;
+  Tensor pooled(const Pass& p, const Tensor& a, const Tensor& b);
+  Tensor merged_;
 };
 
 // Sequential(ConvModule 3x3 with bias and ReLU, no BN; ConvModule 1x1 with bias, no act).
 class PredictionBranch {
  public:
   PredictionBranch(ParameterStore& s, const std::string& prefix, int cin, int feat, int cout, bool heatmap);
+  // x is not kept: backward takes it again.
   Tensor forward(const Pass& p, const Tensor& x);
-  Tensor backward(const Pass& p, const Tensor& gy);
+  Tensor backward(const Pass& p, const Tensor& x, const Tensor& gy);
   void release();
 
  private:

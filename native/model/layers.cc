@@ -44,13 +44,18 @@ Tensor Conv2d::forward(const Pass& p, const Tensor& x) {
 
 Tensor Conv2d::backward(const Pass& p, const Tensor& gy, bool need_gx) {
   CN_CHECK(x_.defined(), "internal: conv ", w_->name, " has no recorded forward");
-  Tensor gx = need_gx ? p.be.empty(x_.shape()) : Tensor{};
+  Tensor x = x_;
+  x_ = Tensor{};
+  return backward(p, x, gy, need_gx);
+}
+
+Tensor Conv2d::backward(const Pass& p, const Tensor& x, const Tensor& gy, bool need_gx) {
+  Tensor gx = need_gx ? p.be.empty(x.shape()) : Tensor{};
   Tensor gw = p.store.grad_target(p.be, *w_);
   Tensor gb = b_ ? p.store.grad_target(p.be, *b_) : Tensor{};
-  p.be.conv2d_backward(x_, w_->value, gy, params_, gx, gw, gb);
+  p.be.conv2d_backward(x, w_->value, gy, params_, gx, gw, gb);
   p.store.accumulate_grad(p.be, *w_, gw);
   if (b_) p.store.accumulate_grad(p.be, *b_, gb);
-  x_ = Tensor{};
   return gx;
 }
 
@@ -104,6 +109,20 @@ Tensor BatchNorm2d::backward(const Pass& p, const Tensor& gy) {
   return gx;
 }
 
+Tensor BatchNorm2d::recompute(const Pass& p) {
+  CN_CHECK(x_.defined(), "internal: batch norm ", w_->name, " has no recorded forward");
+  Tensor y = p.be.empty(x_.shape());
+  if (recorded_train_) {
+    // Same input, same code: the batch statistics, hence y, come out bit for bit
+    // as in the forward. Running statistics go to throwaway buffers.
+    Tensor rm = p.be.zeros({x_.size(1)}), rv = p.be.zeros({x_.size(1)}), none;
+    p.be.batch_norm_forward_train(x_, w_->value, b_->value, rm, rv, bn_, y, none, none);
+  } else {
+    p.be.batch_norm_forward_eval(x_, w_->value, b_->value, mean_->value, var_->value, bn_, y);
+  }
+  return y;
+}
+
 void BatchNorm2d::release() { x_ = save_mean_ = save_invstd_ = Tensor{}; }
 
 // ---- ConvModule ---------------------------------------------------------------
@@ -114,28 +133,37 @@ ConvModule::ConvModule(ParameterStore& s, const std::string& prefix, const ConvM
   if (spec.norm) bn_.emplace_back(s, prefix + ".bn", spec.cout, bn);
 }
 
-Tensor ConvModule::forward(const Pass& p, const Tensor& x) {
-  Tensor y = conv_.forward(p, x);
+Tensor ConvModule::forward(const Pass& p, const Tensor& x, bool keep_input, bool keep_output) {
+  CN_CHECK(keep_output || (act_ && !bn_.empty()), "internal: only a conv-BN-ReLU module can rebuild its output");
+  Pass conv_pass = p;
+  conv_pass.record = p.record && keep_input;
+  Tensor y = conv_.forward(conv_pass, x);
   if (!bn_.empty()) y = bn_[0].forward(p, y);
   if (act_) {
     // In place: neither the conv nor BN backward needs this buffer's pre-ReLU values.
     p.be.relu_forward(y, y);
-    y_ = p.record ? y : Tensor{};
+    y_ = p.record && keep_output ? y : Tensor{};
   }
   return y;
 }
 
-Tensor ConvModule::backward(const Pass& p, const Tensor& gy, bool need_gx) {
+Tensor ConvModule::output_again(const Pass& p) {
+  Tensor y = bn_.at(0).recompute(p);
+  p.be.relu_forward(y, y);
+  return y;
+}
+
+Tensor ConvModule::backward(const Pass& p, const Tensor& gy, bool need_gx, const Tensor& x, const Tensor& y) {
   Tensor g = gy;
   if (act_) {
-    CN_CHECK(y_.defined(), "internal: ConvModule has no recorded forward");
+    Tensor out = y.defined() ? y : y_.defined() ? y_ : output_again(p);
     Tensor gr = p.be.empty(gy.shape());
-    p.be.relu_backward(y_, gy, gr);
-    y_ = Tensor{};
+    p.be.relu_backward(out, gy, gr);
+    y_ = out = Tensor{};
     g = gr;
   }
   if (!bn_.empty()) g = bn_[0].backward(p, g);
-  return conv_.backward(p, g, need_gx);
+  return x.defined() ? conv_.backward(p, x, g, need_gx) : conv_.backward(p, g, need_gx);
 }
 
 void ConvModule::release() {
@@ -161,7 +189,12 @@ BasicBlock::BasicBlock(ParameterStore& s, const std::string& prefix, int cin, in
 Tensor BasicBlock::forward(const Pass& p, const Tensor& x) {
   Tensor h = bn1_.forward(p, conv1_.forward(p, x));
   p.be.relu_forward(h, h);
-  Tensor y = bn2_.forward(p, conv2_.forward(p, h));
+  // conv2's input (and the ReLU's output) is not kept: backward recomputes it
+  // from bn1's input, one buffer less per block for an elementwise pass.
+  Pass no_record = p;
+  no_record.record = false;
+  Tensor y = bn2_.forward(p, conv2_.forward(no_record, h));
+  h = Tensor{};
   if (ds_conv_.empty()) {
     p.be.axpy(1.f, x, y);
   } else {
@@ -169,7 +202,6 @@ Tensor BasicBlock::forward(const Pass& p, const Tensor& x) {
     p.be.axpy(1.f, id, y);
   }
   p.be.relu_forward(y, y);
-  h_ = p.record ? h : Tensor{};
   y_ = p.record ? y : Tensor{};
   return y;
 }
@@ -179,10 +211,14 @@ Tensor BasicBlock::backward(const Pass& p, const Tensor& gy) {
   Tensor g_sum = p.be.empty(gy.shape());  // gradient at the residual sum
   p.be.relu_backward(y_, gy, g_sum);
   y_ = Tensor{};
-  Tensor gh = conv2_.backward(p, bn2_.backward(p, g_sum), true);
+  Tensor g2 = bn2_.backward(p, g_sum);
+  Tensor h = bn1_.recompute(p);
+  p.be.relu_forward(h, h);
+  Tensor gh = conv2_.backward(p, h, g2, true);
+  g2 = Tensor{};
   Tensor gh_pre = p.be.empty(gh.shape());
-  p.be.relu_backward(h_, gh, gh_pre);
-  h_ = gh = Tensor{};
+  p.be.relu_backward(h, gh, gh_pre);
+  h = gh = Tensor{};
   Tensor gx = conv1_.backward(p, bn1_.backward(p, gh_pre), true);
   gh_pre = Tensor{};
   if (ds_conv_.empty()) {
@@ -200,7 +236,7 @@ void BasicBlock::release() {
   bn2_.release();
   for (auto& c : ds_conv_) c.release();
   for (auto& b : ds_bn_) b.release();
-  h_ = y_ = Tensor{};
+  y_ = Tensor{};
 }
 
 // ---- ResLayer -------------------------------------------------------------------

@@ -39,6 +39,8 @@ class Conv2d {
   Tensor forward(const Pass& p, const Tensor& x);
   // gx is computed only when need_gx (the stem's first conv has no use for it).
   Tensor backward(const Pass& p, const Tensor& gy, bool need_gx);
+  // For a forward run with record off: the caller brings the input back.
+  Tensor backward(const Pass& p, const Tensor& x, const Tensor& gy, bool need_gx);
   void release() { x_ = Tensor{}; }
   Entry* bias() { return b_; }
 
@@ -55,6 +57,9 @@ class BatchNorm2d {
   BatchNorm2d(ParameterStore& s, const std::string& prefix, int channels, const BatchNormParams& bn);
   Tensor forward(const Pass& p, const Tensor& x);
   Tensor backward(const Pass& p, const Tensor& gy);
+  // The output of the recorded forward again, from the kept input and the same
+  // statistics (nothing is updated): lets a caller drop that output until backward.
+  Tensor recompute(const Pass& p);
   void release();
 
  private:
@@ -74,8 +79,15 @@ struct ConvModuleSpec {
 class ConvModule {
  public:
   ConvModule(ParameterStore& s, const std::string& prefix, const ConvModuleSpec& spec, const BatchNormParams& bn);
-  Tensor forward(const Pass& p, const Tensor& x);
-  Tensor backward(const Pass& p, const Tensor& gy, bool need_gx = true);
+  // A recording pass may leave out the input (the caller brings it back to
+  // backward) or, with BN and ReLU, the output (output_again() or backward
+  // recompute it from BN's input): a caller that holds or can rebuild them
+  // saves a buffer each.
+  Tensor forward(const Pass& p, const Tensor& x, bool keep_input = true, bool keep_output = true);
+  // x / y: the input / output the forward did not keep (undefined otherwise).
+  Tensor backward(const Pass& p, const Tensor& gy, bool need_gx = true, const Tensor& x = Tensor{},
+                  const Tensor& y = Tensor{});
+  Tensor output_again(const Pass& p);
   void release();
   Conv2d& conv() { return conv_; }
 
@@ -102,7 +114,7 @@ class BasicBlock {
   BatchNorm2d bn2_;
   std::vector<Conv2d> ds_conv_;  // zero or one each
   std::vector<BatchNorm2d> ds_bn_;
-  Tensor h_, y_;  // first ReLU's output, block output
+  Tensor y_;  // block output; the first ReLU's output is recomputed from bn1's input
 };
 
 // mmdet's ResLayer of BasicBlocks, keys `0..n-1`. downsample_first: block 0 maps
