@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "corner_pool.h"
+#include "cuda_ops.h"
 
 namespace cn {
 namespace cuda {
@@ -12,6 +12,9 @@ CudaBackend::CudaBackend(int device_index, std::string name) : index_(device_ind
   // Non-blocking: no implicit ordering with the legacy default stream that
   // other libraries in the process may use.
   CN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  ctx_.device = index_;
+  ctx_.stream = stream_;
+  ctx_.alloc = [this](const Shape& s) { return empty(s); };
 }
 
 CudaBackend::~CudaBackend() {
@@ -93,22 +96,11 @@ void CudaBackend::synchronize() {
   CN_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-namespace {
-void check_corner_pool_shapes(const Tensor& x, const Tensor& other, const char* op, const char* arg) {
-  if (x.dim() != 4) fail(op, ": x must be 4-D [N,C,H,W], got ", shape_str(x.shape()));
-  if (other.shape() != x.shape())
-    fail(op, ": ", arg, " must have x's shape ", shape_str(x.shape()), ", got ", shape_str(other.shape()));
-  if (x.size(2) > 0x7fffffff || x.size(3) > 0x7fffffff) fail(op, ": H and W must fit in 32 bits");
-}
-}  // namespace
-
 void CudaBackend::corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) {
   check_here(x, "corner_pool_forward", "x");
   check_here(y, "corner_pool_forward", "y");
-  check_corner_pool_shapes(x, y, "corner_pool_forward", "y");
   use_device();
-  cuda::corner_pool_forward(mode, x.data(), y.data(), x.size(0) * x.size(1), static_cast<int>(x.size(2)),
-                            static_cast<int>(x.size(3)), stream_);
+  cuda::corner_pool_forward(ctx_, mode, x, y);
 }
 
 void CudaBackend::corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) {
@@ -116,11 +108,8 @@ void CudaBackend::corner_pool_backward(CornerPoolMode mode, const Tensor& x, con
   check_here(x, "corner_pool_backward", "x");
   check_here(gy, "corner_pool_backward", "gradY");
   check_here(gx, "corner_pool_backward", "gradX");
-  check_corner_pool_shapes(x, gy, "corner_pool_backward", "gradY");
-  check_corner_pool_shapes(x, gx, "corner_pool_backward", "gradX");
   use_device();
-  cuda::corner_pool_backward(mode, x.data(), gy.data(), gx.data(), x.size(0) * x.size(1),
-                             static_cast<int>(x.size(2)), static_cast<int>(x.size(3)), stream_);
+  cuda::corner_pool_backward(ctx_, mode, x, gy, gx);
 }
 
 }  // namespace cuda

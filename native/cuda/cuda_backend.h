@@ -9,7 +9,7 @@
 #include <string>
 
 #include "../engine/backend.h"
-#include "cuda_compat.cuh"
+#include "cuda_ops.h"
 
 namespace cn {
 namespace cuda {
@@ -43,6 +43,7 @@ class CudaBackend : public Backend {
   int index_;
   std::string name_;
   cudaStream_t stream_ = nullptr;
+  Ctx ctx_;
 };
 
 }  // namespace cuda

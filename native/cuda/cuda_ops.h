@@ -1,0 +1,71 @@
+// The CUDA backend's op entry points: one per engine op, each implemented in the
+// .cu file of its op family (kernels + launch + entry, nothing else):
+//   conv2d.cu       conv2d_forward, conv2d_backward
+//   batch_norm.cu   batch_norm_forward_train, batch_norm_forward_eval, batch_norm_backward
+//   elementwise.cu  relu_*, add_forward, sigmoid_*
+//   upsample.cu     upsample2x_*
+//   maxpool3x3.cu   maxpool3x3_*
+//   corner_pool.cu  corner_pool_*
+//   optimizer.cu    copy, sum_squares, axpy, adam_update
+// Shapes, devices and undefined outputs are checked by the engine before any of
+// these runs (engine/op_checks.h): an entry only computes. Tensors are
+// contiguous float32 in this backend's device memory; work is enqueued on
+// ctx.stream and nothing synchronises unless a result must reach the host
+// (sum_squares). Semantics are the Backend interface's (engine/backend.h) and
+// the CPU backend is the reference each kernel is tested against.
+#pragma once
+#include <functional>
+
+#include "../engine/backend.h"
+#include "cuda_compat.cuh"
+
+namespace cn {
+namespace cuda {
+
+struct Ctx {
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  // A device tensor for temporaries (partial sums, workspaces), from the
+  // backend's caching allocator; stream-ordered, so it may be reused by work
+  // enqueued after this op once the returned Tensor is dropped.
+  std::function<Tensor(const Shape&)> alloc;
+};
+
+void conv2d_forward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                    Tensor& y);
+void conv2d_backward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
+                     Tensor& gx, Tensor& gw, Tensor& gb);
+
+void batch_norm_forward_train(Ctx& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                              Tensor& running_mean, Tensor& running_var, const BatchNormParams& p, Tensor& y,
+                              Tensor& save_mean, Tensor& save_invstd);
+void batch_norm_forward_eval(Ctx& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                             const Tensor& running_mean, const Tensor& running_var, const BatchNormParams& p,
+                             Tensor& y);
+void batch_norm_backward(Ctx& ctx, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
+                         const Tensor& save_invstd, const Tensor& gy, bool training, Tensor& gx, Tensor& ggamma,
+                         Tensor& gbeta);
+
+void relu_forward(Ctx& ctx, const Tensor& x, Tensor& y);
+void relu_backward(Ctx& ctx, const Tensor& y, const Tensor& gy, Tensor& gx);
+void add_forward(Ctx& ctx, const Tensor& a, const Tensor& b, Tensor& y);
+void sigmoid_forward(Ctx& ctx, const Tensor& x, Tensor& y);
+void sigmoid_backward(Ctx& ctx, const Tensor& y, const Tensor& gy, Tensor& gx);
+
+void upsample2x_forward(Ctx& ctx, const Tensor& x, Tensor& y);
+void upsample2x_backward(Ctx& ctx, const Tensor& gy, Tensor& gx);
+
+void maxpool3x3_forward(Ctx& ctx, const Tensor& x, Tensor& y);
+void maxpool3x3_backward(Ctx& ctx, const Tensor& x, const Tensor& gy, Tensor& gx);
+
+void corner_pool_forward(Ctx& ctx, CornerPoolMode mode, const Tensor& x, Tensor& y);
+void corner_pool_backward(Ctx& ctx, CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx);
+
+void copy(Ctx& ctx, const Tensor& src, Tensor& dst);
+double sum_squares(Ctx& ctx, const Tensor& x);
+void axpy(Ctx& ctx, float alpha, const Tensor& x, Tensor& y);
+void adam_update(Ctx& ctx, Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                 const AdamParams& p);
+
+}  // namespace cuda
+}  // namespace cn
