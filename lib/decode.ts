@@ -82,17 +82,21 @@ export interface DecodedImage extends Detections {
   preNms?: Detections;
 }
 
-type NativeDecode = (args: DecodeArgs) => DecodedImage[];
-type NativeDecodeAsync = (args: DecodeArgs) => Promise<DecodedImage[]>;
+type NativeDecode = (args: DecodeArgs, backend?: string) => DecodedImage[];
+type NativeDecodeAsync = (args: DecodeArgs, backend?: string) => Promise<DecodedImage[]>;
 
-/** Decodes every image of the batch; one result per image. */
-export function decode(args: DecodeArgs): DecodedImage[] {
-  return (native().decode as NativeDecode)(args);
+/**
+ * Decodes every image of the batch; one result per image. `backend` (default
+ * 'cpu'): a device backend such as 'cuda:0' uploads the maps and decodes there,
+ * with the same results as the CPU (native/cuda/decode.cu).
+ */
+export function decode(args: DecodeArgs, backend?: string): DecodedImage[] {
+  return (native().decode as NativeDecode)(args, backend);
 }
 
 /** decode() on a worker thread. */
-export function decodeAsync(args: DecodeArgs): Promise<DecodedImage[]> {
-  return (native().decodeAsync as NativeDecodeAsync)(args);
+export function decodeAsync(args: DecodeArgs, backend?: string): Promise<DecodedImage[]> {
+  return (native().decodeAsync as NativeDecodeAsync)(args, backend);
 }
 
 export interface SoftNmsArgs {

@@ -58,9 +58,30 @@ struct DecodeJob {
   ThreadPool* pool = nullptr;
   std::vector<Napi::Reference<Napi::Value>> keep;
   std::vector<DecodeResult> results;
+  // A device backend (decode(args, 'cuda:0')): the maps are uploaded and decoded
+  // there (Backend::decode); only the detections come back. Null: the host path.
+  Backend* device = nullptr;
+  std::vector<Tensor> head_tensors, flip_tensors;  // host views of the JS arrays
+
+  static DecodeHeads upload(Backend& be, const std::vector<Tensor>& t, const char* const names[6]) {
+    DecodeHeads h;
+    for (int c = 0; c < 2; ++c) {
+      h.heat[c] = be.upload(t[c]);
+      h.emb[c] = be.upload(t[2 + c]);
+      h.off[c] = be.upload(t[4 + c]);
+      h.heat_name[c] = names[c];
+    }
+    return h;
+  }
 
   void run() {
     results.clear();
+    if (device) {
+      DecodeHeads v = upload(*device, head_tensors, kHeadArgs), f;
+      if (!flip_tensors.empty()) f = upload(*device, flip_tensors, kFlipArgs);
+      results = device->decode(v, flip_tensors.empty() ? nullptr : &f, metas, opt, return_pre_nms);
+      return;
+    }
     for (size_t i = 0; i < views.size(); ++i)
       results.push_back(decode::decode_image(views[i], flipped.empty() ? nullptr : &flipped[i], metas[i], opt, pool));
   }
@@ -157,6 +178,10 @@ std::unique_ptr<DecodeJob> parse(const Napi::CallbackInfo& info, const std::stri
 
   std::vector<Tensor> heads = read_heads(c, kHeadArgs, nullptr);
   job->views = image_views(heads, kHeadArgs);
+  if (c.backend().device().type != DeviceType::CPU) {
+    job->device = &c.backend();
+    job->head_tensors = heads;
+  }
   keep_data(args, kHeadArgs, job->keep);
   int given = 0;
   for (const char* n : kFlipArgs) {
@@ -171,6 +196,7 @@ std::unique_ptr<DecodeJob> parse(const Napi::CallbackInfo& info, const std::stri
     }
     std::vector<Tensor> flip = read_heads(c, kFlipArgs, &heads[0].shape());
     job->flipped = image_views(flip, kFlipArgs);
+    if (job->device) job->flip_tensors = flip;
     keep_data(args, kFlipArgs, job->keep);
   }
 

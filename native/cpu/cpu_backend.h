@@ -62,6 +62,10 @@ class CpuBackend : public Backend {
   // corner_pool.cc
   void corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) override;
   void corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) override;
+  // decode.cc (returns host data)
+  std::vector<decode::DecodeResult> decode(const DecodeHeads& view, const DecodeHeads* flipped,
+                                           const std::vector<decode::ImageMeta>& metas, const decode::DecodeOptions& opt,
+                                           bool want_pre_nms) override;
   // [ops: end]
 
  private:

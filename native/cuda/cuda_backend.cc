@@ -26,7 +26,7 @@ CudaBackend::~CudaBackend() {
 }
 
 bool CudaBackend::supports(Op op) const {
-  return op == Op::CornerPoolForward || op == Op::CornerPoolBackward || op == Op::Copy;
+  return op == Op::CornerPoolForward || op == Op::CornerPoolBackward || op == Op::Copy || op == Op::Decode;
 }
 
 void CudaBackend::use_device() const { CN_CUDA_CHECK(cudaSetDevice(index_)); }
@@ -110,6 +110,20 @@ void CudaBackend::corner_pool_backward(CornerPoolMode mode, const Tensor& x, con
   check_here(gx, "corner_pool_backward", "gradX");
   use_device();
   cuda::corner_pool_backward(ctx_, mode, x, gy, gx);
+}
+
+std::vector<decode::DecodeResult> CudaBackend::decode(const DecodeHeads& view, const DecodeHeads* flipped,
+                                                     const std::vector<decode::ImageMeta>& metas,
+                                                     const decode::DecodeOptions& opt, bool want_pre_nms) {
+  for (const DecodeHeads* h : {&view, flipped})
+    if (h)
+      for (int c = 0; c < 2; ++c) {
+        check_here(h->heat[c], "decode", h->heat_name[c]);
+        check_here(h->emb[c], "decode", "an embedding map");
+        check_here(h->off[c], "decode", "an offset map");
+      }
+  use_device();
+  return cuda::decode(ctx_, view, flipped, metas, opt, want_pre_nms);
 }
 
 }  // namespace cuda

@@ -35,6 +35,9 @@ class CudaBackend : public Backend {
 
   void corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) override;
   void corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) override;
+  std::vector<decode::DecodeResult> decode(const DecodeHeads& view, const DecodeHeads* flipped,
+                                           const std::vector<decode::ImageMeta>& metas, const decode::DecodeOptions& opt,
+                                           bool want_pre_nms) override;
 
  private:
   void use_device() const;

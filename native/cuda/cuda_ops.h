@@ -7,6 +7,7 @@
 //   maxpool3x3.cu   maxpool3x3_*
 //   corner_pool.cu  corner_pool_*
 //   optimizer.cu    copy, sum_squares, axpy, adam_update
+//   decode.cu       decode (returns host data: the final detections)
 // Shapes, devices and undefined outputs are checked by the engine before any of
 // these runs (engine/op_checks.h): an entry only computes. Tensors are
 // contiguous float32 in this backend's device memory; work is enqueued on
@@ -66,6 +67,14 @@ double sum_squares(Ctx& ctx, const Tensor& x);
 void axpy(Ctx& ctx, float alpha, const Tensor& x, Tensor& y);
 void adam_update(Ctx& ctx, Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                  const AdamParams& p);
+
+// Backend::decode on the device: the whole test path per image (flip test
+// included) from device-resident head outputs; synchronises and returns the
+// detections (and the pre-NMS lists when asked) on the host. Equal to the host
+// decoder (native/decode) bit for bit: same float32 steps, same tie rules.
+std::vector<decode::DecodeResult> decode(Ctx& ctx, const DecodeHeads& view, const DecodeHeads* flipped,
+                                         const std::vector<decode::ImageMeta>& metas, const decode::DecodeOptions& opt,
+                                         bool want_pre_nms);
 
 }  // namespace cuda
 }  // namespace cn

@@ -10,7 +10,9 @@
 // (Tensor{}) is not computed, which lets backward skip gradients nobody needs.
 #pragma once
 #include <string>
+#include <vector>
 
+#include "../decode/decode_types.h"
 #include "error.h"
 #include "tensor.h"
 
@@ -37,6 +39,7 @@ enum class Op : int {
   SumSquares,
   Axpy,
   AdamUpdate,
+  Decode,
   Count
 };
 
@@ -48,7 +51,7 @@ inline const char* op_name(Op op) {
       "sigmoid_backward",      "upsample2x_forward",    "upsample2x_backward",
       "maxpool3x3_forward",    "maxpool3x3_backward",   "corner_pool_forward",
       "corner_pool_backward",  "copy",                  "sum_squares",           "axpy",
-      "adam_update"};
+      "adam_update",           "decode"};
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(Op::Count),
                 "op_name table out of date");
   return names[static_cast<int>(op)];
@@ -91,6 +94,14 @@ struct AdamParams {
 struct BatchNormParams {
   float eps = 1e-5f;
   float momentum = 0.1f;  // new_running = (1 - momentum) * old + momentum * batch
+};
+
+// Head outputs of one view for Backend::decode; [0] = top-left, [1] = bottom-right.
+struct DecodeHeads {
+  Tensor heat[2];  // [N,C,H,W] logits
+  Tensor emb[2];   // [N,1,H,W]
+  Tensor off[2];   // [N,2,H,W] (x, y)
+  const char* heat_name[2] = {"tlHeat", "brHeat"};  // how errors name the heat maps
 };
 
 class Backend {
@@ -191,6 +202,19 @@ class Backend {
   virtual void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                            const AdamParams& p) {
     unsupported(Op::AdamUpdate);
+  }
+
+  // ---- decoding ---------------------------------------------------------------
+  // CornerNet's test path for every image of the batch (native/decode/decode.h
+  // decode_image): sigmoid, local maxima, top-k corners, pairing, rescale, the
+  // mirrored view (`flipped`, may be null) merged, class-aware soft-NMS, best
+  // max_per_img. Unlike the other ops it returns HOST data: the detections are
+  // small and data-dependent in size, so they are what crosses to the host.
+  // pre_nms is filled only when `want_pre_nms`. Shapes are checked by the caller.
+  virtual std::vector<decode::DecodeResult> decode(const DecodeHeads& view, const DecodeHeads* flipped,
+                                                   const std::vector<decode::ImageMeta>& metas,
+                                                   const decode::DecodeOptions& opt, bool want_pre_nms) {
+    unsupported(Op::Decode);
   }
 
  protected:
