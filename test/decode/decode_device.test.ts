@@ -9,6 +9,7 @@ import * as path from 'path';
 import { decode, decodeAsync, flipped, type CornerHeadOutputs, type DecodeArgs, type DecodedImage, type Detections, type ImageMeta } from '../../lib/decode';
 import { availableBackends } from '../../lib/ops';
 import { readNpy } from '../helpers/npy';
+import { runTool } from '../native/cuda_check_tool';
 import { HandHeads, META64 } from './hand_heads';
 
 const FIXTURES =
@@ -65,6 +66,14 @@ function randomHeads(seed: number, N: number, C: number, H: number, W: number, l
     brOff: map(2, () => r()),
   };
 }
+
+describe('decode on device backends: the device expf', () => {
+  it("native/cuda/host_math.cuh host_expf equals this machine's std::exp(float) (every 97th float bit pattern)", () => {
+    const r = runTool(['expf', '97']);
+    assert.strictEqual(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /expf: 44278014 inputs, 0 mismatches/);
+  });
+});
 
 describe('decode on device backends: equal to the CPU decoder', function () {
   this.timeout(600000);

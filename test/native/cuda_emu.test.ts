@@ -188,7 +188,7 @@ describe('CUDA corner pools on the emulated device (cuda-emu)', () => {
     const b = native().backendInfo('cuda-emu');
     assert.equal(b.name, 'cuda-emu');
     assert.equal(b.device, 'cuda:0');
-    assert.deepEqual(b.supports.sort(), ['copy', 'corner_pool_backward', 'corner_pool_forward']);
+    assert.deepEqual(b.supports.sort(), ['copy', 'corner_pool_backward', 'corner_pool_forward', 'decode']);
   });
 
   // W and H around the 32-lane chunks, single rows and columns, several planes.
