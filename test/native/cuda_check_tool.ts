@@ -21,7 +21,11 @@ export function runTool(args: string[], env?: Record<string, string>): ToolResul
   if (!fs.existsSync(checkTool)) {
     throw new Error(`${checkTool} is missing: build the native code with \`npm run build:native\` (CORNERNET_TEST_TOOLS=ON, the default)`);
   }
-  const r = spawnSync(checkTool, args, { encoding: 'utf8', timeout: 60_000, env: env ? { ...process.env, ...env } : process.env });
+  const r = spawnSync(checkTool, args, {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: env ? { ...process.env, ...env } : process.env,
+  });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

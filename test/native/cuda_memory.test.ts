@@ -72,7 +72,8 @@ describe('CUDA caching allocator (cuda-emu)', function () {
       const gy = tensor(shape, (i) => ((i % 5) - 2) / 4);
       const y = cornerPoolForward({ x, mode: 'left' }, ON);
       const gx = await cornerPoolBackwardAsync({ x, gradY: gy, mode: 'top' }, ON);
-      const c = copy({ x: xBig }, ON);
+      // Every tenth step (it moves 1.2 MB six times): a block of the large class.
+      const c = step % 10 === 0 ? copy({ x: xBig }, ON) : undefined;
       if (step % 11 === 0) {
         // x repeats every 11 steps: reused blocks and staging buffers must not mix data up.
         if (!expectedY) {
@@ -83,12 +84,14 @@ describe('CUDA caching allocator (cuda-emu)', function () {
           assert.deepEqual(gx.gradX.data, expectedGx, `step ${step}: corner pool backward`);
         }
       }
-      if (step % 100 === 0) assert.deepEqual(c.y.data, xBig.data, `step ${step}: copy`);
+      if (step % 100 === 0) assert.deepEqual(c!.y.data, xBig.data, `step ${step}: copy`);
       const m = memory();
       assert.equal(m.inUse, start.inUse, `step ${step}: bytes in use back to the start`);
       if (step === 0) {
         afterFirst = m;
-        assert.ok(m.cached > start.cached || m.mallocs === start.mallocs, 'the first step fills the cache');
+        // Whatever the first step allocated went to the cache, not back to the driver.
+        assert.equal(m.frees, start.frees, 'step 0: no cudaFree');
+        assert.ok(m.cached - start.cached >= (m.mallocs - start.mallocs) * 512, 'step 0: new blocks cached');
       } else {
         assert.equal(m.mallocs, afterFirst!.mallocs, `step ${step}: no cudaMalloc after the first step`);
         assert.equal(m.frees, afterFirst!.frees, `step ${step}: no cudaFree`);
@@ -97,11 +100,12 @@ describe('CUDA caching allocator (cuda-emu)', function () {
         assert.equal(m.pinnedAllocs, afterFirst!.pinnedAllocs, `step ${step}: no new pinned buffer`);
       }
     }
-    // The step needs one block per live tensor at most: x, gy, gradX, x big, y big (+ y of the forward).
-    assert.ok(afterFirst!.mallocs - start.mallocs <= 6, `mallocs in the first step: ${afterFirst!.mallocs - start.mallocs}`);
+    // A step needs at most one block per tensor alive at once: x, gy and gradX (or y), big x and big y.
+    const firstStep = afterFirst!.mallocs - start.mallocs;
+    assert.ok(firstStep <= 5, `cudaMalloc calls in the first step: ${firstStep}`);
   });
 
-  it('reuse, per-stream pools, size classes and out-of-memory through the plugin (an 8 MiB emulated device)', function () {
+  it('reuse, per-stream pools, size classes and out-of-memory through the plugin (an 8 MiB emulated device)', () => {
     const plugin = native().info().cudaEmu.path;
     const r = runTool(['memory', plugin, '0'], { CN_EMU_DEVICE_MEMORY: String(8 << 20) });
     assert.equal(r.status, 0, `exit status ${r.status}: ${r.stderr}`);
@@ -118,9 +122,8 @@ describe('CUDA caching allocator (cuda-emu)', function () {
       return s;
     };
     const MiB = 1 << 20;
-    assert.deepEqual({ ...at('start'), step: undefined }, {
-      step: undefined, inUse: 0, cached: 0, peak: 0, mallocs: 0, frees: 0, pinned: 0, pinnedAllocs: 0,
-    });
+    const { step: _start, ...fresh } = at('start');
+    assert.deepEqual(fresh, { inUse: 0, cached: 0, peak: 0, mallocs: 0, frees: 0, pinned: 0, pinnedAllocs: 0 });
     assert.equal(at('alloc-4MiB').inUse, 4 * MiB);
     assert.equal(at('alloc-4MiB').mallocs, 1);
     assert.equal(at('freed-4MiB').inUse, 0);
