@@ -4,6 +4,7 @@
 // closely results must agree. test/native/ops_gradcheck.test.ts checks every
 // entry's backward against finite differences and every non-CPU backend
 // against the CPU; bench/ times the entries' bench cases.
+import { native, type NativeOpFn } from '../lib/native';
 import * as ops from '../lib/ops';
 import type { TensorData } from '../lib/ops';
 import { Rng } from './rng';
@@ -64,37 +65,24 @@ export interface OpEntry {
   };
 }
 
-type OpFn = (args: never, o?: ops.OpOptions) => object;
-// The lib/ops.ts functions the table may call, by name.
-const OP_FNS: Record<string, OpFn> = {
-  reluForward: ops.reluForward,
-  reluBackward: ops.reluBackward,
-  sigmoidForward: ops.sigmoidForward,
-  sigmoidBackward: ops.sigmoidBackward,
-  addForward: ops.addForward,
-  batchNormForwardTrain: ops.batchNormForwardTrain,
-  batchNormForwardEval: ops.batchNormForwardEval,
-  batchNormBackward: ops.batchNormBackward,
-  upsample2xForward: ops.upsample2xForward,
-  upsample2xBackward: ops.upsample2xBackward,
-  maxPool3x3Forward: ops.maxPool3x3Forward,
-  maxPool3x3Backward: ops.maxPool3x3Backward,
-  cornerPoolForward: ops.cornerPoolForward,
-  cornerPoolBackward: ops.cornerPoolBackward,
-  conv2dForward: ops.conv2dForward,
-  conv2dBackward: ops.conv2dBackward,
-};
+let engineJsNames: Set<string> | undefined;
 
-/** Runs a KernelCall through lib/ops.ts. */
+/** The binding names of the engine's op list (native/engine/ops.def). */
+export function engineOpNames(): Set<string> {
+  engineJsNames ??= new Set(native().engineOps().map((o) => o.js));
+  return engineJsNames;
+}
+
+/** Runs a KernelCall: `call.op` must be an op of the engine's list. */
 export function runCall(call: KernelCall, backend: string): Tensors {
-  const f = OP_FNS[call.op];
-  if (!f) throw new Error(`op_table: no lib/ops function '${call.op}'`);
-  return (f as unknown as (a: object, o?: ops.OpOptions) => Tensors)(call.args, { backend });
+  if (!engineOpNames().has(call.op)) throw new Error(`op_table: '${call.op}' is not an op of the engine's list`);
+  const f = native().ops[call.op] as NativeOpFn;
+  return f(call.args as Record<string, unknown>, backend) as Tensors;
 }
 
 type EntrySpec = Omit<OpEntry, 'forward' | 'backward'> & {
   /** The backward call's outputs (empty when backwardCall is null) renamed after the inputs. */
-  grads(result: Tensors, gradOutputs: Tensors): Tensors;
+  grads(result: Tensors, gradOutputs: Tensors, inputs: Tensors): Tensors;
 };
 
 function entry(spec: EntrySpec): OpEntry {
@@ -104,7 +92,7 @@ function entry(spec: EntrySpec): OpEntry {
     forward: (i, c, backend) => runCall(spec.forwardCall(i, c), backend),
     backward: (i, o, g, c, backend) => {
       const call = spec.backwardCall(i, o, g, c);
-      return grads(call ? runCall(call, backend) : {}, g);
+      return grads(call ? runCall(call, backend) : {}, g, i);
     },
   };
 }
@@ -252,6 +240,12 @@ function unary(name: string, op: string, make: (c: OpCase, rng: Rng) => Tensors,
   });
 }
 
+// Flat tensors of several sizes: vector loops' tails, one element, and a size
+// that spans several reduction blocks.
+const FLAT_TEST: OpCase[] = [{ x: [3, 5] }, { x: [1] }];
+const FLAT_CROSS: OpCase[] = [{ x: [7, 1031] }, { x: [100003] }, { x: [1] }];
+const FLAT_BENCH: OpCase[] = [{ x: [4194304] }];
+
 export const OP_TABLE: OpEntry[] = [
   unary('relu', 'relu', (c, rng) => ({ x: awayFromZero(c.x, rng, 0.05) }), {
     crossBackend: { rtol: 0, atol: 0 },
@@ -371,7 +365,160 @@ export const OP_TABLE: OpEntry[] = [
     [{ x: [2, 21, 13, 11], weight: [17, 21, 1, 1], stride: 1, padding: 0 }],
     [{ x: [1, 256, 128, 128], weight: [256, 256, 1, 1], stride: 1, padding: 0 }]
   ),
+  entry({
+    name: 'copy',
+    engineOps: ['copy'],
+    cases: { test: FLAT_TEST, cross: FLAT_CROSS, bench: FLAT_BENCH },
+    makeInputs: (c, rng) => ({ x: randomNormal(c.x, rng) }),
+    gradOutputs: ['y'],
+    gradInputs: ['x'],
+    forwardCall: (i) => ({ op: 'copy', args: { x: need(i, 'x') } }),
+    backwardCall: () => null,
+    grads: (_r, g) => ({ x: need(g, 'y') }),
+    tolerance: { crossBackend: { rtol: 0, atol: 0 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
+  }),
+  entry({
+    name: 'sum_squares',
+    engineOps: ['sum_squares'],
+    cases: { test: FLAT_TEST, cross: FLAT_CROSS, bench: FLAT_BENCH },
+    makeInputs: (c, rng) => ({ x: randomNormal(c.x, rng) }),
+    gradOutputs: ['y'],
+    gradInputs: ['x'],
+    forwardCall: (i) => ({ op: 'sumSquares', args: { x: need(i, 'x') } }),
+    // No engine backward: d(sum x^2)/dx = 2x, checked against finite differences of the engine's forward.
+    backwardCall: () => null,
+    grads: (_r, g, i) => {
+      const x = need(i, 'x');
+      const gy = need(g, 'y').data[0]!;
+      return { x: { data: x.data.map((v) => 2 * v * gy), shape: [...x.shape] } };
+    },
+    // Accumulated in double on every backend, in another order: float rounding of the result only.
+    tolerance: { crossBackend: { rtol: 1e-6, atol: 0 }, gradcheck: { rtol: 1e-3, atol: 1e-3 }, h: 1e-2 },
+  }),
+  entry({
+    name: 'axpy',
+    engineOps: ['axpy'],
+    cases: { test: FLAT_TEST, cross: FLAT_CROSS, bench: FLAT_BENCH },
+    makeInputs: (c, rng) => ({ x: randomNormal(c.x, rng), y: randomNormal(c.x, rng) }),
+    gradOutputs: ['y'],
+    gradInputs: ['x', 'y'],
+    forwardCall: (i) => ({ op: 'axpy', args: { alpha: -0.75, x: need(i, 'x'), y: need(i, 'y') } }),
+    backwardCall: () => null,
+    grads: (_r, g) => {
+      const gy = need(g, 'y');
+      return { x: { data: gy.data.map((v) => -0.75 * v), shape: [...gy.shape] }, y: gy };
+    },
+    // One multiply-add per element; a backend may fuse it (one rounding instead of two).
+    tolerance: { crossBackend: { rtol: 1e-6, atol: 1e-7 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
+  }),
+  entry({
+    name: 'adam_update',
+    engineOps: ['adam_update'],
+    cases: { test: FLAT_TEST, cross: FLAT_CROSS, bench: FLAT_BENCH },
+    makeInputs: (c, rng) => ({
+      param: randomNormal(c.x, rng),
+      grad: randomNormal(c.x, rng),
+      expAvg: randomNormal(c.x, rng, 0.1),
+      expAvgSq: randomUniform(c.x, rng, 0, 0.01),
+    }),
+    // An optimizer step, not a differentiable op: compared across backends only.
+    gradOutputs: [],
+    gradInputs: [],
+    forwardCall: (i) => ({
+      op: 'adamUpdate',
+      args: { param: need(i, 'param'), grad: need(i, 'grad'), expAvg: need(i, 'expAvg'), expAvgSq: need(i, 'expAvgSq'), lr: 1e-3, weightDecay: 1e-4, gradScale: 0.5, step: 7 },
+    }),
+    backwardCall: () => null,
+    grads: () => ({}),
+    tolerance: { crossBackend: { rtol: 1e-5, atol: 1e-7 }, gradcheck: { rtol: 0, atol: 0 }, h: 0 },
+  })
 ];
+
+
+// ---- decode: the whole test-time path, returning host detections ----------------
+// Not differentiable and not tensor-in/tensor-out: its outputs (per image: boxes,
+// scores, labels, corner scores, and the pre-NMS list) have data-dependent sizes.
+// Compared across backends exactly: every backend must give the CPU's detections
+// bit for bit (native/cuda/decode.cu follows native/decode's float32 steps).
+const DECODE_TEST: OpCase[] = [{ x: [1, 3, 9, 11] }];
+const DECODE_CROSS: OpCase[] = [{ x: [2, 3, 13, 17] }, { x: [1, 1, 1, 3] }];
+const DECODE_BENCH: OpCase[] = [{ x: [1, 80, 128, 128] }];
+
+interface DecodedLists {
+  boxes: Float32Array;
+  scores: Float32Array;
+  labels: Int32Array;
+  cornerScores: Float32Array;
+  preNms?: DecodedLists;
+}
+
+function decodeCall(i: Tensors, c: OpCase): KernelCall {
+  const [, C, H, W] = c.x as [number, number, number, number];
+  const h = 4 * H, w = 4 * W;
+  return {
+    op: 'decode',
+    args: {
+      ...i,
+      meta: { padShape: [h, w], imgShape: [h - 3, w - 5], border: [1, h - 2, 2, w - 3] },
+      k: Math.min(20, C * H * W),
+      numDets: 200,
+      distanceThreshold: 0.75,
+      returnPreNms: true,
+    },
+  };
+}
+
+function decodedTensors(images: DecodedLists[]): Tensors {
+  const out: Tensors = {};
+  const put = (prefix: string, d: DecodedLists) => {
+    const n = d.scores.length;
+    out[`${prefix}boxes`] = { data: d.boxes, shape: [n, 4] };
+    out[`${prefix}scores`] = { data: d.scores, shape: [n] };
+    out[`${prefix}labels`] = { data: Float32Array.from(d.labels), shape: [n] };
+    out[`${prefix}cornerScores`] = { data: d.cornerScores, shape: [n, 2] };
+  };
+  images.forEach((d, j) => {
+    put(`image${j}.`, d);
+    if (d.preNms) put(`image${j}.preNms.`, d.preNms);
+  });
+  return out;
+}
+
+const decodeEntry: OpEntry = {
+  name: 'decode',
+  engineOps: ['decode'],
+  cases: { test: DECODE_TEST, cross: DECODE_CROSS, bench: DECODE_BENCH },
+  makeInputs: (c, rng) => {
+    const [n, C, H, W] = c.x as [number, number, number, number];
+    // Logits on a coarse grid (ties in scores and plateaus), embeddings on a coarse grid (equal embeddings).
+    const heat = () => {
+      const t = randomUniform([n, C, H, W], rng, -6, 3);
+      t.data.forEach((v, k) => (t.data[k] = Math.round(v * 2) / 2));
+      return t;
+    };
+    const emb = () => {
+      const t = randomUniform([n, 1, H, W], rng, 0, 2);
+      t.data.forEach((v, k) => (t.data[k] = Math.round(v * 4) / 4));
+      return t;
+    };
+    return {
+      tlHeat: heat(),
+      brHeat: heat(),
+      tlEmb: emb(),
+      brEmb: emb(),
+      tlOff: randomUniform([n, 2, H, W], rng, 0, 1),
+      brOff: randomUniform([n, 2, H, W], rng, 0, 1),
+    };
+  },
+  gradOutputs: [],
+  gradInputs: [],
+  forwardCall: decodeCall,
+  backwardCall: () => null,
+  forward: (i, c, backend) => decodedTensors(runCall(decodeCall(i, c), backend) as unknown as DecodedLists[]),
+  backward: () => ({}),
+  tolerance: { crossBackend: { rtol: 0, atol: 0 }, gradcheck: { rtol: 0, atol: 0 }, h: 0 },
+};
+OP_TABLE.push(decodeEntry);
 
 export function findEntry(name: string): OpEntry {
   const e = OP_TABLE.find((x) => x.name === name);

@@ -376,6 +376,13 @@ Napi::Value soft_nms_merge_sync(const Napi::CallbackInfo& info) {
 void register_decode(Napi::Env env, Napi::Object exports) {
   exports.Set("decode", Napi::Function::New(env, decode_sync, "decode"));
   exports.Set("decodeAsync", Napi::Function::New(env, decode_async, "decodeAsync"));
+  // The engine op `decode` (engine/ops.def) is bound as ops.decode / ops.decodeAsync
+  // too: the same functions, (args, backend?) like every op binding.
+  Napi::Value ops = exports.Get("ops");
+  if (ops.IsObject()) {
+    ops.As<Napi::Object>().Set("decode", exports.Get("decode"));
+    ops.As<Napi::Object>().Set("decodeAsync", exports.Get("decodeAsync"));
+  }
   exports.Set("softNms", Napi::Function::New(env, soft_nms_sync, "softNms"));
   exports.Set("softNmsMerge", Napi::Function::New(env, soft_nms_merge_sync, "softNmsMerge"));
 }

@@ -22,11 +22,10 @@ decode::HeadMaps image_maps(const DecodeHeads& h, int64_t n) {
 }
 }  // namespace
 
-std::vector<decode::DecodeResult> CpuBackend::decode(const DecodeHeads& view, const DecodeHeads* flipped,
+std::vector<decode::DecodeResult> CpuBackend::run_decode(const DecodeHeads& view, const DecodeHeads* flipped,
                                                      const std::vector<decode::ImageMeta>& metas,
                                                      const decode::DecodeOptions& opt, bool want_pre_nms) {
   const int64_t n = view.heat[0].size(0);
-  if (static_cast<int64_t>(metas.size()) != n) fail("decode: ", metas.size(), " metas for ", n, " images");
   std::vector<decode::DecodeResult> out;
   for (int64_t i = 0; i < n; ++i) {
     decode::HeadMaps v = image_maps(view, i), f;

@@ -546,13 +546,10 @@ std::vector<decode::DecodeResult> decode(Ctx& ctx, const DecodeHeads& view, cons
   d.hw = static_cast<int64_t>(d.H) * d.W;
   d.total = d.classes * d.hw;
   d.k = opt.k;
-  if (d.total >= INT_MAX) fail("decode: ", d.total, " heat-map entries per image exceed the device decoder's limit (2^31 - 1)");
-  if (opt.k < 1 || opt.k > d.total) fail("decode: k (", opt.k, ") must be in [1, ", d.total, "]");
+  // Shapes, k, kernel and metas were checked by the engine (check::decode).
   if (opt.k > 65535) fail("decode: k (", opt.k, ") above 65535 is not supported on the device (k * k pairs are indexed in 32 bits)");
-  if (opt.kernel < 1 || opt.kernel % 2 == 0) fail("decode: kernel must be odd, got ", opt.kernel);
   const int64_t kk = static_cast<int64_t>(opt.k) * opt.k;
   d.m = static_cast<int>(opt.num_dets < 1 ? 0 : (opt.num_dets < kk ? opt.num_dets : kk));
-  if (metas.size() != static_cast<size_t>(d.images)) fail("decode: ", metas.size(), " metas for ", d.images, " images");
   std::vector<decode::DecodeResult> results(static_cast<size_t>(d.images));
   if (d.m == 0) return results;
 

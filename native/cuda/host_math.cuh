@@ -12,8 +12,9 @@ namespace cuda {
 
 // glibc's expf (the host's std::exp(float)), step by step: x / ln2 * 32 is split
 // into k + r, exp(x) = 2^(k/32) * p(r) with a cubic p, evaluated in double with
-// the FMAs the x86-64 FMA and aarch64 builds of glibc use, then rounded once to
-// float. Exhaustively equal to glibc 2.36's expf over all 2^32 inputs
+// the FMAs the x86-64 FMA and aarch64 builds of glibc use (the reduction
+// r = x * 32/ln2 - k included: without that FMA 2 of the 2^32 inputs differ),
+// then rounded once to float. Exhaustively equal to glibc 2.36's expf over all 2^32 inputs
 // (test/native/cuda_check). kExp2[i] is the double nearest 2^(i/32) with i << 47
 // subtracted, so that adding k << 47 scales it by 2^(k div 32).
 static __constant__ uint64_t kExp2[32] = {
@@ -41,7 +42,8 @@ __device__ __forceinline__ float host_expf(float x) {
   double kd = __dadd_rn(z, kShift);  // rounds z to an integer (ties to even)
   const uint64_t ki = static_cast<uint64_t>(__double_as_longlong(kd));
   kd = __dsub_rn(kd, kShift);
-  const double r = __dsub_rn(z, kd);
+  // glibc's build contracts z - kd into one FMA: r from the exact product.
+  const double r = __fma_rn(kInvLn2x32, static_cast<double>(x), -kd);
   const double s = __longlong_as_double(static_cast<long long>(kExp2[ki % 32] + (ki << 47)));
   const double p = __fma_rn(c0, r, c1);
   double y = __fma_rn(c2, r, 1.0);
