@@ -78,6 +78,7 @@ export interface NativeModel {
   backward(grads: Record<string, TensorData | undefined>[]): Promise<void>;
   gradients(): Record<string, TensorData>;
   zeroGrad(): void;
+  detect(args: object): Promise<unknown>;
 }
 
 /** One op of the engine's list (native/engine/ops.def). */

@@ -7,6 +7,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { decode, decodeAsync, flipped, type CornerHeadOutputs, type DecodeArgs, type DecodedImage, type Detections, type ImageMeta } from '../../lib/decode';
+import type { ModelConfig } from '../../lib/configs';
+import { Model } from '../../lib/model';
+import { native, type TensorData } from '../../lib/native';
 import { availableBackends } from '../../lib/ops';
 import { readNpy } from '../helpers/npy';
 import { runTool } from '../native/cuda_check_tool';
@@ -212,6 +215,55 @@ describe('decode on device backends: equal to the CPU decoder', function () {
         m.tlHeat[3] = NaN;
         assert.throws(() => decode({ ...new HandHeads(2, 8, 8).outputs(), ...flipped(m.outputs()), meta: args.meta, k: 4 }, device), /flipTlHeat holds NaN \(channel 0\)/);
       });
+    });
+  }
+});
+
+describe('Model.detect: forward + decode on the model\'s backend', function () {
+  this.timeout(600000);
+  const tiny: ModelConfig = {
+    numStacks: 2,
+    downsampleTimes: 2,
+    stageChannels: [4, 6, 5],
+    stageBlocks: [1, 2, 2],
+    featChannel: 4,
+    numClasses: 3,
+    cornerEmbChannels: 1,
+    poolFeatChannels: 3,
+    headFeatChannels: 4,
+    bnEps: 1e-5,
+    bnMomentum: 0.1,
+  };
+  const image = (seed: number): TensorData => {
+    const r = rand(seed);
+    return { data: Float32Array.from({ length: 3 * 32 * 48 }, () => 2 * r() - 1), shape: [1, 3, 32, 48] };
+  };
+  const meta: ImageMeta = { padShape: [32, 48], imgShape: [30, 45], border: [1, 31, 2, 47] };
+  const opts = { meta, k: 24, numDets: 200, distanceThreshold: 100, returnPreNms: true };
+
+  it('cpu: detect gives what forward then decode give, bit for bit (with and without the flip test)', async () => {
+    const m = new Model(tiny, { seed: 7 });
+    const outs = await m.forward(image(1));
+    const mirrorOuts = await m.forward(image(2));
+    const want = decode({ ...outs[outs.length - 1]!, ...opts });
+    assert.ok(want[0]!.preNms!.scores.length > 10, 'a test with candidates');
+    sameImages(await m.detect(image(1), opts), want, 'detect');
+    const wantFlip = decode({ ...outs[outs.length - 1]!, ...flipped(mirrorOuts[mirrorOuts.length - 1]!), ...opts });
+    sameImages(await m.detect(image(1), { ...opts, mirror: image(2) }), wantFlip, 'detect flip');
+  });
+
+  for (const device of devices) {
+    const missing = native().modelOps('test').filter((o) => !native().backendInfo(device).supports.includes(o));
+    if (missing.length) {
+      it(`${device}: the model cannot run there yet (no kernel for ${missing.join(', ')})`);
+      continue;
+    }
+    it(`${device}: detect equals the cpu's (same weights), flip test included`, async () => {
+      const cpu = new Model(tiny, { seed: 7 });
+      const dev = new Model(tiny, { backend: device });
+      dev.loadStateDict(cpu.stateDict());
+      const a = { ...opts, mirror: image(2) };
+      sameImages(await dev.detect(image(1), a), await cpu.detect(image(1), a), `detect on ${device}`);
     });
   }
 });
