@@ -1,8 +1,9 @@
 // CornerNet decoding: the last stack's head outputs to scored, labelled boxes in
 // original-image pixels, as MMDetection v2's CornerHead tests (sigmoid, 3x3
 // local maxima, top-k corners, pairing, class-aware Gaussian soft-NMS, best 100),
-// optionally with the flip test of CornerNet.aug_test. Runs in the native engine
-// on the CPU whatever backend produced the head outputs.
+// optionally with the flip test of CornerNet.aug_test. Runs in the native engine:
+// on the CPU by default, or on a device backend (decode(args, 'cuda:0')), which
+// gives the same detections. Model.detect decodes where the model ran.
 import type { HeadOutputs } from './model';
 import { native, type TensorData } from './native';
 
