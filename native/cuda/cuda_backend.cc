@@ -26,7 +26,8 @@ CudaBackend::~CudaBackend() {
 }
 
 bool CudaBackend::supports(Op op) const {
-  return op == Op::CornerPoolForward || op == Op::CornerPoolBackward || op == Op::Copy;
+  return op == Op::Conv2dForward || op == Op::Conv2dBackward || op == Op::CornerPoolForward ||
+         op == Op::CornerPoolBackward || op == Op::Copy;
 }
 
 void CudaBackend::use_device() const { CN_CUDA_CHECK(cudaSetDevice(index_)); }
@@ -94,6 +95,28 @@ void CudaBackend::copy(const Tensor& src, Tensor& dst) {
 void CudaBackend::synchronize() {
   use_device();
   CN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                                 Tensor& y) {
+  check_here(x, "conv2d_forward", "x");
+  check_here(w, "conv2d_forward", "weight");
+  if (bias.defined()) check_here(bias, "conv2d_forward", "bias");
+  check_here(y, "conv2d_forward", "y");
+  use_device();
+  cuda::conv2d_forward(ctx_, x, w, bias, p, y);
+}
+
+void CudaBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
+                                  Tensor& gx, Tensor& gw, Tensor& gb) {
+  check_here(x, "conv2d_backward", "x");
+  check_here(w, "conv2d_backward", "weight");
+  check_here(gy, "conv2d_backward", "gradY");
+  if (gx.defined()) check_here(gx, "conv2d_backward", "gradX");
+  if (gw.defined()) check_here(gw, "conv2d_backward", "gradWeight");
+  if (gb.defined()) check_here(gb, "conv2d_backward", "gradBias");
+  use_device();
+  cuda::conv2d_backward(ctx_, x, w, gy, p, gx, gw, gb);
 }
 
 void CudaBackend::corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) {

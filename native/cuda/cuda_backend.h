@@ -33,6 +33,10 @@ class CudaBackend : public Backend {
   void synchronize() override;
   void copy(const Tensor& src, Tensor& dst) override;
 
+  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                      Tensor& y) override;
+  void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p, Tensor& gx,
+                       Tensor& gw, Tensor& gb) override;
   void corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) override;
   void corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) override;
 
