@@ -187,8 +187,8 @@ class Backend {
   }
   // gx = gy where y > 0, else 0 (y is the forward output).
   void relu_backward(const Tensor& y, const Tensor& gy, Tensor& gx) {
-    check::same_shape(*this, Op::ReluBackward, y, "y", gy, "gy");
-    check::same_shape(*this, Op::ReluBackward, y, "y", gx, "gx");
+    check::same_shape(*this, Op::ReluBackward, y, "y", gy, "gradY");
+    check::same_shape(*this, Op::ReluBackward, y, "y", gx, "gradX");
     run_relu_backward(y, gy, gx);
   }
   void add_forward(const Tensor& a, const Tensor& b, Tensor& y) {
@@ -202,8 +202,8 @@ class Backend {
   }
   // gx = gy * y * (1 - y) (y is the forward output).
   void sigmoid_backward(const Tensor& y, const Tensor& gy, Tensor& gx) {
-    check::same_shape(*this, Op::SigmoidBackward, y, "y", gy, "gy");
-    check::same_shape(*this, Op::SigmoidBackward, y, "y", gx, "gx");
+    check::same_shape(*this, Op::SigmoidBackward, y, "y", gy, "gradY");
+    check::same_shape(*this, Op::SigmoidBackward, y, "y", gx, "gradX");
     run_sigmoid_backward(y, gy, gx);
   }
   // Nearest-neighbour 2x: y[N,C,2H,2W]; backward sums each 2x2 block of gy.
@@ -212,7 +212,7 @@ class Backend {
     run_upsample2x_forward(x, y);
   }
   void upsample2x_backward(const Tensor& gy, Tensor& gx) {
-    check::upsample2x(*this, Op::Upsample2xBackward, gx, "gx", gy, "gy");
+    check::upsample2x(*this, Op::Upsample2xBackward, gx, "gradX", gy, "gradY");
     run_upsample2x_backward(gy, gx);
   }
   // 3x3, stride 1, padding 1 (padding never wins): the heatmap NMS of CornerNet.
@@ -223,8 +223,8 @@ class Backend {
     run_maxpool3x3_forward(x, y);
   }
   void maxpool3x3_backward(const Tensor& x, const Tensor& gy, Tensor& gx) {
-    check::nchw_same_shape(*this, Op::MaxPool3x3Backward, x, gy, "gy");
-    check::nchw_same_shape(*this, Op::MaxPool3x3Backward, x, gx, "gx");
+    check::nchw_same_shape(*this, Op::MaxPool3x3Backward, x, gy, "gradY");
+    check::nchw_same_shape(*this, Op::MaxPool3x3Backward, x, gx, "gradX");
     run_maxpool3x3_backward(x, gy, gx);
   }
   // Backward sends each output's gradient to the argmax of its window; on ties the
@@ -234,8 +234,8 @@ class Backend {
     run_corner_pool_forward(mode, x, y);
   }
   void corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) {
-    check::nchw_same_shape(*this, Op::CornerPoolBackward, x, gy, "gy");
-    check::nchw_same_shape(*this, Op::CornerPoolBackward, x, gx, "gx");
+    check::nchw_same_shape(*this, Op::CornerPoolBackward, x, gy, "gradY");
+    check::nchw_same_shape(*this, Op::CornerPoolBackward, x, gx, "gradX");
     run_corner_pool_backward(mode, x, gy, gx);
   }
 

@@ -69,11 +69,11 @@ inline void conv2d_backward(const Backend& be, const Tensor& x, const Tensor& w,
                      const Tensor& gx, const Tensor& gw, const Tensor& gb) {
   const Op op = Op::Conv2dBackward;
   detail::supported(be, op);
-  detail::on_device(be, op, {{"x", &x}, {"weight", &w}, {"gy", &gy}, {"gx", &gx}, {"gw", &gw}, {"gb", &gb}});
-  detail::shape_is(op, "gy", gy, detail::conv_output(op, x, w, p));
-  if (gx.defined()) detail::shape_is(op, "gx", gx, x.shape());
-  if (gw.defined()) detail::shape_is(op, "gw", gw, w.shape());
-  if (gb.defined()) detail::shape_is(op, "gb", gb, {w.size(0)});
+  detail::on_device(be, op, {{"x", &x}, {"weight", &w}, {"gradY", &gy}, {"gradX", &gx}, {"gradWeight", &gw}, {"gradBias", &gb}});
+  detail::shape_is(op, "gradY", gy, detail::conv_output(op, x, w, p));
+  if (gx.defined()) detail::shape_is(op, "gradX", gx, x.shape());
+  if (gw.defined()) detail::shape_is(op, "gradWeight", gw, w.shape());
+  if (gb.defined()) detail::shape_is(op, "gradBias", gb, {w.size(0)});
 }
 
 inline void batch_norm_forward_train(const Backend& be, const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -115,14 +115,14 @@ inline void batch_norm_backward(const Backend& be, const Tensor& x, const Tensor
   const Op op = Op::BatchNormBackward;
   detail::supported(be, op);
   detail::on_device(be, op, {{"x", &x}, {"gamma", &gamma}, {"save_mean", &save_mean}, {"save_invstd", &save_invstd},
-                     {"gy", &gy}, {"gx", &gx}, {"ggamma", &ggamma}, {"gbeta", &gbeta}});
+                     {"gradY", &gy}, {"gradX", &gx}, {"ggamma", &ggamma}, {"gbeta", &gbeta}});
   detail::nchw(op, x, "x");
   for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"save_mean", &save_mean},
                          {"save_invstd", &save_invstd}, {"ggamma", &ggamma}, {"gbeta", &gbeta}})
     detail::per_channel(op, name, *t, x.size(1));
   CN_CHECK(save_mean.defined() && save_invstd.defined(), op_name(op), ": save_mean and save_invstd are required");
-  detail::shape_is(op, "gy", gy, x.shape());
-  if (gx.defined()) detail::shape_is(op, "gx", gx, x.shape());
+  detail::shape_is(op, "gradY", gy, x.shape());
+  if (gx.defined()) detail::shape_is(op, "gradX", gx, x.shape());
 }
 
 inline void same_shape(const Backend& be, Op op, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name) {
