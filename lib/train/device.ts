@@ -7,6 +7,7 @@ export const TRAINING_OPS = [
   'conv2d_forward', 'conv2d_backward', 'batch_norm_forward_train', 'batch_norm_forward_eval', 'batch_norm_backward',
   'relu_forward', 'relu_backward', 'add_forward', 'upsample2x_forward', 'upsample2x_backward',
   'corner_pool_forward', 'corner_pool_backward', 'copy', 'sum_squares', 'axpy', 'adam_update',
+  'corner_targets', 'corner_head_losses',
 ];
 
 function missingOps(backend: string): string[] {

@@ -62,6 +62,13 @@ class CpuBackend : public Backend {
   // corner_pool.cc
   void corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) override;
   void corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) override;
+  // training_losses.cc (model/targets.cc, model/losses.cc on the host)
+  void corner_targets(const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g, Tensor& tl_heatmap,
+                      Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset, Tensor& tl_mask, Tensor& br_mask,
+                      std::vector<std::vector<CornerMatch>>& match) override;
+  CornerHeadLosses corner_head_losses(const CornerHeadTensors& out, const CornerTargets& targets,
+                                      const CornerHeadLossWeights& w, CornerHeadTensors& grads,
+                                      double grad_scale) override;
   // [ops: end]
 
  private:

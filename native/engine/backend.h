@@ -10,7 +10,9 @@
 // (Tensor{}) is not computed, which lets backward skip gradients nobody needs.
 #pragma once
 #include <string>
+#include <vector>
 
+#include "corner_training.h"
 #include "error.h"
 #include "tensor.h"
 
@@ -37,6 +39,8 @@ enum class Op : int {
   SumSquares,
   Axpy,
   AdamUpdate,
+  CornerTargets,
+  CornerHeadLosses,
   Count
 };
 
@@ -48,7 +52,7 @@ inline const char* op_name(Op op) {
       "sigmoid_backward",      "upsample2x_forward",    "upsample2x_backward",
       "maxpool3x3_forward",    "maxpool3x3_backward",   "corner_pool_forward",
       "corner_pool_backward",  "copy",                  "sum_squares",           "axpy",
-      "adam_update"};
+      "adam_update",           "corner_targets",        "corner_head_losses"};
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(Op::Count),
                 "op_name table out of date");
   return names[static_cast<int>(op)];
@@ -191,6 +195,28 @@ class Backend {
   virtual void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                            const AdamParams& p) {
     unsupported(Op::AdamUpdate);
+  }
+
+  // ---- training targets and losses (CornerNet) -------------------------------
+  // The targets of a batch of boxes (host list, boxes[n] for image n) on this
+  // device: heatmaps [N,C,H,W] (a Gaussian per box and corner, merged by max),
+  // offsets [N,2,H,W] (later boxes overwrite earlier ones on the same cell),
+  // masks [N,1,H,W] (1 where a class heatmap is exactly 1); any may be undefined.
+  // `match` (host) receives each image's embedding pairs in box order.
+  virtual void corner_targets(const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g,
+                              Tensor& tl_heatmap, Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset,
+                              Tensor& tl_mask, Tensor& br_mask, std::vector<std::vector<CornerMatch>>& match) {
+    unsupported(Op::CornerTargets);
+  }
+  // One head level's four loss terms (Gaussian focal, smooth-L1 offsets on the
+  // peak masks, associative-embedding pull/push; model/losses.h defines them),
+  // returned to the host; `grads` receives grad_scale * d(total)/d(output) for
+  // every defined member, on this device. targets' tensors are on this device
+  // (undefined masks are derived from the heatmaps), targets.match on the host.
+  virtual CornerHeadLosses corner_head_losses(const CornerHeadTensors& out, const CornerTargets& targets,
+                                              const CornerHeadLossWeights& w, CornerHeadTensors& grads,
+                                              double grad_scale) {
+    unsupported(Op::CornerHeadLosses);
   }
 
  protected:
