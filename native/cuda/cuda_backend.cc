@@ -25,6 +25,7 @@ CudaBackend::CudaBackend(int device_index, std::string name)
   ctx_.device = index_;
   ctx_.stream = stream_;
   ctx_.alloc = [this](const Shape& s) { return empty(s); };
+  ctx_.upload = [this](const Tensor& host) { return upload(host); };
 }
 
 CudaBackend::~CudaBackend() {

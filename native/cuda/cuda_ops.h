@@ -16,6 +16,7 @@
 // (sum_squares). Semantics are the Backend interface's (engine/backend.h) and
 // the CPU backend is the reference each kernel is tested against.
 #pragma once
+#include <cstring>
 #include <functional>
 
 #include "../engine/backend.h"
@@ -31,18 +32,18 @@ struct Ctx {
   // backend's caching allocator; stream-ordered, so it may be reused by work
   // enqueued after this op once the returned Tensor is dropped.
   std::function<Tensor(const Shape&)> alloc;
+  // A device copy of a host tensor, ordered before the work enqueued after it
+  // (the backend's upload: staged through pinned memory, so the host tensor
+  // may go away as soon as this returns, and nothing waits).
+  std::function<Tensor(const Tensor&)> upload;
 };
 
-// A small host buffer (box lists, embedding pairs) copied into a fresh device
-// tensor of ceil(bytes / 4) floats, read by kernels through a cast. Synchronises
-// the stream: the host buffer is the caller's and goes away when it returns.
+// A small host buffer (box lists, embedding pairs) as a device tensor of
+// ceil(bytes / 4) floats, which kernels read through a cast.
 inline Tensor upload_bytes(Ctx& ctx, const void* host, size_t bytes) {
-  Tensor t = ctx.alloc(Shape{static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float))});
-  if (bytes) {
-    CN_CUDA_CHECK(cudaMemcpyAsync(t.data(), host, bytes, cudaMemcpyHostToDevice, ctx.stream));
-    CN_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
-  }
-  return t;
+  Tensor h = Tensor::host(Shape{static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float))});
+  if (bytes) std::memcpy(h.data(), host, bytes);
+  return ctx.upload(h);
 }
 
 void conv2d_forward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
