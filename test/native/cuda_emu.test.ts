@@ -184,11 +184,11 @@ describe('CUDA corner pools on the emulated device (cuda-emu)', () => {
     plugin = emu.path;
   });
 
-  it('the addon opens cuda-emu as a CUDA device with the corner-pool and copy kernels', () => {
+  it('the addon opens cuda-emu as a CUDA device with the corner-pool, copy, targets and losses kernels', () => {
     const b = native().backendInfo('cuda-emu');
     assert.equal(b.name, 'cuda-emu');
     assert.equal(b.device, 'cuda:0');
-    assert.deepEqual(b.supports.sort(), ['copy', 'corner_pool_backward', 'corner_pool_forward']);
+    assert.deepEqual(b.supports.sort(), ['copy', 'corner_head_losses', 'corner_pool_backward', 'corner_pool_forward', 'corner_targets']);
   });
 
   // W and H around the 32-lane chunks, single rows and columns, several planes.
