@@ -10,7 +10,9 @@
 // (Tensor{}) is not computed, which lets backward skip gradients nobody needs.
 #pragma once
 #include <string>
+#include <vector>
 
+#include "corner_training.h"
 #include "error.h"
 #include "tensor.h"
 
@@ -120,6 +122,11 @@ inline void upsample2x(const Backend& be, Op op, const Tensor& small, const char
 inline void same_size(const Backend& be, Op op, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name);
 inline void adam_update(const Backend& be, const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                  const Tensor& exp_avg_sq, const AdamParams& p);
+inline void corner_targets(const Backend& be, const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g,
+                           const Tensor& tl_heatmap, const Tensor& br_heatmap, const Tensor& tl_offset,
+                           const Tensor& br_offset, const Tensor& tl_mask, const Tensor& br_mask);
+inline void corner_head_losses(const Backend& be, const CornerHeadTensors& out, const CornerTargets& targets,
+                               const CornerHeadLossWeights& w, const CornerHeadTensors& grads);
 }  // namespace check
 
 class Backend {
@@ -262,6 +269,29 @@ class Backend {
     if (param.numel()) run_adam_update(param, grad, exp_avg, exp_avg_sq, p);
   }
 
+  // ---- training targets and losses (CornerNet) -------------------------------
+  // The targets of a batch of boxes (host list, boxes[n] for image n) on this
+  // device: heatmaps [N,C,H,W] (a Gaussian per box and corner, merged by max),
+  // offsets [N,2,H,W] (later boxes overwrite earlier ones on the same cell),
+  // masks [N,1,H,W] (1 where a class heatmap is exactly 1); any may be undefined.
+  // `match` (host) receives each image's embedding pairs in box order.
+  void corner_targets(const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g, Tensor& tl_heatmap,
+                      Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset, Tensor& tl_mask, Tensor& br_mask,
+                      std::vector<std::vector<CornerMatch>>& match) {
+    check::corner_targets(*this, boxes, g, tl_heatmap, br_heatmap, tl_offset, br_offset, tl_mask, br_mask);
+    run_corner_targets(boxes, g, tl_heatmap, br_heatmap, tl_offset, br_offset, tl_mask, br_mask, match);
+  }
+  // One head level's four loss terms (Gaussian focal, smooth-L1 offsets on the
+  // peak masks, associative-embedding pull/push; model/losses.h defines them),
+  // returned to the host; `grads` receives grad_scale * d(total)/d(output) for
+  // every defined member, on this device. targets' tensors are on this device
+  // (undefined masks are derived from the heatmaps), targets.match on the host.
+  CornerHeadLosses corner_head_losses(const CornerHeadTensors& out, const CornerTargets& targets,
+                                      const CornerHeadLossWeights& w, CornerHeadTensors& grads, double grad_scale) {
+    check::corner_head_losses(*this, out, targets, w, grads);
+    return run_corner_head_losses(out, targets, w, grads, grad_scale);
+  }
+
   // Throws the error every op gives on a backend without its kernel.
   [[noreturn]] void unsupported(Op op) const {
     fail("op ", op_name(op), " has no kernel on the '", name(), "' backend in this version; run it on the 'cpu' backend");
@@ -298,6 +328,12 @@ class Backend {
   virtual void run_axpy(float alpha, const Tensor& x, Tensor& y) = 0;
   virtual void run_adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                                const AdamParams& p) = 0;
+  virtual void run_corner_targets(const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g,
+                                  Tensor& tl_heatmap, Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset,
+                                  Tensor& tl_mask, Tensor& br_mask, std::vector<std::vector<CornerMatch>>& match) = 0;
+  virtual CornerHeadLosses run_corner_head_losses(const CornerHeadTensors& out, const CornerTargets& targets,
+                                                  const CornerHeadLossWeights& w, CornerHeadTensors& grads,
+                                                  double grad_scale) = 0;
 };
 
 }  // namespace cn
