@@ -25,6 +25,7 @@ CudaBackend::CudaBackend(int device_index, std::string name)
   ctx_.device = index_;
   ctx_.stream = stream_;
   ctx_.alloc = [this](const Shape& s) { return empty(s); };
+  ctx_.upload = [this](const Tensor& host) { return upload(host); };
 }
 
 CudaBackend::~CudaBackend() {
@@ -39,10 +40,14 @@ CudaBackend::~CudaBackend() {
 
 bool CudaBackend::supports(Op op) const {
   switch (op) {
+    case Op::Conv2dForward:
+    case Op::Conv2dBackward:
     case Op::CornerPoolForward:
     case Op::CornerPoolBackward:
     case Op::Copy:
     case Op::Decode:
+    case Op::CornerTargets:
+    case Op::CornerHeadLosses:
       return true;
     default:
       return false;
@@ -138,6 +143,16 @@ std::vector<decode::DecodeResult> CudaBackend::run_decode(const DecodeHeads& vie
   use_device();
   return cuda::decode(ctx_, view, flipped, metas, opt, want_pre_nms);
 }
+void CudaBackend::run_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                                     Tensor& y) {
+  use_device();
+  cuda::conv2d_forward(ctx_, x, w, bias, p, y);
+}
+void CudaBackend::run_conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
+                                      Tensor& gx, Tensor& gw, Tensor& gb) {
+  use_device();
+  cuda::conv2d_backward(ctx_, x, w, gy, p, gx, gw, gb);
+}
 void CudaBackend::run_corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) {
   use_device();
   cuda::corner_pool_forward(ctx_, mode, x, y);
@@ -146,6 +161,18 @@ void CudaBackend::run_corner_pool_backward(CornerPoolMode mode, const Tensor& x,
   use_device();
   cuda::corner_pool_backward(ctx_, mode, x, gy, gx);
 }
+void CudaBackend::run_corner_targets(const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g,
+                                     Tensor& tl_heatmap, Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset,
+                                     Tensor& tl_mask, Tensor& br_mask, std::vector<std::vector<CornerMatch>>& match) {
+  use_device();
+  cuda::corner_targets(ctx_, boxes, g, tl_heatmap, br_heatmap, tl_offset, br_offset, tl_mask, br_mask, match);
+}
+CornerHeadLosses CudaBackend::run_corner_head_losses(const CornerHeadTensors& out, const CornerTargets& targets,
+                                                     const CornerHeadLossWeights& w, CornerHeadTensors& grads,
+                                                     double grad_scale) {
+  use_device();
+  return cuda::corner_head_losses(ctx_, out, targets, w, grads, grad_scale);
+}
 void CudaBackend::run_copy(const Tensor& src, Tensor& dst) {
   use_device();
   CN_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), src.bytes(), cudaMemcpyDeviceToDevice, stream_));
@@ -153,13 +180,6 @@ void CudaBackend::run_copy(const Tensor& src, Tensor& dst) {
 
 // Ops whose kernels are not merged yet: supports() is false for them, so the
 // engine's check refuses them before these are reached.
-void CudaBackend::run_conv2d_forward(const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&, Tensor&) {
-  unsupported(Op::Conv2dForward);
-}
-void CudaBackend::run_conv2d_backward(const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&, Tensor&,
-                                      Tensor&, Tensor&) {
-  unsupported(Op::Conv2dBackward);
-}
 void CudaBackend::run_batch_norm_forward_train(const Tensor&, const Tensor&, const Tensor&, Tensor&, Tensor&,
                                                const BatchNormParams&, Tensor&, Tensor&, Tensor&) {
   unsupported(Op::BatchNormForwardTrain);

@@ -74,6 +74,12 @@ class CudaBackend : public Backend {
   std::vector<decode::DecodeResult> run_decode(const DecodeHeads& view, const DecodeHeads* flipped,
                                                const std::vector<decode::ImageMeta>& metas,
                                                const decode::DecodeOptions& opt, bool want_pre_nms) override;
+  void run_corner_targets(const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g, Tensor& tl_heatmap,
+                          Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset, Tensor& tl_mask,
+                          Tensor& br_mask, std::vector<std::vector<CornerMatch>>& match) override;
+  CornerHeadLosses run_corner_head_losses(const CornerHeadTensors& out, const CornerTargets& targets,
+                                          const CornerHeadLossWeights& w, CornerHeadTensors& grads,
+                                          double grad_scale) override;
 
  private:
   void use_device() const;

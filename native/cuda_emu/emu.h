@@ -164,6 +164,18 @@ inline int __all_sync(unsigned mask, int pred) {
   return static_cast<int>(::cn_emu::warp_collective(::cn_emu::Collective::All, mask, pred != 0, 0, 32));
 }
 
+// Bit reinterpretations (CUDA's __float_as_int / __int_as_float).
+inline int __float_as_int(float v) {
+  int i;
+  std::memcpy(&i, &v, sizeof i);
+  return i;
+}
+inline float __int_as_float(int i) {
+  float v;
+  std::memcpy(&v, &i, sizeof v);
+  return v;
+}
+
 // IEEE round-to-nearest arithmetic that nvcc never fuses into an FMA. The host
 // build has no FMA contraction (generic x86-64), so plain operators are exact.
 inline float __fadd_rn(float a, float b) { return a + b; }
@@ -179,8 +191,6 @@ inline unsigned __float_as_uint(float x) { return ::cn_emu::from_bits<unsigned>(
 inline float __uint_as_float(unsigned x) { return ::cn_emu::from_bits<float>(::cn_emu::to_bits(x)); }
 inline long long __double_as_longlong(double x) { return ::cn_emu::from_bits<long long>(::cn_emu::to_bits(x)); }
 inline double __longlong_as_double(long long x) { return ::cn_emu::from_bits<double>(::cn_emu::to_bits(x)); }
-inline int __float_as_int(float x) { return ::cn_emu::from_bits<int>(::cn_emu::to_bits(x)); }
-inline float __int_as_float(int x) { return ::cn_emu::from_bits<float>(::cn_emu::to_bits(x)); }
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 
 inline float atomicAdd(float* p, float v) { return ::cn_emu::atomic_update(p, [v](float o) { return o + v; }); }
