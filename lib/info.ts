@@ -1,5 +1,5 @@
 // What the engine can run on here: the `cornernet info` report, as data and as text.
-import { native, type NativeInfo, type PluginInfo } from './native';
+import { type BackendInfo, native, type NativeInfo, type PluginInfo } from './native';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../../package.json') as { version: string };
@@ -10,12 +10,37 @@ export interface EngineInfo extends NativeInfo {
   version: string;
   /** The backend `--device auto` picks: cuda:0 when usable, else cpu. */
   defaultBackend: string;
+  /**
+   * Each CUDA backend this machine can open (cuda:N per usable device, cuda-emu when
+   * its plugin loaded): the ops it runs and its optional libraries (cuDNN, cuBLAS).
+   * A backend that fails to open is listed with `error` instead.
+   */
+  cudaBackends: (BackendInfo | { name: string; error: string })[];
 }
 
 export function info(): EngineInfo {
   const n = native().info();
   const cudaOk = n.cuda.loaded && n.cuda.status === 'ok' && n.cuda.devices.length > 0;
-  return { ...n, version, defaultBackend: cudaOk ? 'cuda:0' : 'cpu' };
+  const names = [...(cudaOk ? n.cuda.devices.map((d) => `cuda:${d.index}`) : []), ...(n.cudaEmu.loaded ? ['cuda-emu'] : [])];
+  const cudaBackends = names.map((name) => {
+    try {
+      return native().backendInfo(name);
+    } catch (e) {
+      return { name, error: (e as Error).message };
+    }
+  });
+  return { ...n, version, defaultBackend: cudaOk ? 'cuda:0' : 'cpu', cudaBackends };
+}
+
+/** One line per optional library of a CUDA backend: found (version) and used, or why not. */
+export function libraryLines(b: BackendInfo): string[] {
+  return b.libraries.map((l) => {
+    const head = `${l.name}${l.version ? ` ${l.version}` : ''}`;
+    if (!l.found) return `${l.name}: not available: ${l.message}`;
+    const where = l.path ? ` (${l.path})` : '';
+    const state = l.enabled ? (l.uses ? `used, ${l.uses} op(s) so far` : 'enabled') : 'found, not used';
+    return `${head}${where}: ${state}: ${l.message}`;
+  });
 }
 
 function cudaLine(c: PluginInfo, built: boolean): string {
@@ -52,5 +77,13 @@ export function formatInfo(i: EngineInfo): string {
     lines.push(`  cuda:${d.index}  ${d.name}, sm_${d.computeCapability.replace('.', '')}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, ${d.multiprocessors} SMs`);
   }
   lines.push(`cuda-emu:     ${i.cudaEmu.loaded ? 'available (CUDA kernels run on the host, for tests)' : i.cudaEmu.message}`);
+  for (const b of i.cudaBackends) {
+    if ('error' in b) {
+      lines.push(`${b.name}: cannot be opened: ${b.error}`);
+      continue;
+    }
+    lines.push(`${b.name} runs ${b.supports.length} op(s) on the device: ${b.supports.join(' ') || 'none'}`);
+    for (const l of libraryLines(b)) lines.push(`  ${l}`);
+  }
   return lines.join('\n');
 }

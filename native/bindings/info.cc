@@ -88,6 +88,21 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
   for (int i = 0; i < static_cast<int>(Op::Count); ++i)
     if (be->supports(static_cast<Op>(i))) ops.Set(k++, op_name(static_cast<Op>(i)));
   o.Set("supports", ops);
+  // Optional vendor libraries (cuDNN, cuBLAS on CUDA backends): found, version, used, or why not.
+  Napi::Array libs = Napi::Array::New(env);
+  uint32_t j = 0;
+  for (const BackendLibrary& l : be->libraries()) {
+    Napi::Object lo = Napi::Object::New(env);
+    lo.Set("name", l.name);
+    lo.Set("found", l.found);
+    lo.Set("enabled", l.enabled);
+    lo.Set("version", l.version);
+    lo.Set("path", l.path);
+    lo.Set("message", l.message);
+    lo.Set("uses", static_cast<double>(l.uses));
+    libs.Set(j++, lo);
+  }
+  o.Set("libraries", libs);
   return o;
 }
 

@@ -15,12 +15,16 @@ CudaBackend::CudaBackend(int device_index, std::string name) : index_(device_ind
   ctx_.device = index_;
   ctx_.stream = stream_;
   ctx_.alloc = [this](const Shape& s) { return empty(s); };
+  libs_ = std::make_unique<Libraries>(index_, stream_);  // never throws: status says what was found
+  ctx_.libs = libs_.get();
 }
 
 CudaBackend::~CudaBackend() {
   if (stream_) {
     cudaSetDevice(index_);
     cudaStreamSynchronize(stream_);
+    ctx_.libs = nullptr;
+    libs_.reset();  // library handles and their buffers go before the stream
     cudaStreamDestroy(stream_);
   }
 }
@@ -28,6 +32,8 @@ CudaBackend::~CudaBackend() {
 bool CudaBackend::supports(Op op) const {
   return op == Op::CornerPoolForward || op == Op::CornerPoolBackward || op == Op::Copy;
 }
+
+std::vector<BackendLibrary> CudaBackend::libraries() const { return libs_->status(); }
 
 void CudaBackend::use_device() const { CN_CUDA_CHECK(cudaSetDevice(index_)); }
 

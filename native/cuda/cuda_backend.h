@@ -6,9 +6,12 @@
 // (native/cuda_emu) to make the 'cuda-emu' backend: host memory standing in
 // for device memory, device reported as cuda:0.
 #pragma once
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "../engine/backend.h"
+#include "cuda_libraries.h"
 #include "cuda_ops.h"
 
 namespace cn {
@@ -31,6 +34,7 @@ class CudaBackend : public Backend {
   Tensor upload(const Tensor& host) override;
   void download(const Tensor& src, Tensor& host_dst) override;
   void synchronize() override;
+  std::vector<BackendLibrary> libraries() const override;
   void copy(const Tensor& src, Tensor& dst) override;
 
   void corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) override;
@@ -43,6 +47,7 @@ class CudaBackend : public Backend {
   int index_;
   std::string name_;
   cudaStream_t stream_ = nullptr;
+  std::unique_ptr<Libraries> libs_;  // optional cuDNN / cuBLAS, handles on stream_
   Ctx ctx_;
 };
 

@@ -1,0 +1,129 @@
+// The CUDA backend's optional libraries (native/cuda/cuda_libraries.{h,cc}):
+// the loader's not-found and missing-symbol paths (through cornernet_cuda_check,
+// which links the loader), the status the backends report (backendInfo,
+// `cornernet info`), and that convolutions on cuda-emu, where the libraries are
+// never loaded, still run on the own kernels and agree with the CPU.
+import * as assert from 'assert';
+
+import { formatInfo, info } from '../../lib/info';
+import { native } from '../../lib/native';
+import * as ops from '../../lib/ops';
+import { assertClose } from '../helpers/assert_close';
+import { runTool } from './cuda_check_tool';
+
+interface Load {
+  found: boolean;
+  soname: string;
+  path: string;
+  whyNot: string;
+}
+interface LibrariesOut {
+  cudnn: Load;
+  cublas: Load;
+  version: { cudnn90600: string; cudnn8907: string; cublas120604: string };
+}
+
+function libraries(sonames: string[] = []): LibrariesOut {
+  const r = runTool(['libraries', ...sonames]);
+  assert.equal(r.status, 0, `cornernet_cuda_check libraries exited with ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as LibrariesOut;
+}
+
+describe('CUDA optional libraries: loader', () => {
+  it('names every soname it tried when none opens', () => {
+    const out = libraries(['libcornernet-absent-a.so.1', 'libcornernet-absent-b.so.2']);
+    for (const l of [out.cudnn, out.cublas]) {
+      assert.equal(l.found, false);
+      assert.equal(l.soname, '');
+      assert.match(l.whyNot, /^not found \(tried /);
+      assert.match(l.whyNot, /libcornernet-absent-a\.so\.1/);
+      assert.match(l.whyNot, /libcornernet-absent-b\.so\.2/);
+    }
+  });
+
+  it('tries libcudnn.so.9 then .8 and libcublas.so.13 then .12 by default', () => {
+    const out = libraries();
+    // Where the libraries are installed the default lists open one of them.
+    if (out.cudnn.found) assert.ok(['libcudnn.so.9', 'libcudnn.so.8'].includes(out.cudnn.soname), out.cudnn.soname);
+    else assert.match(out.cudnn.whyNot, /libcudnn\.so\.9.*libcudnn\.so\.8/);
+    if (out.cublas.found) assert.ok(['libcublas.so.13', 'libcublas.so.12'].includes(out.cublas.soname), out.cublas.soname);
+    else assert.match(out.cublas.whyNot, /libcublas\.so\.13.*libcublas\.so\.12/);
+  });
+
+  it('refuses a library that opens but lacks a declared function, naming it', () => {
+    // glibc's libm opens everywhere and exports neither API.
+    const out = libraries(['libm.so.6']);
+    assert.equal(out.cudnn.found, false);
+    assert.match(out.cudnn.whyNot, /^libm\.so\.6 opened but lacks cudnnGetVersion/);
+    assert.equal(out.cublas.found, false);
+    assert.match(out.cublas.whyNot, /^libm\.so\.6 opened but lacks cublasCreate_v2/);
+  });
+
+  it('formats library versions as the libraries number them', () => {
+    const v = libraries(['libcornernet-absent.so.1']).version;
+    assert.deepEqual(v, { cudnn90600: '9.6.0', cudnn8907: '8.9.7', cublas120604: '12.6.4' });
+  });
+});
+
+describe('CUDA optional libraries: status on cuda-emu', () => {
+  before(function () {
+    if (!native().info().cudaEmu.loaded) this.skip();
+  });
+
+  it('backendInfo reports cuDNN and cuBLAS as not available, saying why', () => {
+    const b = native().backendInfo('cuda-emu');
+    assert.deepEqual(
+      b.libraries.map((l) => l.name),
+      ['cuDNN', 'cuBLAS']
+    );
+    for (const l of b.libraries) {
+      assert.equal(l.found, false, l.name);
+      assert.equal(l.enabled, false, l.name);
+      assert.equal(l.uses, 0, l.name);
+      assert.match(l.message, /not loaded on the CUDA emulator/);
+      assert.match(l.message, /own kernels/);
+    }
+  });
+
+  it('the CPU backend has no optional libraries', () => {
+    assert.deepEqual(native().backendInfo('cpu').libraries, []);
+  });
+
+  it('`cornernet info` lists the cuda-emu backend with its libraries and why they are not used', () => {
+    const i = info();
+    const emu = i.cudaBackends.find((b) => b.name === 'cuda-emu');
+    assert.ok(emu && !('error' in emu), JSON.stringify(i.cudaBackends));
+    const text = formatInfo(i);
+    assert.match(text, /^cuda-emu runs \d+ op\(s\) on the device: /m);
+    assert.match(text, /^ {2}cuDNN: not available: not loaded on the CUDA emulator/m);
+    assert.match(text, /^ {2}cuBLAS: not available: not loaded on the CUDA emulator/m);
+  });
+
+  // 1x1 (the cuBLAS path on a GPU without cuDNN) and a padded strided 3x3 (cuDNN's).
+  const cases = [
+    { name: '1x1 s1', x: [2, 5, 4, 3], w: [6, 5, 1, 1], stride: 1, padding: 0 },
+    { name: '3x3 s2 p1', x: [2, 3, 7, 6], w: [4, 3, 3, 3], stride: 2, padding: 1 },
+  ];
+  for (const c of cases) {
+    it(`conv2d ${c.name} runs on the own kernels and agrees with the CPU`, function () {
+      if (!native().backendInfo('cuda-emu').supports.includes('conv2d_forward')) this.skip();
+      let seed = 7;
+      const rnd = (n: number) => Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1);
+      const numel = (s: number[]) => s.reduce((a, b) => a + b, 1);
+      const x = ops.tensor(rnd(numel(c.x)), c.x);
+      const weight = ops.tensor(rnd(numel(c.w)), c.w);
+      const bias = ops.tensor(rnd(c.w[0]!), [c.w[0]!]);
+      const args = { x, weight, bias, stride: c.stride, padding: c.padding };
+      const want = ops.conv2dForward(args);
+      const got = ops.conv2dForward(args, { backend: 'cuda-emu' });
+      assertClose(`${c.name} y`, got.y, want.y, { rtol: 1e-5, atol: 1e-5 });
+      const gradY = ops.tensor(rnd(numel(want.y.shape)), want.y.shape);
+      const gw = ops.conv2dBackward({ ...args, gradY });
+      const gg = ops.conv2dBackward({ ...args, gradY }, { backend: 'cuda-emu' });
+      assertClose(`${c.name} gradX`, gg.gradX, gw.gradX, { rtol: 1e-5, atol: 1e-5 });
+      assertClose(`${c.name} gradWeight`, gg.gradWeight, gw.gradWeight, { rtol: 1e-5, atol: 1e-5 });
+      assertClose(`${c.name} gradBias`, gg.gradBias, gw.gradBias, { rtol: 1e-5, atol: 1e-5 });
+      for (const l of native().backendInfo('cuda-emu').libraries) assert.equal(l.uses, 0, `${l.name} must not have run`);
+    });
+  }
+});
