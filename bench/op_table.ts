@@ -4,6 +4,7 @@
 // closely results must agree. test/native/ops_gradcheck.test.ts checks every
 // entry's backward against finite differences and every non-CPU backend
 // against the CPU; bench/ times the entries' bench cases.
+import { native, type NativeOpFn } from '../lib/native';
 import * as ops from '../lib/ops';
 import type { TensorData } from '../lib/ops';
 import { Rng } from './rng';
@@ -64,37 +65,24 @@ export interface OpEntry {
   };
 }
 
-type OpFn = (args: never, o?: ops.OpOptions) => object;
-// The lib/ops.ts functions the table may call, by name.
-const OP_FNS: Record<string, OpFn> = {
-  reluForward: ops.reluForward,
-  reluBackward: ops.reluBackward,
-  sigmoidForward: ops.sigmoidForward,
-  sigmoidBackward: ops.sigmoidBackward,
-  addForward: ops.addForward,
-  batchNormForwardTrain: ops.batchNormForwardTrain,
-  batchNormForwardEval: ops.batchNormForwardEval,
-  batchNormBackward: ops.batchNormBackward,
-  upsample2xForward: ops.upsample2xForward,
-  upsample2xBackward: ops.upsample2xBackward,
-  maxPool3x3Forward: ops.maxPool3x3Forward,
-  maxPool3x3Backward: ops.maxPool3x3Backward,
-  cornerPoolForward: ops.cornerPoolForward,
-  cornerPoolBackward: ops.cornerPoolBackward,
-  conv2dForward: ops.conv2dForward,
-  conv2dBackward: ops.conv2dBackward,
-};
+let engineJsNames: Set<string> | undefined;
 
-/** Runs a KernelCall through lib/ops.ts. */
+/** The binding names of the engine's op list (native/engine/ops.def). */
+export function engineOpNames(): Set<string> {
+  engineJsNames ??= new Set(native().engineOps().map((o) => o.js));
+  return engineJsNames;
+}
+
+/** Runs a KernelCall: `call.op` must be an op of the engine's list. */
 export function runCall(call: KernelCall, backend: string): Tensors {
-  const f = OP_FNS[call.op];
-  if (!f) throw new Error(`op_table: no lib/ops function '${call.op}'`);
-  return (f as unknown as (a: object, o?: ops.OpOptions) => Tensors)(call.args, { backend });
+  if (!engineOpNames().has(call.op)) throw new Error(`op_table: '${call.op}' is not an op of the engine's list`);
+  const f = native().ops[call.op] as NativeOpFn;
+  return f(call.args as Record<string, unknown>, backend) as Tensors;
 }
 
 type EntrySpec = Omit<OpEntry, 'forward' | 'backward'> & {
   /** The backward call's outputs (empty when backwardCall is null) renamed after the inputs. */
-  grads(result: Tensors, gradOutputs: Tensors): Tensors;
+  grads(result: Tensors, gradOutputs: Tensors, inputs: Tensors): Tensors;
 };
 
 function entry(spec: EntrySpec): OpEntry {
@@ -104,7 +92,7 @@ function entry(spec: EntrySpec): OpEntry {
     forward: (i, c, backend) => runCall(spec.forwardCall(i, c), backend),
     backward: (i, o, g, c, backend) => {
       const call = spec.backwardCall(i, o, g, c);
-      return grads(call ? runCall(call, backend) : {}, g);
+      return grads(call ? runCall(call, backend) : {}, g, i);
     },
   };
 }
@@ -252,6 +240,12 @@ function unary(name: string, op: string, make: (c: OpCase, rng: Rng) => Tensors,
   });
 }
 
+// Flat tensors of several sizes: vector loops' tails, one element, and a size
+// that spans several reduction blocks.
+const FLAT_TEST: OpCase[] = [{ x: [3, 5] }, { x: [1] }];
+const FLAT_CROSS: OpCase[] = [{ x: [7, 1031] }, { x: [100003] }, { x: [1] }];
+const FLAT_BENCH: OpCase[] = [{ x: [4194304] }];
+
 export const OP_TABLE: OpEntry[] = [
   unary('relu', 'relu', (c, rng) => ({ x: awayFromZero(c.x, rng, 0.05) }), {
     crossBackend: { rtol: 0, atol: 0 },
@@ -371,6 +365,73 @@ export const OP_TABLE: OpEntry[] = [
     [{ x: [2, 21, 13, 11], weight: [17, 21, 1, 1], stride: 1, padding: 0 }],
     [{ x: [1, 256, 128, 128], weight: [256, 256, 1, 1], stride: 1, padding: 0 }]
   ),
+  entry({
+    name: 'copy',
+    engineOps: ['copy'],
+    cases: { test: FLAT_TEST, cross: FLAT_CROSS, bench: FLAT_BENCH },
+    makeInputs: (c, rng) => ({ x: randomNormal(c.x, rng) }),
+    gradOutputs: ['y'],
+    gradInputs: ['x'],
+    forwardCall: (i) => ({ op: 'copy', args: { x: need(i, 'x') } }),
+    backwardCall: () => null,
+    grads: (_r, g) => ({ x: need(g, 'y') }),
+    tolerance: { crossBackend: { rtol: 0, atol: 0 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
+  }),
+  entry({
+    name: 'sum_squares',
+    engineOps: ['sum_squares'],
+    cases: { test: FLAT_TEST, cross: FLAT_CROSS, bench: FLAT_BENCH },
+    makeInputs: (c, rng) => ({ x: randomNormal(c.x, rng) }),
+    gradOutputs: ['y'],
+    gradInputs: ['x'],
+    forwardCall: (i) => ({ op: 'sumSquares', args: { x: need(i, 'x') } }),
+    // No engine backward: d(sum x^2)/dx = 2x, checked against finite differences of the engine's forward.
+    backwardCall: () => null,
+    grads: (_r, g, i) => {
+      const x = need(i, 'x');
+      const gy = need(g, 'y').data[0]!;
+      return { x: { data: x.data.map((v) => 2 * v * gy), shape: [...x.shape] } };
+    },
+    // Accumulated in double on every backend, in another order: float rounding of the result only.
+    tolerance: { crossBackend: { rtol: 1e-6, atol: 0 }, gradcheck: { rtol: 1e-3, atol: 1e-3 }, h: 1e-2 },
+  }),
+  entry({
+    name: 'axpy',
+    engineOps: ['axpy'],
+    cases: { test: FLAT_TEST, cross: FLAT_CROSS, bench: FLAT_BENCH },
+    makeInputs: (c, rng) => ({ x: randomNormal(c.x, rng), y: randomNormal(c.x, rng) }),
+    gradOutputs: ['y'],
+    gradInputs: ['x', 'y'],
+    forwardCall: (i) => ({ op: 'axpy', args: { alpha: -0.75, x: need(i, 'x'), y: need(i, 'y') } }),
+    backwardCall: () => null,
+    grads: (_r, g) => {
+      const gy = need(g, 'y');
+      return { x: { data: gy.data.map((v) => -0.75 * v), shape: [...gy.shape] }, y: gy };
+    },
+    // One multiply-add per element; a backend may fuse it (one rounding instead of two).
+    tolerance: { crossBackend: { rtol: 1e-6, atol: 1e-7 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
+  }),
+  entry({
+    name: 'adam_update',
+    engineOps: ['adam_update'],
+    cases: { test: FLAT_TEST, cross: FLAT_CROSS, bench: FLAT_BENCH },
+    makeInputs: (c, rng) => ({
+      param: randomNormal(c.x, rng),
+      grad: randomNormal(c.x, rng),
+      expAvg: randomNormal(c.x, rng, 0.1),
+      expAvgSq: randomUniform(c.x, rng, 0, 0.01),
+    }),
+    // An optimizer step, not a differentiable op: compared across backends only.
+    gradOutputs: [],
+    gradInputs: [],
+    forwardCall: (i) => ({
+      op: 'adamUpdate',
+      args: { param: need(i, 'param'), grad: need(i, 'grad'), expAvg: need(i, 'expAvg'), expAvgSq: need(i, 'expAvgSq'), lr: 1e-3, weightDecay: 1e-4, gradScale: 0.5, step: 7 },
+    }),
+    backwardCall: () => null,
+    grads: () => ({}),
+    tolerance: { crossBackend: { rtol: 1e-5, atol: 1e-7 }, gradcheck: { rtol: 0, atol: 0 }, h: 0 },
+  })
 ];
 
 export function findEntry(name: string): OpEntry {

@@ -1,46 +1,64 @@
 // What the engine can run on here: the `cornernet info` report, as data and as text.
-import { type BackendInfo, native, type NativeInfo, type PluginInfo } from './native';
+import { type BackendLibraryInfo, native, type NativeInfo, type PluginInfo } from './native';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../../package.json') as { version: string };
 
 export const version: string = pkg.version;
 
+/** What one usable backend runs, by the engine's op list. */
+export interface BackendOps {
+  backend: string;
+  supports: string[];
+  /** Engine ops without a kernel on this backend. */
+  missing: string[];
+  /** Optional libraries of CUDA backends (cuDNN, cuBLAS): found (version) and used, or why not; empty on the CPU. */
+  libraries: BackendLibraryInfo[];
+}
+
 export interface EngineInfo extends NativeInfo {
   version: string;
-  /** The backend `--device auto` picks: cuda:0 when usable, else cpu. */
+  /** The backend `--device auto` picks: cuda:0 when usable and complete, else cpu. */
   defaultBackend: string;
-  /**
-   * Each CUDA backend this machine can open (cuda:N per usable device, cuda-emu when
-   * its plugin loaded): the ops it runs and its optional libraries (cuDNN, cuBLAS).
-   * A backend that fails to open is listed with `error` instead.
-   */
-  cudaBackends: (BackendInfo | { name: string; error: string })[];
+  /** The engine's op count and, per usable backend (cpu, each GPU, the emulator), the ops it runs. */
+  engineOpCount: number;
+  backends: BackendOps[];
 }
 
 export function info(): EngineInfo {
   const n = native().info();
-  const cudaOk = n.cuda.loaded && n.cuda.status === 'ok' && n.cuda.devices.length > 0;
-  const names = [...(cudaOk ? n.cuda.devices.map((d) => `cuda:${d.index}`) : []), ...(n.cudaEmu.loaded ? ['cuda-emu'] : [])];
-  const cudaBackends = names.map((name) => {
+  const all = native().engineOps().map((o) => o.name);
+  const names = ['cpu'];
+  if (n.cuda.loaded && n.cuda.status === 'ok') names.push(...n.cuda.devices.map((d) => `cuda:${d.index}`));
+  if (n.cudaEmu.loaded && n.cudaEmu.status === 'ok') names.push('cuda-emu');
+  const backends: BackendOps[] = [];
+  for (const b of names) {
     try {
-      return native().backendInfo(name);
-    } catch (e) {
-      return { name, error: (e as Error).message };
+      const { supports, libraries } = native().backendInfo(b);
+      backends.push({ backend: b, supports, missing: all.filter((o) => !supports.includes(o)), libraries });
+    } catch {
+      // A device the probe listed but that cannot be opened: the cuda line says why.
     }
-  });
-  return { ...n, version, defaultBackend: cudaOk ? 'cuda:0' : 'cpu', cudaBackends };
+  }
+  const train = native().modelOps('train');
+  const gpu = backends.find((b) => b.backend === 'cuda:0');
+  const defaultBackend = gpu && train.every((o) => gpu.supports.includes(o)) ? 'cuda:0' : 'cpu';
+  return { ...n, version, defaultBackend, engineOpCount: all.length, backends };
 }
 
-/** One line per optional library of a CUDA backend: found (version) and used, or why not. */
-export function libraryLines(b: BackendInfo): string[] {
-  return b.libraries.map((l) => {
-    const head = `${l.name}${l.version ? ` ${l.version}` : ''}`;
+/** One line per optional library of a backend: found (version, file) and used, or why not. */
+export function libraryLines(libraries: BackendLibraryInfo[]): string[] {
+  return libraries.map((l) => {
     if (!l.found) return `${l.name}: not available: ${l.message}`;
-    const where = l.path ? ` (${l.path})` : '';
+    const head = `${l.name}${l.version ? ` ${l.version}` : ''}${l.path ? ` (${l.path})` : ''}`;
     const state = l.enabled ? (l.uses ? `used, ${l.uses} op(s) so far` : 'enabled') : 'found, not used';
-    return `${head}${where}: ${state}: ${l.message}`;
+    return `${head}: ${state}: ${l.message}`;
   });
+}
+
+function opsLine(b: BackendOps, total: number): string {
+  if (b.missing.length === 0) return `all ${total} ops`;
+  return `${b.supports.length} of ${total} ops (no kernel for ${b.missing.join(', ')})`;
 }
 
 function cudaLine(c: PluginInfo, built: boolean): string {
@@ -77,13 +95,10 @@ export function formatInfo(i: EngineInfo): string {
     lines.push(`  cuda:${d.index}  ${d.name}, sm_${d.computeCapability.replace('.', '')}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, ${d.multiprocessors} SMs`);
   }
   lines.push(`cuda-emu:     ${i.cudaEmu.loaded ? 'available (CUDA kernels run on the host, for tests)' : i.cudaEmu.message}`);
-  for (const b of i.cudaBackends) {
-    if ('error' in b) {
-      lines.push(`${b.name}: cannot be opened: ${b.error}`);
-      continue;
-    }
-    lines.push(`${b.name} runs ${b.supports.length} op(s) on the device: ${b.supports.join(' ') || 'none'}`);
-    for (const l of libraryLines(b)) lines.push(`  ${l}`);
+  lines.push('ops per backend:');
+  for (const b of i.backends) {
+    lines.push(`  ${b.backend.padEnd(10)} ${opsLine(b, i.engineOpCount)}`);
+    for (const l of libraryLines(b.libraries)) lines.push(`  ${''.padEnd(10)} ${l}`);
   }
   return lines.join('\n');
 }

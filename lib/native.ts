@@ -60,6 +60,26 @@ export interface BackendInfo {
   supports: string[];
   /** Optional libraries (cuDNN, cuBLAS) and their state; empty on the CPU. */
   libraries: BackendLibraryInfo[];
+  /** CUDA backends only: the caching device allocator's figures at the time of the call. */
+  memory?: BackendMemory;
+}
+
+/** A CUDA backend's device allocator and pinned staging buffers (native/cuda/device_allocator.h). */
+export interface BackendMemory {
+  /** Bytes in device blocks held by live tensors (block sizes: 512 B classes up to 1 MiB, then 2 MiB). */
+  inUse: number;
+  /** Bytes in free device blocks kept for reuse. */
+  cached: number;
+  /** Highest `inUse` since the backend was created. */
+  peak: number;
+  /** cudaMalloc calls so far (flat once a loop's shapes have all been seen). */
+  mallocs: number;
+  /** cudaFree calls so far (only when memory runs out, or the backend goes). */
+  frees: number;
+  /** Bytes of page-locked host buffers that stage uploads and downloads. */
+  pinned: number;
+  /** cudaHostAlloc calls so far. */
+  pinnedAllocs: number;
 }
 
 /** The engine's CornerNet (native/bindings/model.cc); lib/model.ts is its typed face. */
@@ -79,9 +99,22 @@ export interface NativeModel {
   zeroGrad(): void;
 }
 
+/** One op of the engine's list (native/engine/ops.def). */
+export interface EngineOp {
+  /** Engine name, e.g. "corner_pool_forward" (what BackendInfo.supports lists). */
+  name: string;
+  /** Binding name: `ops.<js>` and `ops.<js>Async`. */
+  js: string;
+  /** The file that holds the op in each backend (native/cpu/<family>.cc, native/cuda/<family>.cu). */
+  family: string;
+}
+
 export interface NativeAddon {
   info(): NativeInfo;
   backendInfo(backend: string): BackendInfo;
+  engineOps(): EngineOp[];
+  /** The engine ops a training run ('train') or a forward pass ('test') needs. */
+  modelOps(purpose: 'train' | 'test'): string[];
   ops: Record<string, NativeOpFn | NativeOpAsyncFn>;
   /** Measured fp32 FMA throughput (GFLOP/s) of one thread, or of every engine thread at once; for bench/. */
   fmaPeakGflops(args?: { isa?: string; allThreads?: boolean; seconds?: number }): number;
