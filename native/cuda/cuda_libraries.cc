@@ -68,6 +68,7 @@ bool env_off(const char* name) {
   const char* v = std::getenv(name);
   return v && (std::strcmp(v, "0") == 0 || std::strcmp(v, "off") == 0 || std::strcmp(v, "false") == 0);
 }
+#endif
 
 // Process-wide: a library is opened once; each backend creates its own handle.
 struct Process {
@@ -75,10 +76,21 @@ struct Process {
   CublasApi cublas;
   LoadResult cudnn_load, cublas_load;
   Process() {
+#if defined(CN_CUDA_EMU)
+    // The emulator's device memory is host memory: NVIDIA's libraries cannot
+    // work on it. Tests may name a cuBLAS that computes on host memory
+    // (test/native/cuda_check/host_cublas.cc) to run the cuBLAS path here.
+    const char* emu = " runs on a real GPU, the emulator's device memory is host memory";
+    cudnn_load.why_not = std::string("not loaded on the CUDA emulator: cuDNN") + emu;
+    const char* host_cublas = std::getenv("CORNERNET_EMU_CUBLAS");
+    if (host_cublas && *host_cublas) cublas_load = load_cublas({host_cublas}, &cublas);
+    else cublas_load.why_not = std::string("not loaded on the CUDA emulator: cuBLAS") + emu;
+#else
     if (env_off("CORNERNET_CUDNN")) cudnn_load.why_not = "disabled by CORNERNET_CUDNN=0";
     else cudnn_load = load_cudnn(cudnn_sonames(), &cudnn);
     if (env_off("CORNERNET_CUBLAS")) cublas_load.why_not = "disabled by CORNERNET_CUBLAS=0";
     else cublas_load = load_cublas(cublas_sonames(), &cublas);
+#endif
   }
 };
 
@@ -86,7 +98,6 @@ const Process& process() {
   static const Process p;  // thread-safe initialisation
   return p;
 }
-#endif
 
 }  // namespace
 
@@ -131,12 +142,8 @@ Libraries::Libraries(int device, cudaStream_t stream) : device_name_("cuda:" + s
   info_[Cudnn].name = "cuDNN";
   info_[Cublas].name = "cuBLAS";
 #if defined(CN_CUDA_EMU)
-  (void)stream;
   device_name_ = "cuda-emu";
-  for (BackendLibrary& b : info_)
-    b.message = "not loaded on the CUDA emulator: " + b.name +
-                " runs on a real GPU, the emulator's device memory is host memory; convolutions use the own kernels";
-#else
+#endif
   const Process& p = process();
   // cuDNN: version, handle on this backend's stream, fp32 math only (see conv2d_cudnn.cc).
   BackendLibrary& dn = info_[Cudnn];
@@ -164,7 +171,7 @@ Libraries::Libraries(int device, cudaStream_t stream) : device_name_("cuda:" + s
   bl.found = p.cublas_load.found;
   bl.path = p.cublas_load.path;
   if (!bl.found) {
-    bl.message = p.cublas_load.why_not;
+    bl.message = p.cublas_load.why_not + "; convolutions use the own kernels";
   } else {
     cublas::cublasStatus_t s = p.cublas.cublasCreate_v2(&cublas_handle_);
     if (s == cublas::CUBLAS_STATUS_SUCCESS) {
@@ -183,7 +190,6 @@ Libraries::Libraries(int device, cudaStream_t stream) : device_name_("cuda:" + s
                                    : "used for 1x1 stride-1 convolutions (GEMMs), checked once per shape against the own kernel";
     }
   }
-#endif
 }
 
 Libraries::~Libraries() {
