@@ -4,12 +4,15 @@
 // `cornernet info`), and that convolutions on cuda-emu, where the libraries are
 // never loaded, still run on the own kernels and agree with the CPU.
 import * as assert from 'assert';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
 
 import { formatInfo, info } from '../../lib/info';
-import { native } from '../../lib/native';
+import { type BackendLibraryInfo, native } from '../../lib/native';
 import * as ops from '../../lib/ops';
 import { assertClose } from '../helpers/assert_close';
-import { runTool } from './cuda_check_tool';
+import { checkTool, runTool } from './cuda_check_tool';
 
 interface Load {
   found: boolean;
@@ -115,7 +118,7 @@ describe('CUDA optional libraries: status on cuda-emu', () => {
       if (!native().backendInfo('cuda-emu').supports.includes('conv2d_forward')) this.skip();
       let seed = 7;
       const rnd = (n: number) => Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1);
-      const numel = (s: number[]) => s.reduce((a, b) => a + b, 1);
+      const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
       const x = ops.tensor(rnd(numel(c.x)), c.x);
       const weight = ops.tensor(rnd(numel(c.w)), c.w);
       const bias = ops.tensor(rnd(c.w[0]!), [c.w[0]!]);
@@ -132,4 +135,75 @@ describe('CUDA optional libraries: status on cuda-emu', () => {
       for (const l of native().backendInfo('cuda-emu').libraries) assert.equal(l.uses, 0, `${l.name} must not have run`);
     });
   }
+});
+
+// cuda-emu with a cuBLAS that computes on host memory (test-tools'
+// libcornernet_host_cublas.so, CORNERNET_EMU_CUBLAS): the backend's cuBLAS path
+// for 1x1 convolutions (its GEMM layouts, the bias GEMMs, the once-per-shape
+// check) runs in CI. In a child process: the libraries load once per process.
+describe('CUDA optional libraries: the cuBLAS path on cuda-emu (host cuBLAS)', () => {
+  const hostCublas = path.join(path.dirname(checkTool), 'libcornernet_host_cublas.so');
+
+  interface ChildOut {
+    diffs: Record<string, number>;
+    libraries: BackendLibraryInfo[];
+  }
+  function runChild(env: Record<string, string>): { out: ChildOut; stderr: string } {
+    const script = `
+      const ops = require(${JSON.stringify(path.resolve(__dirname, '../../lib/ops.js'))});
+      const { native } = require(${JSON.stringify(path.resolve(__dirname, '../../lib/native.js'))});
+      let seed = 11;
+      const rnd = (n) => Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1);
+      const numel = (s) => s.reduce((a, b) => a * b, 1);
+      const maxDiff = (a, b) => a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i])), 0);
+      const diffs = {};
+      for (const c of [
+        { name: '1x1', x: [2, 5, 4, 3], w: [6, 5, 1, 1], stride: 1, padding: 0 },
+        { name: '3x3', x: [1, 3, 5, 5], w: [2, 3, 3, 3], stride: 1, padding: 1 },
+      ]) {
+        const x = ops.tensor(rnd(numel(c.x)), c.x), weight = ops.tensor(rnd(numel(c.w)), c.w);
+        const bias = ops.tensor(rnd(c.w[0]), [c.w[0]]);
+        const args = { x, weight, bias, stride: c.stride, padding: c.padding };
+        const want = ops.conv2dForward(args), got = ops.conv2dForward(args, { backend: 'cuda-emu' });
+        diffs[c.name + ' y'] = maxDiff(got.y, want.y);
+        const gradY = ops.tensor(rnd(numel(want.y.shape)), want.y.shape);
+        const gw = ops.conv2dBackward({ ...args, gradY }), gg = ops.conv2dBackward({ ...args, gradY }, { backend: 'cuda-emu' });
+        for (const k of ['gradX', 'gradWeight', 'gradBias']) diffs[c.name + ' ' + k] = maxDiff(gg[k], gw[k]);
+      }
+      process.stdout.write(JSON.stringify({ diffs, libraries: native().backendInfo('cuda-emu').libraries }));
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
+    assert.equal(r.status, 0, `child exited with ${r.status}: ${r.stderr}`);
+    return { out: JSON.parse(r.stdout) as ChildOut, stderr: r.stderr };
+  }
+
+  before(function () {
+    if (!native().info().cudaEmu.loaded || !native().backendInfo('cuda-emu').supports.includes('conv2d_forward')) this.skip();
+    assert.ok(fs.existsSync(hostCublas), `${hostCublas} is missing: build the native code (CORNERNET_TEST_TOOLS=ON)`);
+  });
+
+  it('runs 1x1 convolutions (forward, all three gradients) on cuBLAS and agrees with the CPU', () => {
+    const { out, stderr } = runChild({ CORNERNET_EMU_CUBLAS: hostCublas });
+    for (const [k, d] of Object.entries(out.diffs)) assert.ok(d <= 1e-5, `${k}: max |cuda-emu - cpu| ${d}`);
+    const blas = out.libraries.find((l) => l.name === 'cuBLAS')!;
+    assert.equal(blas.found, true, blas.message);
+    assert.equal(blas.enabled, true, blas.message);
+    assert.equal(blas.path, hostCublas);
+    assert.match(blas.message, /^used for 1x1 stride-1 convolutions/);
+    // The 1x1 forward and backward ran on it; the 3x3 ones did not.
+    assert.equal(blas.uses, 2);
+    assert.doesNotMatch(stderr, /disabled/);
+  });
+
+  it('disables cuBLAS when its result differs from the own kernel, saying why, and the results stay right', () => {
+    const { out, stderr } = runChild({ CORNERNET_EMU_CUBLAS: hostCublas, CORNERNET_HOST_CUBLAS_SKEW: '0.5' });
+    for (const [k, d] of Object.entries(out.diffs)) assert.ok(d <= 1e-5, `${k}: max |cuda-emu - cpu| ${d}`);
+    const blas = out.libraries.find((l) => l.name === 'cuBLAS')!;
+    assert.equal(blas.found, true);
+    assert.equal(blas.enabled, false);
+    assert.equal(blas.uses, 0);
+    assert.match(blas.message, /^disabled: forward of x\[2,5,4,3\] w\[6,5,1,1\] stride 1x1 pad 0x0 with SGEMM: y\[0, :6\] differs from the own kernel: \|diff\| [\d.]+ at element \d+ \(library [-\d.e]+, own [-\d.e]+\) > tolerance/);
+    assert.match(blas.message, /the own kernels run instead$/);
+    assert.match(stderr, /cornernet: cuda-emu: cuBLAS disabled: forward of x\[2,5,4,3\]/);
+  });
 });
