@@ -43,6 +43,8 @@ CudaBackend::~CudaBackend() {
 
 bool CudaBackend::supports(Op op) const {
   switch (op) {
+    case Op::Conv2dForward:
+    case Op::Conv2dBackward:
     case Op::CornerPoolForward:
     case Op::CornerPoolBackward:
     case Op::Copy:
@@ -137,6 +139,16 @@ MemoryStats CudaBackend::memory_stats() const {
   return s;
 }
 
+void CudaBackend::run_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                                     Tensor& y) {
+  use_device();
+  cuda::conv2d_forward(ctx_, x, w, bias, p, y);
+}
+void CudaBackend::run_conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
+                                      Tensor& gx, Tensor& gw, Tensor& gb) {
+  use_device();
+  cuda::conv2d_backward(ctx_, x, w, gy, p, gx, gw, gb);
+}
 void CudaBackend::run_corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) {
   use_device();
   cuda::corner_pool_forward(ctx_, mode, x, y);
@@ -152,13 +164,6 @@ void CudaBackend::run_copy(const Tensor& src, Tensor& dst) {
 
 // Ops whose kernels are not merged yet: supports() is false for them, so the
 // engine's check refuses them before these are reached.
-void CudaBackend::run_conv2d_forward(const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&, Tensor&) {
-  unsupported(Op::Conv2dForward);
-}
-void CudaBackend::run_conv2d_backward(const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&, Tensor&,
-                                      Tensor&, Tensor&) {
-  unsupported(Op::Conv2dBackward);
-}
 void CudaBackend::run_batch_norm_forward_train(const Tensor&, const Tensor&, const Tensor&, Tensor&, Tensor&,
                                                const BatchNormParams&, Tensor&, Tensor&, Tensor&) {
   unsupported(Op::BatchNormForwardTrain);

@@ -38,15 +38,16 @@ describe('CUDA caching allocator (cuda-emu)', function () {
   });
 
   it('freeing and re-allocating the same shape reuses the block: no cudaMalloc the second time', () => {
-    // A shape no other test uses, so the first call must allocate.
-    const x = tensor([3, 7, 13], (i) => i * 0.25 - 7);
+    // 9.6 MB: the 10 MiB size class, which no other test's tensors fall in (small
+    // classes may already be cached by tests that ran before), so the first call must allocate.
+    const x = tensor([3, 7, 13, 8791], (i) => (i % 1013) * 0.25 - 7);
     const m0 = memory();
     const y1 = copy({ x }, ON);
     const m1 = memory();
     // copy uploads x (a block of the copy stream) and writes y (a block of the compute stream).
     assert.equal(m1.mallocs - m0.mallocs, 2, 'first call: two new blocks');
     assert.equal(m1.inUse, m0.inUse, 'both blocks went back when the call returned');
-    assert.ok(m1.cached >= m0.cached + 2 * 512, `cached ${m0.cached} -> ${m1.cached}`);
+    assert.ok(m1.cached >= m0.cached + 2 * 10 * 2 ** 20, `cached ${m0.cached} -> ${m1.cached}`);
     const y2 = copy({ x }, ON);
     const m2 = memory();
     assert.equal(m2.mallocs, m1.mallocs, 'second call: both blocks from the cache');
