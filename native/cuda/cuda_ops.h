@@ -41,17 +41,9 @@ void conv2d_forward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bi
 void conv2d_backward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
                      Tensor& gx, Tensor& gw, Tensor& gb);
 // The backend's own implicit-GEMM kernels (conv2d.cu), always available and
-// deterministic. Another helper is adding cuDNN: the entries above will try
-// cuDNN first and fall back to these, and cuDNN's one-time self-check per
-// algorithm and shape compares against them. For now the entries call them.
-void conv2d_forward_direct(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
-                           Tensor& y);
-void conv2d_backward_direct(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
-                            Tensor& gx, Tensor& gw, Tensor& gb);
-
-// The backend's own convolution kernels (conv2d.cu), always available: what
-// conv2d_forward/backward run when no library takes the call, and the
-// reference the libraries are checked against once per shape.
+// deterministic: what the entries above run when no library takes the call
+// (cudnn_conv2d_* below), and the reference each library plan is checked
+// against once per shape.
 void conv2d_forward_direct(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
                            Tensor& y);
 void conv2d_backward_direct(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
