@@ -78,10 +78,12 @@ struct Process {
   Process() {
 #if defined(CN_CUDA_EMU)
     // The emulator's device memory is host memory: NVIDIA's libraries cannot
-    // work on it. Tests may name a cuBLAS that computes on host memory
-    // (test/native/cuda_check/host_cublas.cc) to run the cuBLAS path here.
+    // work on it. Tests may name a cuDNN / cuBLAS that computes on host memory
+    // (test/native/cuda_check/host_cudnn.cc, host_cublas.cc) to run those paths here.
     const char* emu = " runs on a real GPU, the emulator's device memory is host memory";
-    cudnn_load.why_not = std::string("not loaded on the CUDA emulator: cuDNN") + emu;
+    const char* host_cudnn = std::getenv("CORNERNET_EMU_CUDNN");
+    if (host_cudnn && *host_cudnn) cudnn_load = load_cudnn({host_cudnn}, &cudnn);
+    else cudnn_load.why_not = std::string("not loaded on the CUDA emulator: cuDNN") + emu;
     const char* host_cublas = std::getenv("CORNERNET_EMU_CUBLAS");
     if (host_cublas && *host_cublas) cublas_load = load_cublas({host_cublas}, &cublas);
     else cublas_load.why_not = std::string("not loaded on the CUDA emulator: cuBLAS") + emu;

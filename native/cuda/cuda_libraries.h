@@ -9,8 +9,9 @@
 // backend's stream) and the convolution plans chosen per shape
 // (conv2d_cudnn.cc). Environment: CORNERNET_CUDNN=0 / CORNERNET_CUBLAS=0 leave
 // a library unloaded. On the CUDA emulator neither is loaded (its device
-// memory is host memory), except a cuBLAS computing on host memory that tests
-// name with CORNERNET_EMU_CUBLAS=<path> (test/native/cuda_check/host_cublas.cc).
+// memory is host memory), except libraries computing on host memory that tests
+// name with CORNERNET_EMU_CUDNN / CORNERNET_EMU_CUBLAS=<path>
+// (test/native/cuda_check/host_cudnn.cc, host_cublas.cc).
 #pragma once
 #include <cstdint>
 #include <map>

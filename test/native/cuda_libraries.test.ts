@@ -137,18 +137,22 @@ describe('CUDA optional libraries: status on cuda-emu', () => {
   }
 });
 
-// cuda-emu with a cuBLAS that computes on host memory (test-tools'
-// libcornernet_host_cublas.so, CORNERNET_EMU_CUBLAS): the backend's cuBLAS path
-// for 1x1 convolutions (its GEMM layouts, the bias GEMMs, the once-per-shape
-// check) runs in CI. In a child process: the libraries load once per process.
-describe('CUDA optional libraries: the cuBLAS path on cuda-emu (host cuBLAS)', () => {
+// cuda-emu with a cuDNN / cuBLAS that compute on host memory (test-tools'
+// libcornernet_host_cudnn.so / libcornernet_host_cublas.so, named by
+// CORNERNET_EMU_CUDNN / CORNERNET_EMU_CUBLAS): the backend's library paths
+// (descriptors, algorithm choice, workspaces, GEMM layouts, bias, the
+// once-per-shape check against the own kernels, disabling) run in CI. Each case
+// in a child process: the libraries load once per process. A 1x1 convolution
+// (cuBLAS's shape) and a padded 3x3 one, forward and all gradients.
+describe('CUDA optional libraries: cuDNN and cuBLAS paths on cuda-emu (host-memory libraries)', () => {
   const hostCublas = path.join(path.dirname(checkTool), 'libcornernet_host_cublas.so');
+  const hostCudnn = path.join(path.dirname(checkTool), 'libcornernet_host_cudnn.so');
 
   interface ChildOut {
     diffs: Record<string, number>;
     libraries: BackendLibraryInfo[];
   }
-  function runChild(env: Record<string, string>): { out: ChildOut; stderr: string } {
+  function runChild(env: Record<string, string>): { out: ChildOut; stderr: string; cudnn: BackendLibraryInfo; cublas: BackendLibraryInfo } {
     const script = `
       const ops = require(${JSON.stringify(path.resolve(__dirname, '../../lib/ops.js'))});
       const { native } = require(${JSON.stringify(path.resolve(__dirname, '../../lib/native.js'))});
@@ -159,7 +163,7 @@ describe('CUDA optional libraries: the cuBLAS path on cuda-emu (host cuBLAS)', (
       const diffs = {};
       for (const c of [
         { name: '1x1', x: [2, 5, 4, 3], w: [6, 5, 1, 1], stride: 1, padding: 0 },
-        { name: '3x3', x: [1, 3, 5, 5], w: [2, 3, 3, 3], stride: 1, padding: 1 },
+        { name: '3x3', x: [2, 3, 6, 5], w: [4, 3, 3, 3], stride: [2, 1], padding: 1 },
       ]) {
         const x = ops.tensor(rnd(numel(c.x)), c.x), weight = ops.tensor(rnd(numel(c.w)), c.w);
         const bias = ops.tensor(rnd(c.w[0]), [c.w[0]]);
@@ -174,36 +178,74 @@ describe('CUDA optional libraries: the cuBLAS path on cuda-emu (host cuBLAS)', (
     `;
     const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
     assert.equal(r.status, 0, `child exited with ${r.status}: ${r.stderr}`);
-    return { out: JSON.parse(r.stdout) as ChildOut, stderr: r.stderr };
+    const out = JSON.parse(r.stdout) as ChildOut;
+    // Whatever ran where, every result must be the CPU's.
+    for (const [k, d] of Object.entries(out.diffs)) assert.ok(d <= 1e-5, `${k}: max |cuda-emu - cpu| ${d}`);
+    const byName = (n: string) => out.libraries.find((l) => l.name === n)!;
+    return { out, stderr: r.stderr, cudnn: byName('cuDNN'), cublas: byName('cuBLAS') };
   }
 
   before(function () {
     if (!native().info().cudaEmu.loaded || !native().backendInfo('cuda-emu').supports.includes('conv2d_forward')) this.skip();
-    assert.ok(fs.existsSync(hostCublas), `${hostCublas} is missing: build the native code (CORNERNET_TEST_TOOLS=ON)`);
+    for (const f of [hostCublas, hostCudnn]) assert.ok(fs.existsSync(f), `${f} is missing: build the native code (CORNERNET_TEST_TOOLS=ON)`);
   });
 
-  it('runs 1x1 convolutions (forward, all three gradients) on cuBLAS and agrees with the CPU', () => {
-    const { out, stderr } = runChild({ CORNERNET_EMU_CUBLAS: hostCublas });
-    for (const [k, d] of Object.entries(out.diffs)) assert.ok(d <= 1e-5, `${k}: max |cuda-emu - cpu| ${d}`);
-    const blas = out.libraries.find((l) => l.name === 'cuBLAS')!;
-    assert.equal(blas.found, true, blas.message);
-    assert.equal(blas.enabled, true, blas.message);
-    assert.equal(blas.path, hostCublas);
-    assert.match(blas.message, /^used for 1x1 stride-1 convolutions/);
-    // The 1x1 forward and backward ran on it; the 3x3 ones did not.
-    assert.equal(blas.uses, 2);
+  it('cuDNN runs every convolution (algorithm per shape, workspace, bias) and agrees with the CPU', () => {
+    const { cudnn, cublas, stderr } = runChild({ CORNERNET_EMU_CUDNN: hostCudnn });
+    assert.equal(cudnn.found, true, cudnn.message);
+    assert.equal(cudnn.enabled, true, cudnn.message);
+    assert.equal(cudnn.path, hostCudnn);
+    assert.equal(cudnn.version, '0.0.0');
+    assert.match(cudnn.message, /^used for convolutions/);
+    assert.equal(cudnn.uses, 4, 'forward and backward of both shapes');
+    assert.equal(cublas.found, false);
+    assert.doesNotMatch(stderr, /disabled/);
+  });
+
+  it('with cuDNN present, cuBLAS is loaded but not used', () => {
+    const { cudnn, cublas } = runChild({ CORNERNET_EMU_CUDNN: hostCudnn, CORNERNET_EMU_CUBLAS: hostCublas });
+    assert.equal(cudnn.uses, 4);
+    assert.equal(cublas.enabled, true);
+    assert.equal(cublas.uses, 0);
+    assert.match(cublas.message, /^loaded; not needed while cuDNN runs the convolutions/);
+  });
+
+  it('cuBLAS alone runs the 1x1 convolutions (forward, all three gradients) and agrees with the CPU', () => {
+    const { cublas, stderr } = runChild({ CORNERNET_EMU_CUBLAS: hostCublas });
+    assert.equal(cublas.found, true, cublas.message);
+    assert.equal(cublas.enabled, true, cublas.message);
+    assert.equal(cublas.path, hostCublas);
+    assert.match(cublas.message, /^used for 1x1 stride-1 convolutions/);
+    assert.equal(cublas.uses, 2, 'the 1x1 forward and backward; not the 3x3 ones');
     assert.doesNotMatch(stderr, /disabled/);
   });
 
   it('disables cuBLAS when its result differs from the own kernel, saying why, and the results stay right', () => {
-    const { out, stderr } = runChild({ CORNERNET_EMU_CUBLAS: hostCublas, CORNERNET_HOST_CUBLAS_SKEW: '0.5' });
-    for (const [k, d] of Object.entries(out.diffs)) assert.ok(d <= 1e-5, `${k}: max |cuda-emu - cpu| ${d}`);
-    const blas = out.libraries.find((l) => l.name === 'cuBLAS')!;
-    assert.equal(blas.found, true);
-    assert.equal(blas.enabled, false);
-    assert.equal(blas.uses, 0);
-    assert.match(blas.message, /^disabled: forward of x\[2,5,4,3\] w\[6,5,1,1\] stride 1x1 pad 0x0 with SGEMM: y\[0, :6\] differs from the own kernel: \|diff\| [\d.]+ at element \d+ \(library [-\d.e]+, own [-\d.e]+\) > tolerance/);
-    assert.match(blas.message, /the own kernels run instead$/);
+    const { cublas, stderr } = runChild({ CORNERNET_EMU_CUBLAS: hostCublas, CORNERNET_HOST_CUBLAS_SKEW: '0.5' });
+    assert.equal(cublas.found, true);
+    assert.equal(cublas.enabled, false);
+    assert.equal(cublas.uses, 0);
+    assert.match(
+      cublas.message,
+      /^disabled: forward of x\[2,5,4,3\] w\[6,5,1,1\] stride 1x1 pad 0x0 with SGEMM: y\[0, :6\] differs from the own kernel: \|diff\| [\d.]+ at element \d+ \(library [-\d.e]+, own [-\d.e]+\) > tolerance/
+    );
+    assert.match(cublas.message, /the own kernels run instead$/);
     assert.match(stderr, /cornernet: cuda-emu: cuBLAS disabled: forward of x\[2,5,4,3\]/);
+  });
+
+  it('disables cuDNN when its result differs from the own kernel; cuBLAS then takes the 1x1 convolutions', () => {
+    const { cudnn, cublas, stderr } = runChild({
+      CORNERNET_EMU_CUDNN: hostCudnn,
+      CORNERNET_EMU_CUBLAS: hostCublas,
+      CORNERNET_HOST_CUDNN_SKEW: '0.25',
+    });
+    assert.equal(cudnn.found, true);
+    assert.equal(cudnn.enabled, false);
+    assert.equal(cudnn.uses, 0);
+    assert.match(cudnn.message, /^disabled: forward of x\[2,5,4,3\] w\[6,5,1,1\] stride 1x1 pad 0x0 with IMPLICIT_PRECOMP_GEMM: y\[0, :6\] differs from the own kernel/);
+    assert.match(stderr, /cornernet: cuda-emu: cuDNN disabled: /);
+    assert.equal(cublas.enabled, true);
+    assert.equal(cublas.uses, 2);
+    assert.match(cublas.message, /since cuDNN was disabled$/);
   });
 });
