@@ -341,11 +341,9 @@ bool cudnn_backward(Ctx& ctx, Libraries& L, const Dims& d, const Tensor& x, cons
 
 const float* ones(Ctx& ctx, Libraries& L, int64_t n) {
   if (L.ones.numel() < n) {
-    L.ones = ctx.alloc({n});
-    std::vector<float> h(static_cast<size_t>(n), 1.0f);
-    CN_CUDA_CHECK(cudaMemcpyAsync(L.ones.data(), h.data(), h.size() * sizeof(float), cudaMemcpyHostToDevice,
-                                  ctx.stream));
-    CN_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));  // `h` goes away
+    Tensor h = Tensor::host({n});
+    for (int64_t i = 0; i < n; ++i) h.data()[i] = 1.0f;
+    L.ones = ctx.upload(h);  // ordered before the GEMMs enqueued next; `h` may go at once
   }
   return L.ones.data();
 }
