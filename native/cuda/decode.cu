@@ -281,8 +281,9 @@ __device__ __forceinline__ bool takes(float v, int q, float bv, int bq) { return
 // live box, then the same compaction the host's swap-from-the-end produces: the
 // j-th discarded slot below the new end takes the j-th survivor counted from the top.
 __global__ void __launch_bounds__(kNmsThreads) soft_nms(const float* __restrict__ pre, const int* __restrict__ pre_count,
-                                                        int list, NmsParams np, NmsWork w, int* __restrict__ keep,
-                                                        float* __restrict__ kept_score, int* __restrict__ kept) {
+                                                        int list, int limit, NmsParams np, NmsWork w,
+                                                        int* __restrict__ keep, float* __restrict__ kept_score,
+                                                        int* __restrict__ kept) {
   __shared__ float red_v[kNmsThreads / 32];
   __shared__ int red_q[kNmsThreads / 32];
   __shared__ int warp_count[kNmsThreads / 32];
@@ -320,7 +321,9 @@ __global__ void __launch_bounds__(kNmsThreads) soft_nms(const float* __restrict_
   int nk = 0;
   __syncthreads();
 
-  for (int i = 0; i < s_live; ++i) {
+  // A pick depends only on the picks before it, so the loop stops once `limit`
+  // (max_per_img) boxes are chosen: the host's later picks are cut off anyway.
+  for (int i = 0; i < s_live && nk < limit; ++i) {
     const int live = s_live;
     // The best of [i, live): strictly greater wins, so the first of equal maxima;
     // a NaN at i keeps its place (nothing compares above it), NaN later never wins.
@@ -627,7 +630,8 @@ std::vector<decode::DecodeResult> decode(Ctx& ctx, const DecodeHeads& view, cons
               s.get<float>(slots), s.get<int>(slots),   s.get<int>(slots),   s.get<int>(slots),   s.get<int>(slots)};
     NmsParams np{static_cast<int>(opt.soft_nms.method), opt.soft_nms.iou_threshold, opt.soft_nms.sigma,
                  opt.soft_nms.min_score, static_cast<float>(opt.soft_nms.offset)};
-    CN_LAUNCH(soft_nms, static_cast<unsigned>(d.images), kNmsThreads, 0, st)(pre, pre_count, list, np, w, keep,
+    const int limit = opt.max_per_img > 0 ? opt.max_per_img : INT_MAX;
+    CN_LAUNCH(soft_nms, static_cast<unsigned>(d.images), kNmsThreads, 0, st)(pre, pre_count, list, limit, np, w, keep,
                                                                             kept_score, kept);
   }
   // 6. final lists.
