@@ -550,7 +550,7 @@ std::vector<decode::DecodeResult> decode(Ctx& ctx, const DecodeHeads& view, cons
   d.total = d.classes * d.hw;
   d.k = opt.k;
   // Shapes, k, kernel and metas were checked by the engine (check::decode).
-  if (opt.k > 65535) fail("decode: k (", opt.k, ") above 65535 is not supported on the device (k * k pairs are indexed in 32 bits)");
+  if (opt.k > 65535) fail("k (", opt.k, ") above 65535 is not supported on a CUDA device (k * k pairs are indexed in 32 bits)");
   const int64_t kk = static_cast<int64_t>(opt.k) * opt.k;
   d.m = static_cast<int>(opt.num_dets < 1 ? 0 : (opt.num_dets < kk ? opt.num_dets : kk));
   std::vector<decode::DecodeResult> results(static_cast<size_t>(d.images));

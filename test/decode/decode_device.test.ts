@@ -209,6 +209,11 @@ describe('decode on device backends: equal to the CPU decoder', function () {
           });
       });
 
+      it('k above 65535 is refused by name on the device', () => {
+        const h = new HandHeads(1, 256, 257, -5).outputs();
+        assert.throws(() => decode({ ...h, meta: META64, k: 65536, numDets: 1, nms: false }, device), /^Error: decode: k \(65536\) above 65535 is not supported on a CUDA device/);
+      });
+
       it('a NaN in a heat map is the CPU decoder\'s error', () => {
         const h = new HandHeads(2, 8, 8).corner('tl', 0, 1, 1, 2).corner('br', 0, 5, 5, 2);
         h.brHeat[64 + 9] = NaN;
