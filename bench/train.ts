@@ -12,6 +12,11 @@
 // Seconds per iteration of hourglass104 (batch 1, 511x511) are the `model`
 // group's training row.
 //
+// With a GPU backend (BenchContext.gpu) that has every kernel training needs
+// (native().modelOps('train')), the same three are run on it after the CPU's:
+// milliseconds per image next to the CPU's. The CPU's loop row runs with
+// --device cpu (the recipe's default, auto, would take the GPU).
+//
 // Run alone: node dist/bench/train.js; as a group of the bench runner: `trainGroups` (slow).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -23,6 +28,7 @@ import { ensureSynthDataset } from '../lib/data/synth_cache';
 import { native } from '../lib/native';
 import { train } from '../lib/train/loop';
 import { recipes } from '../lib/train/recipes';
+import { missingFigure, missingOps, versusCpu, type GpuFigure } from './gpu';
 import type { BenchContext, BenchGroup, BenchResult } from './harness';
 import { syntheticBatch, timeTrainerSteps } from './trainer_steps';
 
@@ -49,9 +55,9 @@ function recipe(): RecipeFacts {
 }
 
 /** Images/s of queued trainer steps on in-memory batches (4 distinct batches, reused). */
-async function stepThroughput(model: ModelConfig, batch: number, timed: number) {
+async function stepThroughput(model: ModelConfig, batch: number, timed: number, backend = 'cpu') {
   const batches = [0, 1, 2, 3].map((k) => syntheticBatch(batch, SIZE, model.numClasses, 3, 11 + k));
-  const t = await timeTrainerSteps({ model, seed: 0, adam: recipe().adam }, (iter) => batches[iter % 4]!, { warmup: 2, timed, mode: 'queued' });
+  const t = await timeTrainerSteps({ model, seed: 0, backend, adam: recipe().adam }, (iter) => batches[iter % 4]!, { warmup: 2, timed, mode: 'queued' });
   if (!Number.isFinite(t.lastLoss)) throw new Error(`the training loss is not finite (${t.lastLoss})`);
   const wall = t.wallSeconds[0]!;
   return { imagesPerSecond: (timed * batch) / wall, cpuSecondsPerImage: t.cpuSeconds / batch, secondsPerStep: wall / timed, trainerSecondsPerStep: Math.min(...t.stepSeconds) };
@@ -64,7 +70,7 @@ class Discard extends Writable {
 }
 
 /** `cornernet train --config shapes-tiny --max-iters 20` on 20 batches of synthetic train images (no val split: no evaluation). */
-async function loopThroughput(batch: number) {
+async function loopThroughput(batch: number, device = 'cpu') {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cornernet-bench-train-'));
   try {
     const synth = { train: LOOP_ITERS * batch, val: 0, size: SIZE, seed: 0 };
@@ -75,7 +81,7 @@ async function loopThroughput(batch: number) {
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     const r = await train({
-      config: 'shapes-tiny', workDir: path.join(root, 'work'), cacheRoot, maxIters: LOOP_ITERS, set,
+      config: 'shapes-tiny', workDir: path.join(root, 'work'), cacheRoot, maxIters: LOOP_ITERS, set, device,
       progressStream: new Discard(), tty: false, log: () => {},
     });
     const c = process.cpuUsage(c0);
@@ -97,6 +103,7 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
   const torchLike: ModelConfig = { ...tiny, numClasses: 3, poolFeatChannels: 128, headFeatChannels: 256 };
   const like = await stepThroughput(torchLike, PYTORCH.batch, 12);
   const loop = await loopThroughput(batch);
+  const gpu = ctx.gpu ? await onGpu(ctx, tiny, torchLike, batch, { steps, like, loop }) : null;
   const compare = ctx.threads === 2;
   ctx.note(
     `train: shapes-tiny has head widths 32 (pool and branches); the PyTorch figure (${PYTORCH.imagesPerSecond} images/s) is for a 1-stack hourglass with ` +
@@ -116,6 +123,7 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
       metric: 'images/s',
       value: steps.imagesPerSecond,
       details: { secondsPerStep: steps.secondsPerStep, trainerSecondsPerStep: steps.trainerSecondsPerStep, cpuSecondsPerImage: steps.cpuSecondsPerImage },
+      ...(gpu ? { gpu: gpu.steps } : {}),
     },
     {
       group: GROUP,
@@ -124,6 +132,7 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
       value: like.imagesPerSecond,
       ...torchRef,
       details: { secondsPerStep: like.secondsPerStep, trainerSecondsPerStep: like.trainerSecondsPerStep, cpuSecondsPerImage: like.cpuSecondsPerImage },
+      ...(gpu ? { gpu: gpu.like } : {}),
     },
     {
       group: GROUP,
@@ -131,8 +140,12 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
       metric: 'images/s',
       value: loop.imagesPerSecond,
       details: { wallSeconds: loop.wall, cpuSeconds: loop.cpu, endToEndImagesPerSecond: loop.images / loop.wall },
+      ...(gpu ? { gpu: gpu.loop } : {}),
     },
-    { group: GROUP, name: 'shapes-tiny training loop: share of step time waiting for data', metric: '%', value: 100 * loop.dataWait },
+    {
+      group: GROUP, name: 'shapes-tiny training loop: share of step time waiting for data', metric: '%', value: 100 * loop.dataWait,
+      ...(gpu ? { gpu: gpu.wait } : {}),
+    },
     {
       group: GROUP,
       name: 'shapes-tiny training loop end to end (load, steps, checkpoint, report)',
@@ -140,8 +153,38 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
       value: loop.wall,
       cpu: loop.cpu,
       details: { images: loop.images, imagesPerSecond: loop.images / loop.wall },
+      ...(gpu ? { gpu: gpu.endToEnd } : {}),
     },
   ];
+}
+
+type Loop = Awaited<ReturnType<typeof loopThroughput>>;
+type Steps = Awaited<ReturnType<typeof stepThroughput>>;
+
+/** The trainer rows and the loop again on the GPU, as cells of the CPU's rows; or why not (no kernel, a failure). */
+async function onGpu(ctx: BenchContext, tiny: ModelConfig, torchLike: ModelConfig, batch: number, cpu: { steps: Steps; like: Steps; loop: Loop }) {
+  const gpu = ctx.gpu!;
+  const missing = missingOps(gpu, native().modelOps('train'));
+  const why = (f: GpuFigure) => ({ steps: f, like: f, loop: f, wait: f, endToEnd: f });
+  if (missing.length) return why(missingFigure(gpu, missing));
+  try {
+    const steps = await stepThroughput(tiny, batch, 12, gpu.backend);
+    const like = await stepThroughput(torchLike, PYTORCH.batch, 12, gpu.backend);
+    const loop = await loopThroughput(batch, gpu.backend);
+    const perImage = (ips: number, cpuIps: number): GpuFigure => ({
+      backend: gpu.backend, value: 1000 / ips, metric: 'ms/img', compare: versusCpu(1000 / cpuIps, 1000 / ips), details: { imagesPerSecond: ips },
+    });
+    ctx.note(`train: ${gpu.backend} rows: the same trainer steps and loop (--device ${gpu.backend}) after the CPU's, as ms per image`);
+    return {
+      steps: perImage(steps.imagesPerSecond, cpu.steps.imagesPerSecond),
+      like: perImage(like.imagesPerSecond, cpu.like.imagesPerSecond),
+      loop: perImage(loop.imagesPerSecond, cpu.loop.imagesPerSecond),
+      wait: { backend: gpu.backend, value: 100 * loop.dataWait, metric: '%', compare: `CPU ${(100 * cpu.loop.dataWait).toFixed(1)} %` },
+      endToEnd: { backend: gpu.backend, value: loop.wall, metric: 's', compare: versusCpu(cpu.loop.wall, loop.wall, 's') },
+    };
+  } catch (e) {
+    return why({ backend: gpu.backend, missing: `failed: ${e instanceof Error ? e.message : String(e)}` });
+  }
 }
 
 export const trainGroups: BenchGroup[] = [
@@ -149,6 +192,7 @@ export const trainGroups: BenchGroup[] = [
     name: 'train',
     description: "shapes-tiny training throughput (128x128, the recipe's batch): trainer steps alone, and the training loop with its data wait share",
     slow: true,
+    gpu: true,
     run: runTrainBench,
   },
 ];
