@@ -57,6 +57,8 @@ export interface BenchGroup {
    * `--quick` skips it; `--only NAME` runs it all the same.
    */
   slow?: boolean;
+  /** Runs only when named in `--only` (not part of `npm run bench`'s default run). */
+  optIn?: boolean;
   /** Also times its work on the GPU backend when there is one (the table's GPU columns). */
   gpu?: boolean;
   run(ctx: BenchContext): Promise<BenchResult[]>;

@@ -5,7 +5,7 @@
 //
 // --quick leaves out the groups marked slow (a minute or more each: the
 // full-size model, the training loop, the 450 MB annotation file); --only runs
-// the named groups, slow or not.
+// the named groups, slow or not, and is the only way to run an opt-in group.
 //
 // A group that needs another engine thread count than this process has (the
 // pool size is fixed when the addon loads) runs in a child process of this
@@ -135,7 +135,7 @@ async function main(): Promise<number> {
     console.error(`unknown benchmark group${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (known: ${groups.map((g) => g.name).join(', ')})`);
     return 2;
   }
-  const selected = wanted.length ? groups.filter((g) => wanted.includes(g.name)) : groups.filter((g) => !(values.quick && g.slow));
+  const selected = wanted.length ? groups.filter((g) => wanted.includes(g.name)) : groups.filter((g) => !g.optIn && !(values.quick && g.slow));
   const skipped = wanted.length ? [] : groups.filter((g) => values.quick && g.slow).map((g) => g.name);
   const threads = native().info().threads;
   const child = values['child-output'];
