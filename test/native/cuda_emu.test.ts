@@ -189,7 +189,7 @@ describe('CUDA corner pools on the emulated device (cuda-emu)', () => {
     assert.equal(b.name, 'cuda-emu');
     assert.equal(b.device, 'cuda:0');
     // Every op the CUDA backend has a kernel for (more arrive op by op).
-    for (const op of ['conv2d_backward', 'conv2d_forward', 'copy', 'corner_pool_backward', 'corner_pool_forward'])
+    for (const op of ['conv2d_backward', 'conv2d_forward', 'copy', 'corner_head_losses', 'corner_pool_backward', 'corner_pool_forward', 'corner_targets'])
       assert.ok(b.supports.includes(op), `cuda-emu supports ${op} (has: ${b.supports.join(', ')})`);
   });
 
