@@ -17,7 +17,7 @@
 // runner: `cornerPoolGroups`.
 import { native } from '../lib/native';
 import * as ops from '../lib/ops';
-import { missingOps, noKernel, type GpuFigure, type GpuTarget } from './gpu';
+import { fmt3, missingOps, noKernel, type GpuFigure, type GpuTarget } from './gpu';
 import type { BenchContext, BenchGroup, BenchResult } from './harness';
 import { randomNormal } from './op_table';
 import { Rng } from './rng';
@@ -160,7 +160,7 @@ function toResults(rows: BenchRow[], gpuRows: BenchRow[] | null): BenchResult[] 
       return { backend: g.backend, value: ms, metric: 'ms', compare: gbase.missing ? `no device copy to compare (${noKernel(gbase.missing)})` : compare(ms, copyMs) };
     };
     const copyCell = cell(0, (ms) =>
-      view === 'kernel' ? `device copy: ${(bytes / (ms * 1e6)).toFixed(0)} GB/s read + write` : 'device copy, with upload and download'
+      view === 'kernel' ? `device copy: ${fmt3(bytes / (ms * 1e6))} GB/s read + write` : 'device copy, with upload and download'
     );
     out.push({
       group, name: `memcpy of ${shape} floats (${what})`, metric: 'ms', value: baseMs, details: { reps: base.reps, backend: base.backend },

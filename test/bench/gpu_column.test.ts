@@ -9,6 +9,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
+import { OP_TABLE } from '../../bench/op_table';
+import { native } from '../../lib/native';
 import { availableBackends } from '../../lib/ops';
 
 const runner = path.join(__dirname, '..', '..', 'bench', 'run.js');
@@ -54,7 +56,7 @@ describe('bench GPU columns (npm run bench beside a GPU)', function () {
     assert.equal(pool.length, 18, rowLines.join('\n'));
     for (const c of pool) assert.match(c[6]!, /^\d+\.\d+ ms$/, c.join(' | '));
     const copyKernel = pool.find((c) => /^memcpy .*kernel alone/.test(c[1]!))!;
-    assert.match(copyKernel[7]!, /^device copy: \d+ GB\/s read \+ write$/);
+    assert.match(copyKernel[7]!, /^device copy: \d+(\.\d+)? GB\/s read \+ write$/);
     const fwdKernel = pool.find((c) => /^corner_pool_top forward \(kernel alone\)/.test(c[1]!))!;
     assert.match(fwdKernel[7]!, /^\d+\.\d+x a device copy$/);
     const fwdCall = pool.find((c) => /^corner_pool_left forward\+backward \(JS call/.test(c[1]!))!;
@@ -68,6 +70,29 @@ describe('bench GPU columns (npm run bench beside a GPU)', function () {
       assert.match(c[7]!, /^\d+(\.\d+)? GFLOP\/s \(CPU \d+(\.\d+)?\)$/, c.join(' | '));
     }
     assert.match(r.stdout, /note: conv2d: the cuda-emu column times the kernels alone/);
+  });
+
+  it('the opt-in ops group: a figure for every entry cuda-emu has kernels for, "no kernel for ..." for the others', function () {
+    if (!emu) this.skip();
+    const r = run('--only', 'ops', '--gpu-backend', 'cuda-emu', '--tiny');
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const { rows } = parseTable(r.stdout);
+    const supports = new Set(native().backendInfo('cuda-emu').supports);
+    let timed = 0;
+    for (const e of OP_TABLE) {
+      const mine = rows.filter((c) => c[1]!.startsWith(`${e.name} `));
+      assert.ok(mine.length >= 1, `${e.name}: no row`);
+      const lacking = e.engineOps.filter((o) => !supports.has(o));
+      for (const c of mine) {
+        if (lacking.length) assert.match(c[6]!, new RegExp(`^no kernel for ${lacking[0]}`), c.join(' | '));
+        else {
+          timed++;
+          assert.match(c[6]!, /^\d+\.\d+ ms$/, c.join(' | '));
+          assert.match(c[7]!, e.engineOps.includes('conv2d_forward') ? / GFLOP\/s \(CPU [\d.]+\)$/ : /^\d+\.\d+x a device copy of its bytes \([\d.]+ GB\/s\)$/, c.join(' | '));
+        }
+      }
+    }
+    assert.ok(timed > 0);
   });
 
   it('--json keeps each row\'s GPU figure and says which backend it was', function () {
