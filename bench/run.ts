@@ -80,7 +80,9 @@ function fmt(v: number): string {
 function gpuCells(r: BenchResult): [string, string] {
   const g = r.gpu;
   if (!g) return ['', ''];
-  if (g.value === undefined) return [g.missing ?? 'no figure', ''];
+  // A failure's message can be long: the table shows its start, --json all of it.
+  const why = g.missing ?? 'no figure';
+  if (g.value === undefined) return [why.length > 120 ? `${why.slice(0, 117)}...` : why, ''];
   return [`${fmt(g.value)} ${g.metric ?? r.metric}`, g.compare ?? ''];
 }
 
@@ -146,8 +148,13 @@ async function main(): Promise<number> {
     try {
       found = findGpu(forcedGpu);
     } catch (e) {
-      console.error(`--gpu-backend ${forcedGpu}: ${e instanceof Error ? e.message : String(e)}`);
-      return 2;
+      const why = e instanceof Error ? e.message : String(e);
+      if (forcedGpu !== undefined) {
+        console.error(`--gpu-backend ${forcedGpu}: ${why}`);
+        return 2;
+      }
+      // A device the probe listed that the engine cannot open: CPU figures, and the note says why.
+      found = { gpu: null, reason: why };
     }
   }
   const runOpts: RunOptions = { gpu: found.gpu, tiny: !!values.tiny, forcedGpu };
@@ -202,7 +209,7 @@ async function main(): Promise<number> {
       isa: info.isa,
       node: process.version,
       gpu: found.gpu ? { backend: found.gpu.backend, device: found.gpu.device, emulated: found.gpu.emulated } : null,
-      ...(found.gpu ? {} : { noGpuReason: found.reason }),
+      ...(!found.gpu && found.reason ? { noGpuReason: found.reason } : {}),
       loadAverage: { before: loadBefore, after: loadAfter, cores },
       groupSeconds: seconds,
       skipped,
