@@ -16,7 +16,7 @@ export interface GpuTarget {
   backend: string;
   /** What it is, for the header: the device's name and size. */
   device: string;
-  /** The CUDA emulator (forced with --gpu-backend): figures exercise the code path, they time the host. */
+  /** Not a GPU (cuda-emu or a CPU backend, forced with --gpu-backend): figures exercise the code path, they time the host. */
   emulated: boolean;
   /** Engine op names the backend has kernels for (backendInfo().supports). */
   supports: Set<string>;
@@ -56,14 +56,17 @@ export function findGpu(forced?: string): { gpu: GpuTarget | null; reason: strin
   }
   // Throws the engine's reason (no plugin, no driver, bad index) for a forced name.
   const info = native().backendInfo(backend);
-  const emulated = backend === 'cuda-emu';
+  // Only cuda:N is a GPU; cuda-emu and a CPU backend can be forced for tests.
+  const emulated = !/^cuda:\d+$/.test(backend);
   let device = info.device;
   if (!emulated) {
     const idx = Number(/^cuda:(\d+)$/.exec(backend)?.[1] ?? 0);
     const d = i.cuda.devices.find((x) => x.index === idx);
     if (d) device = `${d.name}, compute ${d.computeCapability}, ${d.multiprocessors} SMs, ${(d.totalMemory / 1024 ** 3).toFixed(0)} GiB`;
-  } else {
+  } else if (backend === 'cuda-emu') {
     device = 'the CUDA emulator on the host CPU: NOT a GPU, its figures only show that the GPU columns work';
+  } else {
+    device = `a CPU backend (${info.device}): NOT a GPU, forced to test the GPU columns`;
   }
   return { gpu: { backend, device, emulated, supports: new Set(info.supports) }, reason: '' };
 }

@@ -260,19 +260,26 @@ function toResults(group: string, m: ModelMeasurement, compare: Compare, g?: Gpu
  * (eval: modelOps('test'); training and forward + backward: modelOps('train')).
  * A failed GPU measurement is a cell that says so, not a failed group.
  */
-function measureOnGpu(gpu: GpuTarget | null | undefined, kind: Kind): GpuMeasurement | undefined {
+function measureOnGpu(gpu: GpuTarget | null | undefined, kind: Kind, s: Sizes): GpuMeasurement | undefined {
   if (!gpu) return undefined;
   const missing = missingOps(gpu, native().modelOps(kind === 'eval' ? 'test' : 'train'));
   if (missing.length) return { gpu, missing: missingFigure(gpu, missing) };
   try {
-    return { gpu, m: measureInChild(kind, 'hourglass104', 511, 2, {}, gpu.backend) };
+    return { gpu, m: measureInChild(kind, s.preset, s.size, s.reps, {}, gpu.backend) };
   } catch (e) {
     return { gpu, missing: { backend: gpu.backend, missing: `failed: ${e instanceof Error ? e.message : String(e)}` } };
   }
 }
 
+interface Sizes {
+  preset: string;
+  size: number;
+  reps: number;
+}
+
 async function run(ctx: BenchContext): Promise<BenchResult[]> {
   const group = 'model';
+  if (ctx.tiny) return runTiny(ctx);
   // The reference ran on 2 threads: a time is compared only at the same count.
   const compare: Compare = ctx.threads === 2 ? 'all' : 'memory';
   if (compare !== 'all') ctx.note(`model: ${ctx.threads} engine threads, the PyTorch times were taken with 2: times not compared`);
@@ -283,9 +290,10 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
   );
   const lean = { MALLOC_MMAP_THRESHOLD_: '65536' };
   // The CPU's measurements first, each followed by the GPU's (their processes never overlap).
+  const full: Sizes = { preset: 'hourglass104', size: 511, reps: 2 };
   const both = (kind: Kind) => {
     const cpu = measureInChild(kind);
-    return toResults(group, cpu, compare, measureOnGpu(ctx.gpu, kind));
+    return toResults(group, cpu, compare, measureOnGpu(ctx.gpu, kind, full));
   };
   if (ctx.gpu && !missingOps(ctx.gpu, native().modelOps('test')).length)
     ctx.note(`model: ${ctx.gpu.backend} rows: the same measurements on that backend in their own processes (ms per image at batch 1; its peak device memory beside the peak RSS)`);
@@ -296,6 +304,15 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
     ...toResults(group, measureInChild('eval', 'hourglass104', 511, 1, lean), compare),
     ...toResults(group, measureInChild('train', 'hourglass104', 511, 1, lean), compare),
   ];
+}
+
+/** --tiny (tests): the three measurements of shapes-tiny at 128, 1 timed call each, no allocator rows, nothing compared. */
+function runTiny(ctx: BenchContext): BenchResult[] {
+  const tiny: Sizes = { preset: 'shapes-tiny', size: 128, reps: 1 };
+  ctx.note('model: --tiny: shapes-tiny at 128, 1 timed call after 1 warm-up');
+  return KINDS.flatMap((kind) =>
+    toResults('model', measureInChild(kind, tiny.preset, tiny.size, tiny.reps), 'none', measureOnGpu(ctx.gpu, kind, tiny))
+  );
 }
 
 export const modelGroups: BenchGroup[] = [

@@ -37,6 +37,10 @@ const SIZE = 128;
 /** PyTorch on this machine, 2 threads: its 1-stack hourglass at 128x128, batch 8. */
 const PYTORCH = { imagesPerSecond: 29, batch: 8, label: 'PyTorch, 1-stack hg, heads 128/256, batch 8' };
 const LOOP_ITERS = 20;
+const STEPS = 12;
+
+/** Timed trainer steps and loop iterations: the group's, or (--tiny, tests) 2 of each. */
+const counts = (ctx: BenchContext) => (ctx.tiny ? { steps: 2, loop: 2 } : { steps: STEPS, loop: LOOP_ITERS });
 
 interface RecipeFacts {
   batchSize: number;
@@ -70,10 +74,10 @@ class Discard extends Writable {
 }
 
 /** `cornernet train --config shapes-tiny --max-iters 20` on 20 batches of synthetic train images (no val split: no evaluation). */
-async function loopThroughput(batch: number, device = 'cpu') {
+async function loopThroughput(batch: number, device = 'cpu', iters = LOOP_ITERS) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cornernet-bench-train-'));
   try {
-    const synth = { train: LOOP_ITERS * batch, val: 0, size: SIZE, seed: 0 };
+    const synth = { train: iters * batch, val: 0, size: SIZE, seed: 0 };
     const cacheRoot = path.join(root, 'cache');
     // Generated before the clock starts: the figure is about training, not about making the dataset.
     await ensureSynthDataset(synth, { root: cacheRoot });
@@ -81,12 +85,12 @@ async function loopThroughput(batch: number, device = 'cpu') {
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     const r = await train({
-      config: 'shapes-tiny', workDir: path.join(root, 'work'), cacheRoot, maxIters: LOOP_ITERS, set, device,
+      config: 'shapes-tiny', workDir: path.join(root, 'work'), cacheRoot, maxIters: iters, set, device,
       progressStream: new Discard(), tty: false, log: () => {},
     });
     const c = process.cpuUsage(c0);
     const wall = (performance.now() - t0) / 1000;
-    if (r.iterations !== LOOP_ITERS) throw new Error(`the loop ran ${r.iterations} iterations, not ${LOOP_ITERS} (${r.stopped})`);
+    if (r.iterations !== iters) throw new Error(`the loop ran ${r.iterations} iterations, not ${iters} (${r.stopped})`);
     const used = r.config.train.batchSize * r.config.train.replicas;
     if (used !== batch) throw new Error(`the loop trained batches of ${used}, the recipe says ${batch}`);
     return { ...r, wall, cpu: (c.user + c.system) / 1e6, images: r.iterations * batch, batch, workers: r.config.data.workers };
@@ -98,13 +102,14 @@ async function loopThroughput(batch: number, device = 'cpu') {
 export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
   const tiny = modelPreset('shapes-tiny');
   const batch = recipe().batchSize;
-  const steps = await stepThroughput(tiny, batch, 12);
+  const n = counts(ctx);
+  const steps = await stepThroughput(tiny, batch, n.steps);
   // Shaped like the PyTorch model: shapes-tiny's stages (3 halvings, 32..64 channels) with the reference head widths.
   const torchLike: ModelConfig = { ...tiny, numClasses: 3, poolFeatChannels: 128, headFeatChannels: 256 };
-  const like = await stepThroughput(torchLike, PYTORCH.batch, 12);
-  const loop = await loopThroughput(batch);
+  const like = await stepThroughput(torchLike, PYTORCH.batch, n.steps);
+  const loop = await loopThroughput(batch, 'cpu', n.loop);
   const gpu = ctx.gpu ? await onGpu(ctx, tiny, torchLike, batch, { steps, like, loop }) : null;
-  const compare = ctx.threads === 2;
+  const compare = ctx.threads === 2 && !ctx.tiny;
   ctx.note(
     `train: shapes-tiny has head widths 32 (pool and branches); the PyTorch figure (${PYTORCH.imagesPerSecond} images/s) is for a 1-stack hourglass with ` +
       `the reference widths 128/256 and 3 classes at batch ${PYTORCH.batch}; the "PyTorch-shaped" row runs that shape ` +
@@ -114,7 +119,7 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
     `train: CPU seconds per image (all threads) ${steps.cpuSecondsPerImage.toFixed(4)} for shapes-tiny, ${like.cpuSecondsPerImage.toFixed(4)} for the PyTorch-shaped model: ` +
       `with ${ctx.threads} idle cores, at most ${ctx.threads} / that images/s (${(ctx.threads / steps.cpuSecondsPerImage).toFixed(1)} and ${(ctx.threads / like.cpuSecondsPerImage).toFixed(1)})`
   );
-  ctx.note(`train: the loop row is ${loop.iterations} iterations of ${loop.batch} from JPEGs with ${loop.workers} decode workers, the first step included; trainer rows: 12 queued steps after 2 warm-up steps`);
+  ctx.note(`train: the loop row is ${loop.iterations} iterations of ${loop.batch} from JPEGs with ${loop.workers} decode workers, the first step included; trainer rows: ${n.steps} queued steps after 2 warm-up steps`);
   const torchRef = compare ? { reference: { value: PYTORCH.imagesPerSecond, label: PYTORCH.label }, ratio: like.imagesPerSecond / PYTORCH.imagesPerSecond } : {};
   return [
     {
@@ -168,9 +173,10 @@ async function onGpu(ctx: BenchContext, tiny: ModelConfig, torchLike: ModelConfi
   const why = (f: GpuFigure) => ({ steps: f, like: f, loop: f, wait: f, endToEnd: f });
   if (missing.length) return why(missingFigure(gpu, missing));
   try {
-    const steps = await stepThroughput(tiny, batch, 12, gpu.backend);
-    const like = await stepThroughput(torchLike, PYTORCH.batch, 12, gpu.backend);
-    const loop = await loopThroughput(batch, gpu.backend);
+    const n = counts(ctx);
+    const steps = await stepThroughput(tiny, batch, n.steps, gpu.backend);
+    const like = await stepThroughput(torchLike, PYTORCH.batch, n.steps, gpu.backend);
+    const loop = await loopThroughput(batch, gpu.backend, n.loop);
     const perImage = (ips: number, cpuIps: number): GpuFigure => ({
       backend: gpu.backend, value: 1000 / ips, metric: 'ms/img', compare: versusCpu(1000 / cpuIps, 1000 / ips), details: { imagesPerSecond: ips },
     });

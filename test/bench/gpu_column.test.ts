@@ -95,6 +95,50 @@ describe('bench GPU columns (npm run bench beside a GPU)', function () {
     assert.ok(timed > 0);
   });
 
+  // The model and training rows need every kernel of the model: a CPU backend forced as the "GPU" has
+  // them all (and is fast), so their measured path runs here; cuda-emu shows the missing-kernel path.
+  it('model and train (--tiny) with a forced backend that has every kernel: ms/img next to the CPU\'s in every row', function () {
+    const r = run('--only', 'model,train', '--gpu-backend', 'cpu', '--tiny');
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /cpu: a CPU backend \(cpu\): NOT a GPU, forced to test the GPU columns/);
+    const { head, rows } = parseTable(r.stdout);
+    assert.deepEqual(head.slice(-2), ['cpu', 'cpu compared with']);
+    const all = rows.map((c) => c.join(' | ')).join('\n');
+    assert.equal(rows.filter((c) => c[0] === 'model').length, 6, all);
+    assert.equal(rows.filter((c) => c[0] === 'train').length, 5, all);
+    for (const c of rows) {
+      const line = c.join(' | ');
+      if (/peak RSS/.test(c[1]!)) {
+        assert.match(c[6]!, /^\d+\.\d+ GiB$/, line);
+        assert.match(c[7]!, /^host RSS of the GPU run/, line);
+      } else if (/waiting for data/.test(c[1]!)) {
+        assert.match(c[7]!, /^CPU \d+(\.\d+)? %$/, line);
+      } else if (/end to end/.test(c[1]!)) {
+        assert.match(c[7]!, /^CPU [\d.]+ s: [\d.]+x (faster|slower)$/, line);
+      } else {
+        assert.match(c[6]!, /^\d+(\.\d+)? ms\/img$/, line);
+        assert.match(c[7]!, /^CPU [\d.]+ ms\/img: [\d.]+x (faster|slower)$/, line);
+      }
+    }
+  });
+
+  it('model (--tiny) on cuda-emu while it lacks kernels the model needs: each cell names the first missing one', function () {
+    if (!emu) this.skip();
+    const supports = new Set(native().backendInfo('cuda-emu').supports);
+    const lacking = (purpose: 'train' | 'test') => native().modelOps(purpose).filter((o) => !supports.has(o));
+    // With every kernel there, the model would run on the emulator: minutes, not for a unit test.
+    if (!lacking('test').length || !lacking('train').length) this.skip();
+    const r = run('--only', 'model', '--gpu-backend', 'cuda-emu', '--tiny');
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const { rows } = parseTable(r.stdout);
+    assert.equal(rows.length, 6);
+    for (const c of rows) {
+      const first = lacking(/eval/.test(c[1]!) ? 'test' : 'train')[0]!;
+      assert.ok(c[6]!.startsWith(`no kernel for ${first}`), c.join(' | '));
+      assert.equal(c[7], '');
+    }
+  });
+
   it('--json keeps each row\'s GPU figure and says which backend it was', function () {
     if (!emu) this.skip();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cornernet-bench-gpu-'));
