@@ -26,12 +26,16 @@ CudaBackend::CudaBackend(int device_index, std::string name)
   ctx_.stream = stream_;
   ctx_.alloc = [this](const Shape& s) { return empty(s); };
   ctx_.upload = [this](const Tensor& host) { return upload(host); };
+  libs_ = std::make_unique<Libraries>(index_, stream_);  // never throws: status says what was found
+  ctx_.libs = libs_.get();
 }
 
 CudaBackend::~CudaBackend() {
   cudaSetDevice(index_);
   cudaStreamSynchronize(copy_stream_);
   cudaStreamSynchronize(stream_);
+  ctx_.libs = nullptr;
+  libs_.reset();  // library handles and their buffers (allocator blocks) go first
   // Before the streams go: pending blocks wait on events of these streams.
   alloc_->close();
   cudaStreamDestroy(copy_stream_);
@@ -52,6 +56,8 @@ bool CudaBackend::supports(Op op) const {
       return false;
   }
 }
+
+std::vector<BackendLibrary> CudaBackend::libraries() const { return libs_->status(); }
 
 void CudaBackend::use_device() const { CN_CUDA_CHECK(cudaSetDevice(index_)); }
 

@@ -12,8 +12,10 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "../engine/backend.h"
+#include "cuda_libraries.h"
 #include "cuda_ops.h"
 #include "device_allocator.h"
 #include "pinned_staging.h"
@@ -38,6 +40,7 @@ class CudaBackend : public Backend {
   Tensor upload(const Tensor& host) override;
   void download(const Tensor& src, Tensor& host_dst) override;
   void synchronize() override;
+  std::vector<BackendLibrary> libraries() const override;
   MemoryStats memory_stats() const override;
 
  protected:
@@ -90,6 +93,7 @@ class CudaBackend : public Backend {
   // the backend (closed then: blocks go straight back to the driver).
   std::shared_ptr<DeviceAllocator> alloc_;
   PinnedStaging staging_;
+  std::unique_ptr<Libraries> libs_;  // optional cuDNN / cuBLAS, handles on stream_
   Ctx ctx_;
 };
 

@@ -1,6 +1,7 @@
 // The CUDA backend's op entry points: one per engine op, each implemented in the
 // .cu file of its op family (kernels + launch + entry, nothing else):
-//   conv2d.cu       conv2d_forward, conv2d_backward
+//   conv2d.cu       conv2d_forward, conv2d_backward (and the own kernels, *_direct)
+//   conv2d_cudnn.cc cudnn_conv2d_forward, cudnn_conv2d_backward (cuDNN / cuBLAS when loaded)
 //   batch_norm.cu   batch_norm_forward_train, batch_norm_forward_eval, batch_norm_backward
 //   elementwise.cu  relu_*, add_forward, sigmoid_*
 //   upsample.cu     upsample2x_*
@@ -25,6 +26,8 @@
 namespace cn {
 namespace cuda {
 
+class Libraries;  // cuda_libraries.h: optional cuDNN / cuBLAS of this backend
+
 struct Ctx {
   int device = 0;
   cudaStream_t stream = nullptr;
@@ -36,6 +39,8 @@ struct Ctx {
   // (the backend's upload: staged through pinned memory, so the host tensor
   // may go away as soon as this returns, and nothing waits).
   std::function<Tensor(const Tensor&)> upload;
+  // This backend's cuDNN / cuBLAS handles and plans; null when none were set up.
+  Libraries* libs = nullptr;
 };
 
 // A small host buffer (box lists, embedding pairs) as a device tensor of
@@ -51,13 +56,20 @@ void conv2d_forward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bi
 void conv2d_backward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
                      Tensor& gx, Tensor& gw, Tensor& gb);
 // The backend's own implicit-GEMM kernels (conv2d.cu), always available and
-// deterministic. Another helper is adding cuDNN: the entries above will try
-// cuDNN first and fall back to these, and cuDNN's one-time self-check per
-// algorithm and shape compares against them. For now the entries call them.
+// deterministic: what the entries above run when no library takes the call
+// (cudnn_conv2d_* below), and the reference each library plan is checked
+// against once per shape.
 void conv2d_forward_direct(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
                            Tensor& y);
 void conv2d_backward_direct(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
                             Tensor& gx, Tensor& gw, Tensor& gb);
+// The same convolution on cuDNN (any shape) or, without cuDNN, on cuBLAS (1x1,
+// stride 1, no padding); false when neither takes it (not loaded, disabled,
+// no algorithm for the shape), and then nothing was written.
+bool cudnn_conv2d_forward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                          Tensor& y);
+bool cudnn_conv2d_backward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
+                           Tensor& gx, Tensor& gw, Tensor& gb);
 
 void batch_norm_forward_train(Ctx& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                               Tensor& running_mean, Tensor& running_var, const BatchNormParams& p, Tensor& y,

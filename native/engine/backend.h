@@ -9,6 +9,7 @@
 // shape and are overwritten (never accumulated into). An output passed undefined
 // (Tensor{}) is not computed, which lets backward skip gradients nobody needs.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,18 @@ struct BatchNormParams {
   float momentum = 0.1f;  // new_running = (1 - momentum) * old + momentum * batch
 };
 
+// An optional vendor library a backend may run ops on (cuDNN, cuBLAS), as
+// reported by `cornernet info`.
+struct BackendLibrary {
+  std::string name;      // "cuDNN", "cuBLAS"
+  bool found = false;    // loaded, with every function this build calls
+  bool enabled = false;  // found, initialised and not disabled: ops may run on it
+  std::string version;   // "9.6.0"; empty when unknown
+  std::string path;      // the file it was loaded from
+  std::string message;   // what it is used for, or why it is not used
+  int64_t uses = 0;      // ops that ran on it so far
+};
+
 // ---- memory statistics (Backend::memory_stats) -------------------------------
 // Device memory held by a backend's allocator, in bytes and calls; all zero on
 // the CPU, whose tensors are plain host allocations.
@@ -146,6 +159,8 @@ class Backend {
   // Copy a tensor of this device into an existing host tensor of the same size.
   virtual void download(const Tensor& src, Tensor& host_dst) = 0;
   virtual void synchronize() {}
+  // Optional libraries this backend found and uses (none on the CPU).
+  virtual std::vector<BackendLibrary> libraries() const { return {}; }
   // The allocator's figures (see MemoryStats); zeros where nothing is cached.
   virtual MemoryStats memory_stats() const { return {}; }
 

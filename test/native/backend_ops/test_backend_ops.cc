@@ -689,15 +689,25 @@ int main(int argc, char** argv) {
     std::printf("cpu (%s, %d threads) against:", cn::isa_name(cn::default_isa()), bs.rt->pool().num_threads());
     for (auto& b : bs.others) std::printf(" %s", b->name().c_str());
     std::printf("\n");
+    int failed = 0;
     if (mode == "test") {
-      int failed = test_ops(bs, only, require_all);
+      failed = test_ops(bs, only, require_all);
       if (model && only.empty()) failed += test_model(bs, require_all);
-      std::printf("%s\n", failed ? "FAILED" : "all agree with the cpu");
-      return failed ? 1 : 0;
+    } else {
+      perf_ops(bs, only);
+      if (model && only.empty()) perf_model(bs);
     }
-    perf_ops(bs, only);
-    if (model && only.empty()) perf_model(bs);
-    return 0;
+    // Optional libraries (cuDNN, cuBLAS): found, used how often, or why not. A
+    // library that failed its check against the own kernels says so here.
+    for (auto& b : bs.others)
+      for (const cn::BackendLibrary& l : b->libraries())
+        std::printf("%s: %s%s%s%s%s: %s, %lld op(s) on it: %s\n", b->name().c_str(), l.name.c_str(),
+                    l.version.empty() ? "" : " ", l.version.c_str(),
+                    l.path.empty() ? "" : " at ", l.path.c_str(),
+                    !l.found ? "not available" : l.enabled ? "enabled" : "disabled",
+                    static_cast<long long>(l.uses), l.message.c_str());
+    if (mode == "test") std::printf("%s\n", failed ? "FAILED" : "all agree with the cpu");
+    return failed ? 1 : 0;
   } catch (const std::exception& e) {
     std::printf("FAIL  %s\n", e.what());
     return 1;
