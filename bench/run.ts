@@ -23,6 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { libraryLines } from '../lib/info';
 import { native } from '../lib/native';
 import { findGpu, type GpuTarget } from './gpu';
 import { groups } from './groups';
@@ -199,6 +200,11 @@ async function main(): Promise<number> {
   console.log('');
   console.log(table(all.results));
   if (!found.gpu && gpuGroups) all.notes.unshift(`no GPU found (${found.reason}): CPU figures only`);
+  if (found.gpu && gpuGroups) {
+    // Which of the GPU's optional libraries (cuDNN, cuBLAS) ran ops in this process (the model's children are not counted).
+    const libs = libraryLines(native().backendInfo(found.gpu.backend).libraries ?? []);
+    if (libs.length) all.notes.push(`${found.gpu.backend} libraries after the run (this process): ${libs.join('; ')}`);
+  }
   for (const n of all.notes) console.log(`note: ${n}`);
   for (const f of all.failures) console.log(`FAILED: ${f}`);
   if (values.json) {
