@@ -1,8 +1,9 @@
 // The bench table's GPU columns (what `npm run bench` shows beside the CPU
 // figures), not their values: speed is never asserted in tests. The GPU path
 // runs on the CUDA emulator, forced with the testing option --gpu-backend, at
-// the groups' --tiny sizes; without a GPU the table must carry one line saying
-// why, and no GPU columns.
+// the groups' --tiny sizes (the model's rows on a forced CPU backend, the only
+// one with all of the model's kernels that runs it in seconds); without a GPU
+// the table must carry one line saying why, and no GPU columns.
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -59,8 +60,8 @@ describe('bench GPU columns (npm run bench beside a GPU)', function () {
     assert.match(copyKernel[7]!, /^device copy: \d+(\.\d+)? GB\/s read \+ write$/);
     const fwdKernel = pool.find((c) => /^corner_pool_top forward \(kernel alone\)/.test(c[1]!))!;
     assert.match(fwdKernel[7]!, /^\d+\.\d+x a device copy$/);
-    const fwdCall = pool.find((c) => /^corner_pool_left forward\+backward \(JS call/.test(c[1]!))!;
-    assert.match(fwdCall[7]!, /^\d+\.\d+x a device copy call$/);
+    const fbCall = pool.find((c) => /^corner_pool_left forward\+backward \(JS call/.test(c[1]!))!;
+    assert.match(fbCall[7]!, /^\d+\.\d+x a device copy call$/);
 
     // conv2d: GPU kernel times and GFLOP/s next to the CPU's.
     const conv = gpu((n) => n.startsWith('conv2d ')).filter((c) => c[0] === 'conv2d');
