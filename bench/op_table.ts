@@ -46,7 +46,11 @@ export interface OpEntry {
   makeInputs(c: OpCase, rng: Rng): Tensors;
   /** Forward outputs that the loss sum(y * gradY) is taken over; others (saved statistics) carry no gradient. */
   gradOutputs: string[];
-  /** Inputs the backward returns gradients for, under the same names. */
+  /**
+   * Inputs the backward returns gradients for, under the same names. Empty for a
+   * forward-only entry (an optimizer step): no gradient check, the forward is
+   * still compared across backends.
+   */
   gradInputs: string[];
   /** The engine calls behind forward and backward (backward null: no engine kernel, see `backward`). */
   forwardCall(inputs: Tensors, c: OpCase): KernelCall;
@@ -83,6 +87,10 @@ const OP_FNS: Record<string, OpFn> = {
   cornerPoolBackward: ops.cornerPoolBackward,
   conv2dForward: ops.conv2dForward,
   conv2dBackward: ops.conv2dBackward,
+  copy: ops.copy,
+  sumSquares: ops.sumSquares,
+  axpy: ops.axpy,
+  adamUpdate: ops.adamUpdate,
 };
 
 /** Runs a KernelCall through lib/ops.ts. */
@@ -94,7 +102,7 @@ export function runCall(call: KernelCall, backend: string): Tensors {
 
 type EntrySpec = Omit<OpEntry, 'forward' | 'backward'> & {
   /** The backward call's outputs (empty when backwardCall is null) renamed after the inputs. */
-  grads(result: Tensors, gradOutputs: Tensors): Tensors;
+  grads(result: Tensors, gradOutputs: Tensors, inputs: Tensors): Tensors;
 };
 
 function entry(spec: EntrySpec): OpEntry {
@@ -104,7 +112,7 @@ function entry(spec: EntrySpec): OpEntry {
     forward: (i, c, backend) => runCall(spec.forwardCall(i, c), backend),
     backward: (i, o, g, c, backend) => {
       const call = spec.backwardCall(i, o, g, c);
-      return grads(call ? runCall(call, backend) : {}, g);
+      return grads(call ? runCall(call, backend) : {}, g, i);
     },
   };
 }
@@ -237,11 +245,18 @@ const bnArgs = (i: Tensors) => ({
 });
 
 // relu and sigmoid: the backward op takes the forward output, not the input.
-function unary(name: string, op: string, make: (c: OpCase, rng: Rng) => Tensors, tolerance: OpEntry['tolerance']): OpEntry {
+// `op` is both the lib/ops.ts stem and the engine's op name stem.
+function unary(
+  name: string,
+  op: string,
+  make: (c: OpCase, rng: Rng) => Tensors,
+  tolerance: OpEntry['tolerance'],
+  cases: OpEntry['cases'] = { test: [{ x: [2, 3, 4, 5] }], cross: [{ x: [3, 7, 33, 65] }, { x: [1, 1, 1, 1] }], bench: [{ x: [1, 256, 128, 128] }] }
+): OpEntry {
   return entry({
     name,
-    engineOps: [`${name}_forward`, `${name}_backward`],
-    cases: { test: [{ x: [2, 3, 4, 5] }], cross: [{ x: [3, 7, 33, 65] }, { x: [1, 1, 1, 1] }], bench: [{ x: [1, 256, 128, 128] }] },
+    engineOps: [`${op}_forward`, `${op}_backward`],
+    cases,
     makeInputs: make,
     gradOutputs: ['y'],
     gradInputs: ['x'],
@@ -249,6 +264,60 @@ function unary(name: string, op: string, make: (c: OpCase, rng: Rng) => Tensors,
     backwardCall: (_i, o, g) => ({ op: `${op}Backward`, args: { y: need(o, 'y'), gradY: need(g, 'y') } }),
     grads: gradX,
     tolerance,
+  });
+}
+
+/**
+ * Few distinct values, so windows hold ties, plus NaN, infinities and signed
+ * zeros: the max-based ops must pick the same element as the CPU exactly.
+ */
+function tiesAndSpecials(shape: number[], rng: Rng): TensorData {
+  const common = [0, -0, 1, 2, 2, -1];
+  const d = new Float32Array(numel(shape));
+  for (let i = 0; i < d.length; ++i) {
+    const u = rng.next();
+    // Rare enough that most windows hold no NaN and their ties decide.
+    d[i] = u < 0.03 ? NaN : u < 0.06 ? Infinity : u < 0.09 ? -Infinity : common[Math.floor(rng.next() * common.length)]!;
+  }
+  return { data: d, shape: [...shape] };
+}
+
+/** Normal values with NaN, infinities, signed zeros, subnormals and large magnitudes mixed in. */
+function withSpecials(shape: number[], rng: Rng): TensorData {
+  const specials = [NaN, Infinity, -Infinity, 0, -0, 1e-40, -1e-40, 90, -90, 1e30, -1e30];
+  const t = randomNormal(shape, rng, 3);
+  for (let i = 0; i < t.data.length; ++i) if (rng.next() < 0.2) t.data[i] = specials[Math.floor(rng.next() * specials.length)]!;
+  return t;
+}
+
+// Special values only make sense against the CPU (finite differences need smooth inputs).
+const SPECIAL_CASES = { test: [] as OpCase[], cross: [{ x: [2, 3, 7, 11] }, { x: [1, 1, 1, 1] }], bench: [] as OpCase[] };
+
+const AXPY_ALPHA = -0.75;
+
+function adam(name: string, hyper: { lr: number; step: number; weightDecay?: number; gradScale?: number }): OpEntry {
+  return entry({
+    name,
+    engineOps: ['adam_update', 'copy'],
+    cases: { test: [{ x: [2, 3, 4, 5] }], cross: [{ x: [3, 7, 33, 65] }, { x: [1] }], bench: [{ x: [256, 256, 3, 3] }] },
+    makeInputs: (c, rng) => ({
+      param: randomNormal(c.x, rng),
+      grad: randomNormal(c.x, rng, 0.1),
+      expAvg: randomNormal(c.x, rng, 0.01),
+      expAvgSq: randomUniform(c.x, rng, 0, 1e-3),
+    }),
+    gradOutputs: [],
+    gradInputs: [],
+    forwardCall: (i) => ({
+      op: 'adamUpdate',
+      args: { param: need(i, 'param'), grad: need(i, 'grad'), expAvg: need(i, 'expAvg'), expAvgSq: need(i, 'expAvgSq'), ...hyper },
+    }),
+    // An optimizer step: forward only, compared with the CPU element by element.
+    backwardCall: () => null,
+    grads: () => ({}),
+    // The kernels keep the CPU's order of operations without FMA contraction,
+    // so backends agree to the bit; the bound allows one float ulp.
+    tolerance: { crossBackend: { rtol: 1.2e-7, atol: 1e-30 }, gradcheck: { rtol: 0, atol: 0 }, h: 0 },
   });
 }
 
@@ -276,6 +345,18 @@ export const OP_TABLE: OpEntry[] = [
     grads: (_r, g) => ({ a: need(g, 'y'), b: need(g, 'y') }),
     tolerance: { crossBackend: { rtol: 0, atol: 0 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
   }),
+  // NaN passes through relu (and gets no gradient), sigmoid keeps it; +-inf,
+  // +-0, subnormals and saturating inputs as on the CPU.
+  unary('relu_special_values', 'relu', (c, rng) => ({ x: withSpecials(c.x, rng) }), {
+    crossBackend: { rtol: 0, atol: 0 },
+    gradcheck: { rtol: 0, atol: 0 },
+    h: 0,
+  }, SPECIAL_CASES),
+  unary('sigmoid_special_values', 'sigmoid', (c, rng) => ({ x: withSpecials(c.x, rng) }), {
+    crossBackend: { rtol: 1e-5, atol: 1e-7 },
+    gradcheck: { rtol: 0, atol: 0 },
+    h: 0,
+  }, SPECIAL_CASES),
   entry({
     name: 'batch_norm_train',
     engineOps: ['batch_norm_forward_train', 'batch_norm_backward'],
@@ -343,6 +424,25 @@ export const OP_TABLE: OpEntry[] = [
     grads: gradX,
     tolerance: { crossBackend: { rtol: 1e-6, atol: 1e-6 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-3 },
   }),
+  entry({
+    // Ties (the first maximum in row-major order takes the gradient), NaN (it
+    // wins, the last NaN of a window taking the gradient), infinities, signed
+    // zeros, and thin or tiny planes: exactly the CPU's values and gradients.
+    name: 'maxpool3x3_ties_nan',
+    engineOps: ['maxpool3x3_forward', 'maxpool3x3_backward'],
+    cases: {
+      test: [],
+      cross: [{ x: [2, 3, 7, 6] }, { x: [1, 2, 1, 7] }, { x: [1, 1, 13, 1] }, { x: [2, 3, 2, 2] }, { x: [1, 2, 17, 19] }, { x: [1, 1, 1, 1] }],
+      bench: [],
+    },
+    makeInputs: (c, rng) => ({ x: tiesAndSpecials(c.x, rng) }),
+    gradOutputs: ['y'],
+    gradInputs: ['x'],
+    forwardCall: (i) => ({ op: 'maxPool3x3Forward', args: { x: need(i, 'x') } }),
+    backwardCall: (i, _o, g) => ({ op: 'maxPool3x3Backward', args: { x: need(i, 'x'), gradY: need(g, 'y') } }),
+    grads: gradX,
+    tolerance: { crossBackend: { rtol: 0, atol: 0 }, gradcheck: { rtol: 0, atol: 0 }, h: 0 },
+  }),
   cornerPool('top'),
   cornerPool('bottom'),
   cornerPool('left'),
@@ -371,6 +471,58 @@ export const OP_TABLE: OpEntry[] = [
     [{ x: [2, 21, 13, 11], weight: [17, 21, 1, 1], stride: 1, padding: 0 }],
     [{ x: [1, 256, 128, 128], weight: [256, 256, 1, 1], stride: 1, padding: 0 }]
   ),
+  entry({
+    name: 'copy',
+    engineOps: ['copy'],
+    cases: { test: [{ x: [2, 3, 4, 5] }], cross: [{ x: [3, 7, 33, 65] }, { x: [1] }], bench: [{ x: [1, 256, 128, 128] }] },
+    makeInputs: (c, rng) => ({ x: randomNormal(c.x, rng) }),
+    gradOutputs: ['y'],
+    gradInputs: ['x'],
+    forwardCall: (i) => ({ op: 'copy', args: { x: need(i, 'x') } }),
+    // No engine backward: the gradient of a copy is gy itself.
+    backwardCall: () => null,
+    grads: (_r, g) => ({ x: need(g, 'y') }),
+    tolerance: { crossBackend: { rtol: 0, atol: 0 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
+  }),
+  entry({
+    name: 'sum_squares',
+    // The binding stages the scalar result through an upload and a copy.
+    engineOps: ['sum_squares', 'copy'],
+    cases: { test: [{ x: [2, 3, 4, 5] }], cross: [{ x: [3, 7, 33, 65] }, { x: [1] }], bench: [{ x: [256, 256, 3, 3] }] },
+    makeInputs: (c, rng) => ({ x: randomNormal(c.x, rng) }),
+    gradOutputs: ['y'],
+    gradInputs: ['x'],
+    forwardCall: (i) => ({ op: 'sumSquares', args: { x: need(i, 'x') } }),
+    // d/dx sum(x^2) * gy = 2 x gy.
+    backwardCall: () => null,
+    grads: (_r, g, i) => {
+      const x = need(i, 'x'), gy = need(g, 'y').data[0]!;
+      return { x: { data: x.data.map((v) => 2 * v * gy), shape: [...x.shape] } };
+    },
+    // Both accumulate in double, the CPU after float partial sums of 256
+    // squares: they differ by float rounding of those partials. Finite
+    // differences of a quadratic are exact but for the float32 result's rounding.
+    tolerance: { crossBackend: { rtol: 2e-6, atol: 0 }, gradcheck: { rtol: 1e-3, atol: 1e-3 }, h: 5e-2 },
+  }),
+  entry({
+    name: 'axpy',
+    engineOps: ['axpy', 'copy'],
+    cases: { test: [{ x: [2, 3, 4, 5] }], cross: [{ x: [3, 7, 33, 65] }, { x: [1] }], bench: [{ x: [256, 256, 3, 3] }] },
+    makeInputs: (c, rng) => ({ x: randomNormal(c.x, rng), y: randomNormal(c.x, rng) }),
+    gradOutputs: ['y'],
+    gradInputs: ['x', 'y'],
+    forwardCall: (i) => ({ op: 'axpy', args: { alpha: AXPY_ALPHA, x: need(i, 'x'), y: need(i, 'y') } }),
+    // out = y + alpha x: gy reaches y unchanged and x scaled by alpha.
+    backwardCall: () => null,
+    grads: (_r, g) => {
+      const gy = need(g, 'y');
+      return { x: { data: gy.data.map((v) => AXPY_ALPHA * v), shape: [...gy.shape] }, y: gy };
+    },
+    tolerance: { crossBackend: { rtol: 0, atol: 0 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
+  }),
+  adam('adam_update', { lr: 1e-2, step: 1 }),
+  // Later step, L2 weight decay and a gradient scale (clipping / replica averaging).
+  adam('adam_update_wd_scaled', { lr: 5e-4, step: 7, weightDecay: 1e-2, gradScale: 0.37 }),
 ];
 
 export function findEntry(name: string): OpEntry {

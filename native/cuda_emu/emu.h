@@ -163,6 +163,15 @@ inline int __all_sync(unsigned mask, int pred) {
   return static_cast<int>(::cn_emu::warp_collective(::cn_emu::Collective::All, mask, pred != 0, 0, 32));
 }
 
+// Arithmetic with IEEE round-to-nearest that nvcc never fuses into an FMA; the
+// host compiler does not contract across these calls either (no -mfma here).
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline double __dadd_rn(double a, double b) { return a + b; }
+inline double __dsub_rn(double a, double b) { return a - b; }
+inline double __dmul_rn(double a, double b) { return a * b; }
+
 inline float atomicAdd(float* p, float v) { return ::cn_emu::atomic_update(p, [v](float o) { return o + v; }); }
 inline double atomicAdd(double* p, double v) { return ::cn_emu::atomic_update(p, [v](double o) { return o + v; }); }
 inline int atomicAdd(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
