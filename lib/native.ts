@@ -60,9 +60,22 @@ export interface NativeModel {
   zeroGrad(): void;
 }
 
+/** One op of the engine's list (native/engine/ops.def). */
+export interface EngineOp {
+  /** Engine name, e.g. "corner_pool_forward" (what BackendInfo.supports lists). */
+  name: string;
+  /** Binding name: `ops.<js>` and `ops.<js>Async`. */
+  js: string;
+  /** The file that holds the op in each backend (native/cpu/<family>.cc, native/cuda/<family>.cu). */
+  family: string;
+}
+
 export interface NativeAddon {
   info(): NativeInfo;
   backendInfo(backend: string): BackendInfo;
+  engineOps(): EngineOp[];
+  /** The engine ops a training run ('train') or a forward pass ('test') needs. */
+  modelOps(purpose: 'train' | 'test'): string[];
   ops: Record<string, NativeOpFn | NativeOpAsyncFn>;
   /** Measured fp32 FMA throughput (GFLOP/s) of one thread, or of every engine thread at once; for bench/. */
   fmaPeakGflops(args?: { isa?: string; allThreads?: boolean; seconds?: number }): number;

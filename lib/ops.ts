@@ -126,7 +126,7 @@ export const cornerPoolBackward = (a: CornerPoolArgs & { gradY: TensorData }, o?
 export const cornerPoolBackwardAsync = (a: CornerPoolArgs & { gradY: TensorData }, o?: OpOptions) =>
   callAsync<{ gradX: TensorData }>('cornerPoolBackward', a, o);
 
-/** A plain memcpy of x into a new array through the same call path as the ops: the baseline memory-bound kernels are timed against (CPU backends only). */
+/** y = x through the backend's copy (a multithreaded memcpy on the CPU): the engine's copy op, and the baseline memory-bound kernels are timed against. */
 export const copy = (a: { x: TensorData }, o?: OpOptions) => call<{ y: TensorData }>('copy', a, o);
 export const copyAsync = (a: { x: TensorData }, o?: OpOptions) => callAsync<{ y: TensorData }>('copy', a, o);
 

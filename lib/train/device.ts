@@ -3,12 +3,6 @@
 // when it does and says why not when it falls back to the CPU.
 import { native } from '../native';
 
-export const TRAINING_OPS = [
-  'conv2d_forward', 'conv2d_backward', 'batch_norm_forward_train', 'batch_norm_forward_eval', 'batch_norm_backward',
-  'relu_forward', 'relu_backward', 'add_forward', 'upsample2x_forward', 'upsample2x_backward',
-  'corner_pool_forward', 'corner_pool_backward', 'copy', 'sum_squares', 'axpy', 'adam_update',
-];
-
 function missingOps(backend: string): string[] {
   let supports: string[];
   try {
@@ -18,7 +12,7 @@ function missingOps(backend: string): string[] {
     throw new Error(`--device ${backend}: ${(e as Error).message.replace(/^backendInfo: backend '[^']*': /, '')}`);
   }
   const have = new Set(supports);
-  return TRAINING_OPS.filter((o) => !have.has(o));
+  return native().modelOps('train').filter((o) => !have.has(o));
 }
 
 export function resolveTrainingBackend(device: string, log: (line: string) => void = () => {}): string {

@@ -2,6 +2,8 @@
 // choosing a device.
 #include <napi.h>
 
+#include "../model/cornernet.h"
+#include "../train/train_step.h"
 #include "addon_data.h"
 #include "info.h"
 
@@ -89,6 +91,31 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
     if (be->supports(static_cast<Op>(i))) ops.Set(k++, op_name(static_cast<Op>(i)));
   o.Set("supports", ops);
   return o;
+}
+
+Napi::Value engine_ops(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array ops = Napi::Array::New(env);
+  for (int i = 0; i < static_cast<int>(Op::Count); ++i) {
+    const OpInfo& oi = op_info(static_cast<Op>(i));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", oi.name);
+    o.Set("js", oi.js);
+    o.Set("family", oi.family);
+    ops.Set(static_cast<uint32_t>(i), o);
+  }
+  return ops;
+}
+
+Napi::Value model_ops(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string what = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (what != "train" && what != "test")
+    throw Napi::TypeError::New(env, "modelOps: argument 'purpose' must be 'train' or 'test'");
+  std::vector<Op> ops = what == "train" ? training_ops() : CornerNet::inference_ops();
+  Napi::Array a = Napi::Array::New(env, ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) a.Set(static_cast<uint32_t>(i), op_name(ops[i]));
+  return a;
 }
 
 }  // namespace cn

@@ -36,14 +36,8 @@ struct ConvGeom {
 };
 
 ConvGeom geometry(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
-  CN_CHECK(x.dim() == 4 && w.dim() == 4, "conv2d: x and weight must be 4-D, got ", shape_str(x.shape()), " and ",
-           shape_str(w.shape()));
-  CN_CHECK(w.size(1) == x.size(1), "conv2d: weight has ", w.size(1), " input channels, x has ", x.size(1));
-  CN_CHECK(p.stride_h > 0 && p.stride_w > 0 && p.pad_h >= 0 && p.pad_w >= 0, "conv2d: bad stride/padding");
   ConvGeom g{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3), 0, 0,
              p.stride_h, p.stride_w, p.pad_h, p.pad_w};
-  CN_CHECK(g.h + 2 * g.ph >= g.kh && g.w + 2 * g.pw >= g.kw, "conv2d: kernel ", g.kh, "x", g.kw,
-           " is larger than the padded input ", g.h + 2 * g.ph, "x", g.w + 2 * g.pw);
   g.ho = conv_out_size(g.h, g.kh, g.sh, g.ph);
   g.wo = conv_out_size(g.w, g.kw, g.sw, g.pw);
   return g;
@@ -137,17 +131,11 @@ void col2im_add(ThreadPool& pool, const ConvGeom& g, const float* col, int64_t p
   }, 1);
 }
 
-void check_out(const Tensor& t, const Shape& want, const char* what) {
-  CN_CHECK(t.shape() == want, "conv2d: ", what, " has shape ", shape_str(t.shape()), ", expected ", shape_str(want));
-}
-
 }  // namespace
 
-void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
-                                Tensor& y) {
+void CpuBackend::run_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                                    Tensor& y) {
   const ConvGeom g = geometry(x, w, p);
-  check_out(y, {g.n, g.o, g.ho, g.wo}, "y");
-  if (bias.defined()) check_out(bias, {g.o}, "bias");
   const int64_t P = g.positions(), CK = g.ck();
   if (y.numel() == 0) return;
   if (bias.defined()) {
@@ -205,13 +193,9 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
   }
 }
 
-void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
-                                 Tensor& gx, Tensor& gw, Tensor& gb) {
+void CpuBackend::run_conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
+                                     Tensor& gx, Tensor& gw, Tensor& gb) {
   const ConvGeom g = geometry(x, w, p);
-  check_out(gy, {g.n, g.o, g.ho, g.wo}, "gradY");
-  if (gx.defined()) check_out(gx, x.shape(), "gradX");
-  if (gw.defined()) check_out(gw, w.shape(), "gradWeight");
-  if (gb.defined()) check_out(gb, {g.o}, "gradBias");
   const int64_t P = g.positions(), CK = g.ck(), CHW = g.c * g.h * g.w;
 
   if (gb.defined()) {

@@ -78,12 +78,6 @@ const CornerPoolLineKernels& kernels_for(Isa isa) {
   return kBaseline;
 }
 
-void check_shapes(const char* op, const Tensor& x, const Tensor& other, const char* other_name) {
-  CN_CHECK(x.dim() == 4, op, ": x must be NCHW, got ", shape_str(x.shape()));
-  CN_CHECK(other.shape() == x.shape(), op, ": ", other_name, " has shape ", shape_str(other.shape()),
-           " but x has shape ", shape_str(x.shape()));
-}
-
 // Column blocks per plane for top/bottom: one unless there are too few planes
 // to feed every thread, and never narrower than 64 floats (four cache lines).
 int64_t column_blocks(int64_t planes, int64_t W, int threads) {
@@ -102,8 +96,7 @@ int64_t row_grain(int64_t W) {
 
 const CornerPoolLineKernels& corner_pool_kernels_baseline() { return kBaseline; }
 
-void CpuBackend::corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) {
-  check_shapes("corner_pool_forward", x, y, "y");
+void CpuBackend::run_corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) {
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
   if (planes == 0 || H == 0 || W == 0) return;
   const CornerPoolLineKernels& k = kernels_for(isa_);
@@ -127,9 +120,7 @@ void CpuBackend::corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tenso
   }, row_grain(W));
 }
 
-void CpuBackend::corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) {
-  check_shapes("corner_pool_backward", x, gy, "gy");
-  check_shapes("corner_pool_backward", x, gx, "gx");
+void CpuBackend::run_corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) {
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
   if (planes == 0 || H == 0 || W == 0) return;
   const CornerPoolLineKernels& k = kernels_for(isa_);

@@ -25,44 +25,45 @@ class CpuBackend : public Backend {
     if (src.data() != dst.data() && src.numel()) std::memcpy(dst.data(), src.data(), src.bytes());
   }
 
-  // optimizer.cc
-  void copy(const Tensor& src, Tensor& dst) override;
-  double sum_squares(const Tensor& x) override;
-  void axpy(float alpha, const Tensor& x, Tensor& y) override;
-  void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
-                   const AdamParams& p) override;
-
-  // ---- ops (one file each) -------------------------------------------------
-  // [ops: begin]
+  // Other native/cpu code calls the kernels through the public, checked methods.
+ protected:
+  // ---- ops: one file per family (the family column of engine/ops.def) --------
   // conv2d.cc
-  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
-                      Tensor& y) override;
-  void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p, Tensor& gx,
-                       Tensor& gw, Tensor& gb) override;
+  void run_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                          Tensor& y) override;
+  void run_conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p, Tensor& gx,
+                           Tensor& gw, Tensor& gb) override;
   // batch_norm.cc
-  void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
-                                Tensor& running_var, const BatchNormParams& p, Tensor& y, Tensor& save_mean,
-                                Tensor& save_invstd) override;
-  void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
-                               const Tensor& running_var, const BatchNormParams& p, Tensor& y) override;
-  void batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean, const Tensor& save_invstd,
-                           const Tensor& gy, bool training, Tensor& gx, Tensor& ggamma, Tensor& gbeta) override;
+  void run_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                                    Tensor& running_var, const BatchNormParams& p, Tensor& y, Tensor& save_mean,
+                                    Tensor& save_invstd) override;
+  void run_batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                   const Tensor& running_mean, const Tensor& running_var, const BatchNormParams& p,
+                                   Tensor& y) override;
+  void run_batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
+                               const Tensor& save_invstd, const Tensor& gy, bool training, Tensor& gx,
+                               Tensor& ggamma, Tensor& gbeta) override;
   // elementwise.cc
-  void relu_forward(const Tensor& x, Tensor& y) override;
-  void relu_backward(const Tensor& y, const Tensor& gy, Tensor& gx) override;
-  void add_forward(const Tensor& a, const Tensor& b, Tensor& y) override;
-  void sigmoid_forward(const Tensor& x, Tensor& y) override;
-  void sigmoid_backward(const Tensor& y, const Tensor& gy, Tensor& gx) override;
+  void run_relu_forward(const Tensor& x, Tensor& y) override;
+  void run_relu_backward(const Tensor& y, const Tensor& gy, Tensor& gx) override;
+  void run_add_forward(const Tensor& a, const Tensor& b, Tensor& y) override;
+  void run_sigmoid_forward(const Tensor& x, Tensor& y) override;
+  void run_sigmoid_backward(const Tensor& y, const Tensor& gy, Tensor& gx) override;
   // upsample.cc
-  void upsample2x_forward(const Tensor& x, Tensor& y) override;
-  void upsample2x_backward(const Tensor& gy, Tensor& gx) override;
+  void run_upsample2x_forward(const Tensor& x, Tensor& y) override;
+  void run_upsample2x_backward(const Tensor& gy, Tensor& gx) override;
   // maxpool3x3.cc
-  void maxpool3x3_forward(const Tensor& x, Tensor& y) override;
-  void maxpool3x3_backward(const Tensor& x, const Tensor& gy, Tensor& gx) override;
+  void run_maxpool3x3_forward(const Tensor& x, Tensor& y) override;
+  void run_maxpool3x3_backward(const Tensor& x, const Tensor& gy, Tensor& gx) override;
   // corner_pool.cc
-  void corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) override;
-  void corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) override;
-  // [ops: end]
+  void run_corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) override;
+  void run_corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) override;
+  // optimizer.cc
+  void run_copy(const Tensor& src, Tensor& dst) override;
+  double run_sum_squares(const Tensor& x) override;
+  void run_axpy(float alpha, const Tensor& x, Tensor& y) override;
+  void run_adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                       const AdamParams& p) override;
 
  private:
   ThreadPool& pool_;

@@ -16,12 +16,6 @@ namespace {
 // a NaN in a heatmap must not be hidden by the NMS.
 inline float nan_max(float a, float b) { return (b > a || b != b) ? b : a; }
 
-void check_pool_shapes(const char* op, const Tensor& x, const Tensor& other, const char* other_name) {
-  CN_CHECK(x.dim() == 4, op, ": x must be NCHW, got ", shape_str(x.shape()));
-  CN_CHECK(other.shape() == x.shape(), op, ": ", other_name, " has shape ", shape_str(other.shape()),
-           " but x has shape ", shape_str(x.shape()));
-}
-
 // h[j] = max(x[j-1], x[j], x[j+1]) over the columns that exist.
 void row_max3(const float* x, float* h, int64_t W) {
   if (W == 1) {
@@ -120,8 +114,7 @@ void maxpool_backward_planes(const float* xp, const float* gyp, float* gxp, int6
 }
 }  // namespace
 
-void CpuBackend::maxpool3x3_forward(const Tensor& x, Tensor& y) {
-  check_pool_shapes("maxpool3x3_forward", x, y, "y");
+void CpuBackend::run_maxpool3x3_forward(const Tensor& x, Tensor& y) {
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
   if (planes == 0 || H == 0 || W == 0) return;
   const float* xp = x.data();
@@ -129,9 +122,7 @@ void CpuBackend::maxpool3x3_forward(const Tensor& x, Tensor& y) {
   pool_.parallel_for(planes, [=](int64_t b, int64_t e) { maxpool_planes(xp, yp, H, W, b, e); });
 }
 
-void CpuBackend::maxpool3x3_backward(const Tensor& x, const Tensor& gy, Tensor& gx) {
-  check_pool_shapes("maxpool3x3_backward", x, gy, "gy");
-  check_pool_shapes("maxpool3x3_backward", x, gx, "gx");
+void CpuBackend::run_maxpool3x3_backward(const Tensor& x, const Tensor& gy, Tensor& gx) {
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
   const float* xp = x.data();
   const float* gyp = gy.data();

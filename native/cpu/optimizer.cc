@@ -12,14 +12,9 @@ namespace cn {
 namespace {
 constexpr int64_t kGrain = 1 << 15;
 
-void check_same(const char* op, const Tensor& a, const char* an, const Tensor& b, const char* bn) {
-  CN_CHECK(a.numel() == b.numel(), op, ": ", an, " has shape ", shape_str(a.shape()), " but ", bn, " has shape ",
-           shape_str(b.shape()));
-}
 }  // namespace
 
-void CpuBackend::copy(const Tensor& src, Tensor& dst) {
-  check_same("copy", src, "src", dst, "dst");
+void CpuBackend::run_copy(const Tensor& src, Tensor& dst) {
   if (src.data() == dst.data()) return;
   const float* s = src.data();
   float* d = dst.data();
@@ -28,7 +23,7 @@ void CpuBackend::copy(const Tensor& src, Tensor& dst) {
   }, kGrain);
 }
 
-double CpuBackend::sum_squares(const Tensor& x) {
+double CpuBackend::run_sum_squares(const Tensor& x) {
   const float* p = x.data();
   const int64_t n = x.numel();
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(pool().num_threads() * 4, (n + kGrain - 1) / kGrain));
@@ -50,8 +45,7 @@ double CpuBackend::sum_squares(const Tensor& x) {
   return total;
 }
 
-void CpuBackend::axpy(float alpha, const Tensor& x, Tensor& y) {
-  check_same("axpy", x, "x", y, "y");
+void CpuBackend::run_axpy(float alpha, const Tensor& x, Tensor& y) {
   const float* xp = x.data();
   float* yp = y.data();
   pool().parallel_for(x.numel(), [&](int64_t b, int64_t e) {
@@ -59,12 +53,8 @@ void CpuBackend::axpy(float alpha, const Tensor& x, Tensor& y) {
   }, kGrain);
 }
 
-void CpuBackend::adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+void CpuBackend::run_adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                              const AdamParams& p) {
-  check_same("adam_update", param, "param", grad, "grad");
-  check_same("adam_update", param, "param", exp_avg, "exp_avg");
-  check_same("adam_update", param, "param", exp_avg_sq, "exp_avg_sq");
-  CN_CHECK(p.step >= 1, "adam_update: step must be >= 1 (it counts this update), got ", p.step);
   // Same order of operations as torch.optim.Adam's single-tensor path.
   const double bc1 = 1.0 - std::pow(static_cast<double>(p.beta1), static_cast<double>(p.step));
   const double bc2 = 1.0 - std::pow(static_cast<double>(p.beta2), static_cast<double>(p.step));

@@ -34,22 +34,16 @@ void block_sum_rows(const float* gy, float* gx, int64_t W, int64_t b, int64_t e)
 }
 }  // namespace
 
-void CpuBackend::upsample2x_forward(const Tensor& x, Tensor& y) {
-  CN_CHECK(x.dim() == 4, "upsample2x_forward: x must be NCHW, got ", shape_str(x.shape()));
+void CpuBackend::run_upsample2x_forward(const Tensor& x, Tensor& y) {
   const int64_t H = x.size(2), W = x.size(3);
-  CN_CHECK(y.shape() == Shape({x.size(0), x.size(1), 2 * H, 2 * W}), "upsample2x_forward: y has shape ",
-           shape_str(y.shape()), " for x of shape ", shape_str(x.shape()));
   const float* xp = x.data();
   float* yp = y.data();
   const int64_t rows = x.size(0) * x.size(1) * H;  // input rows over all planes
   pool_.parallel_for(rows, [=](int64_t b, int64_t e) { upsample_rows(xp, yp, W, b, e); }, row_grain(W));
 }
 
-void CpuBackend::upsample2x_backward(const Tensor& gy, Tensor& gx) {
-  CN_CHECK(gx.dim() == 4, "upsample2x_backward: gx must be NCHW, got ", shape_str(gx.shape()));
+void CpuBackend::run_upsample2x_backward(const Tensor& gy, Tensor& gx) {
   const int64_t H = gx.size(2), W = gx.size(3);
-  CN_CHECK(gy.shape() == Shape({gx.size(0), gx.size(1), 2 * H, 2 * W}), "upsample2x_backward: gy has shape ",
-           shape_str(gy.shape()), " for gx of shape ", shape_str(gx.shape()));
   const float* gyp = gy.data();
   float* gxp = gx.data();
   const int64_t rows = gx.size(0) * gx.size(1) * H;

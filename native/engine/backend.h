@@ -17,42 +17,28 @@
 namespace cn {
 
 enum class Op : int {
-  Conv2dForward,
-  Conv2dBackward,
-  BatchNormForwardTrain,
-  BatchNormForwardEval,
-  BatchNormBackward,
-  ReluForward,
-  ReluBackward,
-  AddForward,
-  SigmoidForward,
-  SigmoidBackward,
-  Upsample2xForward,
-  Upsample2xBackward,
-  MaxPool3x3Forward,
-  MaxPool3x3Backward,
-  CornerPoolForward,
-  CornerPoolBackward,
-  Copy,
-  SumSquares,
-  Axpy,
-  AdamUpdate,
+#define CN_OP(Enum, snake, js, family) Enum,
+#include "ops.def"
+#undef CN_OP
   Count
 };
 
-inline const char* op_name(Op op) {
-  static const char* names[] = {
-      "conv2d_forward",        "conv2d_backward",       "batch_norm_forward_train",
-      "batch_norm_forward_eval", "batch_norm_backward", "relu_forward",
-      "relu_backward",         "add_forward",           "sigmoid_forward",
-      "sigmoid_backward",      "upsample2x_forward",    "upsample2x_backward",
-      "maxpool3x3_forward",    "maxpool3x3_backward",   "corner_pool_forward",
-      "corner_pool_backward",  "copy",                  "sum_squares",           "axpy",
-      "adam_update"};
-  static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(Op::Count),
-                "op_name table out of date");
-  return names[static_cast<int>(op)];
+struct OpInfo {
+  const char* name;    // engine name, e.g. "corner_pool_forward"
+  const char* js;      // binding name, e.g. "cornerPoolForward"
+  const char* family;  // file of the op in each backend, e.g. "corner_pool"
+};
+
+inline const OpInfo& op_info(Op op) {
+  static const OpInfo table[] = {
+#define CN_OP(Enum, snake, js, family) {#snake, #js, #family},
+#include "ops.def"
+#undef CN_OP
+  };
+  return table[static_cast<int>(op)];
 }
+
+inline const char* op_name(Op op) { return op_info(op).name; }
 
 // CornerNet's four corner pools. The name is the direction the running max
 // travels *towards*: Top = max over rows k >= i (scan from the bottom row upward),
@@ -93,6 +79,36 @@ struct BatchNormParams {
   float momentum = 0.1f;  // new_running = (1 - momentum) * old + momentum * batch
 };
 
+class Backend;
+
+// The engine's argument checks, one per op (op_checks.cc): tensors on the
+// backend's device, shapes consistent, parameters in range, and the backend able
+// to run the op. Backend's public methods call them before any kernel runs, so
+// backends implement only the computation.
+namespace check {
+inline void conv2d_forward(const Backend& be, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                    const Tensor& y);
+inline void conv2d_backward(const Backend& be, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
+                     const Tensor& gx, const Tensor& gw, const Tensor& gb);
+inline void batch_norm_forward_train(const Backend& be, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                              const Tensor& running_mean, const Tensor& running_var, const BatchNormParams& p,
+                              const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd);
+inline void batch_norm_forward_eval(const Backend& be, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                             const Tensor& running_mean, const Tensor& running_var, const BatchNormParams& p,
+                             const Tensor& y);
+inline void batch_norm_backward(const Backend& be, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
+                         const Tensor& save_invstd, const Tensor& gy, const Tensor& gx, const Tensor& ggamma,
+                         const Tensor& gbeta);
+// Unary ops whose output (or gradient) has the input's shape: relu, sigmoid, maxpool3x3, corner pools.
+inline void same_shape(const Backend& be, Op op, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name);
+inline void nchw_same_shape(const Backend& be, Op op, const Tensor& x, const Tensor& other, const char* other_name);
+inline void upsample2x(const Backend& be, Op op, const Tensor& small, const char* small_name, const Tensor& big,
+                const char* big_name);
+inline void same_size(const Backend& be, Op op, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name);
+inline void adam_update(const Backend& be, const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                 const Tensor& exp_avg_sq, const AdamParams& p);
+}  // namespace check
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -112,92 +128,163 @@ class Backend {
   virtual void synchronize() {}
 
   // ---- ops ----------------------------------------------------------------
+  // Each checks its arguments (check::, above) and runs the backend's run_<op>.
+
   // y[N,O,Ho,Wo] = conv(x[N,C,H,W], w[O,C,kh,kw]) + bias[O] (bias may be undefined)
-  virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias,
-                              const Conv2dParams& p, Tensor& y) { unsupported(Op::Conv2dForward); }
+  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p, Tensor& y) {
+    check::conv2d_forward(*this, x, w, bias, p, y);
+    run_conv2d_forward(x, w, bias, p, y);
+  }
   // Gradients of sum(y * gy); any of gx, gw, gb may be undefined.
-  virtual void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy,
-                               const Conv2dParams& p, Tensor& gx, Tensor& gw, Tensor& gb) {
-    unsupported(Op::Conv2dBackward);
+  void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p, Tensor& gx,
+                       Tensor& gw, Tensor& gb) {
+    check::conv2d_backward(*this, x, w, gy, p, gx, gw, gb);
+    if (gx.defined() || gw.defined() || gb.defined()) run_conv2d_backward(x, w, gy, p, gx, gw, gb);
   }
 
   // Training mode: normalise with the batch statistics (biased variance), update
   // running_mean/running_var in place (unbiased variance), and save the batch mean
   // and 1/sqrt(var + eps) per channel for the backward pass.
-  virtual void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                        Tensor& running_mean, Tensor& running_var,
-                                        const BatchNormParams& p, Tensor& y, Tensor& save_mean,
-                                        Tensor& save_invstd) {
-    unsupported(Op::BatchNormForwardTrain);
+  void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                                Tensor& running_var, const BatchNormParams& p, Tensor& y, Tensor& save_mean,
+                                Tensor& save_invstd) {
+    check::batch_norm_forward_train(*this, x, gamma, beta, running_mean, running_var, p, y, save_mean, save_invstd);
+    run_batch_norm_forward_train(x, gamma, beta, running_mean, running_var, p, y, save_mean, save_invstd);
   }
-  virtual void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                       const Tensor& running_mean, const Tensor& running_var,
-                                       const BatchNormParams& p, Tensor& y) {
-    unsupported(Op::BatchNormForwardEval);
+  void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                               const Tensor& running_var, const BatchNormParams& p, Tensor& y) {
+    check::batch_norm_forward_eval(*this, x, gamma, beta, running_mean, running_var, p, y);
+    run_batch_norm_forward_eval(x, gamma, beta, running_mean, running_var, p, y);
   }
   // training == true: save_mean/save_invstd are the batch statistics from the
   // forward pass and gx includes their dependence on x. training == false: they
   // are the running statistics (mean, 1/sqrt(var + eps)), treated as constants.
-  virtual void batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
-                                   const Tensor& save_invstd, const Tensor& gy, bool training,
-                                   Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
-    unsupported(Op::BatchNormBackward);
+  void batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean, const Tensor& save_invstd,
+                           const Tensor& gy, bool training, Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
+    check::batch_norm_backward(*this, x, gamma, save_mean, save_invstd, gy, gx, ggamma, gbeta);
+    if (gx.defined() || ggamma.defined() || gbeta.defined())
+      run_batch_norm_backward(x, gamma, save_mean, save_invstd, gy, training, gx, ggamma, gbeta);
   }
 
-  virtual void relu_forward(const Tensor& x, Tensor& y) { unsupported(Op::ReluForward); }
+  void relu_forward(const Tensor& x, Tensor& y) {
+    check::same_shape(*this, Op::ReluForward, x, "x", y, "y");
+    run_relu_forward(x, y);
+  }
   // gx = gy where y > 0, else 0 (y is the forward output).
-  virtual void relu_backward(const Tensor& y, const Tensor& gy, Tensor& gx) {
-    unsupported(Op::ReluBackward);
+  void relu_backward(const Tensor& y, const Tensor& gy, Tensor& gx) {
+    check::same_shape(*this, Op::ReluBackward, y, "y", gy, "gy");
+    check::same_shape(*this, Op::ReluBackward, y, "y", gx, "gx");
+    run_relu_backward(y, gy, gx);
   }
-  virtual void add_forward(const Tensor& a, const Tensor& b, Tensor& y) {
-    unsupported(Op::AddForward);
+  void add_forward(const Tensor& a, const Tensor& b, Tensor& y) {
+    check::same_shape(*this, Op::AddForward, a, "a", b, "b");
+    check::same_shape(*this, Op::AddForward, a, "a", y, "y");
+    run_add_forward(a, b, y);
   }
-  virtual void sigmoid_forward(const Tensor& x, Tensor& y) { unsupported(Op::SigmoidForward); }
+  void sigmoid_forward(const Tensor& x, Tensor& y) {
+    check::same_shape(*this, Op::SigmoidForward, x, "x", y, "y");
+    run_sigmoid_forward(x, y);
+  }
   // gx = gy * y * (1 - y) (y is the forward output).
-  virtual void sigmoid_backward(const Tensor& y, const Tensor& gy, Tensor& gx) {
-    unsupported(Op::SigmoidBackward);
+  void sigmoid_backward(const Tensor& y, const Tensor& gy, Tensor& gx) {
+    check::same_shape(*this, Op::SigmoidBackward, y, "y", gy, "gy");
+    check::same_shape(*this, Op::SigmoidBackward, y, "y", gx, "gx");
+    run_sigmoid_backward(y, gy, gx);
   }
   // Nearest-neighbour 2x: y[N,C,2H,2W]; backward sums each 2x2 block of gy.
-  virtual void upsample2x_forward(const Tensor& x, Tensor& y) { unsupported(Op::Upsample2xForward); }
-  virtual void upsample2x_backward(const Tensor& gy, Tensor& gx) {
-    unsupported(Op::Upsample2xBackward);
+  void upsample2x_forward(const Tensor& x, Tensor& y) {
+    check::upsample2x(*this, Op::Upsample2xForward, x, "x", y, "y");
+    run_upsample2x_forward(x, y);
+  }
+  void upsample2x_backward(const Tensor& gy, Tensor& gx) {
+    check::upsample2x(*this, Op::Upsample2xBackward, gx, "gx", gy, "gy");
+    run_upsample2x_backward(gy, gx);
   }
   // 3x3, stride 1, padding 1 (padding never wins): the heatmap NMS of CornerNet.
   // Backward sends each output's gradient to the first maximum of its window in
   // row-major order, as PyTorch's max_pool2d does.
-  virtual void maxpool3x3_forward(const Tensor& x, Tensor& y) { unsupported(Op::MaxPool3x3Forward); }
-  virtual void maxpool3x3_backward(const Tensor& x, const Tensor& gy, Tensor& gx) {
-    unsupported(Op::MaxPool3x3Backward);
+  void maxpool3x3_forward(const Tensor& x, Tensor& y) {
+    check::nchw_same_shape(*this, Op::MaxPool3x3Forward, x, y, "y");
+    run_maxpool3x3_forward(x, y);
+  }
+  void maxpool3x3_backward(const Tensor& x, const Tensor& gy, Tensor& gx) {
+    check::nchw_same_shape(*this, Op::MaxPool3x3Backward, x, gy, "gy");
+    check::nchw_same_shape(*this, Op::MaxPool3x3Backward, x, gx, "gx");
+    run_maxpool3x3_backward(x, gy, gx);
   }
   // Backward sends each output's gradient to the argmax of its window; on ties the
   // position nearest the output wins (the reference's cummax rule).
-  virtual void corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) {
-    unsupported(Op::CornerPoolForward);
+  void corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) {
+    check::nchw_same_shape(*this, Op::CornerPoolForward, x, y, "y");
+    run_corner_pool_forward(mode, x, y);
   }
-  virtual void corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy,
-                                    Tensor& gx) {
-    unsupported(Op::CornerPoolBackward);
+  void corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) {
+    check::nchw_same_shape(*this, Op::CornerPoolBackward, x, gy, "gy");
+    check::nchw_same_shape(*this, Op::CornerPoolBackward, x, gx, "gx");
+    run_corner_pool_backward(mode, x, gy, gx);
   }
 
   // dst = src, both on this device, same element count.
-  virtual void copy(const Tensor& src, Tensor& dst) { unsupported(Op::Copy); }
+  void copy(const Tensor& src, Tensor& dst) {
+    check::same_size(*this, Op::Copy, src, "src", dst, "dst");
+    if (src.numel() && src.data() != dst.data()) run_copy(src, dst);
+  }
 
   // ---- optimizer ------------------------------------------------------------
   // Sum of squares of all elements, accumulated in double (gradient-norm clipping).
-  virtual double sum_squares(const Tensor& x) { unsupported(Op::SumSquares); }
+  double sum_squares(const Tensor& x) {
+    check::same_size(*this, Op::SumSquares, x, "x", x, "x");
+    return x.numel() ? run_sum_squares(x) : 0.0;
+  }
   // y += alpha * x (gradient accumulation, replica all-reduce on one device).
-  virtual void axpy(float alpha, const Tensor& x, Tensor& y) { unsupported(Op::Axpy); }
+  void axpy(float alpha, const Tensor& x, Tensor& y) {
+    check::same_size(*this, Op::Axpy, x, "x", y, "y");
+    if (x.numel()) run_axpy(alpha, x, y);
+  }
   // In place: param, exp_avg, exp_avg_sq updated from grad (grad itself untouched).
-  virtual void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
-                           const AdamParams& p) {
-    unsupported(Op::AdamUpdate);
+  void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const AdamParams& p) {
+    check::adam_update(*this, param, grad, exp_avg, exp_avg_sq, p);
+    if (param.numel()) run_adam_update(param, grad, exp_avg, exp_avg_sq, p);
+  }
+
+  // Throws the error every op gives on a backend without its kernel.
+  [[noreturn]] void unsupported(Op op) const {
+    fail("op ", op_name(op), " has no kernel on the '", name(), "' backend in this version; run it on the 'cpu' backend");
   }
 
  protected:
-  [[noreturn]] void unsupported(Op op) const {
-    fail("op ", op_name(op), " has no kernel on the '", name(),
-         "' backend in this version; run it on the 'cpu' backend");
-  }
+  // ---- what a backend implements: the computation alone, arguments checked ----
+  virtual void run_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                                  Tensor& y) = 0;
+  virtual void run_conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
+                                   Tensor& gx, Tensor& gw, Tensor& gb) = 0;
+  virtual void run_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                            Tensor& running_mean, Tensor& running_var, const BatchNormParams& p,
+                                            Tensor& y, Tensor& save_mean, Tensor& save_invstd) = 0;
+  virtual void run_batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                           const Tensor& running_mean, const Tensor& running_var,
+                                           const BatchNormParams& p, Tensor& y) = 0;
+  virtual void run_batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
+                                       const Tensor& save_invstd, const Tensor& gy, bool training, Tensor& gx,
+                                       Tensor& ggamma, Tensor& gbeta) = 0;
+  virtual void run_relu_forward(const Tensor& x, Tensor& y) = 0;
+  virtual void run_relu_backward(const Tensor& y, const Tensor& gy, Tensor& gx) = 0;
+  virtual void run_add_forward(const Tensor& a, const Tensor& b, Tensor& y) = 0;
+  virtual void run_sigmoid_forward(const Tensor& x, Tensor& y) = 0;
+  virtual void run_sigmoid_backward(const Tensor& y, const Tensor& gy, Tensor& gx) = 0;
+  virtual void run_upsample2x_forward(const Tensor& x, Tensor& y) = 0;
+  virtual void run_upsample2x_backward(const Tensor& gy, Tensor& gx) = 0;
+  virtual void run_maxpool3x3_forward(const Tensor& x, Tensor& y) = 0;
+  virtual void run_maxpool3x3_backward(const Tensor& x, const Tensor& gy, Tensor& gx) = 0;
+  virtual void run_corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) = 0;
+  virtual void run_corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) = 0;
+  virtual void run_copy(const Tensor& src, Tensor& dst) = 0;
+  virtual double run_sum_squares(const Tensor& x) = 0;
+  virtual void run_axpy(float alpha, const Tensor& x, Tensor& y) = 0;
+  virtual void run_adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                               const AdamParams& p) = 0;
 };
 
 }  // namespace cn
+
+#include "op_checks.h"

@@ -89,4 +89,10 @@ void CornerNet::release() {
   recorded_ = false;
 }
 
+std::vector<Op> CornerNet::inference_ops() {
+  // Residual and merge additions run in place through axpy.
+  return {Op::Conv2dForward, Op::BatchNormForwardEval, Op::ReluForward, Op::Upsample2xForward,
+          Op::CornerPoolForward, Op::Axpy};
+}
+
 }  // namespace cn

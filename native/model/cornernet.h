@@ -30,6 +30,11 @@ class CornerNet {
   std::vector<std::array<Shape, kNumHeadOutputs>> output_shapes(const Shape& input) const;
   void release();
 
+  // The backend ops a forward pass (inference: eval-mode BN, no backward) runs;
+  // a training run needs training_ops() (native/train/train_step.h). A backend
+  // that supports all of them can run the model.
+  static std::vector<Op> inference_ops();
+
  private:
   CornerNetConfig cfg_;
   ParameterStore store_;  // before the layers: they register their entries in it

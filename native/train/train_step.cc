@@ -92,4 +92,12 @@ StepLosses forward_losses(Backend& be, CornerNet& model, const Tensor& images,
   return losses;
 }
 
+std::vector<Op> training_ops() {
+  std::vector<Op> ops = CornerNet::inference_ops();
+  for (Op op : {Op::Conv2dBackward, Op::BatchNormForwardTrain, Op::BatchNormBackward, Op::ReluBackward,
+                Op::Upsample2xBackward, Op::CornerPoolBackward, Op::SumSquares, Op::AdamUpdate, Op::Copy})
+    ops.push_back(op);
+  return ops;
+}
+
 }  // namespace cn

@@ -28,6 +28,11 @@ StepLosses forward_backward(Backend& be, CornerNet& model, const Tensor& images,
                             const std::vector<std::vector<GtBox>>& boxes, const CornerHeadLossWeights& weights,
                             ThreadPool& pool, bool frozen_bn = false);
 
+// The backend ops a training run needs: the model's forward in both BN modes
+// (evaluation runs during training) and backward, the optimizer, and the
+// replica synchronisation (copy, axpy).
+std::vector<Op> training_ops();
+
 // Losses only (no gradients, nothing recorded): validation loss, NaN hunting.
 StepLosses forward_losses(Backend& be, CornerNet& model, const Tensor& images,
                           const std::vector<std::vector<GtBox>>& boxes, const CornerHeadLossWeights& weights,

@@ -4,7 +4,8 @@
 // inputs of odd sizes.
 import { native } from '../../lib/native';
 import { availableBackends } from '../../lib/ops';
-import { OP_TABLE, caseLabel, makeGradOutputs, type OpEntry, type OpCase, type Tensors } from '../../bench/op_table';
+import * as assert from 'node:assert/strict';
+import { OP_TABLE, caseLabel, engineOpNames, makeGradOutputs, type OpEntry, type OpCase, type Tensors } from '../../bench/op_table';
 import { Rng } from '../../bench/rng';
 import { assertClose } from '../helpers/assert_close';
 import { backendSupports, backendsFor, backendTitle } from '../helpers/backends';
@@ -21,14 +22,42 @@ function lossOf(entry: OpEntry, c: OpCase, backend: string, gradOutputs: Tensors
   };
 }
 
-describe('op table: backward against finite differences', () => {
-  for (const entry of OP_TABLE) {
-    const where = backendsFor(entry.engineOps);
-    if (entry.gradInputs.length === 0) {
-      // An optimizer step: no gradient to check; its forward is compared across backends below.
-      it(`${entry.name}: forward only, no gradient`);
-      continue;
+describe('op table: covers the engine\'s op list', () => {
+  const engine = native().engineOps();
+  it('every engine op has an entry with test and cross-backend cases', () => {
+    const covered = new Set(OP_TABLE.filter((e) => e.cases.test.length && e.cases.cross.length).flatMap((e) => e.engineOps));
+    const missing = engine.map((o) => o.name).filter((n) => !covered.has(n));
+    assert.deepEqual(missing, [], `engine ops without op-table cases: ${missing.join(', ')}`);
+  });
+  it('every entry names only engine ops and calls only engine bindings', () => {
+    const names = new Set(engine.map((o) => o.name));
+    for (const e of OP_TABLE) {
+      for (const op of e.engineOps) assert.ok(names.has(op), `${e.name}: '${op}' is not an engine op`);
+      // Entries of special values (ties, NaN) have cross-backend cases only.
+      const c = e.cases.test[0] ?? e.cases.cross[0]!;
+      const call = e.forwardCall(e.makeInputs(c, new Rng(1)), c);
+      assert.ok(engineOpNames().has(call.op), `${e.name}: forward calls '${call.op}', not an engine op`);
     }
+  });
+  it('every engine op is bound as ops.<js> and ops.<js>Async', () => {
+    for (const o of engine) {
+      assert.equal(typeof native().ops[o.js], 'function', `ops.${o.js}`);
+      assert.equal(typeof native().ops[`${o.js}Async`], 'function', `ops.${o.js}Async`);
+    }
+  });
+  it('the cpu is available and supports every engine op (the reference of every comparison)', () => {
+    assert.ok(availableBackends().includes('cpu'));
+    assert.deepEqual(native().backendInfo('cpu').supports, engine.map((o) => o.name));
+  });
+  it('names are unique', () => {
+    assert.equal(new Set(OP_TABLE.map((e) => e.name)).size, OP_TABLE.length);
+  });
+});
+
+describe('op table: backward against finite differences', () => {
+  // Entries with no gradient inputs (the Adam step) are compared across backends only.
+  for (const entry of OP_TABLE.filter((e) => e.gradInputs.length > 0)) {
+    const where = backendsFor(entry.engineOps);
     for (const [k, c] of entry.cases.test.entries()) {
       it(`${entry.name} ${caseLabel(c)}${backendTitle(where)}`, () => {
         for (const backend of where.run) {

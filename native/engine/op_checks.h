@@ -1,0 +1,166 @@
+// The engine's argument checks (declared in backend.h, which includes this at
+// its end): run by Backend's public op methods before any backend computes, so
+// every backend sees only arguments it can compute on and no backend repeats
+// these rules. Messages name the op and the argument at fault. Header-only like
+// the rest of the Backend interface: the plugins run these checks too and do
+// not link the addon.
+#pragma once
+#include <initializer_list>
+#include <utility>
+
+namespace cn {
+namespace check {
+
+namespace detail {
+
+inline void supported(const Backend& be, Op op) {
+  if (!be.supports(op)) be.unsupported(op);
+}
+
+// Every defined tensor of an op lives where the backend computes.
+inline void on_device(const Backend& be, Op op, std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
+  for (const auto& [name, t] : ts)
+    if (t->defined() && t->device() != be.device())
+      fail(op_name(op), ": ", name, " is on ", t->device().str(), ", the '", be.name(), "' backend works on ",
+           be.device().str());
+}
+
+inline void nchw(Op op, const Tensor& x, const char* name) {
+  CN_CHECK(x.dim() == 4, op_name(op), ": ", name, " must be NCHW, got ", shape_str(x.shape()));
+  // Kernels index a plane's rows and columns with 32-bit integers.
+  CN_CHECK(x.size(2) <= 0x7fffffff && x.size(3) <= 0x7fffffff, op_name(op), ": ", name,
+           "'s height and width must fit in 32 bits, got ", shape_str(x.shape()));
+}
+
+inline void per_channel(Op op, const char* name, const Tensor& t, int64_t C) {
+  CN_CHECK(!t.defined() || t.shape() == Shape({C}), op_name(op), ": ", name, " must have shape [", C, "], got ",
+           shape_str(t.shape()));
+}
+
+inline void shape_is(Op op, const char* name, const Tensor& t, const Shape& want) {
+  CN_CHECK(t.shape() == want, op_name(op), ": ", name, " has shape ", shape_str(t.shape()), ", expected ",
+           shape_str(want));
+}
+
+inline Shape conv_output(Op op, const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+  const char* n = op_name(op);
+  CN_CHECK(x.dim() == 4 && w.dim() == 4, n, ": x and weight must be 4-D, got ", shape_str(x.shape()), " and ",
+           shape_str(w.shape()));
+  CN_CHECK(w.size(1) == x.size(1), n, ": weight has ", w.size(1), " input channels, x has ", x.size(1));
+  CN_CHECK(p.stride_h > 0 && p.stride_w > 0 && p.pad_h >= 0 && p.pad_w >= 0, n, ": bad stride/padding");
+  CN_CHECK(x.size(2) + 2 * p.pad_h >= w.size(2) && x.size(3) + 2 * p.pad_w >= w.size(3), n, ": kernel ", w.size(2),
+           "x", w.size(3), " is larger than the padded input ", x.size(2) + 2 * p.pad_h, "x", x.size(3) + 2 * p.pad_w);
+  return {x.size(0), w.size(0), conv_out_size(x.size(2), w.size(2), p.stride_h, p.pad_h),
+          conv_out_size(x.size(3), w.size(3), p.stride_w, p.pad_w)};
+}
+
+}  // namespace detail
+
+inline void conv2d_forward(const Backend& be, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                    const Tensor& y) {
+  const Op op = Op::Conv2dForward;
+  detail::supported(be, op);
+  detail::on_device(be, op, {{"x", &x}, {"weight", &w}, {"bias", &bias}, {"y", &y}});
+  detail::shape_is(op, "y", y, detail::conv_output(op, x, w, p));
+  if (bias.defined()) detail::shape_is(op, "bias", bias, {w.size(0)});
+}
+
+inline void conv2d_backward(const Backend& be, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
+                     const Tensor& gx, const Tensor& gw, const Tensor& gb) {
+  const Op op = Op::Conv2dBackward;
+  detail::supported(be, op);
+  detail::on_device(be, op, {{"x", &x}, {"weight", &w}, {"gy", &gy}, {"gx", &gx}, {"gw", &gw}, {"gb", &gb}});
+  detail::shape_is(op, "gy", gy, detail::conv_output(op, x, w, p));
+  if (gx.defined()) detail::shape_is(op, "gx", gx, x.shape());
+  if (gw.defined()) detail::shape_is(op, "gw", gw, w.shape());
+  if (gb.defined()) detail::shape_is(op, "gb", gb, {w.size(0)});
+}
+
+inline void batch_norm_forward_train(const Backend& be, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                              const Tensor& running_mean, const Tensor& running_var, const BatchNormParams& p,
+                              const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd) {
+  const Op op = Op::BatchNormForwardTrain;
+  detail::supported(be, op);
+  detail::on_device(be, op, {{"x", &x}, {"gamma", &gamma}, {"beta", &beta}, {"running_mean", &running_mean},
+                     {"running_var", &running_var}, {"y", &y}, {"save_mean", &save_mean}, {"save_invstd", &save_invstd}});
+  detail::nchw(op, x, "x");
+  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"beta", &beta},
+                         {"running_mean", &running_mean}, {"running_var", &running_var},
+                         {"save_mean", &save_mean}, {"save_invstd", &save_invstd}})
+    detail::per_channel(op, name, *t, x.size(1));
+  detail::shape_is(op, "y", y, x.shape());
+  const int64_t M = x.size(0) * x.size(2) * x.size(3);
+  CN_CHECK(M > 1, op_name(op), ": training mode needs more than one value per channel (N*H*W = ", M,
+           "); the unbiased running variance is undefined");
+}
+
+inline void batch_norm_forward_eval(const Backend& be, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                             const Tensor& running_mean, const Tensor& running_var, const BatchNormParams& p,
+                             const Tensor& y) {
+  const Op op = Op::BatchNormForwardEval;
+  detail::supported(be, op);
+  detail::on_device(be, op, {{"x", &x}, {"gamma", &gamma}, {"beta", &beta}, {"running_mean", &running_mean},
+                     {"running_var", &running_var}, {"y", &y}});
+  detail::nchw(op, x, "x");
+  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"beta", &beta},
+                         {"running_mean", &running_mean}, {"running_var", &running_var}})
+    detail::per_channel(op, name, *t, x.size(1));
+  CN_CHECK(running_mean.defined() && running_var.defined(), op_name(op), ": running_mean and running_var are required");
+  detail::shape_is(op, "y", y, x.shape());
+}
+
+inline void batch_norm_backward(const Backend& be, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
+                         const Tensor& save_invstd, const Tensor& gy, const Tensor& gx, const Tensor& ggamma,
+                         const Tensor& gbeta) {
+  const Op op = Op::BatchNormBackward;
+  detail::supported(be, op);
+  detail::on_device(be, op, {{"x", &x}, {"gamma", &gamma}, {"save_mean", &save_mean}, {"save_invstd", &save_invstd},
+                     {"gy", &gy}, {"gx", &gx}, {"ggamma", &ggamma}, {"gbeta", &gbeta}});
+  detail::nchw(op, x, "x");
+  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"save_mean", &save_mean},
+                         {"save_invstd", &save_invstd}, {"ggamma", &ggamma}, {"gbeta", &gbeta}})
+    detail::per_channel(op, name, *t, x.size(1));
+  CN_CHECK(save_mean.defined() && save_invstd.defined(), op_name(op), ": save_mean and save_invstd are required");
+  detail::shape_is(op, "gy", gy, x.shape());
+  if (gx.defined()) detail::shape_is(op, "gx", gx, x.shape());
+}
+
+inline void same_shape(const Backend& be, Op op, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name) {
+  detail::supported(be, op);
+  detail::on_device(be, op, {{a_name, &a}, {b_name, &b}});
+  CN_CHECK(a.shape() == b.shape(), op_name(op), ": ", b_name, " has shape ", shape_str(b.shape()), " but ", a_name,
+           " has ", shape_str(a.shape()));
+}
+
+inline void nchw_same_shape(const Backend& be, Op op, const Tensor& x, const Tensor& other, const char* other_name) {
+  detail::nchw(op, x, "x");
+  same_shape(be, op, x, "x", other, other_name);
+}
+
+inline void upsample2x(const Backend& be, Op op, const Tensor& small, const char* small_name, const Tensor& big,
+                const char* big_name) {
+  detail::supported(be, op);
+  detail::on_device(be, op, {{small_name, &small}, {big_name, &big}});
+  detail::nchw(op, small, small_name);
+  detail::nchw(op, big, big_name);
+  detail::shape_is(op, big_name, big, {small.size(0), small.size(1), 2 * small.size(2), 2 * small.size(3)});
+}
+
+inline void same_size(const Backend& be, Op op, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name) {
+  detail::supported(be, op);
+  detail::on_device(be, op, {{a_name, &a}, {b_name, &b}});
+  CN_CHECK(a.numel() == b.numel(), op_name(op), ": ", a_name, " has shape ", shape_str(a.shape()), " but ", b_name,
+           " has shape ", shape_str(b.shape()));
+}
+
+inline void adam_update(const Backend& be, const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                 const Tensor& exp_avg_sq, const AdamParams& p) {
+  const Op op = Op::AdamUpdate;
+  same_size(be, op, param, "param", grad, "grad");
+  same_size(be, op, param, "param", exp_avg, "exp_avg");
+  same_size(be, op, param, "param", exp_avg_sq, "exp_avg_sq");
+  CN_CHECK(p.step >= 1, op_name(op), ": step must be >= 1 (it counts this update), got ", p.step);
+}
+
+}  // namespace check
+}  // namespace cn
