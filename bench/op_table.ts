@@ -142,6 +142,7 @@ const POOL_CROSS: OpCase[] = [{ x: [2, 5, 37, 43] }, { x: [1, 3, 19, 300] }, { x
 const POOL_TEST: OpCase[] = [{ x: [2, 3, 7, 6] }, { x: [1, 2, 5, 11] }];
 
 const gradX = (r: Tensors): Tensors => ({ x: need(r, 'gradX') });
+const gradXW = (r: Tensors): Tensors => ({ x: need(r, 'gradX'), weight: need(r, 'gradWeight') });
 const gradXWB = (r: Tensors): Tensors => ({ x: need(r, 'gradX'), weight: need(r, 'gradWeight'), bias: need(r, 'gradBias') });
 
 function cornerPool(mode: ops.CornerPoolMode): OpEntry {
@@ -161,11 +162,17 @@ function cornerPool(mode: ops.CornerPoolMode): OpEntry {
   });
 }
 
-function conv2d(name: string, test: OpCase[], cross: OpCase[], bench: OpCase[]): OpEntry {
+/**
+ * `bias: false` is a convolution without bias (what the models put before batch
+ * norm): the binding gets `bias: null`, and gradients are checked for x and the
+ * weight only.
+ */
+function conv2d(name: string, test: OpCase[], cross: OpCase[], bench: OpCase[], opts: { bias?: boolean } = {}): OpEntry {
+  const withBias = opts.bias ?? true;
   const args = (i: Tensors, c: OpCase) => ({
     x: need(i, 'x'),
     weight: need(i, 'weight'),
-    bias: need(i, 'bias'),
+    bias: withBias ? need(i, 'bias') : null,
     stride: c.stride ?? 1,
     padding: c.padding ?? 0,
   });
@@ -176,17 +183,15 @@ function conv2d(name: string, test: OpCase[], cross: OpCase[], bench: OpCase[]):
     makeInputs: (c, rng) => {
       if (!c.weight) throw new Error(`op_table: ${name}: case has no weight shape`);
       const fanIn = c.weight[1]! * c.weight[2]! * c.weight[3]!;
-      return {
-        x: randomNormal(c.x, rng),
-        weight: randomNormal(c.weight, rng, 1 / Math.sqrt(fanIn)),
-        bias: randomNormal([c.weight[0]!], rng, 0.1),
-      };
+      const t: Tensors = { x: randomNormal(c.x, rng), weight: randomNormal(c.weight, rng, 1 / Math.sqrt(fanIn)) };
+      if (withBias) t.bias = randomNormal([c.weight[0]!], rng, 0.1);
+      return t;
     },
     gradOutputs: ['y'],
-    gradInputs: ['x', 'weight', 'bias'],
+    gradInputs: withBias ? ['x', 'weight', 'bias'] : ['x', 'weight'],
     forwardCall: (i, c) => ({ op: 'conv2dForward', args: args(i, c) }),
     backwardCall: (i, _o, g, c) => ({ op: 'conv2dBackward', args: { ...args(i, c), gradY: need(g, 'y') } }),
-    grads: gradXWB,
+    grads: withBias ? gradXWB : gradXW,
     tolerance: { crossBackend: { rtol: 1e-4, atol: 1e-4 }, gradcheck: { rtol: 1e-3, atol: 1e-3 }, h: 1e-2 },
   });
 }
@@ -452,8 +457,28 @@ export const OP_TABLE: OpEntry[] = [
   conv2d(
     'conv2d_1x1',
     [{ x: [2, 3, 4, 5], weight: [4, 3, 1, 1], stride: 1, padding: 0 }],
-    [{ x: [2, 21, 13, 11], weight: [17, 21, 1, 1], stride: 1, padding: 0 }],
+    // The second cross case has more than 64 channels in and out: several tiles
+    // along every dimension of the CUDA kernels' GEMMs.
+    [
+      { x: [2, 21, 13, 11], weight: [17, 21, 1, 1], stride: 1, padding: 0 },
+      { x: [1, 70, 9, 11], weight: [67, 70, 1, 1], stride: 1, padding: 0 },
+    ],
     [{ x: [1, 256, 128, 128], weight: [256, 256, 1, 1], stride: 1, padding: 0 }]
+  ),
+  // The skip branch of HourglassNet's downsampling residual blocks.
+  conv2d(
+    'conv2d_1x1_s2',
+    [{ x: [2, 3, 5, 6], weight: [4, 3, 1, 1], stride: 2, padding: 0 }],
+    [{ x: [2, 21, 13, 12], weight: [17, 21, 1, 1], stride: 2, padding: 0 }],
+    [{ x: [1, 256, 128, 128], weight: [384, 256, 1, 1], stride: 2, padding: 0 }]
+  ),
+  // Convolutions followed by batch norm have no bias (most of the network).
+  conv2d(
+    'conv2d_3x3_s1_p1_nobias',
+    [{ x: [1, 2, 5, 6], weight: [3, 2, 3, 3], stride: 1, padding: 1 }],
+    [{ x: [2, 13, 17, 19], weight: [9, 13, 3, 3], stride: 1, padding: 1 }],
+    [{ x: [1, 256, 64, 64], weight: [256, 256, 3, 3], stride: 1, padding: 1 }],
+    { bias: false }
   ),
   entry({
     name: 'copy',

@@ -6,16 +6,47 @@ const pkg = require('../../package.json') as { version: string };
 
 export const version: string = pkg.version;
 
+/** What one usable backend runs, by the engine's op list. */
+export interface BackendOps {
+  backend: string;
+  supports: string[];
+  /** Engine ops without a kernel on this backend. */
+  missing: string[];
+}
+
 export interface EngineInfo extends NativeInfo {
   version: string;
-  /** The backend `--device auto` picks: cuda:0 when usable, else cpu. */
+  /** The backend `--device auto` picks: cuda:0 when usable and complete, else cpu. */
   defaultBackend: string;
+  /** The engine's op count and, per usable backend (cpu, each GPU, the emulator), the ops it runs. */
+  engineOpCount: number;
+  backends: BackendOps[];
 }
 
 export function info(): EngineInfo {
   const n = native().info();
-  const cudaOk = n.cuda.loaded && n.cuda.status === 'ok' && n.cuda.devices.length > 0;
-  return { ...n, version, defaultBackend: cudaOk ? 'cuda:0' : 'cpu' };
+  const all = native().engineOps().map((o) => o.name);
+  const names = ['cpu'];
+  if (n.cuda.loaded && n.cuda.status === 'ok') names.push(...n.cuda.devices.map((d) => `cuda:${d.index}`));
+  if (n.cudaEmu.loaded && n.cudaEmu.status === 'ok') names.push('cuda-emu');
+  const backends: BackendOps[] = [];
+  for (const b of names) {
+    try {
+      const supports = native().backendInfo(b).supports;
+      backends.push({ backend: b, supports, missing: all.filter((o) => !supports.includes(o)) });
+    } catch {
+      // A device the probe listed but that cannot be opened: the cuda line says why.
+    }
+  }
+  const train = native().modelOps('train');
+  const gpu = backends.find((b) => b.backend === 'cuda:0');
+  const defaultBackend = gpu && train.every((o) => gpu.supports.includes(o)) ? 'cuda:0' : 'cpu';
+  return { ...n, version, defaultBackend, engineOpCount: all.length, backends };
+}
+
+function opsLine(b: BackendOps, total: number): string {
+  if (b.missing.length === 0) return `all ${total} ops`;
+  return `${b.supports.length} of ${total} ops (no kernel for ${b.missing.join(', ')})`;
 }
 
 function cudaLine(c: PluginInfo, built: boolean): string {
@@ -52,5 +83,7 @@ export function formatInfo(i: EngineInfo): string {
     lines.push(`  cuda:${d.index}  ${d.name}, sm_${d.computeCapability.replace('.', '')}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, ${d.multiprocessors} SMs`);
   }
   lines.push(`cuda-emu:     ${i.cudaEmu.loaded ? 'available (CUDA kernels run on the host, for tests)' : i.cudaEmu.message}`);
+  lines.push('ops per backend:');
+  for (const b of i.backends) lines.push(`  ${b.backend.padEnd(10)} ${opsLine(b, i.engineOpCount)}`);
   return lines.join('\n');
 }

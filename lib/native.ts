@@ -41,6 +41,26 @@ export interface BackendInfo {
   device: string;
   /** Engine op names (snake_case, as in native/engine/backend.h) this backend has kernels for. */
   supports: string[];
+  /** CUDA backends only: the caching device allocator's figures at the time of the call. */
+  memory?: BackendMemory;
+}
+
+/** A CUDA backend's device allocator and pinned staging buffers (native/cuda/device_allocator.h). */
+export interface BackendMemory {
+  /** Bytes in device blocks held by live tensors (block sizes: 512 B classes up to 1 MiB, then 2 MiB). */
+  inUse: number;
+  /** Bytes in free device blocks kept for reuse. */
+  cached: number;
+  /** Highest `inUse` since the backend was created. */
+  peak: number;
+  /** cudaMalloc calls so far (flat once a loop's shapes have all been seen). */
+  mallocs: number;
+  /** cudaFree calls so far (only when memory runs out, or the backend goes). */
+  frees: number;
+  /** Bytes of page-locked host buffers that stage uploads and downloads. */
+  pinned: number;
+  /** cudaHostAlloc calls so far. */
+  pinnedAllocs: number;
 }
 
 /** The engine's CornerNet (native/bindings/model.cc); lib/model.ts is its typed face. */

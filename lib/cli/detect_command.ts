@@ -30,10 +30,10 @@ export const detectCommand: CommandModule<object, DetectArgs> = {
       .option('out', { type: 'string', describe: 'Folder for the annotated PNGs' })
       .option('score-thr', { type: 'number', default: 0.3, describe: 'Keep detections scoring at least this' })
       .option('flip', { type: 'boolean', default: false, describe: 'Flip test' })
-      .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N or auto' }),
+      .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N, cuda-emu (CUDA kernels emulated on the host, slow; for tests) or auto' }),
   handler: async (a) => {
     const log = (l: string) => process.stderr.write(`${l}\n`);
-    const { model, classNames } = await openModel({ config: a.config, weights: a.weights, device: a.device, log });
+    const { model, classNames, backend } = await openModel({ config: a.config, weights: a.weights, device: a.device, log });
     const n = model.config.numClasses;
     const names = classNames ?? (n === COCO_CLASSES.length ? [...COCO_CLASSES] : Array.from({ length: n }, (_, k) => `class_${k}`));
     if (a.out) fs.mkdirSync(a.out, { recursive: true });
@@ -56,7 +56,7 @@ export const detectCommand: CommandModule<object, DetectArgs> = {
         drawn = path.join(a.out, `${path.basename(file, path.extname(file))}.png`);
         fs.writeFileSync(drawn, await drawDetections(file, dets.map((d) => ({ box: d.box, label: d.name, score: d.score }))));
       }
-      out.push({ file, ...(drawn ? { drawn } : {}), detections: dets });
+      out.push({ file, ...(drawn ? { drawn } : {}), device: backend, detections: dets });
     }
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   },

@@ -33,7 +33,7 @@ export const testCommand: CommandModule<object, TestArgs> = {
       .option('data', { type: 'string', demandOption: true, describe: 'COCO-layout dataset folder (its val* split is evaluated)' })
       .option('flip', { type: 'boolean', default: false, describe: 'Flip test: decode the mirrored image too (the reference reports AP with it)' })
       .option('out', { type: 'string', describe: 'Write the detections here (COCO results JSON)' })
-      .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N or auto' })
+      .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N, cuda-emu (CUDA kernels emulated on the host, slow; for tests) or auto' })
       .option('max-images', { type: 'number', describe: 'Only the first N val images' })
       .option('json', { type: 'boolean', default: false, describe: 'Print {statNames, stats, perCategory} as JSON' }),
   handler: async (a) => {
@@ -41,7 +41,7 @@ export const testCommand: CommandModule<object, TestArgs> = {
     if (!paths.val) throw new Error(`--data ${a.data}: no val split (annotations/instances_val*.json)`);
     const ds = await loadCoco(paths.val.annotationFile, { imageDir: paths.val.imageDir });
     const log = (l: string) => process.stderr.write(`${l}\n`);
-    const { model } = await openModel({ config: a.config, weights: a.weights, device: a.device, numClasses: ds.categories.length, log });
+    const { model, backend } = await openModel({ config: a.config, weights: a.weights, device: a.device, numClasses: ds.categories.length, log });
     if (model.config.numClasses !== ds.categories.length)
       throw new Error(`the model has ${model.config.numClasses} classes, ${paths.val.annotationFile} has ${ds.categories.length} categories`);
     const n = a['max-images'] !== undefined ? Math.min(a['max-images'], ds.images.length) : ds.images.length;
@@ -58,6 +58,6 @@ export const testCommand: CommandModule<object, TestArgs> = {
     let gt = readGroundTruth(paths.val.annotationFile);
     if (n < ds.images.length) gt = readGroundTruthSubset(paths.val.annotationFile, new Set(indices.map((i) => ds.images[i]!.id)));
     const { stats, perCategory } = evaluateCoco(gt, parseDetections(results, gt, 'detections'));
-    process.stdout.write(a.json ? `${JSON.stringify({ statNames: STAT_NAMES, stats, perCategory })}\n` : `${formatSummary(stats)}\n\n${formatPerCategory(perCategory)}\n`);
+    process.stdout.write(a.json ? `${JSON.stringify({ device: backend, statNames: STAT_NAMES, stats, perCategory })}\n` : `${formatSummary(stats)}\n\n${formatPerCategory(perCategory)}\n`);
   },
 };

@@ -24,7 +24,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('config', { type: 'string', default: 'shapes-tiny', describe: `Recipe (${recipeNames.join(', ')}) or JSON config file` })
       .option('data', { type: 'string', describe: 'COCO-layout dataset folder (annotations/instances_<split>.json + <split>/)' })
       .option('work-dir', { type: 'string', describe: 'Checkpoints, metrics, report (default work_dirs/<config name>)' })
-      .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N or auto (default: the config\'s, auto)' })
+      .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N, cuda-emu or auto (default: the config\'s, auto)' })
       .option('replicas', { type: 'number', describe: 'Data-parallel model replicas, each taking batchSize images' })
       .option('resume', { describe: 'Continue from the newest checkpoint of the work dir, or from the given file' })
       .option('max-iters', { type: 'number', describe: 'Stop after this many iterations' })

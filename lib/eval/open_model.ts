@@ -39,7 +39,7 @@ export async function openModel(o: OpenModelOptions): Promise<{ model: Model; cl
   } else {
     throw new Error(`--weights ${o.weights} carries no model config (not a cornernet-native checkpoint): name the architecture with --config`);
   }
-  const backend = resolveTrainingBackend(o.device ?? 'auto', o.log);
+  const backend = resolveTrainingBackend(o.device ?? 'auto', o.log, 'test');
   const model = new Model(cfg, { backend });
   try {
     model.loadStateDict(w.stateDict);

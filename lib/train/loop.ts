@@ -255,7 +255,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     progress.update(stepsDone, { epoch: Math.floor(e.iter / itersPerEpoch) + 1, loss: e.total, ...terms, lr: lastLr }, imagesTrained);
     if (e.iter % c.log.intervalIters === 0 || stepsDone === totalIters) {
       metrics.append({
-        kind: 'train', time: new Date().toISOString(), epoch: Math.floor(e.iter / itersPerEpoch), iter: stepsDone, lr: lastLr,
+        kind: 'train', time: new Date().toISOString(), device: backend, epoch: Math.floor(e.iter / itersPerEpoch), iter: stepsDone, lr: lastLr,
         losses: { ...e.losses, ...terms, total: e.total }, imagesPerSec: bs / Math.max(1e-9, e.seconds), dataWait: e.waitSeconds / Math.max(1e-9, e.seconds + e.waitSeconds),
       });
     }
@@ -291,7 +291,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (!r) return;
     finalEval = r.result;
     lastPerImage = r.perImage;
-    metrics.append({ kind: 'eval', time: new Date().toISOString(), epoch: ep, iter: stepsDone, stats: r.result.stats });
+    metrics.append({ kind: 'eval', time: new Date().toISOString(), device: backend, epoch: ep, iter: stepsDone, stats: r.result.stats });
   };
 
   try {
@@ -346,7 +346,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const wall = (Date.now() - t0) / 1000;
   if (finalEval) {
     const e = finalEval as EvalResult;
-    writeJsonAtomic(path.join(workDir, 'eval.json'), e);
+    writeJsonAtomic(path.join(workDir, 'eval.json'), { device: backend, ...e });
     log(formatSummary(e.stats));
   }
   const images = lastPerImage.length && d.val ? await reportImages(d, lastPerImage) : [];

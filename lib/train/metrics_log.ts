@@ -5,6 +5,8 @@ import * as fs from 'fs';
 export interface TrainRecord {
   kind: 'train';
   time: string;
+  /** The backend the step ran on (cpu, cuda:0, cuda-emu). */
+  device?: string;
   epoch: number;
   iter: number;
   lr: number;
@@ -18,6 +20,7 @@ export interface TrainRecord {
 export interface EvalRecord {
   kind: 'eval';
   time: string;
+  device?: string;
   epoch: number;
   iter: number;
   /** The 12 COCO numbers in the reference order (AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl). */

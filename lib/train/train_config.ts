@@ -64,7 +64,7 @@ export const evaluationSchema = z
 
 export const trainConfigSchema = z
   .object({
-    device: z.string().regex(/^(cpu|cuda(:\d+)?|auto)$/, 'expected cpu, cuda, cuda:N or auto'),
+    device: z.string().regex(/^(cpu|cuda(:\d+)?|cuda-emu|auto)$/, 'expected cpu, cuda, cuda:N, cuda-emu or auto'),
     train: trainSectionSchema,
     optimizer: optimizerSchema,
     schedule: scheduleSchema,

@@ -90,6 +90,18 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
   for (int i = 0; i < static_cast<int>(Op::Count); ++i)
     if (be->supports(static_cast<Op>(i))) ops.Set(k++, op_name(static_cast<Op>(i)));
   o.Set("supports", ops);
+  if (be->device().type == DeviceType::CUDA) {
+    MemoryStats s = be->memory_stats();
+    Napi::Object m = Napi::Object::New(env);
+    m.Set("inUse", static_cast<double>(s.in_use));
+    m.Set("cached", static_cast<double>(s.cached));
+    m.Set("peak", static_cast<double>(s.peak));
+    m.Set("mallocs", static_cast<double>(s.mallocs));
+    m.Set("frees", static_cast<double>(s.frees));
+    m.Set("pinned", static_cast<double>(s.pinned));
+    m.Set("pinnedAllocs", static_cast<double>(s.pinned_allocs));
+    o.Set("memory", m);
+  }
   return o;
 }
 

@@ -1,5 +1,6 @@
 #include "cuda_backend.h"
 
+#include <cstring>
 #include <utility>
 
 #include "cuda_ops.h"
@@ -7,26 +8,39 @@
 namespace cn {
 namespace cuda {
 
-CudaBackend::CudaBackend(int device_index, std::string name) : index_(device_index), name_(std::move(name)) {
+CudaBackend::CudaBackend(int device_index, std::string name)
+    : index_(device_index),
+      name_(std::move(name)),
+      alloc_(std::make_shared<DeviceAllocator>(device_index)),
+      staging_(device_index) {
   use_device();
   // Non-blocking: no implicit ordering with the legacy default stream that
   // other libraries in the process may use.
   CN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  cudaError_t e = cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking);
+  if (e != cudaSuccess) {
+    cudaStreamDestroy(stream_);
+    CN_CUDA_CHECK(e);
+  }
   ctx_.device = index_;
   ctx_.stream = stream_;
   ctx_.alloc = [this](const Shape& s) { return empty(s); };
 }
 
 CudaBackend::~CudaBackend() {
-  if (stream_) {
-    cudaSetDevice(index_);
-    cudaStreamSynchronize(stream_);
-    cudaStreamDestroy(stream_);
-  }
+  cudaSetDevice(index_);
+  cudaStreamSynchronize(copy_stream_);
+  cudaStreamSynchronize(stream_);
+  // Before the streams go: pending blocks wait on events of these streams.
+  alloc_->close();
+  cudaStreamDestroy(copy_stream_);
+  cudaStreamDestroy(stream_);
 }
 
 bool CudaBackend::supports(Op op) const {
   switch (op) {
+    case Op::Conv2dForward:
+    case Op::Conv2dBackward:
     case Op::BatchNormForwardTrain:
     case Op::BatchNormForwardEval:
     case Op::BatchNormBackward:
@@ -59,21 +73,12 @@ void CudaBackend::check_here(const Tensor& t, const char* op, const char* arg) c
 }
 
 Tensor CudaBackend::empty(const Shape& shape) {
-  use_device();
-  void* p = nullptr;
   size_t bytes = static_cast<size_t>(shape_numel(shape)) * sizeof(float);
-  if (bytes) {
-    cudaError_t e = cudaMalloc(&p, bytes);
-    if (e != cudaSuccess)
-      fail("CUDA: cannot allocate ", bytes, " bytes on ", device().str(), " for a tensor of shape ", shape_str(shape),
-           ": ", cudaGetErrorString(e));
-  }
-  int index = index_;
-  return Tensor::adopt(static_cast<float*>(p), shape, device(), [index](float* q) {
-    if (!q) return;
-    cudaSetDevice(index);
-    cudaFree(q);  // a deleter cannot throw; a failure here means the context is already gone
-  });
+  void* p = alloc_->allocate(bytes, stream_, shape_str(shape));
+  std::shared_ptr<DeviceAllocator> alloc = alloc_;
+  // Back to the cache for the compute stream: work enqueued later on it runs
+  // after every use of the block, so reuse needs no event.
+  return Tensor::adopt(static_cast<float*>(p), shape, device(), [alloc](float* q) { alloc->free(q); });
 }
 
 Tensor CudaBackend::zeros(const Shape& shape) {
@@ -84,11 +89,30 @@ Tensor CudaBackend::zeros(const Shape& shape) {
 
 Tensor CudaBackend::upload(const Tensor& host) {
   if (!host.is_host()) fail("upload: the source tensor is on ", host.device().str(), ", not the host");
-  Tensor t = empty(host.shape());
-  if (t.numel()) {
-    CN_CUDA_CHECK(cudaMemcpyAsync(t.data(), host.data(), t.bytes(), cudaMemcpyHostToDevice, stream_));
-    // The host buffer (often a JavaScript array) may go away once this returns.
-    CN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  const size_t bytes = host.bytes();
+  // The block is written on the copy stream and read on the compute stream: it
+  // belongs to the copy stream's pool and, once freed, waits for the compute
+  // stream's work before the copy stream may write it again.
+  void* p = alloc_->allocate(bytes, copy_stream_, shape_str(host.shape()));
+  std::shared_ptr<DeviceAllocator> alloc = alloc_;
+  cudaStream_t compute = stream_;
+  Tensor t = Tensor::adopt(static_cast<float*>(p), host.shape(), device(),
+                           [alloc, compute](float* q) { alloc->free(q, compute); });
+  if (!bytes) return t;
+  use_device();
+  // The host buffer (often a JavaScript array) may go away once this returns:
+  // its bytes go to a pinned buffer first, and only that one is read later.
+  PinnedStaging::Lease buf = staging_.acquire(bytes);
+  if (buf) {
+    std::memcpy(buf->ptr, host.data(), bytes);
+    CN_CUDA_CHECK(cudaMemcpyAsync(p, buf->ptr, bytes, cudaMemcpyHostToDevice, copy_stream_));
+    CN_CUDA_CHECK(cudaEventRecord(buf->done, copy_stream_));
+    // Kernels enqueued from now on see the data; those already queued run on.
+    CN_CUDA_CHECK(cudaStreamWaitEvent(stream_, buf->done, 0));
+  } else {
+    // Above the staging cap, or no pinned memory: a synchronous pageable copy.
+    CN_CUDA_CHECK(cudaMemcpyAsync(p, host.data(), bytes, cudaMemcpyHostToDevice, copy_stream_));
+    CN_CUDA_CHECK(cudaStreamSynchronize(copy_stream_));
   }
   return t;
 }
@@ -100,8 +124,16 @@ void CudaBackend::download(const Tensor& src, Tensor& host_dst) {
     fail("download: ", shape_str(src.shape()), " does not fit a host tensor of shape ", shape_str(host_dst.shape()));
   if (!src.numel()) return;
   use_device();
-  CN_CUDA_CHECK(cudaMemcpyAsync(host_dst.data(), src.data(), src.bytes(), cudaMemcpyDeviceToHost, stream_));
-  CN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  // On the compute stream, behind the kernels that wrote src; synchronous.
+  PinnedStaging::Lease buf = staging_.acquire(src.bytes());
+  if (buf) {
+    CN_CUDA_CHECK(cudaMemcpyAsync(buf->ptr, src.data(), src.bytes(), cudaMemcpyDeviceToHost, stream_));
+    CN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    std::memcpy(host_dst.data(), buf->ptr, src.bytes());
+  } else {
+    CN_CUDA_CHECK(cudaMemcpyAsync(host_dst.data(), src.data(), src.bytes(), cudaMemcpyDeviceToHost, stream_));
+    CN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
 }
 
 void CudaBackend::synchronize() {
@@ -109,6 +141,23 @@ void CudaBackend::synchronize() {
   CN_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
+MemoryStats CudaBackend::memory_stats() const {
+  MemoryStats s = alloc_->stats();
+  s.pinned = staging_.bytes();
+  s.pinned_allocs = staging_.host_allocs();
+  return s;
+}
+
+void CudaBackend::run_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                                     Tensor& y) {
+  use_device();
+  cuda::conv2d_forward(ctx_, x, w, bias, p, y);
+}
+void CudaBackend::run_conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
+                                      Tensor& gx, Tensor& gw, Tensor& gb) {
+  use_device();
+  cuda::conv2d_backward(ctx_, x, w, gy, p, gx, gw, gb);
+}
 void CudaBackend::run_corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) {
   use_device();
   cuda::corner_pool_forward(ctx_, mode, x, y);
@@ -191,16 +240,6 @@ void CudaBackend::run_maxpool3x3_forward(const Tensor& x, Tensor& y) {
 void CudaBackend::run_maxpool3x3_backward(const Tensor& x, const Tensor& gy, Tensor& gx) {
   use_device();
   cuda::maxpool3x3_backward(ctx_, x, gy, gx);
-}
-
-// Ops whose kernels are not merged yet: supports() is false for them, so the
-// engine's check refuses them before these are reached.
-void CudaBackend::run_conv2d_forward(const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&, Tensor&) {
-  unsupported(Op::Conv2dForward);
-}
-void CudaBackend::run_conv2d_backward(const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&, Tensor&,
-                                      Tensor&, Tensor&) {
-  unsupported(Op::Conv2dBackward);
 }
 
 }  // namespace cuda

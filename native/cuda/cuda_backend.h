@@ -1,4 +1,8 @@
-// The CUDA backend: tensors in device memory of one GPU, work on one stream.
+// The CUDA backend: tensors in device memory of one GPU, kernels on one compute
+// stream, host-to-device copies on a copy stream that the compute stream waits
+// for with an event (so an input batch's copy overlaps the work queued before
+// it). Device memory comes from a caching allocator (device_allocator.h), host
+// transfers go through cached pinned buffers (pinned_staging.h).
 // Only ops with a CUDA kernel are overridden (supports() lists them); the rest
 // keep the base class's error, which tells the caller to use the 'cpu' backend.
 //
@@ -6,10 +10,13 @@
 // (native/cuda_emu) to make the 'cuda-emu' backend: host memory standing in
 // for device memory, device reported as cuda:0.
 #pragma once
+#include <memory>
 #include <string>
 
 #include "../engine/backend.h"
 #include "cuda_ops.h"
+#include "device_allocator.h"
+#include "pinned_staging.h"
 
 namespace cn {
 namespace cuda {
@@ -31,6 +38,8 @@ class CudaBackend : public Backend {
   Tensor upload(const Tensor& host) override;
   void download(const Tensor& src, Tensor& host_dst) override;
   void synchronize() override;
+  MemoryStats memory_stats() const override;
+
  protected:
   // Each forwards to its entry in cuda_ops.h (arguments already checked by the engine).
   void run_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
@@ -69,7 +78,12 @@ class CudaBackend : public Backend {
 
   int index_;
   std::string name_;
-  cudaStream_t stream_ = nullptr;
+  cudaStream_t stream_ = nullptr;       // kernels, device-to-device and device-to-host copies
+  cudaStream_t copy_stream_ = nullptr;  // host-to-device copies (upload)
+  // Shared with the deleters of the tensors it handed out, which may outlive
+  // the backend (closed then: blocks go straight back to the driver).
+  std::shared_ptr<DeviceAllocator> alloc_;
+  PinnedStaging staging_;
   Ctx ctx_;
 };
 

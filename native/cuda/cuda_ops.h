@@ -35,6 +35,14 @@ void conv2d_forward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bi
                     Tensor& y);
 void conv2d_backward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
                      Tensor& gx, Tensor& gw, Tensor& gb);
+// The backend's own implicit-GEMM kernels (conv2d.cu), always available and
+// deterministic. Another helper is adding cuDNN: the entries above will try
+// cuDNN first and fall back to these, and cuDNN's one-time self-check per
+// algorithm and shape compares against them. For now the entries call them.
+void conv2d_forward_direct(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                           Tensor& y);
+void conv2d_backward_direct(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
+                            Tensor& gx, Tensor& gw, Tensor& gb);
 
 void batch_norm_forward_train(Ctx& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                               Tensor& running_mean, Tensor& running_var, const BatchNormParams& p, Tensor& y,

@@ -79,6 +79,19 @@ struct BatchNormParams {
   float momentum = 0.1f;  // new_running = (1 - momentum) * old + momentum * batch
 };
 
+// ---- memory statistics (Backend::memory_stats) -------------------------------
+// Device memory held by a backend's allocator, in bytes and calls; all zero on
+// the CPU, whose tensors are plain host allocations.
+struct MemoryStats {
+  uint64_t in_use = 0;         // in blocks held by live tensors (block sizes, rounded up)
+  uint64_t cached = 0;         // in free blocks kept for reuse
+  uint64_t peak = 0;           // highest in_use so far
+  uint64_t mallocs = 0;        // device allocations asked of the driver
+  uint64_t frees = 0;          // device allocations given back to the driver
+  uint64_t pinned = 0;         // page-locked host staging buffers held
+  uint64_t pinned_allocs = 0;  // page-locked host allocations so far
+};
+
 class Backend;
 
 // The engine's argument checks, one per op (op_checks.cc): tensors on the
@@ -126,6 +139,8 @@ class Backend {
   // Copy a tensor of this device into an existing host tensor of the same size.
   virtual void download(const Tensor& src, Tensor& host_dst) = 0;
   virtual void synchronize() {}
+  // The allocator's figures (see MemoryStats); zeros where nothing is cached.
+  virtual MemoryStats memory_stats() const { return {}; }
 
   // ---- ops ----------------------------------------------------------------
   // Each checks its arguments (check::, above) and runs the backend's run_<op>.

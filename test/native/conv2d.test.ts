@@ -1,4 +1,5 @@
-// conv2dForward / conv2dBackward on every CPU SIMD path: against a naive
+// conv2dForward / conv2dBackward on every CPU SIMD path (and on the device
+// backends, cuda-emu included, at the end): against a naive
 // double-precision convolution and its adjoint, against finite differences of
 // sum(y * gradY), against the PyTorch fixtures, and argument checking.
 import * as assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import {
   type TensorData,
 } from '../../lib/ops';
 import { cpuIsaBackends } from './cpu_isas';
+import { backendsFor } from '../helpers/backends';
 import { randomTensor, seeded } from '../helpers/random_tensor';
 
 interface Case {
@@ -292,6 +294,53 @@ describe('native/cpu conv2d', () => {
       await assert.rejects(conv2dBackwardAsync({ x, weight: w, gradY: randomTensor([1, 2, 5, 5], 4) }), /argument 'gradY'/);
     });
   });
+});
+
+// The device backends' own kernels (native/cuda/conv2d.cu) against the same
+// naive reference: every shape above, including strides and paddings the models
+// never use, on cuda-emu in CI and on cuda:N where a GPU is present.
+describe('native/cuda conv2d', () => {
+  const devices = backendsFor(['conv2d_forward', 'conv2d_backward']).run.filter((b) => !b.startsWith('cpu'));
+  if (devices.length === 0) it('no device backend with conv2d kernels here (cuda-emu appears once its plugin is built)');
+  for (const backend of devices) {
+    describe(backend, () => {
+      const big: Case = { name: 'several tiles along every GEMM dimension, 3 images', x: [3, 70, 12, 13], w: [66, 70, 3, 3], stride: [1, 1], padding: [1, 1], bias: true };
+      for (const c of [...cases, big]) {
+        it(`${c.name}: forward and backward match the naive reference`, () => {
+          const { x, w, b, gy } = setup(c, 7);
+          const ref = reference(x, w, b, gy, c.stride, c.padding);
+          const { y } = conv2dForward({ x, weight: w, bias: b, stride: c.stride, padding: c.padding }, { backend });
+          assert.deepEqual(y.shape, ref.shape);
+          assertClose(y.data, ref.y, 1e-5, 'y');
+          const g = conv2dBackward({ x, weight: w, gradY: gy, stride: c.stride, padding: c.padding }, { backend });
+          assertClose(g.gradX.data, ref.gx, 1e-5, 'gradX');
+          assertClose(g.gradWeight.data, ref.gw, 1e-5, 'gradWeight');
+          assertClose(g.gradBias.data, ref.gb, 1e-5, 'gradBias');
+        });
+      }
+
+      it('the backward is deterministic (no atomics; split reductions summed in a fixed order)', () => {
+        const c: Case = { name: 'stem', x: [2, 3, 37, 41], w: [8, 3, 7, 7], stride: [2, 2], padding: [3, 3], bias: true };
+        const { x, w, gy } = setup(c, 11);
+        const args = { x, weight: w, gradY: gy, stride: c.stride, padding: c.padding };
+        const a = conv2dBackward(args, { backend });
+        const b = conv2dBackward(args, { backend });
+        assert.deepEqual(Array.from(b.gradX.data), Array.from(a.gradX.data));
+        assert.deepEqual(Array.from(b.gradWeight.data), Array.from(a.gradWeight.data));
+        assert.deepEqual(Array.from(b.gradBias.data), Array.from(a.gradBias.data));
+      });
+
+      it('an empty batch gives an empty output and zero weight and bias gradients', () => {
+        const x = tensor(new Float32Array(0), [0, 3, 5, 5]);
+        const w = randomTensor([2, 3, 3, 3], 2);
+        const { y } = conv2dForward({ x, weight: w, padding: 1 }, { backend });
+        assert.deepEqual(y.shape, [0, 2, 5, 5]);
+        const g = conv2dBackward({ x, weight: w, gradY: tensor(new Float32Array(0), [0, 2, 5, 5]), padding: 1 }, { backend });
+        assert.deepEqual(Array.from(g.gradWeight.data), new Array(w.data.length).fill(0));
+        assert.deepEqual(Array.from(g.gradBias.data), [0, 0]);
+      });
+    });
+  }
 });
 
 /** Reads a little-endian float32, C-order .npy file (the fixtures' format, see their README). */

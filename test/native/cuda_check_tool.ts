@@ -16,11 +16,16 @@ export interface ToolResult {
   stderr: string;
 }
 
-export function runTool(args: string[]): ToolResult {
+/** `env` adds variables to this process's environment for the tool's run. */
+export function runTool(args: string[], env?: Record<string, string>): ToolResult {
   if (!fs.existsSync(checkTool)) {
     throw new Error(`${checkTool} is missing: build the native code with \`npm run build:native\` (CORNERNET_TEST_TOOLS=ON, the default)`);
   }
-  const r = spawnSync(checkTool, args, { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(checkTool, args, {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: env ? { ...process.env, ...env } : process.env,
+  });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -17,7 +17,7 @@ describe('train/train_config', () => {
       (e: Error) =>
         /config\.train\.batchSize: .*>0.*, got -2/.test(e.message) &&
         /config\.optimizer\.betas/.test(e.message) &&
-        /config\.device: expected cpu, cuda, cuda:N or auto, got "tpu"/.test(e.message) &&
+        /config\.device: expected cpu, cuda, cuda:N, cuda-emu or auto, got "tpu"/.test(e.message) &&
         /config\.log: unknown key\(s\) 'every'/.test(e.message),
     );
   });

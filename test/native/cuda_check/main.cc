@@ -2,6 +2,7 @@
 // ops through a backend plugin (cuda_emu or cuda) for the mocha tests in
 // test/native/cuda_emu.test.ts and test/gpu/cuda.test.ts.
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "plugin_op.h"
@@ -12,9 +13,11 @@ int main(int argc, char** argv) {
   if (cmd == "selftest" && argc == 3) return run_selftest(argv[2]);
   if (cmd == "probe" && argc == 3) return run_probe(argv[2]);
   if (cmd == "op") return run_op(argc, argv);
+  if (cmd == "memory" && argc == 4) return run_memory(argv[2], std::atoi(argv[3]));
   std::fprintf(stderr,
                "usage: cornernet_cuda_check selftest <name>\n"
                "       cornernet_cuda_check probe <plugin.so>\n"
-               "       cornernet_cuda_check op <plugin.so> <device> <op> <mode> N C H W <dir>\n");
+               "       cornernet_cuda_check op <plugin.so> <device> <op> <mode> N C H W <dir>\n"
+               "       cornernet_cuda_check memory <plugin.so> <device>\n");
   return 2;
 }

@@ -79,6 +79,17 @@ int run_probe(const std::string& path) {
   }
 }
 
+std::unique_ptr<cn::Backend> open_backend(const std::string& plugin, int device) {
+  Loaded l = load(plugin);
+  cn_plugin_probe p{};
+  l.probe(&p);
+  if (p.status != CN_PROBE_OK) throw std::runtime_error(std::string("plugin not usable: ") + p.message);
+  char err[512] = {0};
+  std::unique_ptr<cn::Backend> be(l.create(device, err, sizeof(err)));
+  if (!be) throw std::runtime_error(err);
+  return be;
+}
+
 int run_op(int argc, char** argv) {
   // argv: op <plugin> <device> <op> <mode> N C H W <dir>
   if (argc != 11) {
@@ -86,13 +97,7 @@ int run_op(int argc, char** argv) {
     return 2;
   }
   try {
-    Loaded l = load(argv[2]);
-    cn_plugin_probe p{};
-    l.probe(&p);
-    if (p.status != CN_PROBE_OK) throw std::runtime_error(std::string("plugin not usable: ") + p.message);
-    char err[512] = {0};
-    std::unique_ptr<cn::Backend> be(l.create(std::atoi(argv[3]), err, sizeof(err)));
-    if (!be) throw std::runtime_error(err);
+    std::unique_ptr<cn::Backend> be = open_backend(argv[2], std::atoi(argv[3]));
     std::string op = argv[4], dir = argv[10];
     cn::CornerPoolMode mode = parse_mode(argv[5]);
     cn::Shape shape{std::atoll(argv[6]), std::atoll(argv[7]), std::atoll(argv[8]), std::atoll(argv[9])};

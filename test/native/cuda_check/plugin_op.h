@@ -1,5 +1,12 @@
 #pragma once
+#include <memory>
 #include <string>
+
+#include "../../../native/engine/backend.h"
+
+// Loads a backend plugin, probes it and creates its backend for `device`; throws with the reason.
+std::unique_ptr<cn::Backend> open_backend(const std::string& plugin_path, int device);
 
 int run_probe(const std::string& plugin_path);
 int run_op(int argc, char** argv);
+int run_memory(const std::string& plugin_path, int device);

@@ -1,0 +1,608 @@
+// test-backend-ops: every engine op on every available backend against the CPU,
+// and the kernels' speed, as one native program (in the spirit of ggml's
+// test-backend-ops). It needs no Node.js, so it runs on GPU machines that have
+// only a compiler, CMake and the CUDA toolkit (scripts/gpu-check.sh builds and
+// runs it there); CI runs its test mode on the CUDA emulator.
+//
+//   test-backend-ops test  [-b BACKEND]... [-o OP] [--require-all] [--no-model]
+//   test-backend-ops perf  [-b BACKEND]... [-o OP] [--no-model]
+//
+// BACKEND: cuda:N, cuda (every device), cuda-emu; default: every CUDA device, or
+// the emulator when there is none. test: every case of every op (small, odd
+// sizes, ties) against the CPU, then a tiny CornerNet (forward, two training
+// steps) against the CPU from the same seed. perf: the bench cases (realistic
+// CornerNet sizes) timed per backend, GB/s for memory-bound ops next to the
+// device's own copy bandwidth, GFLOP/s for convolutions, then HourglassNet-104:
+// a 1x3x511x511 forward and training steps at batch 6 (ms/img).
+// Exit status: 0 when everything ran and agreed, 1 otherwise. An engine op with
+// no test case is a failure, so a new op cannot go untested.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cpu/cpu_backend.h"
+#include "engine/runtime.h"
+#include "model/cornernet.h"
+#include "train/trainer.h"
+
+namespace {
+
+using cn::Backend;
+using cn::Op;
+using cn::Shape;
+using cn::Tensor;
+
+// ---- inputs --------------------------------------------------------------------
+
+struct Rng {
+  std::mt19937_64 gen;
+  explicit Rng(uint64_t seed) : gen(seed) {}
+  float normal() { return std::normal_distribution<float>(0.f, 1.f)(gen); }
+  float uniform(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(gen); }
+};
+
+Tensor normal(Rng& r, const Shape& s, float scale = 1.f) {
+  Tensor t = Tensor::host(s);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = r.normal() * scale;
+  return t;
+}
+
+Tensor uniform(Rng& r, const Shape& s, float lo, float hi) {
+  Tensor t = Tensor::host(s);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = r.uniform(lo, hi);
+  return t;
+}
+
+// Values 0.01 apart in random order, a few of them repeated: the max-based ops
+// meet ties (their tie rules must agree exactly) but no near-ties.
+Tensor distinct_with_ties(Rng& r, const Shape& s) {
+  Tensor t = Tensor::host(s);
+  const int64_t n = t.numel();
+  std::vector<int64_t> order(n);
+  for (int64_t i = 0; i < n; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), r.gen);
+  for (int64_t i = 0; i < n; ++i) t.data()[i] = static_cast<float>(order[i] - n / 2) * 0.01f;
+  for (int64_t i = 0; i + 7 < n; i += 7) t.data()[i + 3] = t.data()[i];
+  return t;
+}
+
+Tensor scalar_tensor(double v) {
+  Tensor t = Tensor::host({1});
+  t.data()[0] = static_cast<float>(v);
+  return t;
+}
+
+// ---- cases -----------------------------------------------------------------------
+
+struct Case {
+  Op op;
+  std::string label;
+  std::vector<Tensor> in;       // host; uploaded to each backend
+  std::vector<Shape> out;       // outputs, allocated on the backend and overwritten
+  std::vector<size_t> in_out;   // inputs the op updates in place: compared too
+  std::function<void(Backend&, std::vector<Tensor>& in, std::vector<Tensor>& out)> run;
+  double rtol = 1e-5, atol = 1e-6;
+  double flops = 0;  // per run, for GFLOP/s
+  double bytes = 0;  // read + written per run, for GB/s
+};
+
+double bytes_of(const std::vector<Tensor>& in, const std::vector<Shape>& out) {
+  double b = 0;
+  for (const Tensor& t : in) b += static_cast<double>(t.bytes());
+  for (const Shape& s : out) b += static_cast<double>(cn::shape_numel(s)) * 4;
+  return b;
+}
+
+std::string shape_label(const Shape& s) {
+  std::string r;
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? "x" : "") + std::to_string(s[i]);
+  return r;
+}
+
+struct ConvShape {
+  Shape x;
+  int64_t o, k;
+  int stride, pad;
+  bool bias;
+};
+
+void add_conv(std::vector<Case>& cases, Rng& r, const ConvShape& c) {
+  const Shape w{c.o, c.x[1], c.k, c.k};
+  cn::Conv2dParams p;
+  p.stride_h = p.stride_w = c.stride;
+  p.pad_h = p.pad_w = c.pad;
+  const Shape y{c.x[0], c.o, cn::conv_out_size(c.x[2], c.k, c.stride, c.pad),
+                cn::conv_out_size(c.x[3], c.k, c.stride, c.pad)};
+  const std::string label = shape_label(c.x) + " w" + shape_label(w) + " s" + std::to_string(c.stride) + " p" +
+                            std::to_string(c.pad) + (c.bias ? "" : " nobias");
+  const double fan_in = static_cast<double>(c.x[1] * c.k * c.k);
+  const double flops = 2.0 * cn::shape_numel(y) * fan_in;
+  Tensor x = normal(r, c.x), wt = normal(r, w, static_cast<float>(1 / std::sqrt(fan_in)));
+  Tensor b = c.bias ? normal(r, {c.o}, 0.1f) : Tensor{};
+  // Sums over C*k*k products in another order (and, on a GPU, with FMA).
+  const double rtol = 1e-4, atol = 1e-4;
+  Case f{Op::Conv2dForward, label, {x, wt}, {y}, {}, nullptr, rtol, atol, flops};
+  f.run = [p, b](Backend& be, std::vector<Tensor>& in, std::vector<Tensor>& out) {
+    Tensor bias = b.defined() ? be.upload(b) : Tensor{};
+    be.conv2d_forward(in[0], in[1], bias, p, out[0]);
+  };
+  f.bytes = bytes_of(f.in, f.out);
+  cases.push_back(f);
+  Case g{Op::Conv2dBackward, label, {x, wt, normal(r, y)}, {c.x, w}, {}, nullptr, rtol, atol, 2 * flops};
+  if (c.bias) g.out.push_back({c.o});
+  g.run = [p](Backend& be, std::vector<Tensor>& in, std::vector<Tensor>& out) {
+    Tensor gb = out.size() > 2 ? out[2] : Tensor{};
+    be.conv2d_backward(in[0], in[1], in[2], p, out[0], out[1], gb);
+  };
+  g.bytes = bytes_of(g.in, g.out);
+  cases.push_back(g);
+}
+
+void add_batch_norm(std::vector<Case>& cases, Rng& r, const Shape& xs) {
+  const int64_t C = xs[1];
+  const std::string label = shape_label(xs);
+  Tensor x = normal(r, xs), gamma = uniform(r, {C}, 0.5f, 1.5f), beta = normal(r, {C}, 0.2f);
+  Tensor rm = normal(r, {C}, 0.1f), rv = uniform(r, {C}, 0.5f, 2.f);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = x.data()[i] * 1.5f + 0.3f * static_cast<float>((i / (xs[2] * xs[3])) % C);
+  cn::BatchNormParams bp;
+  Case t{Op::BatchNormForwardTrain, label, {x, gamma, beta, rm, rv}, {xs, {C}, {C}}, {3, 4}, nullptr, 1e-4, 1e-5};
+  t.run = [bp](Backend& be, std::vector<Tensor>& in, std::vector<Tensor>& out) {
+    be.batch_norm_forward_train(in[0], in[1], in[2], in[3], in[4], bp, out[0], out[1], out[2]);
+  };
+  t.bytes = 3.0 * x.bytes();
+  cases.push_back(t);
+  Case e{Op::BatchNormForwardEval, label, {x, gamma, beta, rm, rv}, {xs}, {}, nullptr, 1e-5, 1e-6};
+  e.run = [bp](Backend& be, std::vector<Tensor>& in, std::vector<Tensor>& out) {
+    be.batch_norm_forward_eval(in[0], in[1], in[2], in[3], in[4], bp, out[0]);
+  };
+  e.bytes = 2.0 * x.bytes();
+  cases.push_back(e);
+  for (bool training : {true, false}) {
+    // Statistics as a forward would have saved them (any positive invstd will do).
+    Case b{Op::BatchNormBackward, label + (training ? " train" : " eval"),
+           {x, gamma, normal(r, {C}, 0.3f), uniform(r, {C}, 0.5f, 1.5f), normal(r, xs)}, {xs, {C}, {C}}, {}, nullptr,
+           1e-4, 1e-5};
+    b.run = [training](Backend& be, std::vector<Tensor>& in, std::vector<Tensor>& out) {
+      be.batch_norm_backward(in[0], in[1], in[2], in[3], in[4], training, out[0], out[1], out[2]);
+    };
+    b.bytes = 4.0 * x.bytes();
+    cases.push_back(b);
+  }
+}
+
+void add_pointwise(std::vector<Case>& cases, Rng& r, const Shape& s) {
+  const std::string label = shape_label(s);
+  Tensor x = normal(r, s, 3.f), gy = normal(r, s);
+  x.data()[0] = NAN;  // NaN must pass through relu and sigmoid alike
+  Tensor relu_y = Tensor::host(s), sig_y = Tensor::host(s);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const float v = x.data()[i];
+    relu_y.data()[i] = (v > 0.f || v != v) ? v : 0.f;
+    sig_y.data()[i] = static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(v))));
+  }
+  auto add = [&](Op op, std::vector<Tensor> in, double rtol,
+                 std::function<void(Backend&, std::vector<Tensor>&, std::vector<Tensor>&)> run) {
+    Case c{op, label, std::move(in), {s}, {}, std::move(run), rtol, rtol * 1e-2};
+    c.bytes = bytes_of(c.in, c.out);
+    cases.push_back(c);
+  };
+  add(Op::ReluForward, {x}, 0, [](Backend& be, auto& in, auto& out) { be.relu_forward(in[0], out[0]); });
+  add(Op::ReluBackward, {relu_y, gy}, 0, [](Backend& be, auto& in, auto& out) { be.relu_backward(in[0], in[1], out[0]); });
+  add(Op::AddForward, {x, gy}, 0, [](Backend& be, auto& in, auto& out) { be.add_forward(in[0], in[1], out[0]); });
+  // expf differs between libm and the GPU's by an ulp or two.
+  add(Op::SigmoidForward, {x}, 1e-6, [](Backend& be, auto& in, auto& out) { be.sigmoid_forward(in[0], out[0]); });
+  add(Op::SigmoidBackward, {sig_y, gy}, 1e-6,
+      [](Backend& be, auto& in, auto& out) { be.sigmoid_backward(in[0], in[1], out[0]); });
+}
+
+void add_pools(std::vector<Case>& cases, Rng& r, const Shape& s) {
+  const std::string label = shape_label(s);
+  Tensor x = distinct_with_ties(r, s), gy = normal(r, s);
+  const Shape up{s[0], s[1], 2 * s[2], 2 * s[3]};
+  auto push = [&](Case c) {
+    c.bytes = bytes_of(c.in, c.out);
+    cases.push_back(c);
+  };
+  // Selections and copies are exact; backward sums a few gradients in another order.
+  push({Op::Upsample2xForward, label, {x}, {up}, {}, [](Backend& be, auto& in, auto& out) { be.upsample2x_forward(in[0], out[0]); }, 0, 0});
+  push({Op::Upsample2xBackward, label, {normal(r, up)}, {s}, {}, [](Backend& be, auto& in, auto& out) { be.upsample2x_backward(in[0], out[0]); }, 1e-6, 1e-6});
+  push({Op::MaxPool3x3Forward, label, {x}, {s}, {}, [](Backend& be, auto& in, auto& out) { be.maxpool3x3_forward(in[0], out[0]); }, 0, 0});
+  push({Op::MaxPool3x3Backward, label, {x, gy}, {s}, {}, [](Backend& be, auto& in, auto& out) { be.maxpool3x3_backward(in[0], in[1], out[0]); }, 1e-6, 1e-6});
+  for (auto mode : {cn::CornerPoolMode::Top, cn::CornerPoolMode::Bottom, cn::CornerPoolMode::Left, cn::CornerPoolMode::Right}) {
+    const std::string l = label + " " + cn::corner_pool_mode_name(mode);
+    push({Op::CornerPoolForward, l, {x}, {s}, {}, [mode](Backend& be, auto& in, auto& out) { be.corner_pool_forward(mode, in[0], out[0]); }, 0, 0});
+    push({Op::CornerPoolBackward, l, {x, gy}, {s}, {}, [mode](Backend& be, auto& in, auto& out) { be.corner_pool_backward(mode, in[0], in[1], out[0]); }, 1e-5, 1e-6});
+  }
+}
+
+void add_optimizer(std::vector<Case>& cases, Rng& r, const Shape& s) {
+  const std::string label = shape_label(s);
+  Tensor x = normal(r, s), y = normal(r, s);
+  auto push = [&](Case c) {
+    c.bytes = bytes_of(c.in, c.out);
+    cases.push_back(c);
+  };
+  push({Op::Copy, label, {x}, {s}, {}, [](Backend& be, auto& in, auto& out) { be.copy(in[0], out[0]); }, 0, 0});
+  push({Op::SumSquares, label, {x}, {{1}}, {}, [](Backend& be, auto& in, auto& out) {
+          be.copy(be.upload(scalar_tensor(be.sum_squares(in[0]))), out[0]);
+        }, 1e-6, 0});
+  push({Op::Axpy, label, {x, y}, {}, {1}, [](Backend& be, auto& in, auto&) { be.axpy(-0.75f, in[0], in[1]); }, 1e-6, 1e-7});
+  cn::AdamParams ap;
+  ap.lr = 1e-3f;
+  ap.weight_decay = 1e-4f;
+  ap.grad_scale = 0.5f;
+  ap.step = 7;
+  push({Op::AdamUpdate, label, {x, y, normal(r, s, 0.1f), uniform(r, s, 0.f, 0.01f)}, {}, {0, 2, 3},
+        [ap](Backend& be, auto& in, auto&) { be.adam_update(in[0], in[1], in[2], in[3], ap); }, 1e-5, 1e-7});
+}
+
+// Small odd sizes for `test`, CornerNet's sizes for `perf`.
+std::vector<Case> make_cases(bool perf) {
+  Rng r(20240611);
+  std::vector<Case> cases;
+  if (!perf) {
+    for (const ConvShape& c : std::vector<ConvShape>{{{2, 5, 9, 11}, 7, 3, 1, 1, true},
+                                                     {{2, 5, 9, 11}, 6, 3, 2, 1, false},
+                                                     {{1, 3, 19, 17}, 8, 7, 2, 3, true},
+                                                     {{2, 9, 5, 7}, 10, 1, 1, 0, true},
+                                                     {{2, 9, 6, 7}, 10, 1, 2, 0, false}})
+      add_conv(cases, r, c);
+    for (const Shape& s : std::vector<Shape>{{3, 4, 5, 7}, {1, 3, 17, 33}}) add_batch_norm(cases, r, s);
+    for (const Shape& s : std::vector<Shape>{{3, 7, 9, 13}, {1, 1, 1, 1}}) add_pointwise(cases, r, s);
+    for (const Shape& s : std::vector<Shape>{{2, 3, 7, 6}, {1, 2, 5, 37}, {1, 1, 1, 1}}) add_pools(cases, r, s);
+    for (const Shape& s : std::vector<Shape>{{7, 1031}, {1}}) add_optimizer(cases, r, s);
+  } else {
+    for (const ConvShape& c : std::vector<ConvShape>{{{1, 3, 511, 511}, 128, 7, 2, 3, true},
+                                                     {{1, 256, 128, 128}, 256, 3, 1, 1, false},
+                                                     {{1, 256, 64, 64}, 384, 3, 2, 1, false},
+                                                     {{1, 256, 128, 128}, 256, 1, 1, 0, true}})
+      add_conv(cases, r, c);
+    add_batch_norm(cases, r, {6, 256, 128, 128});
+    add_pointwise(cases, r, {6, 256, 128, 128});
+    add_pools(cases, r, {6, 256, 128, 128});
+    add_optimizer(cases, r, {1 << 24});
+  }
+  return cases;
+}
+
+// ---- running a case ------------------------------------------------------------------
+
+struct Result {
+  std::vector<Tensor> host;  // outputs, then in-place inputs, on the host
+};
+
+Result run_case(Backend& be, const Case& c, std::vector<Tensor>& in, std::vector<Tensor>& out) {
+  c.run(be, in, out);
+  be.synchronize();
+  Result r;
+  auto fetch = [&](const Tensor& t) {
+    Tensor h = Tensor::host(t.shape());
+    be.download(t, h);
+    r.host.push_back(h);
+  };
+  for (const Tensor& t : out) fetch(t);
+  for (size_t i : c.in_out) fetch(in[i]);
+  return r;
+}
+
+Result run_fresh(Backend& be, const Case& c) {
+  std::vector<Tensor> in, out;
+  for (const Tensor& t : c.in) {
+    // Inputs updated in place get their own copy on every backend.
+    Tensor h = Tensor::host(t.shape());
+    if (t.numel()) std::memcpy(h.data(), t.data(), t.bytes());
+    in.push_back(be.upload(h));
+  }
+  for (const Shape& s : c.out) out.push_back(be.empty(s));
+  return run_case(be, c, in, out);
+}
+
+// numpy.allclose; NaN equals NaN. Returns the worst violation, or "" when close.
+std::string compare(const Tensor& got, const Tensor& want, double rtol, double atol) {
+  double worst = 0;
+  int64_t at = -1;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    const double g = got.data()[i], w = want.data()[i];
+    if (std::isnan(g) && std::isnan(w)) continue;
+    const double excess = std::isnan(g) || std::isnan(w) ? INFINITY : std::fabs(g - w) - (atol + rtol * std::fabs(w));
+    if (excess > worst || (excess > 0 && at < 0)) {
+      worst = excess;
+      at = i;
+    }
+  }
+  if (at < 0) return "";
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "element %lld: got %.9g, cpu %.9g (rtol %g, atol %g)", static_cast<long long>(at),
+                got.data()[at], want.data()[at], rtol, atol);
+  return buf;
+}
+
+// ---- backends -----------------------------------------------------------------------
+
+struct Backends {
+  std::shared_ptr<cn::Runtime> rt = cn::Runtime::acquire();
+  std::unique_ptr<cn::CpuBackend> cpu;
+  std::vector<std::unique_ptr<Backend>> others;
+
+  Backends() : cpu(new cn::CpuBackend(rt->pool(), cn::default_isa())) {}
+
+  // "cuda:N", "cuda" (every device) or "cuda-emu"; false with a message when unavailable.
+  bool add(const std::string& spec, std::string* why) {
+    const bool emu = spec == "cuda-emu";
+    const cn::Plugin& pl = rt->plugin(emu ? "cuda_emu" : "cuda");
+    if (!pl.loaded) return *why = pl.load_error, false;
+    if (pl.probe.status != CN_PROBE_OK) return *why = pl.probe.message, false;
+    std::vector<int> devices;
+    if (emu || spec.rfind("cuda:", 0) == 0) devices.push_back(emu ? 0 : std::atoi(spec.c_str() + 5));
+    else
+      for (int i = 0; i < pl.probe.device_count; ++i) devices.push_back(i);
+    for (int d : devices) {
+      char err[512] = {0};
+      Backend* b = pl.create(d, err, sizeof err);
+      if (!b) return *why = err, false;
+      others.emplace_back(b);
+    }
+    return true;
+  }
+};
+
+// ---- modes ------------------------------------------------------------------------------
+
+int test_ops(Backends& bs, const std::string& only, bool require_all) {
+  std::vector<Case> cases = make_cases(false);
+  int failed = 0;
+  // A missing case fails the run: every op of the engine list must be tested.
+  for (int i = 0; i < static_cast<int>(Op::Count); ++i) {
+    const Op op = static_cast<Op>(i);
+    if (std::none_of(cases.begin(), cases.end(), [op](const Case& c) { return c.op == op; })) {
+      std::printf("FAIL  %-26s has no test case\n", cn::op_name(op));
+      ++failed;
+    }
+  }
+  int passed = 0, skipped = 0;
+  for (const Case& c : cases) {
+    if (!only.empty() && only != cn::op_name(c.op)) continue;
+    const Result want = run_fresh(*bs.cpu, c);
+    for (auto& be : bs.others) {
+      if (!be->supports(c.op)) {
+        std::printf("%s  %-26s %-32s %s: no kernel\n", require_all ? "FAIL" : "skip", cn::op_name(c.op),
+                    c.label.c_str(), be->name().c_str());
+        require_all ? ++failed : ++skipped;
+        continue;
+      }
+      std::string problem;
+      try {
+        const Result got = run_fresh(*be, c);
+        for (size_t k = 0; k < want.host.size() && problem.empty(); ++k)
+          problem = compare(got.host[k], want.host[k], c.rtol, c.atol);
+      } catch (const std::exception& e) {
+        problem = std::string("threw: ") + e.what();
+      }
+      std::printf("%s  %-26s %-32s %s%s%s\n", problem.empty() ? "ok  " : "FAIL", cn::op_name(c.op), c.label.c_str(),
+                  be->name().c_str(), problem.empty() ? "" : ": ", problem.c_str());
+      problem.empty() ? ++passed : ++failed;
+    }
+  }
+  std::printf("ops: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  return failed;
+}
+
+cn::CornerNetConfig tiny_config() {
+  cn::CornerNetConfig c;
+  c.num_stacks = 2;
+  c.downsample_times = 2;
+  c.stage_channels = {8, 8, 12};
+  c.stage_blocks = {1, 1, 1};
+  c.feat_channel = 8;
+  c.num_classes = 3;
+  c.pool_feat_channels = 8;
+  c.head_feat_channels = 8;
+  return c;
+}
+
+cn::TrainBatch make_batch(Rng& r, int n, int size, int classes) {
+  cn::TrainBatch b;
+  b.images = normal(r, {n, 3, size, size});
+  b.lr = 1e-3f;
+  for (int i = 0; i < n; ++i) {
+    std::vector<cn::GtBox> boxes;
+    for (int k = 0; k < 3; ++k) {
+      cn::GtBox g;
+      g.x1 = r.uniform(0, size * 0.5f);
+      g.y1 = r.uniform(0, size * 0.5f);
+      g.x2 = g.x1 + r.uniform(size * 0.1f, size * 0.45f);
+      g.y2 = g.y1 + r.uniform(size * 0.1f, size * 0.45f);
+      g.label = k % classes;
+      boxes.push_back(g);
+    }
+    b.boxes.push_back(boxes);
+  }
+  return b;
+}
+
+std::vector<Tensor> weights(cn::Trainer& t) {
+  std::vector<Tensor> w;
+  for (cn::Entry& e : t.model().store().entries()) {
+    if (!e.value.defined()) continue;
+    Tensor h = Tensor::host(e.value.shape());
+    t.backend().download(e.value, h);
+    w.push_back(h);
+  }
+  return w;
+}
+
+// A tiny CornerNet trained two steps from the same seed on the CPU and on each
+// backend: the whole device path (forward in both BN modes, losses, backward,
+// clipping, Adam) must give the CPU's weights.
+int test_model(Backends& bs, bool require_all) {
+  cn::TrainerOptions o;
+  o.model = tiny_config();
+  o.seed = 7;
+  int failed = 0;
+  auto train = [&](Backend& be) {
+    cn::Trainer t({&be}, o, bs.rt->pool());
+    Rng r(99);
+    double loss = 0;
+    for (int s = 0; s < 2; ++s) loss = t.step(make_batch(r, 2, 32, o.model.num_classes)).total;
+    return std::make_pair(weights(t), loss);
+  };
+  const auto want = train(*bs.cpu);
+  for (auto& be : bs.others) {
+    std::string problem;
+    const std::vector<Op> needed = cn::training_ops();
+    if (!std::all_of(needed.begin(), needed.end(), [&](Op op) { return be->supports(op); })) {
+      std::printf("%s  %-26s %-32s %s: not every training op has a kernel\n", require_all ? "FAIL" : "skip", "model",
+                  "tiny CornerNet, 2 steps", be->name().c_str());
+      if (require_all) ++failed;
+      continue;
+    }
+    try {
+      const auto got = train(*be);
+      if (std::fabs(got.second - want.second) > 1e-4 * std::fabs(want.second)) problem = "loss differs";
+      // Two Adam steps move weights by ~lr: agreement to 1e-4 means the same update.
+      for (size_t k = 0; k < want.first.size() && problem.empty(); ++k)
+        problem = compare(got.first[k], want.first[k], 1e-3, 1e-4);
+    } catch (const std::exception& e) {
+      problem = std::string("threw: ") + e.what();
+    }
+    std::printf("%s  %-26s %-32s %s%s%s\n", problem.empty() ? "ok  " : "FAIL", "model", "tiny CornerNet, 2 steps",
+                be->name().c_str(), problem.empty() ? "" : ": ", problem.c_str());
+    if (!problem.empty()) ++failed;
+  }
+  return failed;
+}
+
+double time_ms(Backend& be, const std::function<void()>& f, double budget_ms = 300) {
+  f();  // warm-up: allocation, algorithm choice, first-touch
+  be.synchronize();
+  std::vector<double> ms;
+  double total = 0;
+  while (ms.size() < 3 || (total < budget_ms && ms.size() < 50)) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    be.synchronize();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    total += ms.back();
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+void perf_ops(Backends& bs, const std::string& only) {
+  std::vector<Case> cases = make_cases(true);
+  for (auto& be : bs.others) {
+    // The device's own copy bandwidth: what memory-bound kernels are measured against.
+    Tensor a = be->empty({1 << 26}), b = be->empty({1 << 26});
+    const double copy_gbs = 2.0 * a.bytes() / time_ms(*be, [&] { be->copy(a, b); }) / 1e6;
+    std::printf("\n%s: device copy %.0f GB/s (256 MiB buffers)\n", be->name().c_str(), copy_gbs);
+    std::printf("%-26s %-34s %10s %10s %8s %10s\n", "op", "case", "ms", "GB/s", "of copy", "GFLOP/s");
+    for (const Case& c : cases) {
+      if ((!only.empty() && only != cn::op_name(c.op)) || !be->supports(c.op)) continue;
+      std::vector<Tensor> in, out;
+      for (const Tensor& t : c.in) in.push_back(be->upload(t));
+      for (const Shape& s : c.out) out.push_back(be->empty(s));
+      const double ms = time_ms(*be, [&] { c.run(*be, in, out); });
+      const double gbs = c.bytes / ms / 1e6;
+      std::printf("%-26s %-34s %10.3f %10.1f %7.0f%% ", cn::op_name(c.op), c.label.c_str(), ms, gbs, 100 * gbs / copy_gbs);
+      if (c.flops > 0) std::printf("%10.0f", c.flops / ms / 1e6);
+      std::printf("\n");
+    }
+  }
+}
+
+void perf_model(Backends& bs) {
+  cn::CornerNetConfig hg104;  // the defaults are HourglassNet-104 with 80 classes
+  const std::vector<Op> needed = cn::training_ops();
+  for (auto& be : bs.others) {
+    if (!std::all_of(needed.begin(), needed.end(), [&](Op op) { return be->supports(op); })) {
+      std::printf("\n%s: hourglass104 skipped: not every training op has a kernel\n", be->name().c_str());
+      continue;
+    }
+    {
+      cn::CornerNet model(hg104);
+      model.store().materialize(*be, 1);
+      Rng r(5);
+      Tensor x = be->upload(normal(r, {1, 3, 511, 511}));
+      const double ms = time_ms(*be, [&] { model.forward(*be, x, /*train=*/false, /*record=*/false); }, 2000);
+      std::printf("\n%s: hourglass104 forward, 1x3x511x511: %.1f ms/img\n", be->name().c_str(), ms);
+    }
+    cn::TrainerOptions o;
+    o.model = hg104;
+    cn::Trainer t({be.get()}, o, bs.rt->pool());
+    Rng r(6);
+    const int batch = 6;  // the reference recipe's images per GPU
+    cn::TrainBatch b = make_batch(r, batch, 511, hg104.num_classes);
+    const double ms = time_ms(*be, [&] { t.step(b); }, 5000);
+    std::printf("%s: hourglass104 training step, batch %d at 511: %.1f ms (%.1f ms/img)\n", be->name().c_str(), batch,
+                ms, ms / batch);
+  }
+}
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: test-backend-ops test|perf [-b cuda|cuda:N|cuda-emu]... [-o OP] [--require-all] [--no-model]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage();
+  const std::string mode = argv[1];
+  if (mode != "test" && mode != "perf") return usage();
+  std::vector<std::string> specs;
+  std::string only;
+  bool require_all = false, model = true;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-b" && i + 1 < argc) specs.push_back(argv[++i]);
+    else if (a == "-o" && i + 1 < argc) only = argv[++i];
+    else if (a == "--require-all") require_all = true;
+    else if (a == "--no-model") model = false;
+    else return usage();
+  }
+  try {
+    Backends bs;
+    std::string why;
+    if (specs.empty()) {
+      // Every GPU; the emulator only where there is none (and only for `test`: it is not fast).
+      if (!bs.add("cuda", &why)) {
+        std::printf("no CUDA device (%s)\n", why.c_str());
+        if (mode == "test" && !bs.add("cuda-emu", &why)) std::printf("no CUDA emulator (%s)\n", why.c_str());
+      }
+    } else {
+      for (const std::string& s : specs)
+        if (!bs.add(s, &why)) {
+          std::printf("FAIL  backend %s unavailable: %s\n", s.c_str(), why.c_str());
+          return 1;
+        }
+    }
+    if (bs.others.empty()) {
+      std::printf("no backend to compare with the CPU\n");
+      return 1;
+    }
+    std::printf("cpu (%s, %d threads) against:", cn::isa_name(cn::default_isa()), bs.rt->pool().num_threads());
+    for (auto& b : bs.others) std::printf(" %s", b->name().c_str());
+    std::printf("\n");
+    if (mode == "test") {
+      int failed = test_ops(bs, only, require_all);
+      if (model && only.empty()) failed += test_model(bs, require_all);
+      std::printf("%s\n", failed ? "FAILED" : "all agree with the cpu");
+      return failed ? 1 : 0;
+    }
+    perf_ops(bs, only);
+    if (model && only.empty()) perf_model(bs);
+    return 0;
+  } catch (const std::exception& e) {
+    std::printf("FAIL  %s\n", e.what());
+    return 1;
+  }
+}
