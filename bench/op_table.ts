@@ -253,6 +253,156 @@ function unary(
   });
 }
 
+// ---- CornerNet targets and losses -------------------------------------------
+// Case x = [N, C, H, W]: batch, classes, head output size; the padded input is
+// 4H x 4W. Image 1 (when there is one) has no box; every other image has one to
+// five random boxes and one reaching the far border.
+
+/** Random boxes as the cornerTargets binding takes them: boxes [K, 4], labels [K], imageIndex [K]. */
+function boxTensors(c: OpCase, rng: Rng): Tensors {
+  const [N, C, H, W] = c.x as [number, number, number, number];
+  const ph = 4 * H, pw = 4 * W;
+  const boxes: number[] = [], labels: number[] = [], image: number[] = [];
+  for (let n = 0; n < N; ++n) {
+    if (n === 1) continue;
+    const k = 1 + rng.int(5);
+    for (let j = 0; j <= k; ++j) {
+      const x1 = rng.uniform(0, pw * 0.8), y1 = rng.uniform(0, ph * 0.8);
+      const border = j === k;
+      boxes.push(x1, y1, border ? pw : Math.min(pw, x1 + rng.uniform(1, pw * 0.6)), border ? ph : Math.min(ph, y1 + rng.uniform(1, ph * 0.6)));
+      labels.push(rng.int(C));
+      image.push(n);
+    }
+  }
+  const K = labels.length;
+  return {
+    boxes: { data: Float32Array.from(boxes), shape: [K, 4] },
+    labels: { data: Float32Array.from(labels), shape: [K] },
+    imageIndex: { data: Float32Array.from(image), shape: [K] },
+  };
+}
+
+function targetArgs(i: Tensors, c: OpCase): ops.CornerTargetsArgs {
+  const [N, C, H, W] = c.x as [number, number, number, number];
+  const images: ops.ImageBoxes[] = Array.from({ length: N }, () => ({ boxes: [], labels: [] }));
+  const b = need(i, 'boxes').data, l = need(i, 'labels').data, im = need(i, 'imageIndex').data;
+  for (let k = 0; k < l.length; ++k) {
+    const img = images[im[k]!]!;
+    img.boxes.push([b[4 * k]!, b[4 * k + 1]!, b[4 * k + 2]!, b[4 * k + 3]!]);
+    img.labels.push(l[k]!);
+  }
+  return { images, numClasses: C, featureSize: [H, W], padSize: [4 * H, 4 * W] };
+}
+
+/** Embedding pairs as the bindings take them: [K, 5] rows (image, tl_y, tl_x, br_y, br_x). */
+function matchTensor(match: ops.CornerMatch[][]): TensorData {
+  const rows: number[] = [];
+  match.forEach((objs, n) => objs.forEach(([[ty, tx], [by, bx]]) => rows.push(n, ty, tx, by, bx)));
+  return { data: Float32Array.from(rows), shape: [rows.length / 5, 5] };
+}
+
+function matchLists(t: TensorData, N: number): ops.CornerMatch[][] {
+  const out: ops.CornerMatch[][] = Array.from({ length: N }, () => []);
+  for (let r = 0; r < t.shape[0]!; ++r) {
+    const [n, ty, tx, by, bx] = Array.from(t.data.subarray(5 * r, 5 * r + 5));
+    out[n!]!.push([[ty!, tx!], [by!, bx!]]);
+  }
+  return out;
+}
+
+const TARGET_KEYS = ['tlHeatmap', 'brHeatmap', 'tlOffset', 'brOffset', 'tlMask', 'brMask'] as const;
+
+const cornerTargetsEntry: OpEntry = {
+  name: 'corner_targets',
+  engineOps: ['corner_targets'],
+  cases: {
+    test: [{ x: [2, 2, 4, 5] }],
+    cross: [{ x: [3, 3, 13, 17] }, { x: [1, 1, 1, 1] }],
+    bench: [{ x: [8, 80, 128, 128] }],
+  },
+  makeInputs: boxTensors,
+  gradOutputs: [],
+  gradInputs: [],
+  forwardCall: (i, c) => {
+    const [N, C, H, W] = c.x as [number, number, number, number];
+    return {
+      op: 'cornerTargets',
+      args: { ...i, batchSize: N, numClasses: C, featureSize: [H, W], padSize: [4 * H, 4 * W] },
+    };
+  },
+  backwardCall: () => null,
+  forward: (i, c, backend) => {
+    const t = ops.cornerTargets(targetArgs(i, c), { backend });
+    return { ...Object.fromEntries(TARGET_KEYS.map((k) => [k, t[k]])), match: matchTensor(t.match) };
+  },
+  backward: () => ({}),
+  // Exact: the same per-box numbers and Gaussian values, merged by max.
+  tolerance: { crossBackend: { rtol: 0, atol: 0 }, gradcheck: { rtol: 0, atol: 0 }, h: 1e-2 },
+};
+
+const HEAD_KEYS = ['tlHeat', 'brHeat', 'tlEmb', 'brEmb', 'tlOff', 'brOff'] as const;
+
+/** Native-format arguments of cornerHeadLosses (match as a [K, 5] tensor). */
+function headLossArgs(i: Tensors) {
+  return {
+    ...Object.fromEntries(HEAD_KEYS.map((k) => [k, need(i, k)])),
+    ...Object.fromEntries(['tlHeatmap', 'brHeatmap', 'tlOffset', 'brOffset'].map((k) => [k, need(i, k)])),
+    match: need(i, 'match'),
+  };
+}
+
+function runHeadLosses(i: Tensors, backend: string): ops.CornerHeadLossResult {
+  const a = headLossArgs(i) as unknown as ops.CornerHeadLossArgs & { match: unknown };
+  return ops.cornerHeadLosses({ ...a, match: matchLists(need(i, 'match'), need(i, 'tlHeat').shape[0]!) }, { backend });
+}
+
+const cornerHeadLossesEntry: OpEntry = {
+  name: 'corner_head_losses',
+  engineOps: ['corner_head_losses'],
+  cases: {
+    test: [{ x: [2, 2, 3, 4] }],  // finite differences run on cuda-emu too: kept small
+    cross: [{ x: [3, 3, 13, 17] }, { x: [1, 1, 1, 1] }],
+    bench: [{ x: [8, 80, 128, 128] }],
+  },
+  makeInputs: (c, rng) => {
+    const [N, C, H, W] = c.x as [number, number, number, number];
+    const boxes = boxTensors(c, rng);
+    const t = ops.cornerTargets(targetArgs(boxes, c));
+    return {
+      tlHeat: randomNormal([N, C, H, W], rng, 3),
+      brHeat: randomNormal([N, C, H, W], rng, 3),
+      tlEmb: randomNormal([N, 1, H, W], rng),
+      brEmb: randomNormal([N, 1, H, W], rng),
+      tlOff: randomUniform([N, 2, H, W], rng, -1, 2),
+      brOff: randomUniform([N, 2, H, W], rng, -1, 2),
+      tlHeatmap: t.tlHeatmap,
+      brHeatmap: t.brHeatmap,
+      tlOffset: t.tlOffset,
+      brOffset: t.brOffset,
+      match: matchTensor(t.match),
+    };
+  },
+  // total = det + off + pull + push: the op gives the gradient of the sum.
+  gradOutputs: ['total'],
+  gradInputs: [...HEAD_KEYS],
+  forwardCall: (i) => ({ op: 'cornerHeadLosses', args: headLossArgs(i) }),
+  backwardCall: (i) => ({ op: 'cornerHeadLosses', args: headLossArgs(i) }),
+  forward: (i, _c, backend) => {
+    const r = runHeadLosses(i, backend);
+    return { total: { data: Float32Array.of(r.det + r.off + r.pull + r.push), shape: [1] } };
+  },
+  backward: (i, _o, g, _c, backend) => {
+    const r = runHeadLosses(i, backend);
+    const s = need(g, 'total').data[0]!;
+    const scaled = (t: TensorData): TensorData => ({ data: t.data.map((v) => v * s), shape: t.shape });
+    return {
+      tlHeat: scaled(r.gradTlHeat), brHeat: scaled(r.gradBrHeat), tlEmb: scaled(r.gradTlEmb),
+      brEmb: scaled(r.gradBrEmb), tlOff: scaled(r.gradTlOff), brOff: scaled(r.gradBrOff),
+    };
+  },
+  // Sums in double in another order, transcendentals rounded from double.
+  tolerance: { crossBackend: { rtol: 1e-5, atol: 1e-7 }, gradcheck: { rtol: 1e-2, atol: 1e-3 }, h: 1e-2 },
+};
 // Flat tensors of several sizes: vector loops' tails, one element, and a size
 // that spans several reduction blocks.
 const FLAT_TEST: OpCase[] = [{ x: [3, 5] }, { x: [1] }];
@@ -531,6 +681,8 @@ export const OP_TABLE: OpEntry[] = [
   adam('adam_update', { lr: 1e-3, weightDecay: 1e-4, gradScale: 0.5, step: 7 }),
   // The first step (largest bias correction), no weight decay (its own branch), no gradient scale.
   adam('adam_update_first_step', { lr: 1e-2, step: 1 }),
+  cornerTargetsEntry,
+  cornerHeadLossesEntry,
 ];
 
 export function findEntry(name: string): OpEntry {

@@ -158,7 +158,7 @@ export function availableBackends(): string[] {
   return out;
 }
 
-// ---- CornerNet targets and losses (host only: backend must be a CPU one) ---------
+// ---- CornerNet targets and losses (cornerTargets, cornerHeadLosses: any backend; the single losses: CPU only) ----
 
 /** One object's corner cells, as the reference lists them: [[tl_y, tl_x], [br_y, br_x]]. */
 export type CornerMatch = [[number, number], [number, number]];

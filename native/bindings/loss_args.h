@@ -1,7 +1,9 @@
-// Argument helpers shared by the target and loss bindings: both ops run on the
-// host only, and both exchange the embedding pairs as a [K, 5] float tensor of
-// (image, tl_y, tl_x, br_y, br_x) rows, in box order.
+// Argument helpers shared by the target and loss bindings: both exchange the
+// embedding pairs as a [K, 5] float tensor of (image, tl_y, tl_x, br_y, br_x)
+// rows, in box order. cornerTargets and cornerHeadLosses run on any backend; the
+// single losses (gaussianFocalLoss, ...) on the host only.
 #pragma once
+#include <algorithm>
 #include <vector>
 
 #include "../cpu/cpu_backend.h"
@@ -13,6 +15,20 @@ namespace cn {
 inline void require_cpu_backend(OpCall& c) {
   if (c.backend().device().type != DeviceType::CPU)
     c.bad_arg("backend", "must be a CPU backend: targets and losses run on the host (got '" + c.backend().name() + "')");
+}
+
+// Writes host-computed values (scalars, embedding pairs) into an output of the
+// backend's device.
+inline void write_values(Backend& be, Tensor& out, const std::vector<float>& v) {
+  if (static_cast<int64_t>(v.size()) != out.numel()) fail("write_values: ", v.size(), " values for ", shape_str(out.shape()));
+  if (out.is_host()) {
+    std::copy(v.begin(), v.end(), out.data());
+    return;
+  }
+  Tensor h = Tensor::host(out.shape());
+  std::copy(v.begin(), v.end(), h.data());
+  Tensor d = be.upload(h);
+  be.copy(d, out);
 }
 
 inline ThreadPool* cpu_pool(Backend& be) {

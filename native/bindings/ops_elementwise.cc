@@ -1,6 +1,6 @@
-// JS bindings of the element-wise ops (relu, add, sigmoid) and of `copy`, a
-// plain memcpy that benchmarks time next to memory-bound kernels.
-#include "arg_shapes.h"
+// JS bindings of the element-wise ops (relu, add, sigmoid) and of `copy`, the
+// baseline benchmarks time memory-bound kernels against. Shapes between
+// arguments are the engine's to check (engine/op_checks.h).
 #include "ops.h"
 
 namespace cn {
@@ -14,14 +14,12 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("reluBackward", [](OpCall& c) -> Kernel {
     Tensor y = c.tensor("y");
     Tensor gy = c.tensor("gradY");
-    expect_same_shape(c, "gradY", gy, "y", y);
     c.output("gradX", y.shape());
     return [](Backend& be, TensorMap& in, TensorMap& out) { be.relu_backward(in["y"], in["gradY"], out["gradX"]); };
   });
   r.add("addForward", [](OpCall& c) -> Kernel {
     Tensor a = c.tensor("a");
     Tensor b = c.tensor("b");
-    expect_same_shape(c, "b", b, "a", a);
     c.output("y", a.shape());
     return [](Backend& be, TensorMap& in, TensorMap& out) { be.add_forward(in["a"], in["b"], out["y"]); };
   });
@@ -33,7 +31,6 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("sigmoidBackward", [](OpCall& c) -> Kernel {
     Tensor y = c.tensor("y");
     Tensor gy = c.tensor("gradY");
-    expect_same_shape(c, "gradY", gy, "y", y);
     c.output("gradX", y.shape());
     return [](Backend& be, TensorMap& in, TensorMap& out) { be.sigmoid_backward(in["y"], in["gradY"], out["gradX"]); };
   });

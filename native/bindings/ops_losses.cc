@@ -1,6 +1,7 @@
 // The CornerNet losses with their gradients (model/losses.h): each loss alone, and
 // cornerHeadLosses for one head level (det/off/pull/push and the gradient of their
-// sum w.r.t. all six head outputs). Host only.
+// sum w.r.t. all six head outputs). The single losses run on the host only;
+// cornerHeadLosses on any backend (Backend::corner_head_losses).
 #include "loss_args.h"
 #include "../model/losses.h"
 #include "ops.h"
@@ -16,6 +17,10 @@ void same_shape(OpCall& c, const char* name, const Tensor& t, const char* ref_na
 }
 
 void set_scalar(TensorMap& out, const char* name, double v) { out[name].data()[0] = static_cast<float>(v); }
+
+void set_scalar(Backend& be, TensorMap& out, const char* name, double v) {
+  write_values(be, out[name], {static_cast<float>(v)});
+}
 
 }  // namespace
 
@@ -73,7 +78,6 @@ void register_losses_ops(OpRegistry& r) {
   });
 
   r.add("cornerHeadLosses", [](OpCall& c) -> Kernel {
-    require_cpu_backend(c);
     const Tensor tl_heat = c.tensor("tlHeat", 4);
     const int64_t N = tl_heat.size(0), H = tl_heat.size(2), W = tl_heat.size(3);
     const Tensor br_heat = c.tensor("brHeat", 4);
@@ -116,12 +120,12 @@ void register_losses_ops(OpRegistry& r) {
       t.tl_offset = in["tlOffset"];
       t.br_offset = in["brOffset"];
       t.match = match;
-      const CornerHeadLosses l = corner_head_losses(o, t, w, g, 1.0, cpu_pool(be));
-      set_scalar(out, "det", l.det);
-      set_scalar(out, "off", l.off);
-      set_scalar(out, "pull", l.pull);
-      set_scalar(out, "push", l.push);
-      set_scalar(out, "brEmbHasGrad", l.br_emb_has_grad ? 1.0 : 0.0);
+      const CornerHeadLosses l = be.corner_head_losses(o, t, w, g, 1.0);
+      set_scalar(be, out, "det", l.det);
+      set_scalar(be, out, "off", l.off);
+      set_scalar(be, out, "pull", l.pull);
+      set_scalar(be, out, "push", l.push);
+      set_scalar(be, out, "brEmbHasGrad", l.br_emb_has_grad ? 1.0 : 0.0);
     };
   });
 }

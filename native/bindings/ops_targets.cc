@@ -1,7 +1,7 @@
 // cornerTargets: CornerNet training targets from ground-truth boxes (model/targets.h).
 // Boxes cross as flat tensors (boxes [K,4], labels [K], imageIndex [K], crowd [K]
 // optional) so the op fits the tensor-in/tensor-out registry; lib/ops.ts takes
-// per-image lists and flattens them.
+// per-image lists and flattens them. Runs on any backend (Backend::corner_targets).
 #include <cmath>
 
 #include "loss_args.h"
@@ -11,7 +11,6 @@ namespace cn {
 
 void register_targets_ops(OpRegistry& r) {
   r.add("cornerTargets", [](OpCall& c) -> Kernel {
-    require_cpu_backend(c);
     const int batch = c.integer("batchSize", -1, 0, 1 << 20);
     if (batch < 0) c.bad_arg("batchSize", "is required (the number of images)");
     const int num_classes = c.integer("numClasses", -1, 1, 1 << 16);
@@ -65,20 +64,15 @@ void register_targets_ops(OpRegistry& r) {
     c.output("tlMask", {n, 1, H, W});
     c.output("brMask", {n, 1, H, W});
     c.output("match", {kept, 5});
-    return [per_image, g](Backend&, TensorMap&, TensorMap& out) {
+    return [per_image, g](Backend& be, TensorMap&, TensorMap& out) {
       std::vector<std::vector<CornerMatch>> match;
-      build_corner_targets_into(per_image, g, out["tlHeatmap"], out["brHeatmap"], out["tlOffset"], out["brOffset"],
-                                out["tlMask"], out["brMask"], match);
-      float* m = out["match"].data();
+      be.corner_targets(per_image, g, out["tlHeatmap"], out["brHeatmap"], out["tlOffset"], out["brOffset"],
+                        out["tlMask"], out["brMask"], match);
+      std::vector<float> m;
       for (size_t i = 0; i < match.size(); ++i)
-        for (const CornerMatch& cm : match[i]) {
-          m[0] = static_cast<float>(i);
-          m[1] = static_cast<float>(cm.tl_y);
-          m[2] = static_cast<float>(cm.tl_x);
-          m[3] = static_cast<float>(cm.br_y);
-          m[4] = static_cast<float>(cm.br_x);
-          m += 5;
-        }
+        for (const CornerMatch& cm : match[i])
+          for (int v : {static_cast<int>(i), cm.tl_y, cm.tl_x, cm.br_y, cm.br_x}) m.push_back(static_cast<float>(v));
+      write_values(be, out["match"], m);
     };
   });
 }

@@ -25,6 +25,7 @@ CudaBackend::CudaBackend(int device_index, std::string name)
   ctx_.device = index_;
   ctx_.stream = stream_;
   ctx_.alloc = [this](const Shape& s) { return empty(s); };
+  ctx_.upload = [this](const Tensor& host) { return upload(host); };
 }
 
 CudaBackend::~CudaBackend() {
@@ -59,6 +60,8 @@ bool CudaBackend::supports(Op op) const {
     case Op::SumSquares:
     case Op::Axpy:
     case Op::AdamUpdate:
+    case Op::CornerTargets:
+    case Op::CornerHeadLosses:
       return true;
     default:
       return false;
@@ -165,6 +168,18 @@ void CudaBackend::run_corner_pool_forward(CornerPoolMode mode, const Tensor& x, 
 void CudaBackend::run_corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) {
   use_device();
   cuda::corner_pool_backward(ctx_, mode, x, gy, gx);
+}
+void CudaBackend::run_corner_targets(const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g,
+                                     Tensor& tl_heatmap, Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset,
+                                     Tensor& tl_mask, Tensor& br_mask, std::vector<std::vector<CornerMatch>>& match) {
+  use_device();
+  cuda::corner_targets(ctx_, boxes, g, tl_heatmap, br_heatmap, tl_offset, br_offset, tl_mask, br_mask, match);
+}
+CornerHeadLosses CudaBackend::run_corner_head_losses(const CornerHeadTensors& out, const CornerTargets& targets,
+                                                     const CornerHeadLossWeights& w, CornerHeadTensors& grads,
+                                                     double grad_scale) {
+  use_device();
+  return cuda::corner_head_losses(ctx_, out, targets, w, grads, grad_scale);
 }
 void CudaBackend::run_copy(const Tensor& src, Tensor& dst) {
   use_device();

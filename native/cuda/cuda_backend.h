@@ -71,6 +71,12 @@ class CudaBackend : public Backend {
   void run_axpy(float alpha, const Tensor& x, Tensor& y) override;
   void run_adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                        const AdamParams& p) override;
+  void run_corner_targets(const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g, Tensor& tl_heatmap,
+                          Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset, Tensor& tl_mask,
+                          Tensor& br_mask, std::vector<std::vector<CornerMatch>>& match) override;
+  CornerHeadLosses run_corner_head_losses(const CornerHeadTensors& out, const CornerTargets& targets,
+                                          const CornerHeadLossWeights& w, CornerHeadTensors& grads,
+                                          double grad_scale) override;
 
  private:
   void use_device() const;

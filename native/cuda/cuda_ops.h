@@ -7,6 +7,8 @@
 //   maxpool3x3.cu   maxpool3x3_*
 //   corner_pool.cu  corner_pool_*
 //   optimizer.cu    copy, sum_squares, axpy, adam_update
+//   targets.cu      corner_targets (and heatmap_peak_mask, shared with losses.cu)
+//   losses.cu       corner_head_losses
 // Shapes, devices and undefined outputs are checked by the engine before any of
 // these runs (engine/op_checks.h): an entry only computes. Tensors are
 // contiguous float32 in this backend's device memory; work is enqueued on
@@ -14,6 +16,7 @@
 // (sum_squares). Semantics are the Backend interface's (engine/backend.h) and
 // the CPU backend is the reference each kernel is tested against.
 #pragma once
+#include <cstring>
 #include <functional>
 
 #include "../engine/backend.h"
@@ -29,7 +32,19 @@ struct Ctx {
   // backend's caching allocator; stream-ordered, so it may be reused by work
   // enqueued after this op once the returned Tensor is dropped.
   std::function<Tensor(const Shape&)> alloc;
+  // A device copy of a host tensor, ordered before the work enqueued after it
+  // (the backend's upload: staged through pinned memory, so the host tensor
+  // may go away as soon as this returns, and nothing waits).
+  std::function<Tensor(const Tensor&)> upload;
 };
+
+// A small host buffer (box lists, embedding pairs) as a device tensor of
+// ceil(bytes / 4) floats, which kernels read through a cast.
+inline Tensor upload_bytes(Ctx& ctx, const void* host, size_t bytes) {
+  Tensor h = Tensor::host(Shape{static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float))});
+  if (bytes) std::memcpy(h.data(), host, bytes);
+  return ctx.upload(h);
+}
 
 void conv2d_forward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
                     Tensor& y);
@@ -74,6 +89,20 @@ double sum_squares(Ctx& ctx, const Tensor& x);
 void axpy(Ctx& ctx, float alpha, const Tensor& x, Tensor& y);
 void adam_update(Ctx& ctx, Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                  const AdamParams& p);
+
+// CornerNet targets and losses: the semantics of engine/backend.h, the CPU's
+// model/targets.cc and model/losses.cc being the reference. Targets are exact
+// (the per-box cells and Gaussian values come from engine/corner_training.h on
+// the host); the losses' sums are fixed-order block reductions in double, so
+// results do not vary from run to run. corner_head_losses synchronises once,
+// to bring its scalars to the host.
+void corner_targets(Ctx& ctx, const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g,
+                    Tensor& tl_heatmap, Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset, Tensor& tl_mask,
+                    Tensor& br_mask, std::vector<std::vector<CornerMatch>>& match);
+// mask[n,0,y,x] = 1 where heatmap[n,c,y,x] == 1 for some c, else 0.
+void heatmap_peak_mask(Ctx& ctx, const Tensor& heatmap, Tensor& mask);
+CornerHeadLosses corner_head_losses(Ctx& ctx, const CornerHeadTensors& out, const CornerTargets& targets,
+                                    const CornerHeadLossWeights& w, CornerHeadTensors& grads, double grad_scale);
 
 }  // namespace cuda
 }  // namespace cn

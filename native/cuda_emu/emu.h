@@ -172,6 +172,18 @@ inline double __dadd_rn(double a, double b) { return a + b; }
 inline double __dsub_rn(double a, double b) { return a - b; }
 inline double __dmul_rn(double a, double b) { return a * b; }
 
+// Bit reinterpretations (CUDA's __float_as_int / __int_as_float).
+inline int __float_as_int(float v) {
+  int i;
+  std::memcpy(&i, &v, sizeof i);
+  return i;
+}
+inline float __int_as_float(int i) {
+  float v;
+  std::memcpy(&v, &i, sizeof v);
+  return v;
+}
+
 inline float atomicAdd(float* p, float v) { return ::cn_emu::atomic_update(p, [v](float o) { return o + v; }); }
 inline double atomicAdd(double* p, double v) { return ::cn_emu::atomic_update(p, [v](double o) { return o + v; }); }
 inline int atomicAdd(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }

@@ -10,7 +10,9 @@
 // (Tensor{}) is not computed, which lets backward skip gradients nobody needs.
 #pragma once
 #include <string>
+#include <vector>
 
+#include "corner_training.h"
 #include "error.h"
 #include "tensor.h"
 
@@ -120,6 +122,11 @@ inline void upsample2x(const Backend& be, Op op, const Tensor& small, const char
 inline void same_size(const Backend& be, Op op, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name);
 inline void adam_update(const Backend& be, const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                  const Tensor& exp_avg_sq, const AdamParams& p);
+inline void corner_targets(const Backend& be, const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g,
+                           const Tensor& tl_heatmap, const Tensor& br_heatmap, const Tensor& tl_offset,
+                           const Tensor& br_offset, const Tensor& tl_mask, const Tensor& br_mask);
+inline void corner_head_losses(const Backend& be, const CornerHeadTensors& out, const CornerTargets& targets,
+                               const CornerHeadLossWeights& w, const CornerHeadTensors& grads);
 }  // namespace check
 
 class Backend {
@@ -187,8 +194,8 @@ class Backend {
   }
   // gx = gy where y > 0, else 0 (y is the forward output).
   void relu_backward(const Tensor& y, const Tensor& gy, Tensor& gx) {
-    check::same_shape(*this, Op::ReluBackward, y, "y", gy, "gy");
-    check::same_shape(*this, Op::ReluBackward, y, "y", gx, "gx");
+    check::same_shape(*this, Op::ReluBackward, y, "y", gy, "gradY");
+    check::same_shape(*this, Op::ReluBackward, y, "y", gx, "gradX");
     run_relu_backward(y, gy, gx);
   }
   void add_forward(const Tensor& a, const Tensor& b, Tensor& y) {
@@ -202,8 +209,8 @@ class Backend {
   }
   // gx = gy * y * (1 - y) (y is the forward output).
   void sigmoid_backward(const Tensor& y, const Tensor& gy, Tensor& gx) {
-    check::same_shape(*this, Op::SigmoidBackward, y, "y", gy, "gy");
-    check::same_shape(*this, Op::SigmoidBackward, y, "y", gx, "gx");
+    check::same_shape(*this, Op::SigmoidBackward, y, "y", gy, "gradY");
+    check::same_shape(*this, Op::SigmoidBackward, y, "y", gx, "gradX");
     run_sigmoid_backward(y, gy, gx);
   }
   // Nearest-neighbour 2x: y[N,C,2H,2W]; backward sums each 2x2 block of gy.
@@ -212,7 +219,7 @@ class Backend {
     run_upsample2x_forward(x, y);
   }
   void upsample2x_backward(const Tensor& gy, Tensor& gx) {
-    check::upsample2x(*this, Op::Upsample2xBackward, gx, "gx", gy, "gy");
+    check::upsample2x(*this, Op::Upsample2xBackward, gx, "gradX", gy, "gradY");
     run_upsample2x_backward(gy, gx);
   }
   // 3x3, stride 1, padding 1 (padding never wins): the heatmap NMS of CornerNet.
@@ -223,8 +230,8 @@ class Backend {
     run_maxpool3x3_forward(x, y);
   }
   void maxpool3x3_backward(const Tensor& x, const Tensor& gy, Tensor& gx) {
-    check::nchw_same_shape(*this, Op::MaxPool3x3Backward, x, gy, "gy");
-    check::nchw_same_shape(*this, Op::MaxPool3x3Backward, x, gx, "gx");
+    check::nchw_same_shape(*this, Op::MaxPool3x3Backward, x, gy, "gradY");
+    check::nchw_same_shape(*this, Op::MaxPool3x3Backward, x, gx, "gradX");
     run_maxpool3x3_backward(x, gy, gx);
   }
   // Backward sends each output's gradient to the argmax of its window; on ties the
@@ -234,8 +241,8 @@ class Backend {
     run_corner_pool_forward(mode, x, y);
   }
   void corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) {
-    check::nchw_same_shape(*this, Op::CornerPoolBackward, x, gy, "gy");
-    check::nchw_same_shape(*this, Op::CornerPoolBackward, x, gx, "gx");
+    check::nchw_same_shape(*this, Op::CornerPoolBackward, x, gy, "gradY");
+    check::nchw_same_shape(*this, Op::CornerPoolBackward, x, gx, "gradX");
     run_corner_pool_backward(mode, x, gy, gx);
   }
 
@@ -260,6 +267,29 @@ class Backend {
   void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const AdamParams& p) {
     check::adam_update(*this, param, grad, exp_avg, exp_avg_sq, p);
     if (param.numel()) run_adam_update(param, grad, exp_avg, exp_avg_sq, p);
+  }
+
+  // ---- training targets and losses (CornerNet) -------------------------------
+  // The targets of a batch of boxes (host list, boxes[n] for image n) on this
+  // device: heatmaps [N,C,H,W] (a Gaussian per box and corner, merged by max),
+  // offsets [N,2,H,W] (later boxes overwrite earlier ones on the same cell),
+  // masks [N,1,H,W] (1 where a class heatmap is exactly 1); any may be undefined.
+  // `match` (host) receives each image's embedding pairs in box order.
+  void corner_targets(const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g, Tensor& tl_heatmap,
+                      Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset, Tensor& tl_mask, Tensor& br_mask,
+                      std::vector<std::vector<CornerMatch>>& match) {
+    check::corner_targets(*this, boxes, g, tl_heatmap, br_heatmap, tl_offset, br_offset, tl_mask, br_mask);
+    run_corner_targets(boxes, g, tl_heatmap, br_heatmap, tl_offset, br_offset, tl_mask, br_mask, match);
+  }
+  // One head level's four loss terms (Gaussian focal, smooth-L1 offsets on the
+  // peak masks, associative-embedding pull/push; model/losses.h defines them),
+  // returned to the host; `grads` receives grad_scale * d(total)/d(output) for
+  // every defined member, on this device. targets' tensors are on this device
+  // (undefined masks are derived from the heatmaps), targets.match on the host.
+  CornerHeadLosses corner_head_losses(const CornerHeadTensors& out, const CornerTargets& targets,
+                                      const CornerHeadLossWeights& w, CornerHeadTensors& grads, double grad_scale) {
+    check::corner_head_losses(*this, out, targets, w, grads);
+    return run_corner_head_losses(out, targets, w, grads, grad_scale);
   }
 
   // Throws the error every op gives on a backend without its kernel.
@@ -298,6 +328,12 @@ class Backend {
   virtual void run_axpy(float alpha, const Tensor& x, Tensor& y) = 0;
   virtual void run_adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                                const AdamParams& p) = 0;
+  virtual void run_corner_targets(const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g,
+                                  Tensor& tl_heatmap, Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset,
+                                  Tensor& tl_mask, Tensor& br_mask, std::vector<std::vector<CornerMatch>>& match) = 0;
+  virtual CornerHeadLosses run_corner_head_losses(const CornerHeadTensors& out, const CornerTargets& targets,
+                                                  const CornerHeadLossWeights& w, CornerHeadTensors& grads,
+                                                  double grad_scale) = 0;
 };
 
 }  // namespace cn

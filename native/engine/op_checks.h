@@ -6,6 +6,7 @@
 // not link the addon.
 #pragma once
 #include <initializer_list>
+#include <tuple>
 #include <utility>
 
 namespace cn {
@@ -69,11 +70,11 @@ inline void conv2d_backward(const Backend& be, const Tensor& x, const Tensor& w,
                      const Tensor& gx, const Tensor& gw, const Tensor& gb) {
   const Op op = Op::Conv2dBackward;
   detail::supported(be, op);
-  detail::on_device(be, op, {{"x", &x}, {"weight", &w}, {"gy", &gy}, {"gx", &gx}, {"gw", &gw}, {"gb", &gb}});
-  detail::shape_is(op, "gy", gy, detail::conv_output(op, x, w, p));
-  if (gx.defined()) detail::shape_is(op, "gx", gx, x.shape());
-  if (gw.defined()) detail::shape_is(op, "gw", gw, w.shape());
-  if (gb.defined()) detail::shape_is(op, "gb", gb, {w.size(0)});
+  detail::on_device(be, op, {{"x", &x}, {"weight", &w}, {"gradY", &gy}, {"gradX", &gx}, {"gradWeight", &gw}, {"gradBias", &gb}});
+  detail::shape_is(op, "gradY", gy, detail::conv_output(op, x, w, p));
+  if (gx.defined()) detail::shape_is(op, "gradX", gx, x.shape());
+  if (gw.defined()) detail::shape_is(op, "gradWeight", gw, w.shape());
+  if (gb.defined()) detail::shape_is(op, "gradBias", gb, {w.size(0)});
 }
 
 inline void batch_norm_forward_train(const Backend& be, const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -115,14 +116,14 @@ inline void batch_norm_backward(const Backend& be, const Tensor& x, const Tensor
   const Op op = Op::BatchNormBackward;
   detail::supported(be, op);
   detail::on_device(be, op, {{"x", &x}, {"gamma", &gamma}, {"save_mean", &save_mean}, {"save_invstd", &save_invstd},
-                     {"gy", &gy}, {"gx", &gx}, {"ggamma", &ggamma}, {"gbeta", &gbeta}});
+                     {"gradY", &gy}, {"gradX", &gx}, {"ggamma", &ggamma}, {"gbeta", &gbeta}});
   detail::nchw(op, x, "x");
   for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"save_mean", &save_mean},
                          {"save_invstd", &save_invstd}, {"ggamma", &ggamma}, {"gbeta", &gbeta}})
     detail::per_channel(op, name, *t, x.size(1));
   CN_CHECK(save_mean.defined() && save_invstd.defined(), op_name(op), ": save_mean and save_invstd are required");
-  detail::shape_is(op, "gy", gy, x.shape());
-  if (gx.defined()) detail::shape_is(op, "gx", gx, x.shape());
+  detail::shape_is(op, "gradY", gy, x.shape());
+  if (gx.defined()) detail::shape_is(op, "gradX", gx, x.shape());
 }
 
 inline void same_shape(const Backend& be, Op op, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name) {
@@ -160,6 +161,72 @@ inline void adam_update(const Backend& be, const Tensor& param, const Tensor& gr
   same_size(be, op, param, "param", exp_avg, "exp_avg");
   same_size(be, op, param, "param", exp_avg_sq, "exp_avg_sq");
   CN_CHECK(p.step >= 1, op_name(op), ": step must be >= 1 (it counts this update), got ", p.step);
+}
+
+inline void corner_targets(const Backend& be, const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g,
+                           const Tensor& tl_heatmap, const Tensor& br_heatmap, const Tensor& tl_offset,
+                           const Tensor& br_offset, const Tensor& tl_mask, const Tensor& br_mask) {
+  const Op op = Op::CornerTargets;
+  detail::supported(be, op);
+  check_target_geometry(g);
+  for (size_t i = 0; i < boxes.size(); ++i)
+    for (size_t k = 0; k < boxes[i].size(); ++k) check_gt_box(boxes[i][k], i, k, g.num_classes);
+  detail::on_device(be, op, {{"tl_heatmap", &tl_heatmap}, {"br_heatmap", &br_heatmap}, {"tl_offset", &tl_offset},
+                             {"br_offset", &br_offset}, {"tl_mask", &tl_mask}, {"br_mask", &br_mask}});
+  const int64_t n = static_cast<int64_t>(boxes.size()), C = g.num_classes, H = g.feat_h, W = g.feat_w;
+  for (auto [name, t, c] : {std::tuple<const char*, const Tensor*, int64_t>{"tl_heatmap", &tl_heatmap, C},
+                            {"br_heatmap", &br_heatmap, C}, {"tl_offset", &tl_offset, 2}, {"br_offset", &br_offset, 2},
+                            {"tl_mask", &tl_mask, 1}, {"br_mask", &br_mask, 1}})
+    if (t->defined()) detail::shape_is(op, name, *t, {n, c, H, W});
+}
+
+inline void corner_head_losses(const Backend& be, const CornerHeadTensors& out, const CornerTargets& tg,
+                               const CornerHeadLossWeights& w, const CornerHeadTensors& grads) {
+  const Op op = Op::CornerHeadLosses;
+  const char* n = op_name(op);
+  detail::supported(be, op);
+  const std::pair<const char*, const Tensor*> ins[] = {
+      {"tl_heat", &out.tl_heat},       {"br_heat", &out.br_heat},       {"tl_emb", &out.tl_emb},
+      {"br_emb", &out.br_emb},         {"tl_off", &out.tl_off},         {"br_off", &out.br_off},
+      {"tl_heatmap", &tg.tl_heatmap},  {"br_heatmap", &tg.br_heatmap},  {"tl_offset", &tg.tl_offset},
+      {"br_offset", &tg.br_offset}};
+  for (const auto& [name, t] : ins) {
+    CN_CHECK(t->defined(), n, ": ", name, " is missing");
+    detail::nchw(op, *t, name);
+  }
+  detail::on_device(be, op, {ins[0], ins[1], ins[2], ins[3], ins[4], ins[5], ins[6], ins[7], ins[8], ins[9],
+                             {"tl_mask", &tg.tl_mask}, {"br_mask", &tg.br_mask},
+                             {"grad tl_heat", &grads.tl_heat}, {"grad br_heat", &grads.br_heat},
+                             {"grad tl_emb", &grads.tl_emb}, {"grad br_emb", &grads.br_emb},
+                             {"grad tl_off", &grads.tl_off}, {"grad br_off", &grads.br_off}});
+  const int64_t N = out.tl_heat.size(0), C = out.tl_heat.size(1), H = out.tl_heat.size(2), W = out.tl_heat.size(3);
+  const int64_t M = out.tl_emb.size(1);
+  const Shape heat{N, C, H, W}, emb{N, M, H, W}, off{N, 2, H, W}, mask{N, 1, H, W};
+  detail::shape_is(op, "br_heat", out.br_heat, heat);
+  detail::shape_is(op, "tl_heatmap", tg.tl_heatmap, heat);
+  detail::shape_is(op, "br_heatmap", tg.br_heatmap, heat);
+  detail::shape_is(op, "tl_emb", out.tl_emb, emb);
+  detail::shape_is(op, "br_emb", out.br_emb, emb);
+  detail::shape_is(op, "tl_off", out.tl_off, off);
+  detail::shape_is(op, "br_off", out.br_off, off);
+  detail::shape_is(op, "tl_offset", tg.tl_offset, off);
+  detail::shape_is(op, "br_offset", tg.br_offset, off);
+  if (tg.tl_mask.defined()) detail::shape_is(op, "tl_mask", tg.tl_mask, mask);
+  if (tg.br_mask.defined()) detail::shape_is(op, "br_mask", tg.br_mask, mask);
+  const Tensor* gs[] = {&grads.tl_heat, &grads.br_heat, &grads.tl_emb, &grads.br_emb, &grads.tl_off, &grads.br_off};
+  for (int i = 0; i < 6; ++i)
+    if (gs[i]->defined()) detail::shape_is(op, ins[i].first, *gs[i], ins[i].second->shape());
+  CN_CHECK(w.offset_beta > 0, n, ": smooth-L1 beta must be positive, got ", w.offset_beta);
+  CN_CHECK(static_cast<int64_t>(tg.match.size()) == N, n, ": the embedding match has ", tg.match.size(),
+           " images but the embeddings have batch size ", N);
+  for (size_t img = 0; img < tg.match.size(); ++img)
+    for (size_t k = 0; k < tg.match[img].size(); ++k) {
+      const CornerMatch& c = tg.match[img][k];
+      CN_CHECK(c.tl_y >= 0 && c.tl_y < H && c.tl_x >= 0 && c.tl_x < W && c.br_y >= 0 && c.br_y < H && c.br_x >= 0 &&
+                   c.br_x < W,
+               "embedding match ", k, " of image ", img, " (tl ", c.tl_y, ",", c.tl_x, " br ", c.br_y, ",", c.br_x,
+               ") is outside the ", H, "x", W, " map");
+    }
 }
 
 }  // namespace check

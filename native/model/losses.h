@@ -16,8 +16,6 @@
 
 namespace cn {
 
-// The reductions' epsilon (torch.finfo(torch.float32).eps).
-constexpr double kLossAvgEps = 1.1920928955078125e-07;
 
 // Gaussian focal loss of one heatmap: p = sigmoid(logits) (no clamping),
 //   element = -log(p + 1e-12) (1-p)^2                  where gt == 1
@@ -29,11 +27,7 @@ double gaussian_focal_loss(const Tensor& logits, const Tensor& gt, Tensor& grad_
 
 struct EmbeddingLoss {
   double pull = 0, push = 0;
-  // False when no image has an object. The reference then builds both terms from
-  // tl_emb alone (tl_emb.sum() * 0), so br_emb's branch gets no gradient at all
-  // (None, not zeros): Adam skips those parameters for the step instead of
-  // applying its momentum. A train step matching it must do the same.
-  bool br_emb_has_grad = false;
+  bool br_emb_has_grad = false;  // see CornerHeadLosses (engine/corner_training.h)
 };
 
 // Associative-embedding pull/push. tl_emb, br_emb: [N, M, H, W]; match[i] lists
@@ -52,26 +46,6 @@ EmbeddingLoss associative_embedding_loss(const Tensor& tl_emb, const Tensor& br_
 // (broadcast over C): sum(mask * smoothl1) / (max(1, sum(mask)) + eps).
 double masked_smooth_l1_loss(const Tensor& pred, const Tensor& target, const Tensor& mask, double beta,
                              Tensor& grad_pred, double grad_scale = 1.0, ThreadPool* pool = nullptr);
-
-// One head level's outputs (raw logits for the heatmaps) or their gradients.
-struct CornerHeadTensors {
-  Tensor tl_heat, br_heat;  // [N, num_classes, H, W]
-  Tensor tl_emb, br_emb;    // [N, M, H, W]
-  Tensor tl_off, br_off;    // [N, 2, H, W]
-};
-
-struct CornerHeadLossWeights {
-  double pull = 0.1, push = 0.1;  // the reference config's values (the class default is 0.25)
-  double offset_beta = 1.0;
-};
-
-// The four terms one level contributes (the reference logs them as lists over
-// levels and the total sums every entry).
-struct CornerHeadLosses {
-  double det = 0, off = 0, pull = 0, push = 0;
-  bool br_emb_has_grad = false;  // see EmbeddingLoss
-  double total() const { return det + off + pull + push; }
-};
 
 // det = (focal(tl) + focal(br)) / 2, off = (smoothl1(tl) + smoothl1(br)) / 2 on the
 // class-agnostic masks of the heatmap targets, pull/push as above. `grads` receives

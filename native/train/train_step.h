@@ -1,8 +1,9 @@
 // One replica's share of a training step: forward in train mode, targets from
 // the ground truth, the four losses of every head level, and backward into the
-// replica's parameter gradients. Losses and targets run on the host (they are
-// small next to the network); head outputs and their gradients cross over when
-// the replica lives on a GPU.
+// replica's parameter gradients. Targets and losses are backend ops
+// (corner_targets, corner_head_losses) on the replica's own backend: on a GPU
+// only the boxes go up and the scalar losses come back; the head outputs and
+// their gradients stay on the device.
 #pragma once
 #include <vector>
 
@@ -26,16 +27,16 @@ struct StepLosses {
 // frozen_bn: BN uses (and keeps) its running statistics.
 StepLosses forward_backward(Backend& be, CornerNet& model, const Tensor& images,
                             const std::vector<std::vector<GtBox>>& boxes, const CornerHeadLossWeights& weights,
-                            ThreadPool& pool, bool frozen_bn = false);
+                            bool frozen_bn = false);
 
 // The backend ops a training run needs: the model's forward in both BN modes
-// (evaluation runs during training) and backward, the optimizer, and the
-// replica synchronisation (copy, axpy).
+// (evaluation runs during training) and backward, the targets and losses, the
+// optimizer, and the replica synchronisation (copy, axpy).
 std::vector<Op> training_ops();
 
 // Losses only (no gradients, nothing recorded): validation loss, NaN hunting.
 StepLosses forward_losses(Backend& be, CornerNet& model, const Tensor& images,
                           const std::vector<std::vector<GtBox>>& boxes, const CornerHeadLossWeights& weights,
-                          bool train_mode, ThreadPool& pool);
+                          bool train_mode);
 
 }  // namespace cn

@@ -98,7 +98,7 @@ StepReport Trainer::step(const TrainBatch& b) {
       Tensor slice = Tensor::view(b.images.data() + r * per * image_floats, s);
       std::vector<std::vector<GtBox>> boxes(b.boxes.begin() + r * per, b.boxes.begin() + (r + 1) * per);
       models_[r]->store().zero_grad();
-      losses[r] = forward_backward(*backends_[r], *models_[r], backends_[r]->upload(slice), boxes, opts_.loss, pool_, opts_.frozen_bn);
+      losses[r] = forward_backward(*backends_[r], *models_[r], backends_[r]->upload(slice), boxes, opts_.loss, opts_.frozen_bn);
     } catch (...) {
       errors[r] = std::current_exception();
     }

@@ -31,6 +31,7 @@
 #include "cpu/cpu_backend.h"
 #include "engine/runtime.h"
 #include "model/cornernet.h"
+#include "model/targets.h"
 #include "train/trainer.h"
 
 namespace {
@@ -244,6 +245,99 @@ void add_optimizer(std::vector<Case>& cases, Rng& r, const Shape& s) {
         [ap](Backend& be, auto& in, auto&) { be.adam_update(in[0], in[1], in[2], in[3], ap); }, 1e-5, 1e-7});
 }
 
+// Random boxes for a batch of n images on a head output of h x w cells (input
+// 4h x 4w): image 1 has none; the others have up to six, one reaching the far
+// border and one sharing the first box's top-left cell (its offset overwrites).
+std::vector<std::vector<cn::GtBox>> random_boxes(Rng& r, int n, int classes, int h, int w) {
+  const float ph = 4.f * h, pw = 4.f * w;
+  std::vector<std::vector<cn::GtBox>> boxes(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    if (i == 1) continue;
+    const int k = 1 + static_cast<int>(r.uniform(0.f, 4.f));
+    for (int j = 0; j < k; ++j) {
+      cn::GtBox b;
+      b.x1 = r.uniform(0.f, pw * 0.8f);
+      b.y1 = r.uniform(0.f, ph * 0.8f);
+      b.x2 = std::min(pw, b.x1 + r.uniform(1.f, pw * 0.6f));
+      b.y2 = std::min(ph, b.y1 + r.uniform(1.f, ph * 0.6f));
+      b.label = static_cast<int>(r.uniform(0.f, static_cast<float>(classes))) % classes;
+      boxes[i].push_back(b);
+    }
+    cn::GtBox border = boxes[i][0], shared = boxes[i][0];
+    border.x2 = pw;
+    border.y2 = ph;
+    shared.x1 += 0.01f;
+    shared.y1 += 0.01f;
+    boxes[i].push_back(border);
+    boxes[i].push_back(shared);
+  }
+  return boxes;
+}
+
+// Writes host values into a device output (scalars, embedding pairs).
+void put(Backend& be, const std::vector<float>& v, Tensor& out) {
+  Tensor h = Tensor::host(out.shape());
+  std::copy(v.begin(), v.end(), h.data());
+  be.copy(be.upload(h), out);
+}
+
+// corner_targets (exact, embedding pairs included) and corner_head_losses (the
+// four terms and the brEmbHasGrad flag as one output, and the six gradients).
+void add_training(std::vector<Case>& cases, Rng& r, int n, int classes, int h, int w, int m) {
+  const std::string label = shape_label({n, classes, h, w}) + " M" + std::to_string(m);
+  const auto boxes = random_boxes(r, n, classes, h, w);
+  cn::TargetGeometry g;
+  g.num_classes = classes;
+  g.feat_h = h;
+  g.feat_w = w;
+  g.pad_h = 4 * h;
+  g.pad_w = 4 * w;
+  const cn::CornerTargets t = cn::build_corner_targets(boxes, g);
+  int64_t pairs = 0;
+  for (const auto& im : t.match) pairs += static_cast<int64_t>(im.size());
+  const Shape heat{n, classes, h, w}, off{n, 2, h, w}, mask{n, 1, h, w}, emb{n, m, h, w};
+  Case tc{Op::CornerTargets, label, {}, {heat, heat, off, off, mask, mask, {std::max<int64_t>(pairs, 1), 5}}, {},
+          [boxes, g](Backend& be, auto&, auto& out) {
+            std::vector<std::vector<cn::CornerMatch>> match;
+            be.corner_targets(boxes, g, out[0], out[1], out[2], out[3], out[4], out[5], match);
+            std::vector<float> rows(static_cast<size_t>(out[6].numel()), -1.f);
+            size_t k = 0;
+            for (size_t i = 0; i < match.size(); ++i)
+              for (const cn::CornerMatch& c : match[i])
+                for (int v : {static_cast<int>(i), c.tl_y, c.tl_x, c.br_y, c.br_x}) rows[k++] = static_cast<float>(v);
+            put(be, rows, out[6]);
+          },
+          0, 0};
+  tc.bytes = bytes_of(tc.in, tc.out);
+  cases.push_back(tc);
+
+  cn::CornerHeadLossWeights lw;
+  lw.pull = 0.13;
+  lw.push = 0.27;
+  lw.offset_beta = 0.7;
+  Case lc{Op::CornerHeadLosses, label,
+          {normal(r, heat, 3.f), normal(r, heat, 3.f), normal(r, emb), normal(r, emb), uniform(r, off, -1.f, 2.f),
+           uniform(r, off, -1.f, 2.f), t.tl_heatmap, t.br_heatmap, t.tl_offset, t.br_offset},
+          {heat, heat, emb, emb, off, off, {5}}, {},
+          [match = t.match, lw](Backend& be, auto& in, auto& out) {
+            cn::CornerTargets tg;
+            tg.tl_heatmap = in[6];
+            tg.br_heatmap = in[7];
+            tg.tl_offset = in[8];
+            tg.br_offset = in[9];
+            tg.match = match;
+            cn::CornerHeadTensors o{in[0], in[1], in[2], in[3], in[4], in[5]};
+            cn::CornerHeadTensors gr{out[0], out[1], out[2], out[3], out[4], out[5]};
+            const cn::CornerHeadLosses l = be.corner_head_losses(o, tg, lw, gr, 1.0);
+            put(be, {static_cast<float>(l.det), static_cast<float>(l.off), static_cast<float>(l.pull),
+                     static_cast<float>(l.push), l.br_emb_has_grad ? 1.f : 0.f}, out[6]);
+          },
+          // Sums in double in another order; exp/log rounded from double on the device.
+          1e-5, 1e-7};
+  lc.bytes = bytes_of(lc.in, lc.out);
+  cases.push_back(lc);
+}
+
 // Small odd sizes for `test`, CornerNet's sizes for `perf`.
 std::vector<Case> make_cases(bool perf) {
   Rng r(20240611);
@@ -259,6 +353,8 @@ std::vector<Case> make_cases(bool perf) {
     for (const Shape& s : std::vector<Shape>{{3, 7, 9, 13}, {1, 1, 1, 1}}) add_pointwise(cases, r, s);
     for (const Shape& s : std::vector<Shape>{{2, 3, 7, 6}, {1, 2, 5, 37}, {1, 1, 1, 1}}) add_pools(cases, r, s);
     for (const Shape& s : std::vector<Shape>{{7, 1031}, {1}}) add_optimizer(cases, r, s);
+    add_training(cases, r, 3, 3, 13, 17, 1);
+    add_training(cases, r, 2, 2, 9, 7, 2);
   } else {
     for (const ConvShape& c : std::vector<ConvShape>{{{1, 3, 511, 511}, 128, 7, 2, 3, true},
                                                      {{1, 256, 128, 128}, 256, 3, 1, 1, false},
@@ -269,6 +365,7 @@ std::vector<Case> make_cases(bool perf) {
     add_pointwise(cases, r, {6, 256, 128, 128});
     add_pools(cases, r, {6, 256, 128, 128});
     add_optimizer(cases, r, {1 << 24});
+    add_training(cases, r, 6, 80, 128, 128, 1);
   }
   return cases;
 }
