@@ -9,6 +9,7 @@ import { dataPipelineGroups } from './data_pipeline';
 import { decodeGroups } from './decode';
 import type { BenchGroup } from './harness';
 import { modelGroups } from './model';
+import { opsGroups } from './ops';
 import { sgemmGroups } from './sgemm';
 import { trainGroups } from './train';
 
@@ -22,4 +23,6 @@ export const groups: BenchGroup[] = [
   ...dataLoadGroups,
   ...modelGroups,
   ...trainGroups,
+  // Opt-in: only with --only ops.
+  ...opsGroups,
 ];

@@ -1,5 +1,6 @@
 // What a benchmark group is and how it reports, shared by bench/run.ts and
 // every group file (bench/<group>.ts).
+import type { GpuFigure, GpuTarget } from './gpu';
 
 /** One measured figure, a row of the results table. */
 export interface BenchResult {
@@ -21,6 +22,8 @@ export interface BenchResult {
   cpu?: number;
   /** Extra numbers for the JSON output (min, reps, ...). */
   details?: Record<string, number | string>;
+  /** The same work on the GPU backend (BenchContext.gpu), or why there is no figure: the table's GPU columns. */
+  gpu?: GpuFigure;
 }
 
 export interface BenchContext {
@@ -28,6 +31,16 @@ export interface BenchContext {
   threads: number;
   /** Lines printed under the table (skipped comparisons, caveats). */
   note(line: string): void;
+  /**
+   * The GPU backend that groups marked `gpu` also time (bench/gpu.ts
+   * findGpu): null or absent when there is none, and then they time the CPU only.
+   */
+  gpu?: GpuTarget | null;
+  /**
+   * Testing only (`--tiny`): the smallest sizes and fewest repetitions the
+   * group allows, so that a test runs it (and its GPU path on cuda-emu) in seconds.
+   */
+  tiny?: boolean;
 }
 
 export interface BenchGroup {
@@ -44,6 +57,10 @@ export interface BenchGroup {
    * `--quick` skips it; `--only NAME` runs it all the same.
    */
   slow?: boolean;
+  /** Runs only when named in `--only` (not part of `npm run bench`'s default run). */
+  optIn?: boolean;
+  /** Also times its work on the GPU backend when there is one (the table's GPU columns). */
+  gpu?: boolean;
   run(ctx: BenchContext): Promise<BenchResult[]>;
 }
 

@@ -685,6 +685,92 @@ export const OP_TABLE: OpEntry[] = [
   cornerHeadLossesEntry,
 ];
 
+
+// ---- decode: the whole test-time path, returning host detections ----------------
+// Not differentiable and not tensor-in/tensor-out: its outputs (per image: boxes,
+// scores, labels, corner scores, and the pre-NMS list) have data-dependent sizes.
+// Compared across backends exactly: every backend must give the CPU's detections
+// bit for bit (native/cuda/decode.cu follows native/decode's float32 steps).
+const DECODE_TEST: OpCase[] = [{ x: [1, 3, 9, 11] }];
+const DECODE_CROSS: OpCase[] = [{ x: [2, 3, 13, 17] }, { x: [1, 1, 1, 3] }];
+const DECODE_BENCH: OpCase[] = [{ x: [1, 80, 128, 128] }];
+
+interface DecodedLists {
+  boxes: Float32Array;
+  scores: Float32Array;
+  labels: Int32Array;
+  cornerScores: Float32Array;
+  preNms?: DecodedLists;
+}
+
+function decodeCall(i: Tensors, c: OpCase): KernelCall {
+  const [, C, H, W] = c.x as [number, number, number, number];
+  const h = 4 * H, w = 4 * W;
+  return {
+    op: 'decode',
+    args: {
+      ...i,
+      meta: { padShape: [h, w], imgShape: [h - 3, w - 5], border: [1, h - 2, 2, w - 3] },
+      k: Math.min(20, C * H * W),
+      numDets: 200,
+      distanceThreshold: 0.75,
+      returnPreNms: true,
+    },
+  };
+}
+
+function decodedTensors(images: DecodedLists[]): Tensors {
+  const out: Tensors = {};
+  const put = (prefix: string, d: DecodedLists) => {
+    const n = d.scores.length;
+    out[`${prefix}boxes`] = { data: d.boxes, shape: [n, 4] };
+    out[`${prefix}scores`] = { data: d.scores, shape: [n] };
+    out[`${prefix}labels`] = { data: Float32Array.from(d.labels), shape: [n] };
+    out[`${prefix}cornerScores`] = { data: d.cornerScores, shape: [n, 2] };
+  };
+  images.forEach((d, j) => {
+    put(`image${j}.`, d);
+    if (d.preNms) put(`image${j}.preNms.`, d.preNms);
+  });
+  return out;
+}
+
+const decodeEntry: OpEntry = {
+  name: 'decode',
+  engineOps: ['decode'],
+  cases: { test: DECODE_TEST, cross: DECODE_CROSS, bench: DECODE_BENCH },
+  makeInputs: (c, rng) => {
+    const [n, C, H, W] = c.x as [number, number, number, number];
+    // Logits on a coarse grid (ties in scores and plateaus), embeddings on a coarse grid (equal embeddings).
+    const heat = () => {
+      const t = randomUniform([n, C, H, W], rng, -6, 3);
+      t.data.forEach((v, k) => (t.data[k] = Math.round(v * 2) / 2));
+      return t;
+    };
+    const emb = () => {
+      const t = randomUniform([n, 1, H, W], rng, 0, 2);
+      t.data.forEach((v, k) => (t.data[k] = Math.round(v * 4) / 4));
+      return t;
+    };
+    return {
+      tlHeat: heat(),
+      brHeat: heat(),
+      tlEmb: emb(),
+      brEmb: emb(),
+      tlOff: randomUniform([n, 2, H, W], rng, 0, 1),
+      brOff: randomUniform([n, 2, H, W], rng, 0, 1),
+    };
+  },
+  gradOutputs: [],
+  gradInputs: [],
+  forwardCall: decodeCall,
+  backwardCall: () => null,
+  forward: (i, c, backend) => decodedTensors(runCall(decodeCall(i, c), backend) as unknown as DecodedLists[]),
+  backward: () => ({}),
+  tolerance: { crossBackend: { rtol: 0, atol: 0 }, gradcheck: { rtol: 0, atol: 0 }, h: 0 },
+};
+OP_TABLE.push(decodeEntry);
+
 export function findEntry(name: string): OpEntry {
   const e = OP_TABLE.find((x) => x.name === name);
   if (!e) throw new Error(`op_table: no entry '${name}' (have: ${OP_TABLE.map((x) => x.name).join(', ')})`);

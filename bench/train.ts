@@ -12,6 +12,11 @@
 // Seconds per iteration of hourglass104 (batch 1, 511x511) are the `model`
 // group's training row.
 //
+// With a GPU backend (BenchContext.gpu) that has every kernel training needs
+// (native().modelOps('train')), the same three are run on it after the CPU's:
+// milliseconds per image next to the CPU's. The CPU's loop row runs with
+// --device cpu (the recipe's default, auto, would take the GPU).
+//
 // Run alone: node dist/bench/train.js; as a group of the bench runner: `trainGroups` (slow).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -23,6 +28,7 @@ import { ensureSynthDataset } from '../lib/data/synth_cache';
 import { native } from '../lib/native';
 import { train } from '../lib/train/loop';
 import { recipes } from '../lib/train/recipes';
+import { missingFigure, missingOps, versusCpu, type GpuFigure } from './gpu';
 import type { BenchContext, BenchGroup, BenchResult } from './harness';
 import { syntheticBatch, timeTrainerSteps } from './trainer_steps';
 
@@ -31,6 +37,10 @@ const SIZE = 128;
 /** PyTorch on this machine, 2 threads: its 1-stack hourglass at 128x128, batch 8. */
 const PYTORCH = { imagesPerSecond: 29, batch: 8, label: 'PyTorch, 1-stack hg, heads 128/256, batch 8' };
 const LOOP_ITERS = 20;
+const STEPS = 12;
+
+/** Timed trainer steps and loop iterations: the group's, or (--tiny, tests) 2 of each. */
+const counts = (ctx: BenchContext) => (ctx.tiny ? { steps: 2, loop: 2 } : { steps: STEPS, loop: LOOP_ITERS });
 
 interface RecipeFacts {
   batchSize: number;
@@ -49,9 +59,9 @@ function recipe(): RecipeFacts {
 }
 
 /** Images/s of queued trainer steps on in-memory batches (4 distinct batches, reused). */
-async function stepThroughput(model: ModelConfig, batch: number, timed: number) {
+async function stepThroughput(model: ModelConfig, batch: number, timed: number, backend = 'cpu') {
   const batches = [0, 1, 2, 3].map((k) => syntheticBatch(batch, SIZE, model.numClasses, 3, 11 + k));
-  const t = await timeTrainerSteps({ model, seed: 0, adam: recipe().adam }, (iter) => batches[iter % 4]!, { warmup: 2, timed, mode: 'queued' });
+  const t = await timeTrainerSteps({ model, seed: 0, backend, adam: recipe().adam }, (iter) => batches[iter % 4]!, { warmup: 2, timed, mode: 'queued' });
   if (!Number.isFinite(t.lastLoss)) throw new Error(`the training loss is not finite (${t.lastLoss})`);
   const wall = t.wallSeconds[0]!;
   return { imagesPerSecond: (timed * batch) / wall, cpuSecondsPerImage: t.cpuSeconds / batch, secondsPerStep: wall / timed, trainerSecondsPerStep: Math.min(...t.stepSeconds) };
@@ -64,10 +74,10 @@ class Discard extends Writable {
 }
 
 /** `cornernet train --config shapes-tiny --max-iters 20` on 20 batches of synthetic train images (no val split: no evaluation). */
-async function loopThroughput(batch: number) {
+async function loopThroughput(batch: number, device = 'cpu', iters = LOOP_ITERS) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cornernet-bench-train-'));
   try {
-    const synth = { train: LOOP_ITERS * batch, val: 0, size: SIZE, seed: 0 };
+    const synth = { train: iters * batch, val: 0, size: SIZE, seed: 0 };
     const cacheRoot = path.join(root, 'cache');
     // Generated before the clock starts: the figure is about training, not about making the dataset.
     await ensureSynthDataset(synth, { root: cacheRoot });
@@ -75,12 +85,12 @@ async function loopThroughput(batch: number) {
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     const r = await train({
-      config: 'shapes-tiny', workDir: path.join(root, 'work'), cacheRoot, maxIters: LOOP_ITERS, set,
+      config: 'shapes-tiny', workDir: path.join(root, 'work'), cacheRoot, maxIters: iters, set, device,
       progressStream: new Discard(), tty: false, log: () => {},
     });
     const c = process.cpuUsage(c0);
     const wall = (performance.now() - t0) / 1000;
-    if (r.iterations !== LOOP_ITERS) throw new Error(`the loop ran ${r.iterations} iterations, not ${LOOP_ITERS} (${r.stopped})`);
+    if (r.iterations !== iters) throw new Error(`the loop ran ${r.iterations} iterations, not ${iters} (${r.stopped})`);
     const used = r.config.train.batchSize * r.config.train.replicas;
     if (used !== batch) throw new Error(`the loop trained batches of ${used}, the recipe says ${batch}`);
     return { ...r, wall, cpu: (c.user + c.system) / 1e6, images: r.iterations * batch, batch, workers: r.config.data.workers };
@@ -92,12 +102,14 @@ async function loopThroughput(batch: number) {
 export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
   const tiny = modelPreset('shapes-tiny');
   const batch = recipe().batchSize;
-  const steps = await stepThroughput(tiny, batch, 12);
+  const n = counts(ctx);
+  const steps = await stepThroughput(tiny, batch, n.steps);
   // Shaped like the PyTorch model: shapes-tiny's stages (3 halvings, 32..64 channels) with the reference head widths.
   const torchLike: ModelConfig = { ...tiny, numClasses: 3, poolFeatChannels: 128, headFeatChannels: 256 };
-  const like = await stepThroughput(torchLike, PYTORCH.batch, 12);
-  const loop = await loopThroughput(batch);
-  const compare = ctx.threads === 2;
+  const like = await stepThroughput(torchLike, PYTORCH.batch, n.steps);
+  const loop = await loopThroughput(batch, 'cpu', n.loop);
+  const gpu = ctx.gpu ? await onGpu(ctx, tiny, torchLike, batch, { steps, like, loop }) : null;
+  const compare = ctx.threads === 2 && !ctx.tiny;
   ctx.note(
     `train: shapes-tiny has head widths 32 (pool and branches); the PyTorch figure (${PYTORCH.imagesPerSecond} images/s) is for a 1-stack hourglass with ` +
       `the reference widths 128/256 and 3 classes at batch ${PYTORCH.batch}; the "PyTorch-shaped" row runs that shape ` +
@@ -107,7 +119,7 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
     `train: CPU seconds per image (all threads) ${steps.cpuSecondsPerImage.toFixed(4)} for shapes-tiny, ${like.cpuSecondsPerImage.toFixed(4)} for the PyTorch-shaped model: ` +
       `with ${ctx.threads} idle cores, at most ${ctx.threads} / that images/s (${(ctx.threads / steps.cpuSecondsPerImage).toFixed(1)} and ${(ctx.threads / like.cpuSecondsPerImage).toFixed(1)})`
   );
-  ctx.note(`train: the loop row is ${loop.iterations} iterations of ${loop.batch} from JPEGs with ${loop.workers} decode workers, the first step included; trainer rows: 12 queued steps after 2 warm-up steps`);
+  ctx.note(`train: the loop row is ${loop.iterations} iterations of ${loop.batch} from JPEGs with ${loop.workers} decode workers, the first step included; trainer rows: ${n.steps} queued steps after 2 warm-up steps`);
   const torchRef = compare ? { reference: { value: PYTORCH.imagesPerSecond, label: PYTORCH.label }, ratio: like.imagesPerSecond / PYTORCH.imagesPerSecond } : {};
   return [
     {
@@ -116,6 +128,7 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
       metric: 'images/s',
       value: steps.imagesPerSecond,
       details: { secondsPerStep: steps.secondsPerStep, trainerSecondsPerStep: steps.trainerSecondsPerStep, cpuSecondsPerImage: steps.cpuSecondsPerImage },
+      ...(gpu ? { gpu: gpu.steps } : {}),
     },
     {
       group: GROUP,
@@ -124,6 +137,7 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
       value: like.imagesPerSecond,
       ...torchRef,
       details: { secondsPerStep: like.secondsPerStep, trainerSecondsPerStep: like.trainerSecondsPerStep, cpuSecondsPerImage: like.cpuSecondsPerImage },
+      ...(gpu ? { gpu: gpu.like } : {}),
     },
     {
       group: GROUP,
@@ -131,8 +145,12 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
       metric: 'images/s',
       value: loop.imagesPerSecond,
       details: { wallSeconds: loop.wall, cpuSeconds: loop.cpu, endToEndImagesPerSecond: loop.images / loop.wall },
+      ...(gpu ? { gpu: gpu.loop } : {}),
     },
-    { group: GROUP, name: 'shapes-tiny training loop: share of step time waiting for data', metric: '%', value: 100 * loop.dataWait },
+    {
+      group: GROUP, name: 'shapes-tiny training loop: share of step time waiting for data', metric: '%', value: 100 * loop.dataWait,
+      ...(gpu ? { gpu: gpu.wait } : {}),
+    },
     {
       group: GROUP,
       name: 'shapes-tiny training loop end to end (load, steps, checkpoint, report)',
@@ -140,8 +158,39 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
       value: loop.wall,
       cpu: loop.cpu,
       details: { images: loop.images, imagesPerSecond: loop.images / loop.wall },
+      ...(gpu ? { gpu: gpu.endToEnd } : {}),
     },
   ];
+}
+
+type Loop = Awaited<ReturnType<typeof loopThroughput>>;
+type Steps = Awaited<ReturnType<typeof stepThroughput>>;
+
+/** The trainer rows and the loop again on the GPU, as cells of the CPU's rows; or why not (no kernel, a failure). */
+async function onGpu(ctx: BenchContext, tiny: ModelConfig, torchLike: ModelConfig, batch: number, cpu: { steps: Steps; like: Steps; loop: Loop }) {
+  const gpu = ctx.gpu!;
+  const missing = missingOps(gpu, native().modelOps('train'));
+  const why = (f: GpuFigure) => ({ steps: f, like: f, loop: f, wait: f, endToEnd: f });
+  if (missing.length) return why(missingFigure(gpu, missing));
+  try {
+    const n = counts(ctx);
+    const steps = await stepThroughput(tiny, batch, n.steps, gpu.backend);
+    const like = await stepThroughput(torchLike, PYTORCH.batch, n.steps, gpu.backend);
+    const loop = await loopThroughput(batch, gpu.backend, n.loop);
+    const perImage = (ips: number, cpuIps: number): GpuFigure => ({
+      backend: gpu.backend, value: 1000 / ips, metric: 'ms/img', compare: versusCpu(1000 / cpuIps, 1000 / ips), details: { imagesPerSecond: ips },
+    });
+    ctx.note(`train: ${gpu.backend} rows: the same trainer steps and loop (--device ${gpu.backend}) after the CPU's, as ms per image`);
+    return {
+      steps: perImage(steps.imagesPerSecond, cpu.steps.imagesPerSecond),
+      like: perImage(like.imagesPerSecond, cpu.like.imagesPerSecond),
+      loop: perImage(loop.imagesPerSecond, cpu.loop.imagesPerSecond),
+      wait: { backend: gpu.backend, value: 100 * loop.dataWait, metric: '%', compare: `CPU ${(100 * cpu.loop.dataWait).toFixed(1)} %` },
+      endToEnd: { backend: gpu.backend, value: loop.wall, metric: 's', compare: versusCpu(cpu.loop.wall, loop.wall, 's') },
+    };
+  } catch (e) {
+    return why({ backend: gpu.backend, missing: `failed: ${e instanceof Error ? e.message : String(e)}` });
+  }
 }
 
 export const trainGroups: BenchGroup[] = [
@@ -149,6 +198,7 @@ export const trainGroups: BenchGroup[] = [
     name: 'train',
     description: "shapes-tiny training throughput (128x128, the recipe's batch): trainer steps alone, and the training loop with its data wait share",
     slow: true,
+    gpu: true,
     run: runTrainBench,
   },
 ];

@@ -1,8 +1,9 @@
 // CornerNet decoding: the last stack's head outputs to scored, labelled boxes in
 // original-image pixels, as MMDetection v2's CornerHead tests (sigmoid, 3x3
 // local maxima, top-k corners, pairing, class-aware Gaussian soft-NMS, best 100),
-// optionally with the flip test of CornerNet.aug_test. Runs in the native engine
-// on the CPU whatever backend produced the head outputs.
+// optionally with the flip test of CornerNet.aug_test. Runs in the native engine:
+// on the CPU by default, or on a device backend (decode(args, 'cuda:0')), which
+// gives the same detections. Model.detect decodes where the model ran.
 import type { HeadOutputs } from './model';
 import { native, type TensorData } from './native';
 
@@ -82,17 +83,21 @@ export interface DecodedImage extends Detections {
   preNms?: Detections;
 }
 
-type NativeDecode = (args: DecodeArgs) => DecodedImage[];
-type NativeDecodeAsync = (args: DecodeArgs) => Promise<DecodedImage[]>;
+type NativeDecode = (args: DecodeArgs, backend?: string) => DecodedImage[];
+type NativeDecodeAsync = (args: DecodeArgs, backend?: string) => Promise<DecodedImage[]>;
 
-/** Decodes every image of the batch; one result per image. */
-export function decode(args: DecodeArgs): DecodedImage[] {
-  return (native().decode as NativeDecode)(args);
+/**
+ * Decodes every image of the batch; one result per image. `backend` (default
+ * 'cpu'): a device backend such as 'cuda:0' uploads the maps and decodes there,
+ * with the same results as the CPU (native/cuda/decode.cu).
+ */
+export function decode(args: DecodeArgs, backend?: string): DecodedImage[] {
+  return (native().decode as NativeDecode)(args, backend);
 }
 
 /** decode() on a worker thread. */
-export function decodeAsync(args: DecodeArgs): Promise<DecodedImage[]> {
-  return (native().decodeAsync as NativeDecodeAsync)(args);
+export function decodeAsync(args: DecodeArgs, backend?: string): Promise<DecodedImage[]> {
+  return (native().decodeAsync as NativeDecodeAsync)(args, backend);
 }
 
 export interface SoftNmsArgs {

@@ -1,5 +1,5 @@
 // What the engine can run on here: the `cornernet info` report, as data and as text.
-import { native, type NativeInfo, type PluginInfo } from './native';
+import { type BackendLibraryInfo, native, type NativeInfo, type PluginInfo } from './native';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../../package.json') as { version: string };
@@ -12,6 +12,8 @@ export interface BackendOps {
   supports: string[];
   /** Engine ops without a kernel on this backend. */
   missing: string[];
+  /** Optional libraries of CUDA backends (cuDNN, cuBLAS): found (version) and used, or why not; empty on the CPU. */
+  libraries: BackendLibraryInfo[];
 }
 
 export interface EngineInfo extends NativeInfo {
@@ -32,8 +34,8 @@ export function info(): EngineInfo {
   const backends: BackendOps[] = [];
   for (const b of names) {
     try {
-      const supports = native().backendInfo(b).supports;
-      backends.push({ backend: b, supports, missing: all.filter((o) => !supports.includes(o)) });
+      const { supports, libraries } = native().backendInfo(b);
+      backends.push({ backend: b, supports, missing: all.filter((o) => !supports.includes(o)), libraries });
     } catch {
       // A device the probe listed but that cannot be opened: the cuda line says why.
     }
@@ -42,6 +44,16 @@ export function info(): EngineInfo {
   const gpu = backends.find((b) => b.backend === 'cuda:0');
   const defaultBackend = gpu && train.every((o) => gpu.supports.includes(o)) ? 'cuda:0' : 'cpu';
   return { ...n, version, defaultBackend, engineOpCount: all.length, backends };
+}
+
+/** One line per optional library of a backend: found (version, file) and used, or why not. */
+export function libraryLines(libraries: BackendLibraryInfo[]): string[] {
+  return libraries.map((l) => {
+    if (!l.found) return `${l.name}: not available: ${l.message}`;
+    const head = `${l.name}${l.version ? ` ${l.version}` : ''}${l.path ? ` (${l.path})` : ''}`;
+    const state = l.enabled ? (l.uses ? `used, ${l.uses} op(s) so far` : 'enabled') : 'found, not used';
+    return `${head}: ${state}: ${l.message}`;
+  });
 }
 
 function opsLine(b: BackendOps, total: number): string {
@@ -84,6 +96,9 @@ export function formatInfo(i: EngineInfo): string {
   }
   lines.push(`cuda-emu:     ${i.cudaEmu.loaded ? 'available (CUDA kernels run on the host, for tests)' : i.cudaEmu.message}`);
   lines.push('ops per backend:');
-  for (const b of i.backends) lines.push(`  ${b.backend.padEnd(10)} ${opsLine(b, i.engineOpCount)}`);
+  for (const b of i.backends) {
+    lines.push(`  ${b.backend.padEnd(10)} ${opsLine(b, i.engineOpCount)}`);
+    for (const l of libraryLines(b.libraries)) lines.push(`  ${''.padEnd(10)} ${l}`);
+  }
   return lines.join('\n');
 }

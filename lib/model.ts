@@ -4,6 +4,7 @@
 // parameters costs nothing. forward/backward run off the event loop; a model
 // runs one of them at a time (calls made meanwhile are refused, not queued).
 import { loadModelConfig, validateModelConfig, type ModelConfig } from './configs';
+import type { DecodedImage, DecodeOptions, ImageMeta } from './decode';
 import { native, type NativeModel, type TensorData } from './native';
 
 /** The head's outputs, in the reference's order (heat = logits before the sigmoid; off channel 0 = x). */
@@ -109,6 +110,17 @@ export class Model {
   /** Head outputs of every stack (index = stack), for input [N, 3, H, W]. */
   async forward(input: TensorData, opts: ForwardOptions = {}): Promise<HeadOutputs[]> {
     return (await this.impl.forward(input, opts)) as HeadOutputs[];
+  }
+
+  /**
+   * Test-time detection: an eval forward of `input` (and of `mirror`, the
+   * horizontally flipped input, for the flip test), then CornerNet decoding of the
+   * last stack on the model's backend (Backend::decode). On a CUDA backend the head
+   * maps never leave the device; only the detections are downloaded. On the CPU
+   * this gives what forward() followed by decode() gives.
+   */
+  async detect(input: TensorData, opts: DecodeOptions & { mirror?: TensorData; meta: ImageMeta | ImageMeta[] }): Promise<DecodedImage[]> {
+    return (await this.impl.detect({ ...opts, input })) as DecodedImage[];
   }
 
   /**

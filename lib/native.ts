@@ -36,11 +36,30 @@ export interface NativeInfo {
 export type NativeOpFn = (args: Record<string, unknown>, backend?: string) => Record<string, TensorData>;
 export type NativeOpAsyncFn = (args: Record<string, unknown>, backend?: string) => Promise<Record<string, TensorData>>;
 
+/** An optional vendor library a backend may run ops on (cuDNN, cuBLAS on CUDA backends). */
+export interface BackendLibraryInfo {
+  name: string;
+  /** Loaded, with every function this build calls. */
+  found: boolean;
+  /** Found, initialised and not disabled: ops may run on it. */
+  enabled: boolean;
+  /** e.g. "9.6.0"; empty when unknown. */
+  version: string;
+  /** The file it was loaded from. */
+  path: string;
+  /** What it is used for, or why it is not used (not found: the sonames tried; disabled: the failed check). */
+  message: string;
+  /** Ops that ran on it so far on this backend. */
+  uses: number;
+}
+
 export interface BackendInfo {
   name: string;
   device: string;
   /** Engine op names (snake_case, as in native/engine/backend.h) this backend has kernels for. */
   supports: string[];
+  /** Optional libraries (cuDNN, cuBLAS) and their state; empty on the CPU. */
+  libraries: BackendLibraryInfo[];
   /** CUDA backends only: the caching device allocator's figures at the time of the call. */
   memory?: BackendMemory;
 }
@@ -78,6 +97,7 @@ export interface NativeModel {
   backward(grads: Record<string, TensorData | undefined>[]): Promise<void>;
   gradients(): Record<string, TensorData>;
   zeroGrad(): void;
+  detect(args: object): Promise<unknown>;
 }
 
 /** One op of the engine's list (native/engine/ops.def). */

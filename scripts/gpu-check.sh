@@ -49,7 +49,7 @@ tbo="$build/Release/test-backend-ops"
 
 status=0
 echo "== test, own kernels (cuDNN and cuBLAS not loaded)"
-CORNERNET_CUDA_LIBRARIES=none "$tbo" test --require-all || status=1
+CORNERNET_CUDNN=0 CORNERNET_CUBLAS=0 "$tbo" test --require-all || status=1
 if [ -n "$libdirs" ]; then
   echo "== test, with cuDNN / cuBLAS"
   LD_LIBRARY_PATH="${libdirs#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$tbo" test --require-all --no-model || status=1

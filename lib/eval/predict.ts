@@ -26,12 +26,21 @@ export interface ImagePrediction {
   detections: Detections;
 }
 
-/** Detections of one image, in image pixels, best first. */
+/**
+ * Detections of one image, in image pixels, best first. On a device backend the
+ * model decodes where it ran (Model.detect: only the detections are downloaded);
+ * on the CPU the head outputs are decoded on the host as before.
+ */
 export async function predictImage(model: Model, input: TestInput, mirror: TestInput | null, decode: DecodeOptions = {}): Promise<Detections> {
+  const m = input.meta;
+  const meta = { padShape: m.padShape, imgShape: m.imgShape, border: m.border };
+  if (!model.backend.startsWith('cpu')) {
+    const [det] = await model.detect(input.image, { ...decode, meta, ...(mirror ? { mirror: mirror.image } : {}) });
+    return det!;
+  }
   const outs = await model.forward(input.image);
   const last = outs[outs.length - 1]!;
-  const m = input.meta;
-  const args = { ...last, ...decode, meta: { padShape: m.padShape, imgShape: m.imgShape, border: m.border } };
+  const args = { ...last, ...decode, meta };
   if (mirror) {
     const f = await model.forward(mirror.image);
     Object.assign(args, flipped(f[f.length - 1]!));

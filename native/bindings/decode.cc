@@ -21,6 +21,8 @@ using decode::Detections;
 using decode::HeadMaps;
 using decode::ImageMeta;
 
+Napi::Object detections_to_js(Napi::Env env, const Detections& d);
+
 constexpr const char* kHeadArgs[6] = {"tlHeat", "brHeat", "tlEmb", "brEmb", "tlOff", "brOff"};
 constexpr const char* kFlipArgs[6] = {"flipTlHeat", "flipBrHeat", "flipTlEmb", "flipBrEmb", "flipTlOff", "flipBrOff"};
 
@@ -58,9 +60,30 @@ struct DecodeJob {
   ThreadPool* pool = nullptr;
   std::vector<Napi::Reference<Napi::Value>> keep;
   std::vector<DecodeResult> results;
+  // A device backend (decode(args, 'cuda:0')): the maps are uploaded and decoded
+  // there (Backend::decode); only the detections come back. Null: the host path.
+  Backend* device = nullptr;
+  std::vector<Tensor> head_tensors, flip_tensors;  // host views of the JS arrays
+
+  static DecodeHeads upload(Backend& be, const std::vector<Tensor>& t, const char* const names[6]) {
+    DecodeHeads h;
+    for (int c = 0; c < 2; ++c) {
+      h.heat[c] = be.upload(t[c]);
+      h.emb[c] = be.upload(t[2 + c]);
+      h.off[c] = be.upload(t[4 + c]);
+      h.heat_name[c] = names[c];
+    }
+    return h;
+  }
 
   void run() {
     results.clear();
+    if (device) {
+      DecodeHeads v = upload(*device, head_tensors, kHeadArgs), f;
+      if (!flip_tensors.empty()) f = upload(*device, flip_tensors, kFlipArgs);
+      results = device->decode(v, flip_tensors.empty() ? nullptr : &f, metas, opt, return_pre_nms);
+      return;
+    }
     for (size_t i = 0; i < views.size(); ++i)
       results.push_back(decode::decode_image(views[i], flipped.empty() ? nullptr : &flipped[i], metas[i], opt, pool));
   }
@@ -149,6 +172,50 @@ void keep_data(const Napi::Object& args, const char* const names[6], std::vector
   for (int i = 0; i < 6; ++i) keep.push_back(Napi::Persistent(args.Get(names[i]).As<Napi::Object>().Get("data")));
 }
 
+}  // namespace
+
+DecodeSpec read_decode_spec(OpCall& c, int64_t images, int64_t entries) {
+  const size_t n = static_cast<size_t>(images);
+  DecodeSpec spec;
+  Napi::Value meta = c.value("meta");
+  if (meta.IsArray()) {
+    Napi::Array a = meta.As<Napi::Array>();
+    if (a.Length() != n)
+      c.bad_arg("meta", "must hold one entry per image (" + std::to_string(n) + "), got " + std::to_string(a.Length()));
+    for (uint32_t i = 0; i < n; ++i) spec.metas.push_back(read_meta(c, a.Get(i), "meta[" + std::to_string(i) + "]"));
+  } else {
+    ImageMeta m = read_meta(c, meta, "meta");
+    spec.metas.assign(n, m);
+  }
+
+  DecodeOptions& o = spec.opt;
+  o.k = c.integer("k", 100, 1, 1 << 20);
+  if (o.k > entries)
+    c.bad_arg("k", "(" + std::to_string(o.k) + ") exceeds the heat-map entries per image (" + std::to_string(entries) + ")");
+  o.kernel = c.integer("kernel", 3, 1, 255);
+  if (o.kernel % 2 == 0) c.bad_arg("kernel", "must be odd (max pooling keeps the map size only then), got " + std::to_string(o.kernel));
+  o.distance_threshold = static_cast<float>(c.number("distanceThreshold", 0.5));
+  o.num_dets = c.integer("numDets", 1000, 1, 1 << 30);
+  o.max_per_img = c.integer("maxPerImg", 100, 0, 1 << 30);
+  o.nms = c.boolean("nms", true);
+  o.clip = c.boolean("clip", false);
+  o.soft_nms = read_soft_nms_params(c);
+  spec.return_pre_nms = c.boolean("returnPreNms", false);
+  return spec;
+}
+
+Napi::Array decode_results_to_js(Napi::Env env, const std::vector<DecodeResult>& results, bool pre_nms) {
+  Napi::Array a = Napi::Array::New(env, results.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    Napi::Object o = detections_to_js(env, results[i].dets);
+    if (pre_nms) o.Set("preNms", detections_to_js(env, results[i].pre_nms));
+    a.Set(static_cast<uint32_t>(i), o);
+  }
+  return a;
+}
+
+namespace {
+
 std::unique_ptr<DecodeJob> parse(const Napi::CallbackInfo& info, const std::string& fn) {
   OpCall c(info, fn);
   Napi::Object args = info[0].As<Napi::Object>();
@@ -157,6 +224,10 @@ std::unique_ptr<DecodeJob> parse(const Napi::CallbackInfo& info, const std::stri
 
   std::vector<Tensor> heads = read_heads(c, kHeadArgs, nullptr);
   job->views = image_views(heads, kHeadArgs);
+  if (c.backend().device().type != DeviceType::CPU) {
+    job->device = &c.backend();
+    job->head_tensors = heads;
+  }
   keep_data(args, kHeadArgs, job->keep);
   int given = 0;
   for (const char* n : kFlipArgs) {
@@ -171,36 +242,15 @@ std::unique_ptr<DecodeJob> parse(const Napi::CallbackInfo& info, const std::stri
     }
     std::vector<Tensor> flip = read_heads(c, kFlipArgs, &heads[0].shape());
     job->flipped = image_views(flip, kFlipArgs);
+    if (job->device) job->flip_tensors = flip;
     keep_data(args, kFlipArgs, job->keep);
   }
 
-  const size_t n = job->views.size();
-  Napi::Value meta = args.Get("meta");
-  if (meta.IsArray()) {
-    Napi::Array a = meta.As<Napi::Array>();
-    if (a.Length() != n)
-      c.bad_arg("meta", "must hold one entry per image (" + std::to_string(n) + "), got " + std::to_string(a.Length()));
-    for (uint32_t i = 0; i < n; ++i) job->metas.push_back(read_meta(c, a.Get(i), "meta[" + std::to_string(i) + "]"));
-  } else {
-    ImageMeta m = read_meta(c, meta, "meta");
-    job->metas.assign(n, m);
-  }
-
-  DecodeOptions& o = job->opt;
   const Shape& s = heads[0].shape();
-  const int64_t entries = s[1] * s[2] * s[3];
-  o.k = c.integer("k", 100, 1, 1 << 20);
-  if (o.k > entries)
-    c.bad_arg("k", "(" + std::to_string(o.k) + ") exceeds the heat-map entries per image (" + std::to_string(entries) + ")");
-  o.kernel = c.integer("kernel", 3, 1, 255);
-  if (o.kernel % 2 == 0) c.bad_arg("kernel", "must be odd (max pooling keeps the map size only then), got " + std::to_string(o.kernel));
-  o.distance_threshold = static_cast<float>(c.number("distanceThreshold", 0.5));
-  o.num_dets = c.integer("numDets", 1000, 1, 1 << 30);
-  o.max_per_img = c.integer("maxPerImg", 100, 0, 1 << 30);
-  o.nms = c.boolean("nms", true);
-  o.clip = c.boolean("clip", false);
-  o.soft_nms = read_soft_nms_params(c);
-  job->return_pre_nms = c.boolean("returnPreNms", false);
+  DecodeSpec spec = read_decode_spec(c, s[0], s[1] * s[2] * s[3]);
+  job->metas = std::move(spec.metas);
+  job->opt = spec.opt;
+  job->return_pre_nms = spec.return_pre_nms;
   job->pool = &AddonData::of(info.Env()).runtime().pool();
   return job;
 }
@@ -215,13 +265,7 @@ Napi::Object detections_to_js(Napi::Env env, const Detections& d) {
 }
 
 Napi::Array results_to_js(Napi::Env env, const DecodeJob& job) {
-  Napi::Array a = Napi::Array::New(env, job.results.size());
-  for (size_t i = 0; i < job.results.size(); ++i) {
-    Napi::Object o = detections_to_js(env, job.results[i].dets);
-    if (job.return_pre_nms) o.Set("preNms", detections_to_js(env, job.results[i].pre_nms));
-    a.Set(static_cast<uint32_t>(i), o);
-  }
-  return a;
+  return decode_results_to_js(env, job.results, job.return_pre_nms);
 }
 
 class DecodeWorker : public Napi::AsyncWorker {
@@ -350,6 +394,13 @@ Napi::Value soft_nms_merge_sync(const Napi::CallbackInfo& info) {
 void register_decode(Napi::Env env, Napi::Object exports) {
   exports.Set("decode", Napi::Function::New(env, decode_sync, "decode"));
   exports.Set("decodeAsync", Napi::Function::New(env, decode_async, "decodeAsync"));
+  // The engine op `decode` (engine/ops.def) is bound as ops.decode / ops.decodeAsync
+  // too: the same functions, (args, backend?) like every op binding.
+  Napi::Value ops = exports.Get("ops");
+  if (ops.IsObject()) {
+    ops.As<Napi::Object>().Set("decode", exports.Get("decode"));
+    ops.As<Napi::Object>().Set("decodeAsync", exports.Get("decodeAsync"));
+  }
   exports.Set("softNms", Napi::Function::New(env, soft_nms_sync, "softNms"));
   exports.Set("softNmsMerge", Napi::Function::New(env, soft_nms_merge_sync, "softNmsMerge"));
 }

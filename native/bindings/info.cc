@@ -102,6 +102,21 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
     m.Set("pinnedAllocs", static_cast<double>(s.pinned_allocs));
     o.Set("memory", m);
   }
+  // Optional vendor libraries (cuDNN, cuBLAS on CUDA backends): found, version, used, or why not.
+  Napi::Array libs = Napi::Array::New(env);
+  uint32_t j = 0;
+  for (const BackendLibrary& l : be->libraries()) {
+    Napi::Object lo = Napi::Object::New(env);
+    lo.Set("name", l.name);
+    lo.Set("found", l.found);
+    lo.Set("enabled", l.enabled);
+    lo.Set("version", l.version);
+    lo.Set("path", l.path);
+    lo.Set("message", l.message);
+    lo.Set("uses", static_cast<double>(l.uses));
+    libs.Set(j++, lo);
+  }
+  o.Set("libraries", libs);
   return o;
 }
 

@@ -7,6 +7,7 @@
 
 #include "../model/cornernet.h"
 #include "addon_data.h"
+#include "decode.h"
 #include "model_config_js.h"
 #include "op_call.h"
 #include "state_dict_js.h"
@@ -89,7 +90,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceMethod("loadStateDict", &ModelWrap::load_state_dict),
                         InstanceMethod("stateDict", &ModelWrap::state_dict), InstanceMethod("forward", &ModelWrap::forward),
                         InstanceMethod("backward", &ModelWrap::backward), InstanceMethod("gradients", &ModelWrap::gradients),
-                        InstanceMethod("zeroGrad", &ModelWrap::zero_grad)});
+                        InstanceMethod("zeroGrad", &ModelWrap::zero_grad),
+                        InstanceMethod("detect", &ModelWrap::detect)});
   }
 
   // new Model(config, {backend = 'cpu', seed = 0})
@@ -305,6 +307,58 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           [result](Napi::Env e) -> Napi::Value {
             return levels_to_js(e, result->size(), [&](size_t l, int k) -> Napi::Value { return tensor_to_js(e, (*result)[l][k]); });
           });
+    } catch (const Napi::Error& e) {
+      return rejected(env, e);
+    }
+  }
+
+  // detect({input, mirror?, meta, k?, ...decode options}) -> Promise<DecodedImage[]>:
+  // an eval forward (and one of the mirrored input for the flip test), then
+  // Backend::decode of the last stack's outputs on the model's own backend. On a
+  // device the head maps stay there and only the detections reach the host; on
+  // the CPU it is the host decoder on the forward's outputs, as forward + decode.
+  Napi::Value detect(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    try {
+      check_idle(env, "detect");
+      OpCall c(info, "model.detect");
+      Tensor in = c.tensor("input", 4);
+      Tensor mirror = c.optional_tensor("mirror", 4);
+      if (mirror.defined() && mirror.shape() != in.shape())
+        c.bad_arg("mirror", "must have the shape of input " + shape_str(in.shape()) + ", got " + shape_str(mirror.shape()));
+      auto shapes = guarded(env, "detect", [&] { return net_->output_shapes(in.shape()); });
+      const Shape& heat = shapes.back()[TlHeat];
+      DecodeSpec spec = read_decode_spec(c, heat[0], heat[1] * heat[2] * heat[3]);
+      // The JS arrays may change once this returns: the work reads copies.
+      auto copy = [](const Tensor& t) {
+        Tensor h = Tensor::host(t.shape());
+        if (t.numel()) std::memcpy(h.data(), t.data(), t.bytes());
+        return h;
+      };
+      Tensor x = copy(in), xm = mirror.defined() ? copy(mirror) : Tensor();
+      auto result = std::make_shared<std::vector<decode::DecodeResult>>();
+      const bool pre = spec.return_pre_nms;
+      return queue(
+          env, "detect",
+          [this, x, xm, spec, result] {
+            ensure_materialized();
+            auto heads = [&](const Tensor& input, bool flipped) {
+              std::vector<HeadTensors> levels = net_->forward(*be_, be_->upload(input), false, false);
+              const HeadTensors& last = levels.back();
+              DecodeHeads h;
+              for (int k = 0; k < 2; ++k) {
+                h.heat[k] = last[TlHeat + k];
+                h.emb[k] = last[TlEmb + k];
+                h.off[k] = last[TlOff + k];
+              }
+              if (flipped) h.heat_name[0] = "flipTlHeat", h.heat_name[1] = "flipBrHeat";
+              return h;
+            };
+            DecodeHeads v = heads(x, false), f;
+            if (xm.defined()) f = heads(xm, true);
+            *result = be_->decode(v, xm.defined() ? &f : nullptr, spec.metas, spec.opt, spec.return_pre_nms);
+          },
+          [result, pre](Napi::Env e) -> Napi::Value { return decode_results_to_js(e, *result, pre); });
     } catch (const Napi::Error& e) {
       return rejected(env, e);
     }

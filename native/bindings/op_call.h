@@ -42,6 +42,9 @@ class OpCall {
   std::string string(const char* name, const char* def);
   bool boolean(const char* name, bool def);
 
+  // The raw argument `name` (undefined when absent), for arguments of other kinds.
+  Napi::Value value(const char* name) const { return get(name); }
+
   // Declares an output (returned to JS under `name`).
   void output(const std::string& name, const Shape& shape);
 

@@ -62,6 +62,10 @@ class CpuBackend : public Backend {
   void run_copy(const Tensor& src, Tensor& dst) override;
   double run_sum_squares(const Tensor& x) override;
   void run_axpy(float alpha, const Tensor& x, Tensor& y) override;
+  // decode.cc (returns host data)
+  std::vector<decode::DecodeResult> run_decode(const DecodeHeads& view, const DecodeHeads* flipped,
+                                               const std::vector<decode::ImageMeta>& metas,
+                                               const decode::DecodeOptions& opt, bool want_pre_nms) override;
   void run_adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                        const AdamParams& p) override;
   // targets.cc (model/targets.cc on the host)

@@ -418,14 +418,17 @@ void conv2d_backward_direct(Ctx& ctx, const Tensor& x, const Tensor& w, const Te
   }
 }
 
-// Until cuDNN is wired in, the entries are the direct kernels.
+// The entries: cuDNN / cuBLAS when loaded and taking this shape (conv2d_cudnn.cc),
+// otherwise the direct kernels.
 void conv2d_forward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
                     Tensor& y) {
+  if (cudnn_conv2d_forward(ctx, x, w, bias, p, y)) return;
   conv2d_forward_direct(ctx, x, w, bias, p, y);
 }
 
 void conv2d_backward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
                      Tensor& gx, Tensor& gw, Tensor& gb) {
+  if (cudnn_conv2d_backward(ctx, x, w, gy, p, gx, gw, gb)) return;
   conv2d_backward_direct(ctx, x, w, gy, p, gx, gw, gb);
 }
 

@@ -26,12 +26,16 @@ CudaBackend::CudaBackend(int device_index, std::string name)
   ctx_.stream = stream_;
   ctx_.alloc = [this](const Shape& s) { return empty(s); };
   ctx_.upload = [this](const Tensor& host) { return upload(host); };
+  libs_ = std::make_unique<Libraries>(index_, stream_);  // never throws: status says what was found
+  ctx_.libs = libs_.get();
 }
 
 CudaBackend::~CudaBackend() {
   cudaSetDevice(index_);
   cudaStreamSynchronize(copy_stream_);
   cudaStreamSynchronize(stream_);
+  ctx_.libs = nullptr;
+  libs_.reset();  // library handles and their buffers (allocator blocks) go first
   // Before the streams go: pending blocks wait on events of these streams.
   alloc_->close();
   cudaStreamDestroy(copy_stream_);
@@ -60,6 +64,7 @@ bool CudaBackend::supports(Op op) const {
     case Op::SumSquares:
     case Op::Axpy:
     case Op::AdamUpdate:
+    case Op::Decode:
     case Op::CornerTargets:
     case Op::CornerHeadLosses:
       return true;
@@ -67,6 +72,8 @@ bool CudaBackend::supports(Op op) const {
       return false;
   }
 }
+
+std::vector<BackendLibrary> CudaBackend::libraries() const { return libs_->status(); }
 
 void CudaBackend::use_device() const { CN_CUDA_CHECK(cudaSetDevice(index_)); }
 
@@ -151,6 +158,12 @@ MemoryStats CudaBackend::memory_stats() const {
   return s;
 }
 
+std::vector<decode::DecodeResult> CudaBackend::run_decode(const DecodeHeads& view, const DecodeHeads* flipped,
+                                                         const std::vector<decode::ImageMeta>& metas,
+                                                         const decode::DecodeOptions& opt, bool want_pre_nms) {
+  use_device();
+  return cuda::decode(ctx_, view, flipped, metas, opt, want_pre_nms);
+}
 void CudaBackend::run_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
                                      Tensor& y) {
   use_device();

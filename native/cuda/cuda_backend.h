@@ -12,8 +12,10 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "../engine/backend.h"
+#include "cuda_libraries.h"
 #include "cuda_ops.h"
 #include "device_allocator.h"
 #include "pinned_staging.h"
@@ -38,6 +40,7 @@ class CudaBackend : public Backend {
   Tensor upload(const Tensor& host) override;
   void download(const Tensor& src, Tensor& host_dst) override;
   void synchronize() override;
+  std::vector<BackendLibrary> libraries() const override;
   MemoryStats memory_stats() const override;
 
  protected:
@@ -71,6 +74,9 @@ class CudaBackend : public Backend {
   void run_axpy(float alpha, const Tensor& x, Tensor& y) override;
   void run_adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                        const AdamParams& p) override;
+  std::vector<decode::DecodeResult> run_decode(const DecodeHeads& view, const DecodeHeads* flipped,
+                                               const std::vector<decode::ImageMeta>& metas,
+                                               const decode::DecodeOptions& opt, bool want_pre_nms) override;
   void run_corner_targets(const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g, Tensor& tl_heatmap,
                           Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset, Tensor& tl_mask,
                           Tensor& br_mask, std::vector<std::vector<CornerMatch>>& match) override;
@@ -90,6 +96,7 @@ class CudaBackend : public Backend {
   // the backend (closed then: blocks go straight back to the driver).
   std::shared_ptr<DeviceAllocator> alloc_;
   PinnedStaging staging_;
+  std::unique_ptr<Libraries> libs_;  // optional cuDNN / cuBLAS, handles on stream_
   Ctx ctx_;
 };
 

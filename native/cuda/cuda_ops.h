@@ -1,12 +1,14 @@
 // The CUDA backend's op entry points: one per engine op, each implemented in the
 // .cu file of its op family (kernels + launch + entry, nothing else):
-//   conv2d.cu       conv2d_forward, conv2d_backward
+//   conv2d.cu       conv2d_forward, conv2d_backward (and the own kernels, *_direct)
+//   conv2d_cudnn.cc cudnn_conv2d_forward, cudnn_conv2d_backward (cuDNN / cuBLAS when loaded)
 //   batch_norm.cu   batch_norm_forward_train, batch_norm_forward_eval, batch_norm_backward
 //   elementwise.cu  relu_*, add_forward, sigmoid_*
 //   upsample.cu     upsample2x_*
 //   maxpool3x3.cu   maxpool3x3_*
 //   corner_pool.cu  corner_pool_*
 //   optimizer.cu    copy, sum_squares, axpy, adam_update
+//   decode.cu       decode (returns host data: the final detections)
 //   targets.cu      corner_targets (and heatmap_peak_mask, shared with losses.cu)
 //   losses.cu       corner_head_losses
 // Shapes, devices and undefined outputs are checked by the engine before any of
@@ -25,6 +27,8 @@
 namespace cn {
 namespace cuda {
 
+class Libraries;  // cuda_libraries.h: optional cuDNN / cuBLAS of this backend
+
 struct Ctx {
   int device = 0;
   cudaStream_t stream = nullptr;
@@ -36,6 +40,8 @@ struct Ctx {
   // (the backend's upload: staged through pinned memory, so the host tensor
   // may go away as soon as this returns, and nothing waits).
   std::function<Tensor(const Tensor&)> upload;
+  // This backend's cuDNN / cuBLAS handles and plans; null when none were set up.
+  Libraries* libs = nullptr;
 };
 
 // A small host buffer (box lists, embedding pairs) as a device tensor of
@@ -51,13 +57,20 @@ void conv2d_forward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bi
 void conv2d_backward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
                      Tensor& gx, Tensor& gw, Tensor& gb);
 // The backend's own implicit-GEMM kernels (conv2d.cu), always available and
-// deterministic. Another helper is adding cuDNN: the entries above will try
-// cuDNN first and fall back to these, and cuDNN's one-time self-check per
-// algorithm and shape compares against them. For now the entries call them.
+// deterministic: what the entries above run when no library takes the call
+// (cudnn_conv2d_* below), and the reference each library plan is checked
+// against once per shape.
 void conv2d_forward_direct(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
                            Tensor& y);
 void conv2d_backward_direct(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
                             Tensor& gx, Tensor& gw, Tensor& gb);
+// The same convolution on cuDNN (any shape) or, without cuDNN, on cuBLAS (1x1,
+// stride 1, no padding); false when neither takes it (not loaded, disabled,
+// no algorithm for the shape), and then nothing was written.
+bool cudnn_conv2d_forward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                          Tensor& y);
+bool cudnn_conv2d_backward(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
+                           Tensor& gx, Tensor& gw, Tensor& gb);
 
 void batch_norm_forward_train(Ctx& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                               Tensor& running_mean, Tensor& running_var, const BatchNormParams& p, Tensor& y,
@@ -90,6 +103,13 @@ void axpy(Ctx& ctx, float alpha, const Tensor& x, Tensor& y);
 void adam_update(Ctx& ctx, Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                  const AdamParams& p);
 
+// Backend::decode on the device: the whole test path per image (flip test
+// included) from device-resident head outputs; synchronises and returns the
+// detections (and the pre-NMS lists when asked) on the host. Equal to the host
+// decoder (native/decode) bit for bit: same float32 steps, same tie rules.
+std::vector<decode::DecodeResult> decode(Ctx& ctx, const DecodeHeads& view, const DecodeHeads* flipped,
+                                         const std::vector<decode::ImageMeta>& metas, const decode::DecodeOptions& opt,
+                                         bool want_pre_nms);
 // CornerNet targets and losses: the semantics of engine/backend.h, the CPU's
 // model/targets.cc and model/losses.cc being the reference. Targets are exact
 // (the per-box cells and Gaussian values come from engine/corner_training.h on

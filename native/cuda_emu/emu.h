@@ -121,6 +121,7 @@ T atomic_update(T* addr, F f) {
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
+#define __constant__
 // One instance per OS thread, and an OS thread runs one block at a time.
 #define __shared__ static thread_local
 #define threadIdx (::cn_emu::tl_thread_idx)
@@ -163,15 +164,6 @@ inline int __all_sync(unsigned mask, int pred) {
   return static_cast<int>(::cn_emu::warp_collective(::cn_emu::Collective::All, mask, pred != 0, 0, 32));
 }
 
-// Arithmetic with IEEE round-to-nearest that nvcc never fuses into an FMA; the
-// host compiler does not contract across these calls either (no -mfma here).
-inline float __fadd_rn(float a, float b) { return a + b; }
-inline float __fsub_rn(float a, float b) { return a - b; }
-inline float __fmul_rn(float a, float b) { return a * b; }
-inline double __dadd_rn(double a, double b) { return a + b; }
-inline double __dsub_rn(double a, double b) { return a - b; }
-inline double __dmul_rn(double a, double b) { return a * b; }
-
 // Bit reinterpretations (CUDA's __float_as_int / __int_as_float).
 inline int __float_as_int(float v) {
   int i;
@@ -183,6 +175,23 @@ inline float __int_as_float(int i) {
   std::memcpy(&v, &i, sizeof v);
   return v;
 }
+
+// IEEE round-to-nearest arithmetic that nvcc never fuses into an FMA. The host
+// build has no FMA contraction (generic x86-64), so plain operators are exact.
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline double __dmul_rn(double a, double b) { return a * b; }
+inline double __dadd_rn(double a, double b) { return a + b; }
+inline double __dsub_rn(double a, double b) { return a - b; }
+inline double __fma_rn(double a, double b, double c) { return std::fma(a, b, c); }
+inline float __double2float_rn(double x) { return static_cast<float>(x); }
+inline unsigned __float_as_uint(float x) { return ::cn_emu::from_bits<unsigned>(::cn_emu::to_bits(x)); }
+inline float __uint_as_float(unsigned x) { return ::cn_emu::from_bits<float>(::cn_emu::to_bits(x)); }
+inline long long __double_as_longlong(double x) { return ::cn_emu::from_bits<long long>(::cn_emu::to_bits(x)); }
+inline double __longlong_as_double(long long x) { return ::cn_emu::from_bits<double>(::cn_emu::to_bits(x)); }
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
 
 inline float atomicAdd(float* p, float v) { return ::cn_emu::atomic_update(p, [v](float o) { return o + v; }); }
 inline double atomicAdd(double* p, double v) { return ::cn_emu::atomic_update(p, [v](double o) { return o + v; }); }

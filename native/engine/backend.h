@@ -9,9 +9,11 @@
 // shape and are overwritten (never accumulated into). An output passed undefined
 // (Tensor{}) is not computed, which lets backward skip gradients nobody needs.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "../decode/decode_types.h"
 #include "corner_training.h"
 #include "error.h"
 #include "tensor.h"
@@ -81,6 +83,18 @@ struct BatchNormParams {
   float momentum = 0.1f;  // new_running = (1 - momentum) * old + momentum * batch
 };
 
+// An optional vendor library a backend may run ops on (cuDNN, cuBLAS), as
+// reported by `cornernet info`.
+struct BackendLibrary {
+  std::string name;      // "cuDNN", "cuBLAS"
+  bool found = false;    // loaded, with every function this build calls
+  bool enabled = false;  // found, initialised and not disabled: ops may run on it
+  std::string version;   // "9.6.0"; empty when unknown
+  std::string path;      // the file it was loaded from
+  std::string message;   // what it is used for, or why it is not used
+  int64_t uses = 0;      // ops that ran on it so far
+};
+
 // ---- memory statistics (Backend::memory_stats) -------------------------------
 // Device memory held by a backend's allocator, in bytes and calls; all zero on
 // the CPU, whose tensors are plain host allocations.
@@ -92,6 +106,14 @@ struct MemoryStats {
   uint64_t frees = 0;          // device allocations given back to the driver
   uint64_t pinned = 0;         // page-locked host staging buffers held
   uint64_t pinned_allocs = 0;  // page-locked host allocations so far
+};
+
+// Head outputs of one view for Backend::decode; [0] = top-left, [1] = bottom-right.
+struct DecodeHeads {
+  Tensor heat[2];  // [N,C,H,W] logits
+  Tensor emb[2];   // [N,1,H,W]
+  Tensor off[2];   // [N,2,H,W] (x, y)
+  const char* heat_name[2] = {"tlHeat", "brHeat"};  // how errors name the heat maps
 };
 
 class Backend;
@@ -122,6 +144,8 @@ inline void upsample2x(const Backend& be, Op op, const Tensor& small, const char
 inline void same_size(const Backend& be, Op op, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name);
 inline void adam_update(const Backend& be, const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                  const Tensor& exp_avg_sq, const AdamParams& p);
+inline void decode(const Backend& be, const DecodeHeads& view, const DecodeHeads* flipped,
+                   const std::vector<::cn::decode::ImageMeta>& metas, const ::cn::decode::DecodeOptions& opt);
 inline void corner_targets(const Backend& be, const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g,
                            const Tensor& tl_heatmap, const Tensor& br_heatmap, const Tensor& tl_offset,
                            const Tensor& br_offset, const Tensor& tl_mask, const Tensor& br_mask);
@@ -146,6 +170,8 @@ class Backend {
   // Copy a tensor of this device into an existing host tensor of the same size.
   virtual void download(const Tensor& src, Tensor& host_dst) = 0;
   virtual void synchronize() {}
+  // Optional libraries this backend found and uses (none on the CPU).
+  virtual std::vector<BackendLibrary> libraries() const { return {}; }
   // The allocator's figures (see MemoryStats); zeros where nothing is cached.
   virtual MemoryStats memory_stats() const { return {}; }
 
@@ -269,6 +295,19 @@ class Backend {
     if (param.numel()) run_adam_update(param, grad, exp_avg, exp_avg_sq, p);
   }
 
+  // ---- decoding ---------------------------------------------------------------
+  // CornerNet's test path for every image of the batch (native/decode/decode.h
+  // decode_image): sigmoid, local maxima, top-k corners, pairing, rescale, the
+  // mirrored view (`flipped`, may be null) merged, class-aware soft-NMS, best
+  // max_per_img. Unlike the other ops it returns HOST data: the detections are
+  // small and data-dependent in size, so they are what crosses to the host.
+  // pre_nms is filled only when `want_pre_nms`.
+  std::vector<decode::DecodeResult> decode(const DecodeHeads& view, const DecodeHeads* flipped,
+                                           const std::vector<decode::ImageMeta>& metas,
+                                           const decode::DecodeOptions& opt, bool want_pre_nms) {
+    check::decode(*this, view, flipped, metas, opt);
+    return run_decode(view, flipped, metas, opt, want_pre_nms);
+  }
   // ---- training targets and losses (CornerNet) -------------------------------
   // The targets of a batch of boxes (host list, boxes[n] for image n) on this
   // device: heatmaps [N,C,H,W] (a Gaussian per box and corner, merged by max),
@@ -328,6 +367,9 @@ class Backend {
   virtual void run_axpy(float alpha, const Tensor& x, Tensor& y) = 0;
   virtual void run_adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                                const AdamParams& p) = 0;
+  virtual std::vector<decode::DecodeResult> run_decode(const DecodeHeads& view, const DecodeHeads* flipped,
+                                                       const std::vector<decode::ImageMeta>& metas,
+                                                       const decode::DecodeOptions& opt, bool want_pre_nms) = 0;
   virtual void run_corner_targets(const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g,
                                   Tensor& tl_heatmap, Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset,
                                   Tensor& tl_mask, Tensor& br_mask, std::vector<std::vector<CornerMatch>>& match) = 0;

@@ -163,6 +163,33 @@ inline void adam_update(const Backend& be, const Tensor& param, const Tensor& gr
   CN_CHECK(p.step >= 1, op_name(op), ": step must be >= 1 (it counts this update), got ", p.step);
 }
 
+// Head maps [N,C,H,W] / [N,1,H,W] / [N,2,H,W] for both corners (and the mirrored
+// view, same shapes), one meta per image, options in the ranges the decoder takes.
+inline void decode(const Backend& be, const DecodeHeads& view, const DecodeHeads* flipped,
+                   const std::vector<::cn::decode::ImageMeta>& metas, const ::cn::decode::DecodeOptions& opt) {
+  const Op op = Op::Decode;
+  const char* n = op_name(op);
+  detail::supported(be, op);
+  const Tensor& heat = view.heat[0];
+  detail::nchw(op, heat, view.heat_name[0]);
+  CN_CHECK(heat.numel() > 0, n, ": ", view.heat_name[0], " must be non-empty, got ", shape_str(heat.shape()));
+  const int64_t N = heat.size(0), C = heat.size(1), H = heat.size(2), W = heat.size(3);
+  for (const DecodeHeads* h : {&view, flipped}) {
+    if (!h) continue;
+    for (int c = 0; c < 2; ++c) {
+      detail::on_device(be, op, {{h->heat_name[c], &h->heat[c]}, {"emb", &h->emb[c]}, {"off", &h->off[c]}});
+      detail::shape_is(op, h->heat_name[c], h->heat[c], {N, C, H, W});
+      detail::shape_is(op, c ? "brEmb" : "tlEmb", h->emb[c], {N, 1, H, W});
+      detail::shape_is(op, c ? "brOff" : "tlOff", h->off[c], {N, 2, H, W});
+    }
+  }
+  CN_CHECK(static_cast<int64_t>(metas.size()) == N, n, ": ", metas.size(), " image metas for ", N, " images");
+  CN_CHECK(C * H * W < 0x7fffffff, n, ": ", C * H * W, " heat-map entries per image (limit 2^31 - 1)");
+  CN_CHECK(opt.k >= 1 && opt.k <= C * H * W, n, ": k (", opt.k, ") must be in [1, ", C * H * W, "]");
+  CN_CHECK(opt.kernel >= 1 && opt.kernel % 2 == 1, n, ": kernel must be odd and positive, got ", opt.kernel);
+  CN_CHECK(opt.num_dets >= 1, n, ": num_dets must be positive, got ", opt.num_dets);
+}
+
 inline void corner_targets(const Backend& be, const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g,
                            const Tensor& tl_heatmap, const Tensor& br_heatmap, const Tensor& tl_offset,
                            const Tensor& br_offset, const Tensor& tl_mask, const Tensor& br_mask) {

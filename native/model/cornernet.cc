@@ -90,9 +90,10 @@ void CornerNet::release() {
 }
 
 std::vector<Op> CornerNet::inference_ops() {
-  // Residual and merge additions run in place through axpy.
+  // Residual and merge additions run in place through axpy; test and detect
+  // decode the last stack where the model ran (Model.detect).
   return {Op::Conv2dForward, Op::BatchNormForwardEval, Op::ReluForward, Op::Upsample2xForward,
-          Op::CornerPoolForward, Op::Axpy};
+          Op::CornerPoolForward, Op::Axpy, Op::Decode};
 }
 
 }  // namespace cn

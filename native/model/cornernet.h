@@ -30,7 +30,8 @@ class CornerNet {
   std::vector<std::array<Shape, kNumHeadOutputs>> output_shapes(const Shape& input) const;
   void release();
 
-  // The backend ops a forward pass (inference: eval-mode BN, no backward) runs;
+  // The backend ops a forward pass (inference: eval-mode BN, no backward) and
+  // the decoding of its outputs (test, detect, evaluations during training) run;
   // a training run needs training_ops() (native/train/train_step.h). A backend
   // that supports all of them can run the model.
   static std::vector<Op> inference_ops();

@@ -245,6 +245,70 @@ void add_optimizer(std::vector<Case>& cases, Rng& r, const Shape& s) {
         [ap](Backend& be, auto& in, auto&) { be.adam_update(in[0], in[1], in[2], in[3], ap); }, 1e-5, 1e-7});
 }
 
+// decode: heads of shape s = [N,C,H,W] with logits and embeddings on coarse grids
+// (ties in scores, plateaus, equal embeddings) plus a mirrored view; the host
+// detections are packed into one tensor (per image: count, then 8 floats per
+// detection, zero padded) and compared exactly: every backend must give the CPU's.
+void add_decode(std::vector<Case>& cases, Rng& r, const Shape& s) {
+  const int64_t N = s[0], H = s[2], W = s[3];
+  auto grid = [&](const Shape& sh, float lo, float hi, float step) {
+    Tensor t = uniform(r, sh, lo, hi);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = std::round(t.data()[i] / step) * step;
+    return t;
+  };
+  std::vector<Tensor> in;
+  for (int view = 0; view < 2; ++view) {
+    in.push_back(grid(s, -6.f, 3.f, 0.5f));
+    in.push_back(grid(s, -6.f, 3.f, 0.5f));
+    in.push_back(grid({N, 1, H, W}, 0.f, 2.f, 0.25f));
+    in.push_back(grid({N, 1, H, W}, 0.f, 2.f, 0.25f));
+    in.push_back(uniform(r, {N, 2, H, W}, 0.f, 1.f));
+    in.push_back(uniform(r, {N, 2, H, W}, 0.f, 1.f));
+  }
+  constexpr int64_t kRows = 100;  // max_per_img
+  cn::decode::ImageMeta m;
+  m.pad_h = 4.0 * H;
+  m.pad_w = 4.0 * W;
+  m.img_h = m.pad_h - 3;
+  m.img_w = m.pad_w - 5;
+  m.border_top = 1;
+  m.border_left = 2;
+  cn::decode::DecodeOptions opt;
+  opt.k = static_cast<int>(std::min<int64_t>(20, s[1] * H * W));
+  opt.num_dets = 200;
+  opt.distance_threshold = 0.75f;
+  opt.max_per_img = static_cast<int>(kRows);
+  Case c{Op::Decode, shape_label(s) + " flip", in, {{N * (1 + kRows * 8)}}, {},
+         [m, opt, N](Backend& be, std::vector<Tensor>& t, std::vector<Tensor>& out) {
+           cn::DecodeHeads v, f;
+           for (int k = 0; k < 2; ++k) {
+             v.heat[k] = t[k], v.emb[k] = t[2 + k], v.off[k] = t[4 + k];
+             f.heat[k] = t[6 + k], f.emb[k] = t[8 + k], f.off[k] = t[10 + k];
+             f.heat_name[k] = k ? "flipBrHeat" : "flipTlHeat";
+           }
+           const auto res = be.decode(v, &f, std::vector<cn::decode::ImageMeta>(N, m), opt, false);
+           Tensor packed = Tensor::host_zeros({N * (1 + kRows * 8)});
+           for (int64_t i = 0; i < N; ++i) {
+             const cn::decode::Detections& d = res[i].dets;
+             float* p = packed.data() + i * (1 + kRows * 8);
+             p[0] = static_cast<float>(d.size());
+             for (size_t j = 0; j < d.size(); ++j) {
+               float* q = p + 1 + 8 * j;
+               for (int e = 0; e < 4; ++e) q[e] = d.boxes[4 * j + e];
+               q[4] = d.scores[j];
+               q[5] = static_cast<float>(d.labels[j]);
+               q[6] = d.corner_scores[2 * j];
+               q[7] = d.corner_scores[2 * j + 1];
+             }
+           }
+           Tensor dev = be.upload(packed);
+           be.copy(dev, out[0]);
+         },
+         0, 0};
+  c.bytes = bytes_of(c.in, {});
+  cases.push_back(c);
+}
+
 // Random boxes for a batch of n images on a head output of h x w cells (input
 // 4h x 4w): image 1 has none; the others have up to six, one reaching the far
 // border and one sharing the first box's top-left cell (its offset overwrites).
@@ -353,6 +417,7 @@ std::vector<Case> make_cases(bool perf) {
     for (const Shape& s : std::vector<Shape>{{3, 7, 9, 13}, {1, 1, 1, 1}}) add_pointwise(cases, r, s);
     for (const Shape& s : std::vector<Shape>{{2, 3, 7, 6}, {1, 2, 5, 37}, {1, 1, 1, 1}}) add_pools(cases, r, s);
     for (const Shape& s : std::vector<Shape>{{7, 1031}, {1}}) add_optimizer(cases, r, s);
+    for (const Shape& s : std::vector<Shape>{{2, 3, 9, 11}, {1, 1, 1, 3}}) add_decode(cases, r, s);
     add_training(cases, r, 3, 3, 13, 17, 1);
     add_training(cases, r, 2, 2, 9, 7, 2);
   } else {
@@ -365,6 +430,7 @@ std::vector<Case> make_cases(bool perf) {
     add_pointwise(cases, r, {6, 256, 128, 128});
     add_pools(cases, r, {6, 256, 128, 128});
     add_optimizer(cases, r, {1 << 24});
+    add_decode(cases, r, {1, 80, 128, 128});
     add_training(cases, r, 6, 80, 128, 128, 1);
   }
   return cases;
@@ -689,15 +755,25 @@ int main(int argc, char** argv) {
     std::printf("cpu (%s, %d threads) against:", cn::isa_name(cn::default_isa()), bs.rt->pool().num_threads());
     for (auto& b : bs.others) std::printf(" %s", b->name().c_str());
     std::printf("\n");
+    int failed = 0;
     if (mode == "test") {
-      int failed = test_ops(bs, only, require_all);
+      failed = test_ops(bs, only, require_all);
       if (model && only.empty()) failed += test_model(bs, require_all);
-      std::printf("%s\n", failed ? "FAILED" : "all agree with the cpu");
-      return failed ? 1 : 0;
+    } else {
+      perf_ops(bs, only);
+      if (model && only.empty()) perf_model(bs);
     }
-    perf_ops(bs, only);
-    if (model && only.empty()) perf_model(bs);
-    return 0;
+    // Optional libraries (cuDNN, cuBLAS): found, used how often, or why not. A
+    // library that failed its check against the own kernels says so here.
+    for (auto& b : bs.others)
+      for (const cn::BackendLibrary& l : b->libraries())
+        std::printf("%s: %s%s%s%s%s: %s, %lld op(s) on it: %s\n", b->name().c_str(), l.name.c_str(),
+                    l.version.empty() ? "" : " ", l.version.c_str(),
+                    l.path.empty() ? "" : " at ", l.path.c_str(),
+                    !l.found ? "not available" : l.enabled ? "enabled" : "disabled",
+                    static_cast<long long>(l.uses), l.message.c_str());
+    if (mode == "test") std::printf("%s\n", failed ? "FAILED" : "all agree with the cpu");
+    return failed ? 1 : 0;
   } catch (const std::exception& e) {
     std::printf("FAIL  %s\n", e.what());
     return 1;
