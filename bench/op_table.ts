@@ -215,7 +215,8 @@ function bnInputs(c: OpCase, rng: Rng): Tensors {
 }
 
 const BN_TEST: OpCase[] = [{ x: [3, 2, 4, 5] }, { x: [2, 3, 3, 3] }];
-const BN_CROSS: OpCase[] = [{ x: [4, 7, 19, 23] }, { x: [1, 3, 64, 65] }];
+// The last spans several slices per channel in the CUDA reduction, over two images.
+const BN_CROSS: OpCase[] = [{ x: [4, 7, 19, 23] }, { x: [1, 3, 64, 65] }, { x: [2, 3, 40, 53] }];
 const BN_BENCH: OpCase[] = [{ x: [4, 256, 64, 64] }];
 const BN_EPS = 1e-5;
 
@@ -230,11 +231,18 @@ const bnArgs = (i: Tensors) => ({
 });
 
 // relu and sigmoid: the backward op takes the forward output, not the input.
-function unary(name: string, op: string, make: (c: OpCase, rng: Rng) => Tensors, tolerance: OpEntry['tolerance']): OpEntry {
+// `op` is both the binding's stem and the engine op's stem.
+function unary(
+  name: string,
+  op: string,
+  make: (c: OpCase, rng: Rng) => Tensors,
+  tolerance: OpEntry['tolerance'],
+  cases: OpEntry['cases'] = { test: [{ x: [2, 3, 4, 5] }], cross: [{ x: [3, 7, 33, 65] }, { x: [1, 1, 1, 1] }], bench: [{ x: [1, 256, 128, 128] }] }
+): OpEntry {
   return entry({
     name,
-    engineOps: [`${name}_forward`, `${name}_backward`],
-    cases: { test: [{ x: [2, 3, 4, 5] }], cross: [{ x: [3, 7, 33, 65] }, { x: [1, 1, 1, 1] }], bench: [{ x: [1, 256, 128, 128] }] },
+    engineOps: [`${op}_forward`, `${op}_backward`],
+    cases,
     makeInputs: make,
     gradOutputs: ['y'],
     gradInputs: ['x'],
@@ -401,6 +409,58 @@ const FLAT_TEST: OpCase[] = [{ x: [3, 5] }, { x: [1] }];
 const FLAT_CROSS: OpCase[] = [{ x: [7, 1031] }, { x: [100003] }, { x: [1] }];
 const FLAT_BENCH: OpCase[] = [{ x: [4194304] }];
 
+/**
+ * Few distinct values, so windows hold ties, plus NaN, infinities and signed
+ * zeros: the max-based ops must pick the same element as the CPU exactly.
+ */
+function tiesAndSpecials(shape: number[], rng: Rng): TensorData {
+  const common = [0, -0, 1, 2, 2, -1];
+  const d = new Float32Array(numel(shape));
+  for (let i = 0; i < d.length; ++i) {
+    const u = rng.next();
+    // Rare enough that most windows hold no NaN and their ties decide.
+    d[i] = u < 0.03 ? NaN : u < 0.06 ? Infinity : u < 0.09 ? -Infinity : common[Math.floor(rng.next() * common.length)]!;
+  }
+  return { data: d, shape: [...shape] };
+}
+
+/** Normal values with NaN, infinities, signed zeros, subnormals and large magnitudes mixed in. */
+function withSpecials(shape: number[], rng: Rng): TensorData {
+  const specials = [NaN, Infinity, -Infinity, 0, -0, 1e-40, -1e-40, 90, -90, 1e30, -1e30];
+  const t = randomNormal(shape, rng, 3);
+  for (let i = 0; i < t.data.length; ++i) if (rng.next() < 0.2) t.data[i] = specials[Math.floor(rng.next() * specials.length)]!;
+  return t;
+}
+
+// Special values are compared with the CPU only (finite differences need smooth inputs).
+const SPECIAL_CASES = { test: [] as OpCase[], cross: [{ x: [2, 3, 7, 11] }, { x: [1, 1, 1, 1] }], bench: [] as OpCase[] };
+
+function adam(name: string, hyper: { lr: number; step: number; weightDecay?: number; gradScale?: number }): OpEntry {
+  return entry({
+    name,
+    engineOps: ['adam_update'],
+    cases: { test: FLAT_TEST, cross: FLAT_CROSS, bench: FLAT_BENCH },
+    makeInputs: (c, rng) => ({
+      param: randomNormal(c.x, rng),
+      grad: randomNormal(c.x, rng),
+      expAvg: randomNormal(c.x, rng, 0.1),
+      expAvgSq: randomUniform(c.x, rng, 0, 0.01),
+    }),
+    // An optimizer step, not a differentiable op: compared across backends only.
+    gradOutputs: [],
+    gradInputs: [],
+    forwardCall: (i) => ({
+      op: 'adamUpdate',
+      args: { param: need(i, 'param'), grad: need(i, 'grad'), expAvg: need(i, 'expAvg'), expAvgSq: need(i, 'expAvgSq'), ...hyper },
+    }),
+    backwardCall: () => null,
+    grads: () => ({}),
+    // The CPU's order of operations without FMA contraction, IEEE division and
+    // square root: backends agree to the bit; the bound allows one float ulp.
+    tolerance: { crossBackend: { rtol: 1.2e-7, atol: 0 }, gradcheck: { rtol: 0, atol: 0 }, h: 0 },
+  });
+}
+
 export const OP_TABLE: OpEntry[] = [
   unary('relu', 'relu', (c, rng) => ({ x: awayFromZero(c.x, rng, 0.05) }), {
     crossBackend: { rtol: 0, atol: 0 },
@@ -425,6 +485,18 @@ export const OP_TABLE: OpEntry[] = [
     grads: (_r, g) => ({ a: need(g, 'y'), b: need(g, 'y') }),
     tolerance: { crossBackend: { rtol: 0, atol: 0 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
   }),
+  // NaN passes through relu (and gets no gradient), sigmoid keeps it; +-inf,
+  // +-0, subnormals and saturating inputs as on the CPU.
+  unary('relu_special_values', 'relu', (c, rng) => ({ x: withSpecials(c.x, rng) }), {
+    crossBackend: { rtol: 0, atol: 0 },
+    gradcheck: { rtol: 0, atol: 0 },
+    h: 0,
+  }, SPECIAL_CASES),
+  unary('sigmoid_special_values', 'sigmoid', (c, rng) => ({ x: withSpecials(c.x, rng) }), {
+    crossBackend: { rtol: 1e-5, atol: 1e-7 },
+    gradcheck: { rtol: 0, atol: 0 },
+    h: 0,
+  }, SPECIAL_CASES),
   entry({
     name: 'batch_norm_train',
     engineOps: ['batch_norm_forward_train', 'batch_norm_backward'],
@@ -491,6 +563,25 @@ export const OP_TABLE: OpEntry[] = [
     backwardCall: (i, _o, g) => ({ op: 'maxPool3x3Backward', args: { x: need(i, 'x'), gradY: need(g, 'y') } }),
     grads: gradX,
     tolerance: { crossBackend: { rtol: 1e-6, atol: 1e-6 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-3 },
+  }),
+  entry({
+    // Ties (the first maximum in row-major order takes the gradient), NaN (it
+    // wins, the last NaN of a window taking the gradient), infinities, signed
+    // zeros, and thin or tiny planes: exactly the CPU's values and gradients.
+    name: 'maxpool3x3_ties_nan',
+    engineOps: ['maxpool3x3_forward', 'maxpool3x3_backward'],
+    cases: {
+      test: [],
+      cross: [{ x: [2, 3, 7, 6] }, { x: [1, 2, 1, 7] }, { x: [1, 1, 13, 1] }, { x: [2, 3, 2, 2] }, { x: [1, 2, 17, 19] }, { x: [1, 1, 1, 1] }],
+      bench: [],
+    },
+    makeInputs: (c, rng) => ({ x: tiesAndSpecials(c.x, rng) }),
+    gradOutputs: ['y'],
+    gradInputs: ['x'],
+    forwardCall: (i) => ({ op: 'maxPool3x3Forward', args: { x: need(i, 'x') } }),
+    backwardCall: (i, _o, g) => ({ op: 'maxPool3x3Backward', args: { x: need(i, 'x'), gradY: need(g, 'y') } }),
+    grads: gradX,
+    tolerance: { crossBackend: { rtol: 0, atol: 0 }, gradcheck: { rtol: 0, atol: 0 }, h: 0 },
   }),
   cornerPool('top'),
   cornerPool('bottom'),
@@ -583,30 +674,13 @@ export const OP_TABLE: OpEntry[] = [
       const gy = need(g, 'y');
       return { x: { data: gy.data.map((v) => -0.75 * v), shape: [...gy.shape] }, y: gy };
     },
-    // One multiply-add per element; a backend may fuse it (one rounding instead of two).
-    tolerance: { crossBackend: { rtol: 1e-6, atol: 1e-7 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
+    // One multiply and one add per element, never fused into an FMA (the CUDA
+    // kernel uses __fmul_rn/__fadd_rn): every backend rounds as the CPU does.
+    tolerance: { crossBackend: { rtol: 0, atol: 0 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
   }),
-  entry({
-    name: 'adam_update',
-    engineOps: ['adam_update'],
-    cases: { test: FLAT_TEST, cross: FLAT_CROSS, bench: FLAT_BENCH },
-    makeInputs: (c, rng) => ({
-      param: randomNormal(c.x, rng),
-      grad: randomNormal(c.x, rng),
-      expAvg: randomNormal(c.x, rng, 0.1),
-      expAvgSq: randomUniform(c.x, rng, 0, 0.01),
-    }),
-    // An optimizer step, not a differentiable op: compared across backends only.
-    gradOutputs: [],
-    gradInputs: [],
-    forwardCall: (i) => ({
-      op: 'adamUpdate',
-      args: { param: need(i, 'param'), grad: need(i, 'grad'), expAvg: need(i, 'expAvg'), expAvgSq: need(i, 'expAvgSq'), lr: 1e-3, weightDecay: 1e-4, gradScale: 0.5, step: 7 },
-    }),
-    backwardCall: () => null,
-    grads: () => ({}),
-    tolerance: { crossBackend: { rtol: 1e-5, atol: 1e-7 }, gradcheck: { rtol: 0, atol: 0 }, h: 0 },
-  }),
+  adam('adam_update', { lr: 1e-3, weightDecay: 1e-4, gradScale: 0.5, step: 7 }),
+  // The first step (largest bias correction), no weight decay (its own branch), no gradient scale.
+  adam('adam_update_first_step', { lr: 1e-2, step: 1 }),
   cornerTargetsEntry,
   cornerHeadLossesEntry,
 ];

@@ -46,9 +46,24 @@ bool CudaBackend::supports(Op op) const {
   switch (op) {
     case Op::Conv2dForward:
     case Op::Conv2dBackward:
+    case Op::BatchNormForwardTrain:
+    case Op::BatchNormForwardEval:
+    case Op::BatchNormBackward:
+    case Op::ReluForward:
+    case Op::ReluBackward:
+    case Op::AddForward:
+    case Op::SigmoidForward:
+    case Op::SigmoidBackward:
+    case Op::Upsample2xForward:
+    case Op::Upsample2xBackward:
+    case Op::MaxPool3x3Forward:
+    case Op::MaxPool3x3Backward:
     case Op::CornerPoolForward:
     case Op::CornerPoolBackward:
     case Op::Copy:
+    case Op::SumSquares:
+    case Op::Axpy:
+    case Op::AdamUpdate:
     case Op::Decode:
     case Op::CornerTargets:
     case Op::CornerHeadLosses:
@@ -181,36 +196,78 @@ CornerHeadLosses CudaBackend::run_corner_head_losses(const CornerHeadTensors& ou
 }
 void CudaBackend::run_copy(const Tensor& src, Tensor& dst) {
   use_device();
-  CN_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), src.bytes(), cudaMemcpyDeviceToDevice, stream_));
+  cuda::copy(ctx_, src, dst);
+}
+double CudaBackend::run_sum_squares(const Tensor& x) {
+  use_device();
+  return cuda::sum_squares(ctx_, x);
+}
+void CudaBackend::run_axpy(float alpha, const Tensor& x, Tensor& y) {
+  use_device();
+  cuda::axpy(ctx_, alpha, x, y);
+}
+void CudaBackend::run_adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                                  const AdamParams& p) {
+  use_device();
+  cuda::adam_update(ctx_, param, grad, exp_avg, exp_avg_sq, p);
 }
 
-// Ops whose kernels are not merged yet: supports() is false for them, so the
-// engine's check refuses them before these are reached.
-void CudaBackend::run_batch_norm_forward_train(const Tensor&, const Tensor&, const Tensor&, Tensor&, Tensor&,
-                                               const BatchNormParams&, Tensor&, Tensor&, Tensor&) {
-  unsupported(Op::BatchNormForwardTrain);
+void CudaBackend::run_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                               Tensor& running_mean, Tensor& running_var, const BatchNormParams& p,
+                                               Tensor& y, Tensor& save_mean, Tensor& save_invstd) {
+  use_device();
+  cuda::batch_norm_forward_train(ctx_, x, gamma, beta, running_mean, running_var, p, y, save_mean, save_invstd);
 }
-void CudaBackend::run_batch_norm_forward_eval(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                              const Tensor&, const BatchNormParams&, Tensor&) {
-  unsupported(Op::BatchNormForwardEval);
+void CudaBackend::run_batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                              const Tensor& running_mean, const Tensor& running_var,
+                                              const BatchNormParams& p, Tensor& y) {
+  use_device();
+  cuda::batch_norm_forward_eval(ctx_, x, gamma, beta, running_mean, running_var, p, y);
 }
-void CudaBackend::run_batch_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                          bool, Tensor&, Tensor&, Tensor&) {
-  unsupported(Op::BatchNormBackward);
+void CudaBackend::run_batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
+                                          const Tensor& save_invstd, const Tensor& gy, bool training, Tensor& gx,
+                                          Tensor& ggamma, Tensor& gbeta) {
+  use_device();
+  cuda::batch_norm_backward(ctx_, x, gamma, save_mean, save_invstd, gy, training, gx, ggamma, gbeta);
 }
-void CudaBackend::run_relu_forward(const Tensor&, Tensor&) { unsupported(Op::ReluForward); }
-void CudaBackend::run_relu_backward(const Tensor&, const Tensor&, Tensor&) { unsupported(Op::ReluBackward); }
-void CudaBackend::run_add_forward(const Tensor&, const Tensor&, Tensor&) { unsupported(Op::AddForward); }
-void CudaBackend::run_sigmoid_forward(const Tensor&, Tensor&) { unsupported(Op::SigmoidForward); }
-void CudaBackend::run_sigmoid_backward(const Tensor&, const Tensor&, Tensor&) { unsupported(Op::SigmoidBackward); }
-void CudaBackend::run_upsample2x_forward(const Tensor&, Tensor&) { unsupported(Op::Upsample2xForward); }
-void CudaBackend::run_upsample2x_backward(const Tensor&, Tensor&) { unsupported(Op::Upsample2xBackward); }
-void CudaBackend::run_maxpool3x3_forward(const Tensor&, Tensor&) { unsupported(Op::MaxPool3x3Forward); }
-void CudaBackend::run_maxpool3x3_backward(const Tensor&, const Tensor&, Tensor&) { unsupported(Op::MaxPool3x3Backward); }
-double CudaBackend::run_sum_squares(const Tensor&) { unsupported(Op::SumSquares); }
-void CudaBackend::run_axpy(float, const Tensor&, Tensor&) { unsupported(Op::Axpy); }
-void CudaBackend::run_adam_update(Tensor&, const Tensor&, Tensor&, Tensor&, const AdamParams&) {
-  unsupported(Op::AdamUpdate);
+
+void CudaBackend::run_relu_forward(const Tensor& x, Tensor& y) {
+  use_device();
+  cuda::relu_forward(ctx_, x, y);
+}
+void CudaBackend::run_relu_backward(const Tensor& y, const Tensor& gy, Tensor& gx) {
+  use_device();
+  cuda::relu_backward(ctx_, y, gy, gx);
+}
+void CudaBackend::run_add_forward(const Tensor& a, const Tensor& b, Tensor& y) {
+  use_device();
+  cuda::add_forward(ctx_, a, b, y);
+}
+void CudaBackend::run_sigmoid_forward(const Tensor& x, Tensor& y) {
+  use_device();
+  cuda::sigmoid_forward(ctx_, x, y);
+}
+void CudaBackend::run_sigmoid_backward(const Tensor& y, const Tensor& gy, Tensor& gx) {
+  use_device();
+  cuda::sigmoid_backward(ctx_, y, gy, gx);
+}
+
+void CudaBackend::run_upsample2x_forward(const Tensor& x, Tensor& y) {
+  use_device();
+  cuda::upsample2x_forward(ctx_, x, y);
+}
+void CudaBackend::run_upsample2x_backward(const Tensor& gy, Tensor& gx) {
+  use_device();
+  cuda::upsample2x_backward(ctx_, gy, gx);
+}
+
+void CudaBackend::run_maxpool3x3_forward(const Tensor& x, Tensor& y) {
+  use_device();
+  cuda::maxpool3x3_forward(ctx_, x, y);
+}
+void CudaBackend::run_maxpool3x3_backward(const Tensor& x, const Tensor& gy, Tensor& gx) {
+  use_device();
+  cuda::maxpool3x3_backward(ctx_, x, gy, gx);
 }
 
 }  // namespace cuda

@@ -80,7 +80,10 @@ describe('cuda-emu as the device of train, test and detect', function () {
     // Sums run in other orders on the device, so gradients differ in their last
     // bits; Adam turns a gradient into a step of about lr whatever its size, so
     // a weight may differ by up to ~2 lr per step where the gradient is tiny.
-    // Everything else agrees to float rounding.
+    // In this small model that is not rare: measured after 3 steps, 2.7 % of the
+    // weights differ by more than 1e-4 between cpu and cuda-emu, and 9.7 %
+    // between the CPU's own avx512 and portable kernels (CORNERNET_CPU_ISA).
+    // The bound below allows 5 %; the losses of every step must agree closely.
     const lr = 2.5e-3; // shapes-tiny's
     let worst = 0;
     let loose = 0;
@@ -100,8 +103,14 @@ describe('cuda-emu as the device of train, test and detect', function () {
       }
     }
     assert.ok(worst <= 2 * lr * STEPS, `largest weight difference ${worst} (bound ${2 * lr * STEPS})`);
-    assert.ok(loose <= total * 1e-3, `${loose} of ${total} weights differ by more than 1e-4`);
+    assert.ok(loose <= total * 0.05, `${loose} of ${total} weights differ by more than 1e-4`);
     const metrics = fs.readFileSync(path.join(runs['cuda-emu']!.dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const cpuMetrics = fs.readFileSync(path.join(runs.cpu!.dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const totals = (ms: { kind: string; losses?: { total: number } }[]) => ms.filter((m) => m.kind === 'train').map((m) => m.losses!.total);
+    const [lc, le] = [totals(cpuMetrics), totals(metrics)];
+    assert.equal(le.length, lc.length);
+    // Measured: 1e-7, 1e-6 and 5e-6 relative at steps 1, 2 and 3 (the weights drift apart as above).
+    lc.forEach((l, i) => assert.ok(Math.abs(le[i]! - l) <= 5e-5 * Math.abs(l), `step ${i + 1}: loss ${le[i]} on cuda-emu, ${l} on cpu`));
     assert.ok(metrics.filter((m) => m.kind === 'train').every((m) => m.device === 'cuda-emu'));
     const ev = JSON.parse(fs.readFileSync(path.join(runs['cuda-emu']!.dir, 'eval.json'), 'utf8'));
     assert.equal(ev.device, 'cuda-emu');

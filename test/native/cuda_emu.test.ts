@@ -189,7 +189,13 @@ describe('CUDA corner pools on the emulated device (cuda-emu)', () => {
     assert.equal(b.name, 'cuda-emu');
     assert.equal(b.device, 'cuda:0');
     // Every op the CUDA backend has a kernel for (more arrive op by op).
-    for (const op of ['conv2d_backward', 'conv2d_forward', 'copy', 'corner_head_losses', 'corner_pool_backward', 'corner_pool_forward', 'corner_targets', 'decode'])
+    for (const op of [
+      'adam_update', 'add_forward', 'axpy', 'batch_norm_backward', 'batch_norm_forward_eval', 'batch_norm_forward_train',
+      'conv2d_backward', 'conv2d_forward', 'copy', 'corner_head_losses', 'corner_pool_backward', 'corner_pool_forward',
+      'corner_targets', 'decode', 'maxpool3x3_backward',
+      'maxpool3x3_forward', 'relu_backward', 'relu_forward', 'sigmoid_backward', 'sigmoid_forward', 'sum_squares',
+      'upsample2x_backward', 'upsample2x_forward',
+    ])
       assert.ok(b.supports.includes(op), `cuda-emu supports ${op} (has: ${b.supports.join(', ')})`);
   });
 
