@@ -24,20 +24,6 @@ constexpr int kReduceThreads = 256;  // a power of two (block_sum)
 constexpr int kApplyThreads = 256;
 constexpr int kApplyPerThread = 4;   // elements of a plane per thread in the elementwise passes
 
-// Tree sum of one double per thread over the block; every thread gets the total.
-// `buf` holds blockDim.x doubles; blockDim.x is a power of two.
-__device__ double block_sum(double v, double* buf) {
-  buf[threadIdx.x] = v;
-  __syncthreads();
-  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) buf[threadIdx.x] += buf[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double total = buf[0];
-  __syncthreads();  // buf is reused by the caller's next sum
-  return total;
-}
-
 // Block (c, s) of a reduction visits, in every plane n of channel c, the
 // columns s * blockDim.x + t, stepping by gridDim.y * blockDim.x: neighbouring
 // threads read neighbouring floats. `f(plane offset, i)` gives one term.

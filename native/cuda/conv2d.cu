@@ -39,7 +39,6 @@ namespace cuda {
 
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int kTile = 64;           // output rows and columns per block
 constexpr int kDepth = 16;          // reduction slice
 constexpr int kPad = kTile + 1;     // shared rows padded: transposing stores hit distinct banks

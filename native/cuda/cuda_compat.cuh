@@ -28,3 +28,40 @@
     cudaError_t cn_err_ = (expr);                                               \
     if (cn_err_ != cudaSuccess) ::cn::fail("CUDA: ", #expr, " failed: ", cudaGetErrorString(cn_err_)); \
   } while (0)
+
+#include <cstdint>
+
+namespace cn {
+namespace cuda {
+
+// The block size of the kernels that do not need another (a power of two, so
+// block_sum's tree works).
+constexpr int kThreads = 256;
+
+// Blocks for a grid-stride loop over `items`: enough to fill the device several
+// times over, the loops stride past the rest; at least one, so a launch over
+// nothing is still a valid launch.
+inline unsigned grid_for(int64_t items, int64_t max_blocks = 4096) {
+  const int64_t b = (items + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(b < 1 ? 1 : (b > max_blocks ? max_blocks : b));
+}
+
+#if defined(__CUDACC__) || defined(CN_CUDA_EMU)  // device code: not for the plugin's host-only .cc files
+// Tree sum of one double per thread over the block, in a fixed order (the same
+// result on every run); every thread gets the total. `buf` holds blockDim.x
+// doubles in shared memory; blockDim.x is a power of two.
+__device__ __forceinline__ double block_sum(double v, double* buf) {
+  buf[threadIdx.x] = v;
+  __syncthreads();
+  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) buf[threadIdx.x] += buf[threadIdx.x + s];
+    __syncthreads();
+  }
+  const double total = buf[0];
+  __syncthreads();  // buf may be reused by the caller's next sum
+  return total;
+}
+#endif
+
+}  // namespace cuda
+}  // namespace cn

@@ -35,7 +35,6 @@ namespace cuda {
 namespace {
 
 constexpr unsigned kFullWarp = 0xffffffffu;
-constexpr int kThreads = 256;
 constexpr int kNmsThreads = 128;
 constexpr int kRecord = 8;  // x1, y1, x2, y2, score, label (int bits), tl score, br score
 constexpr int kNoNan = 0x7f7f7f7f;  // what a 0x7f byte fill reads as: above any index
@@ -455,11 +454,6 @@ __global__ void final_list(const float* __restrict__ pre, const int* __restrict_
 }
 
 // ---- launches ---------------------------------------------------------------------
-unsigned grid_for(int64_t items, int64_t max_blocks = 4096) {
-  const int64_t b = (items + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(b < 1 ? 1 : (b > max_blocks ? max_blocks : b));
-}
-
 int pow2_at_least(int64_t n) {
   int p = 1;
   while (p < n) p <<= 1;

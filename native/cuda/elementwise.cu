@@ -9,13 +9,6 @@ namespace cn {
 namespace cuda {
 
 namespace {
-constexpr int kThreads = 256;
-
-// Enough blocks to fill the device several times over; the loops stride past it.
-unsigned grid_for(int64_t n) {
-  const int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 4096 ? blocks : 4096);
-}
 
 __global__ void relu_forward_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t n) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;

@@ -28,7 +28,6 @@ namespace cuda {
 
 namespace {
 
-constexpr int kThreads = 256;       // every reduction kernel's block size (a power of two)
 constexpr int kMaxPartials = 1024;  // blocks of a partial-sum kernel
 
 // Slots of the scalar buffer.

@@ -15,24 +15,7 @@ namespace cn {
 namespace cuda {
 
 namespace {
-constexpr int kThreads = 256;
 constexpr int kMaxPartials = 1024;  // blocks of the first sum_squares pass; fixed, so the order is too
-
-unsigned grid_for(int64_t n) {
-  const int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 4096 ? blocks : 4096);
-}
-
-// Tree sum over the block (blockDim.x == kThreads, a power of two); thread 0 gets the total.
-__device__ double block_sum(double v, double* buf) {
-  buf[threadIdx.x] = v;
-  __syncthreads();
-  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) buf[threadIdx.x] += buf[threadIdx.x + s];
-    __syncthreads();
-  }
-  return buf[0];
-}
 
 __global__ void sum_squares_partial_kernel(const float* __restrict__ x, double* __restrict__ partial, int64_t n) {
   __shared__ double buf[kThreads];

@@ -29,7 +29,6 @@ struct BoxDraw {
 };
 static_assert(sizeof(BoxDraw) == 48, "BoxDraw is uploaded as raw bytes");
 
-constexpr int kThreads = 256;
 
 unsigned blocks_for(int64_t items, int per_block) {
   return static_cast<unsigned>((items + per_block - 1) / per_block);

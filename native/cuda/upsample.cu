@@ -11,12 +11,6 @@ namespace cn {
 namespace cuda {
 
 namespace {
-constexpr int kThreads = 256;
-
-unsigned grid_for(int64_t n) {
-  const int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 4096 ? blocks : 4096);
-}
 
 // y has `rows` = planes * 2H rows of 2W; output (r, j) reads input row r/2 of
 // the same plane (plane rows are contiguous, so the flat input row is r / 2).

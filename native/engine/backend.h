@@ -153,6 +153,36 @@ inline void corner_head_losses(const Backend& be, const CornerHeadTensors& out, 
                                const CornerHeadLossWeights& w, const CornerHeadTensors& grads);
 }  // namespace check
 
+// What a backend implements, one declaration per op: the computation alone, on
+// arguments the engine has checked. Backend declares them pure virtual
+// (CN_BACKEND_RUN_OPS(virtual, = 0)), each backend overrides every one
+// (CN_BACKEND_RUN_OPS(, override)) and defines them in its op-family files, so
+// a new op's signature is written here once.
+#define CN_BACKEND_RUN_OPS(PREFIX, SUFFIX) \
+  PREFIX void run_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p, Tensor& y) SUFFIX; \
+  PREFIX void run_conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p, Tensor& gx, Tensor& gw, Tensor& gb) SUFFIX; \
+  PREFIX void run_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean, Tensor& running_var, const BatchNormParams& p, Tensor& y, Tensor& save_mean, Tensor& save_invstd) SUFFIX; \
+  PREFIX void run_batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean, const Tensor& running_var, const BatchNormParams& p, Tensor& y) SUFFIX; \
+  PREFIX void run_batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& gy, bool training, Tensor& gx, Tensor& ggamma, Tensor& gbeta) SUFFIX; \
+  PREFIX void run_relu_forward(const Tensor& x, Tensor& y) SUFFIX; \
+  PREFIX void run_relu_backward(const Tensor& y, const Tensor& gy, Tensor& gx) SUFFIX; \
+  PREFIX void run_add_forward(const Tensor& a, const Tensor& b, Tensor& y) SUFFIX; \
+  PREFIX void run_sigmoid_forward(const Tensor& x, Tensor& y) SUFFIX; \
+  PREFIX void run_sigmoid_backward(const Tensor& y, const Tensor& gy, Tensor& gx) SUFFIX; \
+  PREFIX void run_upsample2x_forward(const Tensor& x, Tensor& y) SUFFIX; \
+  PREFIX void run_upsample2x_backward(const Tensor& gy, Tensor& gx) SUFFIX; \
+  PREFIX void run_maxpool3x3_forward(const Tensor& x, Tensor& y) SUFFIX; \
+  PREFIX void run_maxpool3x3_backward(const Tensor& x, const Tensor& gy, Tensor& gx) SUFFIX; \
+  PREFIX void run_corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) SUFFIX; \
+  PREFIX void run_corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) SUFFIX; \
+  PREFIX void run_copy(const Tensor& src, Tensor& dst) SUFFIX; \
+  PREFIX double run_sum_squares(const Tensor& x) SUFFIX; \
+  PREFIX void run_axpy(float alpha, const Tensor& x, Tensor& y) SUFFIX; \
+  PREFIX void run_adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const AdamParams& p) SUFFIX; \
+  PREFIX std::vector<decode::DecodeResult> run_decode(const DecodeHeads& view, const DecodeHeads* flipped, const std::vector<decode::ImageMeta>& metas, const decode::DecodeOptions& opt, bool want_pre_nms) SUFFIX; \
+  PREFIX void run_corner_targets(const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g, Tensor& tl_heatmap, Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset, Tensor& tl_mask, Tensor& br_mask, std::vector<std::vector<CornerMatch>>& match) SUFFIX; \
+  PREFIX CornerHeadLosses run_corner_head_losses(const CornerHeadTensors& out, const CornerTargets& targets, const CornerHeadLossWeights& w, CornerHeadTensors& grads, double grad_scale) SUFFIX;
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -337,45 +367,7 @@ class Backend {
   }
 
  protected:
-  // ---- what a backend implements: the computation alone, arguments checked ----
-  virtual void run_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
-                                  Tensor& y) = 0;
-  virtual void run_conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p,
-                                   Tensor& gx, Tensor& gw, Tensor& gb) = 0;
-  virtual void run_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                            Tensor& running_mean, Tensor& running_var, const BatchNormParams& p,
-                                            Tensor& y, Tensor& save_mean, Tensor& save_invstd) = 0;
-  virtual void run_batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                           const Tensor& running_mean, const Tensor& running_var,
-                                           const BatchNormParams& p, Tensor& y) = 0;
-  virtual void run_batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
-                                       const Tensor& save_invstd, const Tensor& gy, bool training, Tensor& gx,
-                                       Tensor& ggamma, Tensor& gbeta) = 0;
-  virtual void run_relu_forward(const Tensor& x, Tensor& y) = 0;
-  virtual void run_relu_backward(const Tensor& y, const Tensor& gy, Tensor& gx) = 0;
-  virtual void run_add_forward(const Tensor& a, const Tensor& b, Tensor& y) = 0;
-  virtual void run_sigmoid_forward(const Tensor& x, Tensor& y) = 0;
-  virtual void run_sigmoid_backward(const Tensor& y, const Tensor& gy, Tensor& gx) = 0;
-  virtual void run_upsample2x_forward(const Tensor& x, Tensor& y) = 0;
-  virtual void run_upsample2x_backward(const Tensor& gy, Tensor& gx) = 0;
-  virtual void run_maxpool3x3_forward(const Tensor& x, Tensor& y) = 0;
-  virtual void run_maxpool3x3_backward(const Tensor& x, const Tensor& gy, Tensor& gx) = 0;
-  virtual void run_corner_pool_forward(CornerPoolMode mode, const Tensor& x, Tensor& y) = 0;
-  virtual void run_corner_pool_backward(CornerPoolMode mode, const Tensor& x, const Tensor& gy, Tensor& gx) = 0;
-  virtual void run_copy(const Tensor& src, Tensor& dst) = 0;
-  virtual double run_sum_squares(const Tensor& x) = 0;
-  virtual void run_axpy(float alpha, const Tensor& x, Tensor& y) = 0;
-  virtual void run_adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
-                               const AdamParams& p) = 0;
-  virtual std::vector<decode::DecodeResult> run_decode(const DecodeHeads& view, const DecodeHeads* flipped,
-                                                       const std::vector<decode::ImageMeta>& metas,
-                                                       const decode::DecodeOptions& opt, bool want_pre_nms) = 0;
-  virtual void run_corner_targets(const std::vector<std::vector<GtBox>>& boxes, const TargetGeometry& g,
-                                  Tensor& tl_heatmap, Tensor& br_heatmap, Tensor& tl_offset, Tensor& br_offset,
-                                  Tensor& tl_mask, Tensor& br_mask, std::vector<std::vector<CornerMatch>>& match) = 0;
-  virtual CornerHeadLosses run_corner_head_losses(const CornerHeadTensors& out, const CornerTargets& targets,
-                                                  const CornerHeadLossWeights& w, CornerHeadTensors& grads,
-                                                  double grad_scale) = 0;
+  CN_BACKEND_RUN_OPS(virtual, = 0)
 };
 
 }  // namespace cn
