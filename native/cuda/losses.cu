@@ -129,15 +129,8 @@ __global__ void smooth_l1(const float* __restrict__ pred, const float* __restric
     const int64_t img = i / (C * plane), cell = i % plane;
     const double wi = mask[img * plane + cell];
     const double d = static_cast<double>(pred[i]) - static_cast<double>(target[i]);
-    const double ad = fabs(d);
     double loss, dl;
-    if (ad < beta) {
-      loss = 0.5 * ad * ad / beta;
-      dl = d / beta;
-    } else {
-      loss = ad - 0.5 * beta;
-      dl = d > 0 ? 1.0 : -1.0;
-    }
+    smooth_l1_element(d, beta, &loss, &dl);
     s += wi * loss;
     if (grad) grad[i] = static_cast<float>(wi * dl * gscale);
   }

@@ -20,7 +20,26 @@
 #include "error.h"
 #include "tensor.h"
 
+// Element arithmetic shared by the CPU code and the CUDA kernels.
+#if defined(__CUDACC__)
+#define CN_HOST_DEVICE __host__ __device__
+#else
+#define CN_HOST_DEVICE
+#endif
+
 namespace cn {
+
+// Smooth-L1 of one difference d = pred - target: the loss and its derivative in d.
+CN_HOST_DEVICE inline void smooth_l1_element(double d, double beta, double* loss, double* dloss) {
+  const double ad = d < 0 ? -d : d;
+  if (ad < beta) {
+    *loss = 0.5 * ad * ad / beta;
+    *dloss = d / beta;
+  } else {
+    *loss = ad - 0.5 * beta;
+    *dloss = d > 0 ? 1.0 : -1.0;
+  }
+}
 
 struct GtBox {
   // Corners in padded-input pixels (the network input, e.g. 511x511).

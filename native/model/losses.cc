@@ -227,15 +227,8 @@ double masked_smooth_l1_loss(const Tensor& pred, const Tensor& target, const Ten
       const int64_t img = i / (C * plane), cell = i % plane;
       const double wi = w[img * plane + cell];
       const double d = static_cast<double>(p[i]) - static_cast<double>(t[i]);
-      const double ad = std::abs(d);
       double loss, dl;
-      if (ad < beta) {
-        loss = 0.5 * ad * ad / beta;
-        dl = d / beta;
-      } else {
-        loss = ad - 0.5 * beta;
-        dl = d > 0 ? 1.0 : -1.0;
-      }
+      smooth_l1_element(d, beta, &loss, &dl);
       s += wi * loss;
       if (g) g[i] = static_cast<float>(wi * dl * gscale);
     }
