@@ -2,7 +2,8 @@
 // generated once into a cache folder keyed by the generator version and the
 // parameters, then reused. Generation writes into a temporary sibling folder and
 // renames it into place, so an interrupted run never leaves a half dataset that
-// looks complete, and two processes racing end with one intact copy.
+// looks complete, and two processes racing end with one intact copy; the temp
+// folder of a generation that was killed is removed by the next start.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -28,6 +29,32 @@ export function synthCacheDir(o: Omit<SynthOptions, 'concurrency'> = DEFAULT_SYN
 }
 
 const COMPLETE = '.complete';
+// `${dir}.tmp-<pid>-<time>`: a generation in progress, or left by a process that was killed.
+const TEMP_RE = /\.tmp-(\d+)-\d+$/;
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists, under another user.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temp folders of generations whose process is gone (killed before
+ * it could rename or clean up); those of running processes are theirs to finish.
+ */
+function removeStaleTemps(datasetsDir: string, log?: (msg: string) => void): void {
+  if (!fs.existsSync(datasetsDir)) return;
+  for (const name of fs.readdirSync(datasetsDir)) {
+    const m = TEMP_RE.exec(name);
+    if (!m || isRunning(Number(m[1]))) continue;
+    fs.rmSync(path.join(datasetsDir, name), { recursive: true, force: true });
+    log?.(`removed ${path.join(datasetsDir, name)}, left by an interrupted dataset generation (process ${m[1]})`);
+  }
+}
 
 /** The dataset folder, generated first if the cache does not hold it yet. */
 export async function ensureSynthDataset(
@@ -35,6 +62,7 @@ export async function ensureSynthDataset(
   opts: { root?: string; log?: (msg: string) => void } = {}
 ): Promise<{ dir: string; generated: boolean }> {
   const dir = synthCacheDir(o, opts.root ?? cacheRoot());
+  removeStaleTemps(path.dirname(dir), opts.log);
   if (fs.existsSync(path.join(dir, COMPLETE))) return { dir, generated: false };
   fs.mkdirSync(path.dirname(dir), { recursive: true });
   // A folder without the marker is what a crash before this scheme could leave: not trusted.

@@ -1,4 +1,5 @@
 import { strict as assert } from 'assert';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -127,5 +128,37 @@ describe('data/synth', () => {
     fs.rmSync(path.join(first.dir, '.complete'));
     assert.equal((await ensureSynthDataset(o, { root })).generated, true);
     assert.notEqual(synthCacheDir({ ...o, seed: 2 }, root), first.dir);
+  });
+
+  it('the next start removes the temp folder of a killed generation, not that of a running one', async function () {
+    this.timeout(60000);
+    const root = tmpDir('cache');
+    const big = { train: 5000, val: 0, size: 64, seed: 0 };
+    const datasets = path.dirname(synthCacheDir(big, root));
+    const child = spawn(process.execPath, ['-e', `require(${JSON.stringify(path.join(__dirname, '../../lib/data/synth_cache.js'))}).ensureSynthDataset(${JSON.stringify(big)}, { root: ${JSON.stringify(root)} })`], { stdio: 'ignore' });
+    const exited = new Promise((r) => child.once('exit', r));
+    const temps = () => (fs.existsSync(datasets) ? fs.readdirSync(datasets).filter((f) => f.includes('.tmp-')) : []);
+    while (temps().length === 0) {
+      assert.equal(child.exitCode, null, 'the generation ended before it could be killed');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const killed = temps();
+    assert.equal(killed.length, 1);
+    // One of a generation still running (this process) stays.
+    const running = `${synthCacheDir({ ...big, seed: 1 }, root)}.tmp-${process.pid}-${Date.now()}`;
+    fs.mkdirSync(running);
+    const logs: string[] = [];
+    const small = { train: 2, val: 1, size: 32, seed: 0 };
+    await ensureSynthDataset(small, { root, log: (l) => logs.push(l) });
+    assert.deepEqual(temps(), [path.basename(running)]);
+    assert.ok(logs.some((l) => l.includes(killed[0]!) && /interrupted dataset generation/.test(l)), logs.join('\n'));
+    // Also when the dataset asked for is already there.
+    fs.rmSync(running, { recursive: true });
+    fs.mkdirSync(`${synthCacheDir(big, root)}.tmp-${child.pid}-1`);
+    assert.equal((await ensureSynthDataset(small, { root })).generated, false);
+    assert.deepEqual(temps(), []);
+    fs.rmSync(root, { recursive: true, force: true });
   });
 });
