@@ -41,18 +41,24 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         return true;
       }),
   handler: async (a) => {
-    // Ctrl-C / SIGTERM: finish the step in flight, save a checkpoint, exit.
+    // Logging never ends a run: once the reader of stderr has gone (`| head`, a
+    // closed terminal), writes fail with EPIPE or EIO, reported as 'error' events
+    // that would otherwise end the process without a checkpoint. The run goes on
+    // unheard, and a signal still saves.
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+    // Ctrl-C, SIGTERM, a closed terminal (SIGHUP): finish the step in flight, save a checkpoint, exit 130.
     const ctl = new AbortController();
-    const stop = (sig: string) => {
-      if (ctl.signal.aborted) return;
+    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (ctl.signal.aborted) {
+        // A second Ctrl-C or SIGTERM forces; SIGHUP often comes twice as a terminal closes (kernel, then shell).
+        if (sig !== 'SIGHUP') process.exit(130);
+        return;
+      }
       process.stderr.write(`\n${sig}: stopping after the current step and saving a checkpoint (again to force)\n`);
       ctl.abort();
-      process.once(sig as NodeJS.Signals, () => process.exit(130));
     };
-    const onInt = () => stop('SIGINT');
-    const onTerm = () => stop('SIGTERM');
-    process.once('SIGINT', onInt);
-    process.once('SIGTERM', onTerm);
+    for (const sig of signals) process.on(sig, onSignal);
     try {
       const r = await train({
         config: a.config,
@@ -69,8 +75,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       });
       if (r.stopped === 'interrupted') process.exitCode = 130;
     } finally {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
+      for (const sig of signals) process.off(sig, onSignal);
     }
   },
 };

@@ -30,6 +30,12 @@ export interface TrainBatch {
   boxes: Float32Array[];
   labels: Int32Array[];
   imageIds: number[];
+  /**
+   * Entries of the epoch's image order consumed once this batch is taken,
+   * unreadable ones skipped before it included: where a resumed epoch continues
+   * (`epoch(e, consumed)`), so that it meets the same skips and the same batches.
+   */
+  consumed: number;
 }
 
 export interface TrainLoaderOptions {
@@ -93,11 +99,11 @@ export class TrainLoader {
 
   /**
    * The batches of one epoch, with `workers` images in flight ahead of the
-   * consumer. `startBatch` skips the first batches of the epoch's order (a
-   * resumed run continues where its checkpoint was taken).
+   * consumer. `start` skips the first entries of the epoch's order (a resumed
+   * run continues from the `consumed` of the last batch its checkpoint holds).
    */
-  async *epoch(epoch: number, startBatch = 0): AsyncGenerator<TrainBatch> {
-    const order = this.order(epoch).slice(startBatch * this.opts.batchSize);
+  async *epoch(epoch: number, start = 0): AsyncGenerator<TrainBatch> {
+    const order = this.order(epoch).slice(start);
     const workers = Math.max(1, this.opts.workers ?? 4);
     const bs = this.opts.batchSize;
     const inflight: Promise<TrainSample | DataIssue>[] = [];
@@ -114,9 +120,11 @@ export class TrainLoader {
       }
     };
     let batch: TrainSample[] = [];
+    let consumed = start;
     launch();
     while (inflight.length > 0) {
       const r = await inflight.shift()!;
+      consumed++;
       launch();
       if ('message' in r) {
         this.badImages.push(r);
@@ -125,15 +133,15 @@ export class TrainLoader {
       }
       batch.push(r);
       if (batch.length === bs) {
-        yield collate(batch);
+        yield collate(batch, consumed);
         batch = [];
       }
     }
-    if (batch.length > 0 && this.opts.dropLast === false) yield collate(batch);
+    if (batch.length > 0 && this.opts.dropLast === false) yield collate(batch, consumed);
   }
 }
 
-export function collate(samples: TrainSample[]): TrainBatch {
+export function collate(samples: TrainSample[], consumed = samples.length): TrainBatch {
   const shape = samples[0]!.image.shape;
   const per = samples[0]!.image.data.length;
   const data = new Float32Array(per * samples.length);
@@ -143,6 +151,7 @@ export function collate(samples: TrainSample[]): TrainBatch {
     boxes: samples.map((s) => s.boxes),
     labels: samples.map((s) => s.labels),
     imageIds: samples.map((s) => s.imageId),
+    consumed,
   };
 }
 

@@ -16,9 +16,16 @@ export const CHECKPOINT_FORMAT = 'cornernet-native/checkpoint-v1';
 export interface CheckpointMeta {
   /** Iterations completed. */
   iter: number;
-  /** Epoch in progress (0-based) and images of it already consumed. */
+  /** Epoch in progress (0-based) and iterations of it done. */
   epoch: number;
   epochIter: number;
+  /**
+   * Entries of the epoch's image order consumed, unreadable images skipped
+   * included: where its data continues. Absent in checkpoints written before it
+   * was recorded, which continue at epochIter x batch size (the same unless an
+   * image was skipped).
+   */
+  epochImages?: number;
   /** Anything the loop needs to continue exactly (data order, RNG states). */
   loop: Record<string, unknown>;
   /** The resolved config the run was started with. */
@@ -132,4 +139,20 @@ export function removeStaleTemps(workDir: string): number {
     }
   }
   return n;
+}
+
+/**
+ * Moves the checkpoints of `workDir` past iteration `iter` into a new folder
+ * `checkpoints/abandoned-<time>/`: a run resumed from `iter` replaces the
+ * timeline they belong to, and a plain --resume must not pick one of them later.
+ * They are moved, not deleted (they are someone's work). Returns the folder and
+ * how many were moved, or null when none lies past `iter`.
+ */
+export function retireCheckpointsAfter(workDir: string, iter: number): { dir: string; count: number } | null {
+  const later = listCheckpoints(workDir).filter((f) => Number(FILE_RE.exec(path.basename(f))![1]) > iter);
+  if (later.length === 0) return null;
+  const dir = path.join(checkpointDir(workDir), `abandoned-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of later) fs.renameSync(f, path.join(dir, path.basename(f)));
+  return { dir, count: later.length };
 }

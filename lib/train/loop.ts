@@ -4,7 +4,8 @@
 // checkpoints, evaluates on the val split, and writes the work dir:
 //   config.json        the resolved config
 //   metrics.jsonl      every logged step and every evaluation
-//   checkpoints/       iter_XXXXXXXX.safetensors (the last K)
+//   checkpoints/       iter_XXXXXXXX.safetensors (the last K); abandoned-<time>/ holds
+//                      those past the point a --resume went back to
 //   eval.json          the final evaluation, as `cornernet eval --json` prints it
 //   report.html        loss and AP curves, val images with predicted boxes
 import * as fs from 'fs';
@@ -24,7 +25,7 @@ import { formatSummary } from '../eval/summary';
 import { Model } from '../model';
 import { createProgress } from '../progress';
 import { drawDetections } from '../render/draw_detections';
-import { latestCheckpoint, loadCheckpoint, removeStaleTemps, saveCheckpoint, type Checkpoint } from './checkpoint';
+import { latestCheckpoint, loadCheckpoint, removeStaleTemps, retireCheckpointsAfter, saveCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint';
 import { resolveTrainingBackend } from './device';
 import { MetricsLog } from './metrics_log';
 import { NativeTrainer, type StepEvent, type TrainerEvent, type TrainerState } from './native_trainer';
@@ -187,6 +188,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   fs.mkdirSync(workDir, { recursive: true });
   const stale = removeStaleTemps(workDir);
   if (stale) log(`removed ${stale} partial checkpoint file(s) left by an interrupted save`);
+  if (resumeFrom) {
+    const retired = retireCheckpointsAfter(workDir, resumeFrom.meta.iter);
+    if (retired) log(`resume: moved ${retired.count} checkpoint(s) past iteration ${resumeFrom.meta.iter} (of the run this one replaces from there) to ${retired.dir}`);
+  }
 
   // ---- device, data, model, trainer ----------------------------------------------------
   const backend = resolveTrainingBackend(c.device, log);
@@ -212,12 +217,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const metrics = new MetricsLog(path.join(workDir, 'metrics.jsonl'));
   let iter = 0;
   let epoch = 0;
-  let startBatch = 0;
+  // Where the first epoch of this run starts: iterations done, entries of its image order consumed.
+  let start = { batches: 0, images: 0 };
   if (resumeFrom) {
-    iter = resumeFrom.meta.iter;
-    epoch = resumeFrom.meta.epoch;
-    startBatch = resumeFrom.meta.epochIter;
-    if (startBatch >= itersPerEpoch) (epoch += 1), (startBatch = 0);
+    const m = resumeFrom.meta;
+    iter = m.iter;
+    epoch = m.epoch;
+    start = { batches: m.epochIter, images: m.epochImages ?? m.epochIter * bs };
+    if (start.batches >= itersPerEpoch) (epoch += 1), (start = { batches: 0, images: 0 });
     metrics.truncateAfter(iter);
   } else if (fs.existsSync(metrics.file)) {
     fs.rmSync(metrics.file);
@@ -232,8 +239,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const t0 = Date.now();
   let lastLr = 0;
   const onEvent = (e: TrainerEvent) => {
-    if (e.type === 'cancelled') return;
-    inflight--;
+    inflight -= e.type === 'cancelled' ? e.dropped : 1;
+    if (e.type === 'cancelled') {
+      wake?.();
+      return;
+    }
     if (e.type === 'error') {
       failure ??= new Error(`training step ${e.iter} failed: ${e.message}`);
     } else if (e.type === 'nonfinite') {
@@ -272,17 +282,25 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let stopped: StopReason = 'completed';
   let finalEval: EvalResult | null = null;
   let lastPerImage: ImagePrediction[] = [];
-  const abort = () => trainer.cancel();
+  // Steps already queued are dropped (they would delay the stop by whole steps);
+  // the loop feeds nothing more, so the steps that ran are exactly 0..stepsDone-1.
+  const abort = () => {
+    trainer.cancel();
+    wake?.();
+  };
   opts.signal?.addEventListener('abort', abort);
 
   // Where each fed iteration sits in the data order: a checkpoint records the
   // position after the last step that ran (steps dropped by a cancel did not).
-  const position = new Map<number, { epoch: number; next: number }>();
+  const position = new Map<number, { epoch: number; batches: number; images: number }>();
   const checkpoint = async () => {
     const state = await trainer.snapshot();
     if (failure) return state;
-    const pos = position.get(stepsDone - 1) ?? { epoch, next: startBatch };
-    const meta = { iter: stepsDone, epoch: pos.epoch, epochIter: pos.next, loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name) }, config: c as unknown as Record<string, unknown>, time: new Date().toISOString() };
+    const pos = position.get(stepsDone - 1) ?? { epoch, ...start };
+    const meta: CheckpointMeta = {
+      iter: stepsDone, epoch: pos.epoch, epochIter: pos.batches, epochImages: pos.images,
+      loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name) }, config: c as unknown as Record<string, unknown>, time: new Date().toISOString(),
+    };
     lastCheckpoint = await saveCheckpoint(workDir, meta, state, c.checkpoint.keep);
     return state;
   };
@@ -297,25 +315,25 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   try {
     if (resumeFrom) await trainer.load(resumeFrom.state);
     const deadline = c.train.maxMinutes !== null ? t0 + c.train.maxMinutes * 60000 : Infinity;
-    outer: for (; epoch < c.train.epochs; epoch++, startBatch = 0) {
-      let b = startBatch;
-      for await (const batch of loader.epoch(epoch, startBatch)) {
-        if (opts.signal?.aborted) (stopped = 'interrupted');
+    outer: for (; epoch < c.train.epochs; epoch++, start = { batches: 0, images: 0 }) {
+      let b = start.batches;
+      for await (const batch of loader.epoch(epoch, start.images)) {
+        while (inflight >= c.train.prefetch && !failure && !opts.signal?.aborted) await new Promise<void>((r) => (wake = r));
+        // Checked after the wait: an abort during it must not let this batch in.
+        if (opts.signal?.aborted) stopped = 'interrupted';
         else if (iter >= totalIters) stopped = 'max-iters';
         else if (Date.now() > deadline) stopped = 'max-minutes';
         if (stopped !== 'completed' || failure) break outer;
-        while (inflight >= c.train.prefetch && !failure) await new Promise<void>((r) => (wake = r));
-        if (failure) break outer;
         lastLr = learningRate({ lr: c.optimizer.lr, ...c.schedule }, iter, epoch);
         trainer.feed({ images: batch.images, boxes: batch.boxes, labels: batch.labels, lr: lastLr, iter });
         inflight++;
         b++;
-        position.set(iter, { epoch, next: b });
+        position.set(iter, { epoch, batches: b, images: batch.consumed });
         iter++;
         if (c.checkpoint.intervalIters && iter % c.checkpoint.intervalIters === 0) await checkpoint();
       }
       if (failure) break;
-      position.set(iter - 1, { epoch: epoch + 1, next: 0 });
+      position.set(iter - 1, { epoch: epoch + 1, batches: 0, images: 0 });
       const state = await checkpoint();
       if (failure) break;
       const isLast = epoch + 1 === c.train.epochs || iter >= totalIters;

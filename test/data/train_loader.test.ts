@@ -83,6 +83,24 @@ describe('data/train_loader', () => {
     assert.match(msg(7), /wrongsize\.jpg: decoded size 64x48 differs from the annotation's 60x48/);
   });
 
+  it('an epoch started at a batch\'s `consumed` continues with the same batches, skips included', async () => {
+    // A copy of the 10-image set in which two images of epoch 1's order, at 1 and 5, do not decode.
+    const dir = tmpDir('loader-skip');
+    fs.cpSync(root, dir, { recursive: true });
+    const ds = await loadCoco(path.join(dir, 'annotations', 'instances_train.json'), { imageDir: path.join(dir, 'train') });
+    const l = new TrainLoader(ds, { batchSize: 2, seed: 3, transform: small });
+    for (const p of [1, 5]) fs.writeFileSync(path.join(dir, 'train', ds.images[l.order(1)[p]!]!.fileName), 'not an image');
+    const all = await collect(l, 1);
+    assert.deepEqual(all.map((b) => b.consumed), [3, 5, 8, 10]);
+    for (let k = 0; k < all.length; k++) {
+      const rest: TrainBatch[] = [];
+      for await (const b of l.epoch(1, all[k]!.consumed)) rest.push(b);
+      assert.deepEqual(rest.map((b) => b.imageIds), all.slice(k + 1).map((b) => b.imageIds), `from batch ${k}`);
+      rest.forEach((b, i) => assert.ok(Buffer.from(b.images.data.buffer).equals(Buffer.from(all[k + 1 + i]!.images.data.buffer))));
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('prepares test images with the padded shape and meta', async () => {
     const ds = await load();
     const t = await loadTestImage(ds, 0);

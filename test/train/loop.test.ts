@@ -5,27 +5,12 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Writable } from 'stream';
 
 import { packageRoot } from '../../lib/native';
 import { listCheckpoints, loadCheckpoint } from '../../lib/train/checkpoint';
 import { train, type TrainOptions } from '../../lib/train/loop';
 import { resolveConfig } from '../../lib/train/resolve_config';
-
-// 32 training images of 64 px, 8 val images: 8 iterations of 4 per epoch.
-const SMALL = [
-  'data.synth.train=32', 'data.synth.val=8', 'data.synth.size=64', 'data.inputSize=64', 'data.workers=2',
-  'train.batchSize=4', 'train.epochs=2', 'evaluation.flip=false', 'evaluation.intervalEpochs=1', 'log.intervalIters=1',
-  'schedule.warmupIters=2', 'schedule.steps=[1]',
-];
-
-class Sink extends Writable {
-  text = '';
-  override _write(c: Buffer, _e: string, cb: () => void) {
-    this.text += c.toString();
-    cb();
-  }
-}
+import { SMALL, Sink } from './small_run';
 
 describe('train/loop (cornernet train)', function () {
   this.timeout(300000);
