@@ -1,10 +1,11 @@
-// Run by detach.test.ts as `node --expose-gc detach_child.js`: each async call
-// that takes typed arrays is started, then its input's ArrayBuffer is
+// Run by detach.test.ts as `node --expose-gc detach_child.js CASE`: an async
+// call that takes typed arrays is started, then its input's ArrayBuffer is
 // transferred away (structuredClone with transfer, as postMessage does) and the
 // clone collected, so the memory the call was given is freed (buffers this
 // large are unmapped, so a read of them faults) and new arrays are written
 // where it was. Each call must still give the result of its inputs as they were
-// when it was called. Prints one JSON line: {case: mismatches} (0 = exact).
+// when it was called. Prints the number of output values that differ from the
+// inline call's on a copy (0 = exact).
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -15,7 +16,6 @@ import { loadSafetensors, saveSafetensorsAsync } from '../../lib/io/safetensors'
 import { cornerPoolForward, cornerPoolForwardAsync, type TensorData } from '../../lib/ops';
 
 const gc = (globalThis as { gc?: () => void }).gc;
-if (!gc) throw new Error('run with node --expose-gc');
 
 // Over glibc's largest mmap threshold (32 MiB): each array is its own mapping, unmapped when freed.
 const N = 10 << 20;
@@ -46,18 +46,16 @@ function mismatches(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return n;
 }
 
-async function main(): Promise<void> {
-  const out: Record<string, number> = {};
-
-  {
+const cases: Record<string, () => Promise<number>> = {
+  async cornerPoolForwardAsync() {
     const x: TensorData = { data: random(N, 1), shape: [1, 10, 1024, 1024] };
     const want = cornerPoolForward({ x: { data: x.data.slice(), shape: x.shape }, mode: 'top' }).y.data;
     const p = cornerPoolForwardAsync({ x, mode: 'top' });
     pullAway(x.data);
-    out.cornerPoolForwardAsync = mismatches((await p).y.data, want);
-  }
+    return mismatches((await p).y.data, want);
+  },
 
-  {
+  async imageTransformAsync() {
     const side = 1872; // 1872 x 1872 x 3 floats: just over N
     const args = {
       windowX: 0, windowY: 0, windowWidth: side, windowHeight: side, pasteX: 0, pasteY: 0, canvas: [side, side] as [number, number],
@@ -68,10 +66,10 @@ async function main(): Promise<void> {
     const want = imageTransform({ image: { data: image.data.slice(), shape: image.shape }, ...args }).data;
     const p = imageTransformAsync({ image, ...args });
     pullAway(image.data);
-    out.imageTransformAsync = mismatches((await p).data, want);
-  }
+    return mismatches((await p).data, want);
+  },
 
-  {
+  async decodeAsync() {
     const [C, H, W] = [10, 1024, 1024];
     const heads = {
       tlHeat: { data: random(C * H * W, 3), shape: [1, C, H, W] },
@@ -87,24 +85,34 @@ async function main(): Promise<void> {
     const p = decodeAsync({ ...heads, meta });
     pullAway(...Object.values(heads).map((h) => h.data));
     const [got] = await p;
-    out.decodeAsync = mismatches(got!.boxes, want!.boxes) + mismatches(got!.scores, want!.scores);
-  }
+    return mismatches(got!.boxes, want!.boxes) + mismatches(got!.scores, want!.scores);
+  },
 
-  {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cn-detach-')), 'w.safetensors');
+  async safetensorsWriteAsync() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cn-detach-'));
+    const file = path.join(dir, 'w.safetensors');
     const data = random(N, 9);
     const want = data.slice();
     const p = saveSafetensorsAsync(file, [['w', { shape: [N], data }]]);
     pullAway(data);
     await p;
-    out.safetensorsWriteAsync = mismatches(loadSafetensors(file).tensors.get('w')!.data as Float32Array, want);
-    fs.rmSync(path.dirname(file), { recursive: true, force: true });
-  }
+    const n = mismatches(loadSafetensors(file).tensors.get('w')!.data as Float32Array, want);
+    fs.rmSync(dir, { recursive: true, force: true });
+    return n;
+  },
+};
 
-  process.stdout.write(`${JSON.stringify(out)}\n`);
+export const CASES = Object.keys(cases);
+
+async function main(name: string): Promise<void> {
+  if (!gc) throw new Error('run with node --expose-gc');
+  const c = cases[name];
+  if (!c) throw new Error(`no case '${name}' (${CASES.join(', ')})`);
+  process.stdout.write(`${await c()}\n`);
 }
 
-main().catch((e: Error) => {
-  process.stderr.write(`${e.stack}\n`);
-  process.exitCode = 1;
-});
+if (require.main === module)
+  main(process.argv[2] ?? '').catch((e: Error) => {
+    process.stderr.write(`${e.stack}\n`);
+    process.exitCode = 1;
+  });
