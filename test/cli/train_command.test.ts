@@ -21,11 +21,12 @@ describe('cornernet train with bad image files', function () {
   });
   after(() => fs.rmSync(f.dir, { recursive: true, force: true }));
 
-  it('skips a FIFO training image, and names the unreadable val image and the checkpoint when evaluating', () => {
+  it('skips a FIFO training image, names the unreadable val image and the checkpoint when evaluating, and --resume evaluates once it is fixed', () => {
     const fifo = f.images('train')[2]!;
     fs.rmSync(fifo);
     makeFifo(fifo);
     const badVal = f.images('val')[1]!;
+    const goodVal = fs.readFileSync(badVal);
     fs.writeFileSync(badVal, 'not an image');
     const wd = path.join(f.dir, 'work');
     const r = cornernet(['train', '--data', f.data, '--work-dir', wd, ...SMALL.flatMap((s) => ['--set', s])], { timeoutMs: 60_000 });
@@ -37,10 +38,19 @@ describe('cornernet train with bad image files', function () {
     const last = r.stderr.trim().split('\n').at(-1)!;
     assert.ok(last.startsWith(`cornernet: evaluation at iteration 2: ${badVal}: cannot be decoded (`), r.stderr);
     assert.ok(
-      last.endsWith(`; the trained state is saved in ${ckpt}: once the val split is fixed, evaluate it with cornernet test --weights ${ckpt} --data ${f.data}`),
+      last.endsWith(
+        `; the trained state is saved in ${ckpt}: once the val split is fixed, --resume continues from it ` +
+          `(cornernet test --weights ${ckpt} --data ${f.data} evaluates it)`,
+      ),
       r.stderr,
     );
     assert.doesNotMatch(r.stderr, /Unhandled|\n\s+at /, 'a raw stack or unhandled rejection');
+
+    // As the message says: with the image fixed, --resume evaluates the saved state.
+    fs.writeFileSync(badVal, goodVal);
+    const resumed = cornernet(['train', '--data', f.data, '--work-dir', wd, '--resume'], { timeoutMs: 60_000 });
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stderr, /eval: 3 val images in .*\n[^]*Average Precision {2}\(AP\) @\[ IoU=0\.50:0\.95/);
   });
 });
 
