@@ -3,6 +3,8 @@
 // dropped), float32, values 0..255; but RGB order (the pipeline's native order;
 // mmdet converts BGR->RGB in Normalize). EXIF orientation is not applied, as the
 // annotations describe the stored pixels.
+import * as fs from 'fs';
+
 import sharp from 'sharp';
 
 import type { TensorData } from '../native';
@@ -18,7 +20,26 @@ export class ImageDecodeError extends Error {
   override name = 'ImageDecodeError';
 }
 
+/**
+ * Why `file` cannot be an image file (missing, or not a regular file), or null.
+ * A FIFO, socket or device would make the read block forever or never end, so
+ * such a path is refused before anything opens it.
+ */
+export async function notAnImageFile(file: string): Promise<string | null> {
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.stat(file);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? `${file}: file not found` : `${file}: ${(e as Error).message}`;
+  }
+  if (st.isFile()) return null;
+  const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : 'a device or other special file';
+  return `${file}: not a regular file (${kind}), refused: an image must be a regular file`;
+}
+
 export async function decodeImage(file: string): Promise<DecodedImage> {
+  const problem = await notAnImageFile(file);
+  if (problem) throw new ImageDecodeError(problem);
   let out: { data: Buffer; info: sharp.OutputInfo };
   try {
     out = await sharp(file, { failOn: 'error' }).removeAlpha().toColourspace('srgb').raw({ depth: 'float' }).toBuffer({ resolveWithObject: true });

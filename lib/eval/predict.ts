@@ -69,10 +69,19 @@ export async function predictDataset(model: Model, ds: CocoDataset, o: PredictOp
     Promise.all([loadTestImage(ds, i, { transform: o.transform }), o.flip ? loadTestImage(ds, i, { flip: true, transform: o.transform }) : Promise.resolve(null)]);
   const results: CocoDetectionJson[] = [];
   const perImage: ImagePrediction[] = [];
-  let next = indices.length ? load(indices[0]!) : null;
+  // The next image loads while the model runs, so its failure (an unreadable
+  // file) can come before anything awaits it: the no-op catch marks it handled
+  // (else Node ends the process on an unhandled rejection), and the await below
+  // still throws it, naming the file.
+  const prefetch = (i: number) => {
+    const p = load(i);
+    p.catch(() => {});
+    return p;
+  };
+  let next = indices.length ? prefetch(indices[0]!) : null;
   for (let n = 0; n < indices.length; n++) {
     const [input, mirror] = await next!;
-    next = n + 1 < indices.length ? load(indices[n + 1]!) : null;
+    next = n + 1 < indices.length ? prefetch(indices[n + 1]!) : null;
     const det = await predictImage(model, input, mirror, o.decode);
     perImage.push({ imageIndex: indices[n]!, detections: det });
     results.push(...toCocoResults(ds, indices[n]!, det));

@@ -305,7 +305,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     return state;
   };
   const runEval = async (state: TrainerState, ep: number) => {
-    const r = await evaluate(c, backend, state, d, (l) => progress.log(l));
+    // An unreadable val image stops the run (an AP without it would not be the
+    // val split's); the state it evaluated is the checkpoint just written, and a
+    // resumed run evaluates it again.
+    const r = await evaluate(c, backend, state, d, (l) => progress.log(l)).catch((e: Error) => {
+      throw new Error(`evaluation at iteration ${stepsDone}: ${e.message}; the trained state is saved in ${lastCheckpoint}: ` +
+        `once the val split is fixed, --resume continues from it (cornernet test --weights ${lastCheckpoint} --data ${d.root} evaluates it)`);
+    });
     if (!r) return;
     finalEval = r.result;
     lastPerImage = r.perImage;

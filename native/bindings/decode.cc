@@ -49,8 +49,7 @@ decode::SoftNmsParams read_soft_nms_params(OpCall& c) {
   return p;
 }
 
-// Everything the decoder needs, gathered on the JS thread. The input arrays are
-// held by persistent references until the job is done.
+// Everything the decoder needs, gathered on the JS thread.
 struct DecodeJob {
   std::string fn;
   std::vector<HeadMaps> views, flipped;  // one per image
@@ -58,12 +57,13 @@ struct DecodeJob {
   DecodeOptions opt;
   bool return_pre_nms = false;
   ThreadPool* pool = nullptr;
-  std::vector<Napi::Reference<Napi::Value>> keep;
   std::vector<DecodeResult> results;
   // A device backend (decode(args, 'cuda:0')): the maps are uploaded and decoded
   // there (Backend::decode); only the detections come back. Null: the host path.
   Backend* device = nullptr;
-  std::vector<Tensor> head_tensors, flip_tensors;  // host views of the JS arrays
+  // The six maps (and the six flipped ones for the flip test, else empty) on the
+  // host: engine-owned copies for decodeAsync, views of the JS arrays for decode.
+  std::vector<Tensor> head_tensors, flip_tensors;
 
   static DecodeHeads upload(Backend& be, const std::vector<Tensor>& t, const char* const names[6]) {
     DecodeHeads h;
@@ -168,10 +168,6 @@ ImageMeta read_meta(OpCall& c, const Napi::Value& v, const std::string& name) {
   return m;
 }
 
-void keep_data(const Napi::Object& args, const char* const names[6], std::vector<Napi::Reference<Napi::Value>>& keep) {
-  for (int i = 0; i < 6; ++i) keep.push_back(Napi::Persistent(args.Get(names[i]).As<Napi::Object>().Get("data")));
-}
-
 }  // namespace
 
 DecodeSpec read_decode_spec(OpCall& c, int64_t images, int64_t entries) {
@@ -216,19 +212,17 @@ Napi::Array decode_results_to_js(Napi::Env env, const std::vector<DecodeResult>&
 
 namespace {
 
-std::unique_ptr<DecodeJob> parse(const Napi::CallbackInfo& info, const std::string& fn) {
+// `owned`: the job reads engine-owned copies of the maps (decodeAsync: JS may
+// detach the arrays while the worker runs; the copy costs one memcpy of the
+// maps on the JS thread, small next to decoding them). Otherwise it reads the
+// JS arrays in place, which only the inline call may do.
+std::unique_ptr<DecodeJob> parse(const Napi::CallbackInfo& info, const std::string& fn, bool owned) {
   OpCall c(info, fn);
   Napi::Object args = info[0].As<Napi::Object>();
   auto job = std::make_unique<DecodeJob>();
   job->fn = fn;
 
-  std::vector<Tensor> heads = read_heads(c, kHeadArgs, nullptr);
-  job->views = image_views(heads, kHeadArgs);
-  if (c.backend().device().type != DeviceType::CPU) {
-    job->device = &c.backend();
-    job->head_tensors = heads;
-  }
-  keep_data(args, kHeadArgs, job->keep);
+  std::vector<Tensor> heads = read_heads(c, kHeadArgs, nullptr), flip;
   int given = 0;
   for (const char* n : kFlipArgs) {
     Napi::Value v = args.Get(n);
@@ -240,14 +234,22 @@ std::unique_ptr<DecodeJob> parse(const Napi::CallbackInfo& info, const std::stri
       if (v.IsUndefined() || v.IsNull())
         c.bad_arg(n, "is required: the flip test needs all six flipped head outputs");
     }
-    std::vector<Tensor> flip = read_heads(c, kFlipArgs, &heads[0].shape());
-    job->flipped = image_views(flip, kFlipArgs);
-    if (job->device) job->flip_tensors = flip;
-    keep_data(args, kFlipArgs, job->keep);
+    flip = read_heads(c, kFlipArgs, &heads[0].shape());
   }
 
   const Shape& s = heads[0].shape();
   DecodeSpec spec = read_decode_spec(c, s[0], s[1] * s[2] * s[3]);
+  c.check_inputs_attached();
+  if (owned) {
+    for (Tensor& t : heads) t = owned_copy(t);
+    for (Tensor& t : flip) t = owned_copy(t);
+  }
+  job->views = image_views(heads, kHeadArgs);
+  if (!flip.empty()) job->flipped = image_views(flip, kFlipArgs);
+  // The views point into these tensors: the job holds them for its lifetime.
+  job->head_tensors = std::move(heads);
+  job->flip_tensors = std::move(flip);
+  if (c.backend().device().type != DeviceType::CPU) job->device = &c.backend();
   job->metas = std::move(spec.metas);
   job->opt = spec.opt;
   job->return_pre_nms = spec.return_pre_nms;
@@ -289,7 +291,7 @@ class DecodeWorker : public Napi::AsyncWorker {
 };
 
 Napi::Value decode_sync(const Napi::CallbackInfo& info) {
-  std::unique_ptr<DecodeJob> job = parse(info, "decode");
+  std::unique_ptr<DecodeJob> job = parse(info, "decode", false);
   try {
     job->run();
   } catch (const std::exception& e) {
@@ -301,7 +303,7 @@ Napi::Value decode_sync(const Napi::CallbackInfo& info) {
 Napi::Value decode_async(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
-    auto* w = new DecodeWorker(env, parse(info, "decodeAsync"));
+    auto* w = new DecodeWorker(env, parse(info, "decodeAsync", true));
     Napi::Promise p = w->promise();
     w->Queue();
     return p;
@@ -345,6 +347,7 @@ Napi::Value soft_nms_sync(const Napi::CallbackInfo& info) {
   const int64_t n = boxes.size(0);
   std::vector<int32_t> labels = read_labels(c, info[0].As<Napi::Object>().Get("labels"), n);
   decode::SoftNmsParams p = read_soft_nms_params(c);
+  c.check_inputs_attached();
   decode::SoftNmsResult r = labels.empty() ? decode::soft_nms(boxes.data(), scores.data(), n, p)
                                            : decode::batched_soft_nms(boxes.data(), scores.data(), labels.data(), n, p);
   Napi::Env env = info.Env();
@@ -377,6 +380,7 @@ Napi::Value soft_nms_merge_sync(const Napi::CallbackInfo& info) {
   const double we = c.number("weightExp", 10);
   if (!(we >= 0)) c.bad_arg("weightExp", "must be non-negative, got " + std::to_string(we));
   p.weight_exp = static_cast<float>(we);
+  c.check_inputs_attached();
   decode::SoftNmsMergeResult r = decode::soft_nms_merge(boxes.data(), scores.data(), corner.data(), labels.data(), n, p);
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);

@@ -1,7 +1,8 @@
 // JS entry points of CornerNet decoding: `decode(args, backend?)` runs inline,
 // `decodeAsync(args, backend?)` on a libuv worker and returns a Promise (also
 // bound as ops.decode / ops.decodeAsync, the engine op `decode`). On the CPU the
-// host decoder (native/decode) reads the JS arrays in place; on a device backend
+// host decoder (native/decode) reads the JS arrays in place (decodeAsync: copies
+// of them, as the caller may detach an array while the worker runs); on a device backend
 // the maps are uploaded and Backend::decode runs there, returning only the
 // detections. `softNms(args)` exposes the soft-NMS kernel alone (merging several
 // decodes, checking its semantics). Model.detect (model.cc) reads the same

@@ -4,8 +4,9 @@
 //   safetensorsRead(path) / safetensorsReadAsync(path) ->
 //     {tensors: [{name, dtype, shape, data}] (file order), metadata: [[key, value]] | null}
 //   safetensorsWrite(path, tensors, metadata?) / safetensorsWriteAsync(...) -> undefined
-// The Async forms do the file work on a libuv worker; write keeps the caller's
-// typed arrays alive (and unchanged by contract) until it finishes.
+// The Async forms do the file work on a libuv worker; write copies the caller's
+// typed arrays first (see parse_write).
+#include <cstring>
 #include <memory>
 
 #include "../io/safetensors.h"
@@ -83,18 +84,27 @@ std::string path_arg(const Napi::CallbackInfo& info, const char* fn) {
   return info[0].As<Napi::String>().Utf8Value();
 }
 
-// The write arguments, with the typed arrays they borrow kept referenced.
+// The write arguments. `tensors` point into the caller's typed arrays, or into
+// `owned` for the async form.
 struct WriteJob {
   std::string path;
   std::vector<StTensorRef> tensors;
   bool has_metadata = false;
   StMetadata metadata;
-  std::vector<Napi::Reference<Napi::Value>> keep;
+  std::vector<std::unique_ptr<uint8_t[]>> owned;
 };
 
-WriteJob parse_write(const Napi::CallbackInfo& info, const char* fn) {
+// `owned`: copy every array's bytes into the job (safetensorsWriteAsync). The
+// worker must not read JS memory: the caller may detach (transfer) an array
+// while the file is written, freeing or moving its memory, and N-API has no way
+// to pin one. The cost is one memcpy of the data on the JS thread and that much
+// memory more until the write ends (for a training checkpoint: the size of the
+// weights and optimizer state, e.g. 2.4 GB for hourglass104 with Adam), small in
+// time next to writing and fsyncing the same bytes.
+WriteJob parse_write(const Napi::CallbackInfo& info, const char* fn, bool owned) {
   Napi::Env env = info.Env();
   WriteJob job;
+  std::vector<Napi::TypedArray> arrays;  // as read, to check them again once every argument is read
   job.path = path_arg(info, fn);
   auto bad = [&](const std::string& what) { throw Napi::TypeError::New(env, std::string(fn) + ": " + what); };
   if (info.Length() < 2 || !info[1].IsArray()) bad("argument 'tensors' must be an array of {name, dtype, shape, data}");
@@ -129,7 +139,7 @@ WriteJob parse_write(const Napi::CallbackInfo& info, const char* fn) {
           " elements, data has " + std::to_string(ta.ElementLength()));
     t.data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
     t.nbytes = ta.ByteLength();
-    job.keep.push_back(Napi::Persistent(data));
+    arrays.push_back(ta);
     job.tensors.push_back(std::move(t));
   }
   if (info.Length() >= 3 && !info[2].IsUndefined() && !info[2].IsNull()) {
@@ -144,6 +154,18 @@ WriteJob parse_write(const Napi::CallbackInfo& info, const char* fn) {
                                 p.As<Napi::Array>().Get(1u).As<Napi::String>().Utf8Value());
     }
     job.has_metadata = true;
+  }
+  // Getters among the arguments run JS, which may have detached an array read before.
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    Napi::TypedArray now(env, arrays[i]);
+    const uint8_t* data = static_cast<const uint8_t*>(now.ArrayBuffer().Data()) + now.ByteOffset();
+    if (data != job.tensors[i].data || now.ByteLength() != job.tensors[i].nbytes)
+      bad("tensor '" + job.tensors[i].name + "': data was detached or resized while the arguments were read");
+    if (owned && job.tensors[i].nbytes) {
+      job.owned.emplace_back(new uint8_t[job.tensors[i].nbytes]);
+      std::memcpy(job.owned.back().get(), job.tensors[i].data, job.tensors[i].nbytes);
+      job.tensors[i].data = job.owned.back().get();
+    }
   }
   return job;
 }
@@ -221,7 +243,7 @@ void register_safetensors_io(OpRegistry& r) {
     }
   });
   r.add_function("safetensorsWrite", [](const Napi::CallbackInfo& info) -> Napi::Value {
-    WriteJob job = parse_write(info, "safetensorsWrite");
+    WriteJob job = parse_write(info, "safetensorsWrite", false);
     try {
       run_write(job);
     } catch (const std::exception& e) {
@@ -231,7 +253,7 @@ void register_safetensors_io(OpRegistry& r) {
   });
   r.add_function("safetensorsWriteAsync", [](const Napi::CallbackInfo& info) -> Napi::Value {
     try {
-      auto* w = new WriteWorker(info.Env(), parse_write(info, "safetensorsWriteAsync"));
+      auto* w = new WriteWorker(info.Env(), parse_write(info, "safetensorsWriteAsync", true));
       Napi::Promise p = w->promise();
       w->Queue();
       return p;

@@ -329,13 +329,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       auto shapes = guarded(env, "detect", [&] { return net_->output_shapes(in.shape()); });
       const Shape& heat = shapes.back()[TlHeat];
       DecodeSpec spec = read_decode_spec(c, heat[0], heat[1] * heat[2] * heat[3]);
-      // The JS arrays may change once this returns: the work reads copies.
-      auto copy = [](const Tensor& t) {
-        Tensor h = Tensor::host(t.shape());
-        if (t.numel()) std::memcpy(h.data(), t.data(), t.bytes());
-        return h;
-      };
-      Tensor x = copy(in), xm = mirror.defined() ? copy(mirror) : Tensor();
+      // The JS arrays may change or be detached once this returns: the work reads copies.
+      c.check_inputs_attached();
+      Tensor x = owned_copy(in), xm = mirror.defined() ? owned_copy(mirror) : Tensor();
       auto result = std::make_shared<std::vector<decode::DecodeResult>>();
       const bool pre = spec.return_pre_nms;
       return queue(

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <memory>
 
 #include "addon_data.h"
@@ -94,10 +95,20 @@ Tensor OpCall::tensor(const char* name, int ndim) {
   if (prod != static_cast<double>(fa.ElementLength()))
     bad_arg(name, "has shape " + shape_str(shape) + " (" + std::to_string(static_cast<long long>(prod)) +
                       " elements) but .data holds " + std::to_string(fa.ElementLength()) + " elements");
-  keep_alive_.push_back(Napi::Persistent(data));
+  read_arrays_.push_back({name, data, fa.Data(), fa.ElementLength()});
   Tensor t = Tensor::view(fa.Data(), shape);
   inputs_[name] = t;
   return t;
+}
+
+void OpCall::check_inputs_attached() const {
+  for (const ReadArray& a : read_arrays_) {
+    // A fresh wrapper queries the array again (node-addon-api caches data and length).
+    Napi::Float32Array now(env_, a.data);
+    if (now.Data() != a.ptr || now.ElementLength() != a.length)
+      bad_arg(a.name, ".data was detached or resized while the arguments were read (" + std::to_string(a.length) +
+                          " elements before, " + std::to_string(now.ElementLength()) + " now)");
+  }
 }
 
 double OpCall::number(const char* name, double def) {
@@ -178,6 +189,12 @@ TensorMap execute_kernel(Backend& be, const TensorMap& host_inputs,
   return host_out;
 }
 
+Tensor owned_copy(const Tensor& t) {
+  Tensor h = Tensor::host(t.shape());
+  if (t.numel()) std::memcpy(h.data(), t.data(), t.bytes());
+  return h;
+}
+
 Napi::Float32Array to_float32_array(Napi::Env env, const Tensor& t) {
   if (t.numel() == 0) return Napi::Float32Array::New(env, 0);
   auto* keep = new Tensor(t);
@@ -205,16 +222,14 @@ Napi::Object outputs_to_js(Napi::Env env, const TensorMap& out) {
 class OpWorker : public Napi::AsyncWorker {
  public:
   OpWorker(Napi::Env env, std::string fn, Backend& be, TensorMap inputs,
-           std::vector<std::pair<std::string, Shape>> outputs, Kernel k,
-           std::vector<Napi::Reference<Napi::Value>> keep)
+           std::vector<std::pair<std::string, Shape>> outputs, Kernel k)
       : Napi::AsyncWorker(env, fn.c_str()),
         deferred_(Napi::Promise::Deferred::New(env)),
         fn_(std::move(fn)),
         be_(be),
         inputs_(std::move(inputs)),
         outputs_(std::move(outputs)),
-        kernel_(std::move(k)),
-        keep_(std::move(keep)) {}
+        kernel_(std::move(k)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
@@ -234,11 +249,11 @@ class OpWorker : public Napi::AsyncWorker {
   TensorMap inputs_, result_;
   std::vector<std::pair<std::string, Shape>> outputs_;
   Kernel kernel_;
-  std::vector<Napi::Reference<Napi::Value>> keep_;
 };
 }  // namespace
 
 Napi::Value OpCall::run_sync(const Kernel& k) {
+  check_inputs_attached();
   TensorMap out;
   try {
     out = execute_kernel(*backend_, inputs_, outputs_, k);
@@ -249,7 +264,17 @@ Napi::Value OpCall::run_sync(const Kernel& k) {
 }
 
 Napi::Value OpCall::run_async(const Kernel& k) {
-  auto* w = new OpWorker(env_, fn_, *backend_, inputs_, outputs_, k, std::move(keep_alive_));
+  check_inputs_attached();
+  // The worker reads engine-owned copies, never the caller's arrays: JS may
+  // detach an input's ArrayBuffer (transfer it with postMessage or
+  // structuredClone) while the kernel runs, which frees or moves its memory,
+  // and N-API has no way to pin it. The cost is one memcpy per input on the JS
+  // thread (about 1 ms for a 16 MB input at memory bandwidth), small next to
+  // the kernels worth running off the event loop; the inline form still reads
+  // in place, and outputs still reach JS without a copy.
+  TensorMap owned;
+  for (const auto& [name, t] : inputs_) owned[name] = t.defined() ? owned_copy(t) : Tensor{};
+  auto* w = new OpWorker(env_, fn_, *backend_, std::move(owned), outputs_, k);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

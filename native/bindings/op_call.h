@@ -5,8 +5,9 @@
 // OpRegistry::add turns that into two JS functions, `name(args, backend?)` which
 // runs inline, and `nameAsync(args, backend?)` which runs on a libuv worker and
 // returns a Promise. Tensors cross as {data: Float32Array, shape: number[]};
-// inputs are read in place (their arrays are kept alive while a worker runs),
-// outputs are handed to JS without a copy.
+// the inline form reads inputs in place, the async form copies them first (a
+// worker must never read JS memory: see run_async); outputs are handed to JS
+// without a copy.
 #pragma once
 #include <napi.h>
 
@@ -51,6 +52,12 @@ class OpCall {
   // Throws a JS-facing argument error: "<fn>: argument '<name>' <what>".
   [[noreturn]] void bad_arg(const char* name, const std::string& what) const;
 
+  // Throws when an input array read earlier in this call was detached or
+  // shrunk since (a getter or Proxy among the arguments can run JS between two
+  // reads): call after the last argument is read, before the kernel reads the
+  // inputs in place or copies them.
+  void check_inputs_attached() const;
+
   // Used by the registry.
   Napi::Value run_sync(const Kernel& k);
   Napi::Value run_async(const Kernel& k);
@@ -66,7 +73,13 @@ class OpCall {
   Napi::Object args_;
   Backend* backend_ = nullptr;
   TensorMap inputs_;
-  std::vector<Napi::Reference<Napi::Value>> keep_alive_;
+  struct ReadArray {
+    const char* name;
+    Napi::Value data;
+    const float* ptr;
+    size_t length;
+  };
+  std::vector<ReadArray> read_arrays_;
   std::vector<std::pair<std::string, Shape>> outputs_;
 };
 
@@ -74,6 +87,10 @@ class OpCall {
 // outputs back to host tensors. Runs on whichever thread calls it.
 TensorMap execute_kernel(Backend& be, const TensorMap& host_inputs,
                          const std::vector<std::pair<std::string, Shape>>& outputs, const Kernel& k);
+
+// An engine-owned host copy of `t`, for work that outlives the JS call which
+// lent `t`'s memory.
+Tensor owned_copy(const Tensor& t);
 
 // Wraps a host tensor as a Float32Array without copying (the tensor's storage
 // is kept alive by the ArrayBuffer's finalizer).

@@ -2,6 +2,7 @@
 // files carry (info, licenses, polygon and RLE segmentation, iscrowd, area),
 // non-contiguous category ids, an image without annotations and one too small
 // for training. `mutate` edits the JSON to make malformed variants.
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -70,4 +71,10 @@ export async function makeCocoFixture(mutate?: (j: CocoJson) => void, split = 't
   const annFile = path.join(root, 'annotations', `instances_${split}.json`);
   fs.writeFileSync(annFile, JSON.stringify(j, null, 1));
   return { root, annFile, imageDir };
+}
+
+/** A FIFO (named pipe) at `file`: opening it for reading blocks until a writer comes, which never does. */
+export function makeFifo(file: string): void {
+  const r = spawnSync('mkfifo', [file]);
+  if (r.status !== 0) throw new Error(`mkfifo ${file}: ${r.stderr?.toString() ?? r.error?.message}`);
 }

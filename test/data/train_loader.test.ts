@@ -7,7 +7,7 @@ import type { DataIssue } from '../../lib/data/coco_types';
 import { loadTestImage, TrainLoader, type TrainBatch } from '../../lib/data/train_loader';
 import { REFERENCE_TRAIN, type TrainTransformConfig } from '../../lib/data/transforms';
 import { writeSynthDataset } from '../../lib/data/synth/write_dataset';
-import { makeCocoFixture, tmpDir } from './coco_fixture';
+import { makeCocoFixture, makeFifo, tmpDir } from './coco_fixture';
 
 const small: TrainTransformConfig = { ...REFERENCE_TRAIN, cropSize: [64, 64], outSize: [64, 64] };
 
@@ -61,26 +61,31 @@ describe('data/train_loader', () => {
     assert.notDeepEqual(a.map((x) => x.imageIds), e4.map((x) => x.imageIds));
   });
 
-  it('reports and skips missing and undecodable images, with a count, without ending the epoch', async () => {
+  it('reports and skips missing, undecodable and non-regular images, with a count, without ending the epoch', async function () {
+    // A FIFO that were opened would block its read forever: the timeout says it hung.
+    this.timeout(20_000);
     const f = await makeCocoFixture((j) => {
       j.images.push({ id: 5, file_name: 'missing.jpg', width: 64, height: 48 });
       j.images.push({ id: 6, file_name: 'broken.jpg', width: 64, height: 48 });
       j.images.push({ id: 7, file_name: 'wrongsize.jpg', width: 60, height: 48 });
-      for (const id of [5, 6, 7]) j.annotations.push({ id: 200 + id, image_id: id, category_id: 1, bbox: [1, 1, 20, 20], area: 400, iscrowd: 0, segmentation: [] });
+      j.images.push({ id: 8, file_name: 'pipe.jpg', width: 64, height: 48 });
+      for (const id of [5, 6, 7, 8]) j.annotations.push({ id: 200 + id, image_id: id, category_id: 1, bbox: [1, 1, 20, 20], area: 400, iscrowd: 0, segmentation: [] });
     });
     fs.writeFileSync(path.join(f.imageDir, 'broken.jpg'), Buffer.from('this is not a jpeg'));
     fs.copyFileSync(path.join(f.imageDir, '000000000001.jpg'), path.join(f.imageDir, 'wrongsize.jpg'));
+    makeFifo(path.join(f.imageDir, 'pipe.jpg'));
     const ds = await loadCoco(f.annFile, { imageDir: f.imageDir });
     const seen: DataIssue[] = [];
     const l = new TrainLoader(ds, { batchSize: 1, seed: 0, transform: small, onBadImage: (i) => seen.push(i) });
     const batches = await collect(l, 0);
     assert.equal(batches.length, 2, 'the two good training images still come through');
-    assert.equal(l.badImages.length, 3);
-    assert.equal(seen.length, 3);
+    assert.equal(l.badImages.length, 4);
+    assert.equal(seen.length, 4);
     const msg = (id: number) => l.badImages.find((i) => i.where.endsWith(`(id ${id})`))!.message;
     assert.match(msg(5), /missing\.jpg: file not found/);
     assert.match(msg(6), /broken\.jpg: cannot be decoded/);
     assert.match(msg(7), /wrongsize\.jpg: decoded size 64x48 differs from the annotation's 60x48/);
+    assert.match(msg(8), /pipe\.jpg: not a regular file \(a FIFO \(named pipe\)\), refused/);
   });
 
   it('an epoch started at a batch\'s `consumed` continues with the same batches, skips included', async () => {
