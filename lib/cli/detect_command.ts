@@ -8,6 +8,7 @@ import { loadTestImageFile } from '../data/train_loader';
 import { openModel } from '../eval/open_model';
 import { predictImage } from '../eval/predict';
 import { drawDetections } from '../render/draw_detections';
+import { checkNumericFlags } from './numeric_flags';
 
 interface DetectArgs {
   config: string | undefined;
@@ -30,7 +31,9 @@ export const detectCommand: CommandModule<object, DetectArgs> = {
       .option('out', { type: 'string', describe: 'Folder for the annotated PNGs' })
       .option('score-thr', { type: 'number', default: 0.3, describe: 'Keep detections scoring at least this' })
       .option('flip', { type: 'boolean', default: false, describe: 'Flip test' })
-      .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N, cuda-emu (CUDA kernels emulated on the host, slow; for tests) or auto' }),
+      .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N, cuda-emu (CUDA kernels emulated on the host, slow; for tests) or auto' })
+      // Scores are probabilities: a threshold outside [0, 1] keeps everything or nothing.
+      .check(checkNumericFlags({ 'score-thr': { min: 0, max: 1 } })),
   handler: async (a) => {
     const log = (l: string) => process.stderr.write(`${l}\n`);
     const { model, classNames, backend } = await openModel({ config: a.config, weights: a.weights, device: a.device, log });

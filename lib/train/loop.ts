@@ -21,10 +21,11 @@ import { parseDetections, parseGroundTruth, type CocoGroundTruth, type CocoGroun
 import { groundTruthSubset } from '../eval/gt_subset';
 import { predictDataset, type ImagePrediction } from '../eval/predict';
 import { formatSummary } from '../eval/summary';
+import { readJsonFile } from '../io/json_file';
 import { Model } from '../model';
 import { createProgress } from '../progress';
 import { drawDetections } from '../render/draw_detections';
-import { latestCheckpoint, loadCheckpoint, removeStaleTemps, saveCheckpoint, type Checkpoint } from './checkpoint';
+import { latestCheckpoint, loadCheckpoint, removeStaleTemps, resumePoint, saveCheckpoint, type Checkpoint } from './checkpoint';
 import { resolveTrainingBackend } from './device';
 import { MetricsLog } from './metrics_log';
 import { NativeTrainer, type StepEvent, type TrainerEvent, type TrainerState } from './native_trainer';
@@ -103,7 +104,7 @@ async function openDatasets(c: ResolvedConfig, opts: TrainOptions, log: (l: stri
   let valGtJson: CocoGroundTruthJson | null = null;
   if (paths.val) {
     val = await load(paths.val);
-    valGtJson = JSON.parse(fs.readFileSync(paths.val.annotationFile, 'utf8')) as CocoGroundTruthJson;
+    valGtJson = readJsonFile(paths.val.annotationFile) as CocoGroundTruthJson;
     valGt = parseGroundTruth(valGtJson, paths.val.annotationFile);
   } else {
     log(`data ${root}: no val split (annotations/instances_val*.json): training without evaluation`);
@@ -180,7 +181,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     resumeFrom = typeof opts.resume === 'string' ? await loadCheckpoint(opts.resume) : await latestCheckpoint(workDir, (w) => log(`resume: ${w}`));
     if (!resumeFrom) throw new Error(`--resume: no checkpoint in ${path.join(workDir, 'checkpoints')}`);
     // The run continues with the config it was started with; only the stopping limits may change.
-    const saved = resumeFrom.meta.config as unknown as ResolvedConfig;
+    const saved = resumePoint(resumeFrom).config;
     c = { ...saved, train: { ...saved.train, maxIters: c.train.maxIters, maxMinutes: c.train.maxMinutes } };
     log(`resuming from ${resumeFrom.file} (iteration ${resumeFrom.meta.iter}, epoch ${resumeFrom.meta.epoch + 1})`);
   }
@@ -238,7 +239,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       failure ??= new Error(`training step ${e.iter} failed: ${e.message}`);
     } else if (e.type === 'nonfinite') {
       failure ??= new Error(
-        `training stopped at iteration ${e.iter}: the ${e.term} loss is NaN or infinite; ` +
+        `training stopped at iteration ${e.iter}: the ${e.term === 'gradient norm' ? 'gradient norm' : `${e.term} loss`} is NaN or infinite; ` +
           `no weight was changed by that step, and the last checkpoint is intact`,
       );
     } else {
@@ -281,6 +282,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const checkpoint = async () => {
     const state = await trainer.snapshot();
     if (failure) return state;
+    // A step's loss is checked before its update: the update itself can leave NaN or infinite
+    // weights or BN statistics (a learning rate far too large), which only the next step's loss
+    // would show. Nothing is saved or evaluated from such a state.
+    const bad = nonFiniteEntry(state);
+    if (bad) {
+      failure = new Error(
+        `training stopped at iteration ${stepsDone}: ${bad} holds NaN or infinite values after that step's update, ` +
+          `though its loss was finite (optimizer.lr ${c.optimizer.lr} is too large?); the last checkpoint is intact`,
+      );
+      return state;
+    }
     const pos = position.get(stepsDone - 1) ?? { epoch, next: startBatch };
     const meta = { iter: stepsDone, epoch: pos.epoch, epochIter: pos.next, loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name) }, config: c as unknown as Record<string, unknown>, time: new Date().toISOString() };
     lastCheckpoint = await saveCheckpoint(workDir, meta, state, c.checkpoint.keep);
@@ -299,6 +311,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const deadline = c.train.maxMinutes !== null ? t0 + c.train.maxMinutes * 60000 : Infinity;
     outer: for (; epoch < c.train.epochs; epoch++, startBatch = 0) {
       let b = startBatch;
+      const badBefore = loader.badImages.length;
       for await (const batch of loader.epoch(epoch, startBatch)) {
         if (opts.signal?.aborted) (stopped = 'interrupted');
         else if (iter >= totalIters) stopped = 'max-iters';
@@ -315,6 +328,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         if (c.checkpoint.intervalIters && iter % c.checkpoint.intervalIters === 0) await checkpoint();
       }
       if (failure) break;
+      // A whole epoch without one batch: every image (or all but less than a batch) was skipped, and
+      // every later epoch would be the same. Finishing "successfully" after 0 steps would hide that.
+      if (startBatch === 0 && b === 0) throw new Error(noBatchMessage(loader, badBefore, bs, d.train.annotationFile));
       position.set(iter - 1, { epoch: epoch + 1, next: 0 });
       const state = await checkpoint();
       if (failure) break;
@@ -357,6 +373,27 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     workDir, config: c, iterations: stepsDone, stopped, checkpoint: lastCheckpoint, eval: finalEval,
     imagesPerSecond: imagesTrained / Math.max(1e-9, stepSeconds), dataWait: waitSeconds / Math.max(1e-9, stepSeconds + waitSeconds),
   };
+}
+
+/** The first weight or BN statistic holding NaN or an infinity, or null. */
+function nonFiniteEntry(state: TrainerState): string | null {
+  for (const [k, v] of Object.entries(state.stateDict)) {
+    if (!(v.data instanceof Float32Array)) continue;
+    for (let i = 0; i < v.data.length; i++) if (!Number.isFinite(v.data[i]!)) return k;
+  }
+  return null;
+}
+
+/** Why an epoch gave no batch, naming the skipped images (the first few) and why they were skipped. */
+function noBatchMessage(loader: TrainLoader, badBefore: number, batchSize: number, annotationFile: string): string {
+  const bad = loader.badImages.slice(badBefore);
+  const n = loader.indices.length;
+  const shown = bad.slice(0, 3).map((i) => `${i.file} (${i.where}): ${i.message}`);
+  return (
+    `data: no training batch can be made: ${bad.length} of the ${n} training images of ${annotationFile} were skipped, ` +
+    `leaving ${n - bad.length}, fewer than a batch of ${batchSize}` +
+    (shown.length ? `; ${shown.join('; ')}${bad.length > shown.length ? `; ... ${bad.length - shown.length} more` : ''}` : '')
+  );
 }
 
 /** det/pull/push/off summed over stacks (the per-stack terms stay in the metrics). */
