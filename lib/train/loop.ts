@@ -299,7 +299,22 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     return state;
   };
   const runEval = async (state: TrainerState, ep: number) => {
-    const r = await evaluate(c, backend, state, d, (l) => progress.log(l));
+    let r: Awaited<ReturnType<typeof evaluate>>;
+    try {
+      r = await evaluate(c, backend, state, d, (l) => progress.log(l));
+    } catch (e) {
+      // Finite but huge weights (checked finite when saved) can still overflow in the eval-mode
+      // forward after the last update, which no training step has run with: the decoder then
+      // finds NaN heat maps. That is the run diverging, and is said as the NaN guard says it.
+      const m = (e as Error).message;
+      if (!/(tl|br)Heat holds NaN/.test(m)) throw e;
+      const [name, max] = largestWeight(state);
+      throw new Error(
+        `training stopped at iteration ${stepsDone}: the model's outputs on the val images are NaN (${m}) though every loss was finite: ` +
+          `the weights have diverged (largest |weight| ${max.toExponential(1)}, in ${name}; optimizer.lr ${c.optimizer.lr} is too large?); ` +
+          `checkpoint ${lastCheckpoint} holds these weights, an earlier one may not`,
+      );
+    }
     if (!r) return;
     finalEval = r.result;
     lastPerImage = r.perImage;
@@ -384,11 +399,21 @@ function nonFiniteEntry(state: TrainerState): string | null {
   return null;
 }
 
+/** The parameter with the largest magnitude, and that magnitude. */
+function largestWeight(state: TrainerState): [string, number] {
+  let best: [string, number] = ['', 0];
+  for (const [k, v] of Object.entries(state.stateDict)) {
+    if (!(v.data instanceof Float32Array)) continue;
+    for (let i = 0; i < v.data.length; i++) if (Math.abs(v.data[i]!) > best[1]) best = [k, Math.abs(v.data[i]!)];
+  }
+  return best;
+}
+
 /** Why an epoch gave no batch, naming the skipped images (the first few) and why they were skipped. */
 function noBatchMessage(loader: TrainLoader, badBefore: number, batchSize: number, annotationFile: string): string {
   const bad = loader.badImages.slice(badBefore);
   const n = loader.indices.length;
-  const shown = bad.slice(0, 3).map((i) => `${i.file} (${i.where}): ${i.message}`);
+  const shown = bad.slice(0, 3).map((i) => `${i.message.startsWith(i.file) ? i.message : `${i.file}: ${i.message}`} (${i.where})`);
   return (
     `data: no training batch can be made: ${bad.length} of the ${n} training images of ${annotationFile} were skipped, ` +
     `leaving ${n - bad.length}, fewer than a batch of ${batchSize}` +
