@@ -4,6 +4,7 @@
 import * as assert from 'assert';
 
 import { decode, decodeAsync, flipped, softNms, softNmsMerge } from '../../lib/decode';
+import { availableBackends } from '../../lib/ops';
 import { HandHeads, META64 } from './hand_heads';
 
 const heads = () => new HandHeads(2, 16, 16).corner('tl', 0, 2, 2, 1, 0).corner('br', 0, 10, 10, 1, 0);
@@ -20,11 +21,30 @@ describe('decode: non-finite inputs', () => {
     h = heads();
     h.tlOff[7] = -Infinity;
     await assert.rejects(decodeAsync({ ...h.outputs(), meta: META64, k: 4 }), /decodeAsync: tlOff holds -Infinity \(channel 0\)/);
+    // In a batch, the image is named too.
+    const a = heads().outputs(), bad = heads();
+    bad.brOff[HW + 1] = NaN;
+    const b = bad.outputs();
+    const batch = Object.fromEntries(
+      Object.entries(a).map(([k, t]) => [k, { data: Float32Array.from([...t.data, ...b[k as keyof typeof b].data]), shape: [2, ...t.shape.slice(1)] }]),
+    );
+    assert.throws(() => decode({ ...(batch as unknown as typeof a), meta: META64, k: 4 }), /decode: brOff holds NaN \(image 1, channel 1\)/);
     // The mirrored view's maps are checked the same way.
     const m = heads();
     m.brEmb[9] = NaN;
     assert.throws(() => decode({ ...heads().outputs(), ...flipped(m.outputs()), meta: META64, k: 4 }), /flipBrEmb holds NaN \(channel 0\)/);
   });
+
+  // The check runs before either decoder: a device backend (cuda-emu in CI) gives the CPU's error.
+  for (const device of availableBackends().filter((b) => b !== 'cpu' && !b.startsWith('cpu:')))
+    it(`${device}: the same errors as the CPU`, () => {
+      const h = heads();
+      h.brEmb[HW - 1] = NaN;
+      assert.throws(() => decode({ ...h.outputs(), meta: META64, k: 4 }, device), /^Error: decode: brEmb holds NaN \(channel 0\)$/);
+      const g = heads();
+      g.tlOff[HW + 2] = Infinity;
+      assert.throws(() => decode({ ...g.outputs(), meta: META64, k: 4 }, device), /^Error: decode: tlOff holds Infinity \(channel 1\)$/);
+    });
 
   it('infinite heat logits are still taken (the sigmoid makes them 0 or 1); NaN heat is refused', () => {
     const h = heads();
