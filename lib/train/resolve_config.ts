@@ -7,7 +7,7 @@ import * as path from 'path';
 import { z } from 'zod';
 
 import { validateModelConfig, type ModelConfig } from '../configs';
-import { JsonFileError, readJsonFile } from '../io/json_file';
+import { JsonFileError, readJsonFile, shortJson } from '../io/json_file';
 import { applyOverrides, mergeConfig, type ConfigObject } from './overrides';
 import { recipeNames, recipes } from './recipes';
 import { formatConfigError, trainConfigSchema, type TrainConfig } from './train_config';
@@ -98,7 +98,7 @@ export function validateResolvedConfig(c: ConfigObject): ResolvedConfig {
   const known = new Set(['name', 'model', 'data', ...Object.keys(trainConfigSchema.shape)]);
   const unknown = Object.keys(c).filter((k) => !known.has(k));
   if (unknown.length) problems.push(`config: unknown key(s) ${unknown.map((k) => `'${k}'`).join(', ')} (expected ${[...known].join(', ')})`);
-  if (typeof c.name !== 'string' || !c.name) problems.push(`config.name: expected a non-empty string, got ${JSON.stringify(c.name)}`);
+  if (typeof c.name !== 'string' || !c.name) problems.push(`config.name: expected a non-empty string, got ${shortJson(c.name)}`);
   if (problems.length) throw new Error(`invalid config:\n${problems.join('\n')}`);
   return { ...(t.data as TrainConfig), name: c.name as string, model: model!, data: d.data! };
 }

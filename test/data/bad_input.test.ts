@@ -41,6 +41,7 @@ describe('bad data input', () => {
     assert.throws(() => readGroundTruth(ann), /deep_instances\.json: annotations\[0\]\.extra\[0\]\[0\]\[0\].*: nested deeper than 256 levels/);
     const cfg = file('deep_config.json', `{"extends": "shapes-tiny", "name": ${deep}}`);
     assert.throws(() => resolveConfig(cfg), /--config .*deep_config\.json: name\[0\]\[0\].*nested deeper than 256 levels/);
+    assert.throws(() => resolveConfig('shapes-tiny', { set: [`name=${deep}`] }), /--set name: the value at \[0\]\[0\].* is nested deeper than 256 levels/);
     // A deep value built in memory (the JS API) is described without overflowing the stack.
     let v: unknown = 1;
     for (let i = 0; i < 100000; i++) v = [v];
