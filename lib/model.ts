@@ -95,8 +95,8 @@ export class Model {
 
   /**
    * Loads weights by name. strict (default): any missing, unexpected or
-   * wrong-shaped entry throws an Error listing all of them (with `.report`) and
-   * nothing is loaded; strict: false loads what matches and reports the rest.
+   * wrong-shaped entry throws an Error listing the first few of each kind (all
+   * of them in its `.report`) and nothing is loaded; strict: false loads what matches and reports the rest.
    */
   loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): LoadReport {
     return this.impl.loadStateDict(dict, opts);

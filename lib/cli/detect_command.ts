@@ -9,6 +9,7 @@ import { loadTestImageFile } from '../data/train_loader';
 import { openModel } from '../eval/open_model';
 import { predictImage } from '../eval/predict';
 import { drawDetections } from '../render/draw_detections';
+import { checkNumericFlags } from './numeric_flags';
 
 interface DetectArgs {
   config: string | undefined;
@@ -66,7 +67,9 @@ export const detectCommand: CommandModule<object, DetectArgs> = {
       })
       .option('score-thr', { type: 'number', default: 0.3, describe: 'Keep detections scoring at least this' })
       .option('flip', { type: 'boolean', default: false, describe: 'Flip test' })
-      .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N, cuda-emu (CUDA kernels emulated on the host, slow; for tests) or auto' }),
+      .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N, cuda-emu (CUDA kernels emulated on the host, slow; for tests) or auto' })
+      // Scores are probabilities: a threshold outside [0, 1] keeps everything or nothing.
+      .check(checkNumericFlags({ 'score-thr': { min: 0, max: 1 } })),
   handler: async (a) => {
     const log = (l: string) => process.stderr.write(`${l}\n`);
     // Every input is checked before the model loads (a FIFO would block the read forever).

@@ -3,8 +3,9 @@ import * as path from 'path';
 import type { CommandModule } from 'yargs';
 
 import { readNpy, writeNpy } from '../io/npy';
-import { loadWeights } from '../io/weights';
+import { loadWeights, loadWeightsInto, weightsArchitecture } from '../io/weights';
 import { formatSummary, headOutputNames, Model } from '../model';
+import { checkNumericFlags, nonNegativeInteger } from './numeric_flags';
 
 interface ModelArgs {
   config?: string;
@@ -35,7 +36,7 @@ export const modelCommand: CommandModule<object, ModelArgs> = {
     y
       .option('config', {
         type: 'string',
-        describe: "A preset (hourglass104, hourglass52, shapes-tiny) or a JSON model config. Default: the architecture the --weights file records, else hourglass104",
+        describe: "A preset (hourglass104, hourglass52, shapes-tiny) or a JSON model config. Default: the architecture the --weights file records (required when it records none), else hourglass104",
       })
       .option('keys', { type: 'boolean', default: false, describe: 'List every state_dict key with its shape, in the reference order' })
       .option('json', { type: 'boolean', default: false, describe: 'Print as JSON' })
@@ -47,11 +48,11 @@ export const modelCommand: CommandModule<object, ModelArgs> = {
       .option('seed', { type: 'number', default: 0, describe: 'Seed of the initial weights when no --weights is given' })
       .check((a) => {
         if (a.dump !== undefined && a.input === undefined) throw new Error('--dump needs --input');
-        return true;
+        return checkNumericFlags({ seed: nonNegativeInteger })(a);
       }),
   handler: async (args) => {
     const checkpoint = args.weights !== undefined ? await loadWeights(args.weights) : null;
-    const config = args.config ?? checkpoint?.modelConfig ?? 'hourglass104';
+    const config = checkpoint ? weightsArchitecture(checkpoint, args.config) : (args.config ?? 'hourglass104');
     // Building the model allocates no weights: listing and counting are free.
     const model = new Model(config, { backend: args.backend, seed: args.seed });
     const out = (s: string): void => {
@@ -64,7 +65,7 @@ export const modelCommand: CommandModule<object, ModelArgs> = {
       return out(keys.map((k) => `${k.name.padEnd(w)}  [${k.shape.join(', ')}]${k.dtype === 'int64' ? ' int64' : ''}`).join('\n'));
     }
     if (checkpoint) {
-      const r = model.loadStateDict(checkpoint.stateDict);
+      const r = loadWeightsInto(model, checkpoint, args.config);
       if (!args.json) out(`loaded ${r.loaded} entries from ${args.weights}`);
     }
     if (args.input === undefined) {

@@ -1,7 +1,8 @@
 import type { CommandModule } from 'yargs';
 
 import { DEFAULT_SYNTH } from '../data/synth_cache';
-import { writeSynthDataset } from '../data/synth/write_dataset';
+import { SYNTH_LIMITS, writeSynthDataset } from '../data/synth/write_dataset';
+import { checkNumericFlags, nonNegativeInteger, positiveInteger } from './numeric_flags';
 
 interface SynthArgs {
   out: string;
@@ -22,7 +23,16 @@ export const synthCommand: CommandModule<object, SynthArgs> = {
       .option('val', { type: 'number', default: DEFAULT_SYNTH.val, describe: 'Validation images' })
       .option('size', { type: 'number', default: DEFAULT_SYNTH.size, describe: 'Image side in pixels' })
       .option('seed', { type: 'number', default: DEFAULT_SYNTH.seed, describe: 'Random seed (same seed, same bytes)' })
-      .option('max-objects', { type: 'number', default: 4, describe: 'Most objects in one image' }),
+      .option('max-objects', { type: 'number', default: 4, describe: 'Most objects in one image' })
+      .check(
+        checkNumericFlags({
+          train: nonNegativeInteger,
+          val: nonNegativeInteger,
+          size: { integer: true, min: SYNTH_LIMITS.minSize, max: SYNTH_LIMITS.maxSize },
+          seed: nonNegativeInteger,
+          'max-objects': positiveInteger,
+        }),
+      ),
   handler: async (a) => {
     const t0 = Date.now();
     const r = await writeSynthDataset(a.out, { train: a.train, val: a.val, size: a.size, seed: a.seed, maxObjects: a['max-objects'] });

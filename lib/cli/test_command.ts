@@ -11,6 +11,7 @@ import { openModel } from '../eval/open_model';
 import { predictDataset } from '../eval/predict';
 import { formatPerCategory, formatSummary } from '../eval/summary';
 import { createProgress } from '../progress';
+import { checkNumericFlags, positiveInteger } from './numeric_flags';
 
 interface TestArgs {
   config: string | undefined;
@@ -35,7 +36,8 @@ export const testCommand: CommandModule<object, TestArgs> = {
       .option('out', { type: 'string', describe: 'Write the detections here (COCO results JSON)' })
       .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N, cuda-emu (CUDA kernels emulated on the host, slow; for tests) or auto' })
       .option('max-images', { type: 'number', describe: 'Only the first N val images' })
-      .option('json', { type: 'boolean', default: false, describe: 'Print {statNames, stats, perCategory} as JSON' }),
+      .option('json', { type: 'boolean', default: false, describe: 'Print {statNames, stats, perCategory} as JSON' })
+      .check(checkNumericFlags({ 'max-images': positiveInteger })),
   handler: async (a) => {
     const paths = resolveDataset({ data: a.data });
     if (!paths.val) throw new Error(`--data ${a.data}: no val split (annotations/instances_val*.json)`);

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 
 import { recipeNames } from '../train/recipes';
+import { checkNumericFlags, nonNegativeInteger, positiveInteger, positiveNumber } from './numeric_flags';
 import { train } from '../train/loop';
 
 interface TrainArgs {
@@ -31,15 +32,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('max-minutes', { type: 'number', describe: 'Stop after this many minutes of training' })
       .option('seed', { type: 'number', describe: 'Seed of initialisation and data order' })
       .option('set', { type: 'string', array: true, describe: 'Config overrides key.path=value (repeatable)' })
-      .check((a) => {
-        for (const k of ['replicas', 'max-iters', 'seed'] as const) {
-          const v = a[k];
-          if (v !== undefined && (!Number.isInteger(v) || v < (k === 'seed' ? 0 : 1))) throw new Error(`--${k} must be a ${k === 'seed' ? 'non-negative' : 'positive'} integer, got ${v}`);
-        }
-        const m = a['max-minutes'];
-        if (m !== undefined && !(m > 0)) throw new Error(`--max-minutes must be a positive number, got ${m}`);
-        return true;
-      }),
+      .check(checkNumericFlags({ replicas: positiveInteger, 'max-iters': positiveInteger, 'max-minutes': positiveNumber, seed: nonNegativeInteger })),
   handler: async (a) => {
     // Logging never ends a run: once the reader of stderr has gone (`| head`, a
     // closed terminal), writes fail with EPIPE or EIO, reported as 'error' events

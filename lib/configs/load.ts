@@ -2,6 +2,7 @@
 // (either the whole object or under a "model" key, as in a full training config).
 import * as fs from 'fs';
 
+import { JsonFileError, readJsonFile } from '../io/json_file';
 import { validateModelConfig, type ModelConfig } from './model_config';
 import { isModelPreset, modelPreset, modelPresetNames } from './presets';
 
@@ -11,9 +12,9 @@ export function loadModelConfig(spec: string): ModelConfig {
     throw new Error(`model config '${spec}' is neither a preset (${modelPresetNames.join(', ')}) nor an existing file`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(fs.readFileSync(spec, 'utf8'));
+    parsed = readJsonFile(spec);
   } catch (e) {
-    throw new Error(`model config file ${spec}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+    throw e instanceof JsonFileError ? new Error(`model config file ${e.message}`) : e;
   }
   const hasModelKey = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) && 'model' in parsed;
   const section = hasModelKey ? (parsed as { model: unknown }).model : parsed;

@@ -3,6 +3,8 @@
 // without a debugger.
 import * as path from 'path';
 
+import { shortJson } from '../io/json_file';
+
 export class CocoFormatError extends Error {
   constructor(
     readonly file: string,
@@ -18,10 +20,7 @@ export class CocoFormatError extends Error {
 export function describeValue(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';
-  if (Array.isArray(v)) {
-    const s = JSON.stringify(v);
-    return `array ${s.length > 60 ? `${s.slice(0, 57)}...` : s}`;
-  }
+  if (Array.isArray(v)) return `array ${shortJson(v)}`;
   if (typeof v === 'object') return 'an object';
   if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v)}`;
   return `${typeof v} ${String(v)}`;

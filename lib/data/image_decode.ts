@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import sharp from 'sharp';
 
 import type { TensorData } from '../native';
+import { MAX_IMAGE_PIXELS } from './pixel_ops';
 
 export interface DecodedImage {
   /** H x W x 3 float RGB. */
@@ -42,9 +43,18 @@ export async function decodeImage(file: string): Promise<DecodedImage> {
   if (problem) throw new ImageDecodeError(problem);
   let out: { data: Buffer; info: sharp.OutputInfo };
   try {
-    out = await sharp(file, { failOn: 'error' }).removeAlpha().toColourspace('srgb').raw({ depth: 'float' }).toBuffer({ resolveWithObject: true });
+    // sharp reads the size from the header and refuses an image past the limit before decoding it.
+    out = await sharp(file, { failOn: 'error', limitInputPixels: MAX_IMAGE_PIXELS })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw({ depth: 'float' })
+      .toBuffer({ resolveWithObject: true });
   } catch (e) {
     const msg = (e as Error).message;
+    if (/exceeds pixel limit/.test(msg)) {
+      const { width, height } = await sharp(file, { limitInputPixels: false }).metadata();
+      throw new ImageDecodeError(`${file}: the image is too large: ${width}x${height} (${width * height} pixels), more than the limit of ${MAX_IMAGE_PIXELS} (8192x8192)`);
+    }
     throw new ImageDecodeError(/no such file|ENOENT|missing/i.test(msg) ? `${file}: file not found` : `${file}: cannot be decoded (${msg})`);
   }
   const { data, info } = out;

@@ -4,6 +4,7 @@
 // whole file. Tokenising is stream-json's; this file only routes tokens.
 import * as fs from 'fs';
 
+import { MAX_JSON_DEPTH } from '../io/json_file';
 import { CocoFormatError } from './coco_errors';
 
 type Token = { name: string; value?: unknown };
@@ -40,6 +41,7 @@ export async function streamSections(file: string, h: SectionHandlers): Promise<
   let seenTop = false;
   let skipKey: string | null = null;
   let skipCb: ((k: 'array' | 'object' | 'scalar') => void) | null = null;
+  let field: string | null = null; // the key being read in an array element
 
   const fail = (where: string, problem: string): never => {
     throw new CocoFormatError(file, where, problem);
@@ -56,6 +58,9 @@ export async function streamSections(file: string, h: SectionHandlers): Promise<
       depth = 1;
       return;
     }
+    // Values are assembled recursively (and printed in messages): a deeper one would overflow the stack.
+    if (opens && !skipping && depth >= MAX_JSON_DEPTH)
+      fail(sectionMode === 'array' && index >= 0 ? `${section}[${index}]${field ? `.${field}` : ''}` : section ?? '', `nested deeper than ${MAX_JSON_DEPTH} levels`);
     // Skipping a value (an unused top-level section or a skipped element key).
     if (skipping) {
       if (opens) depth++;
@@ -118,6 +123,7 @@ export async function streamSections(file: string, h: SectionHandlers): Promise<
         return;
       }
       index++;
+      field = null;
       if (name !== 'startObject') fail(`${section}[${index}]`, `must be an object, got ${name.replace(/Value$|^start/, '').toLowerCase()}`);
       asm = new Assembler();
       asm.consume(t as never);
@@ -136,6 +142,7 @@ export async function streamSections(file: string, h: SectionHandlers): Promise<
       } else cb('scalar');
       return;
     }
+    if (depth === 3 && name === 'keyValue') field = t.value as string;
     if (depth === 3 && name === 'keyValue' && skipKey !== null && t.value === skipKey) {
       pendingSkip = { onSkip: skipCb! };
       return;

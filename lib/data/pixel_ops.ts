@@ -4,6 +4,13 @@ import { native, type NativeOpAsyncFn, type NativeOpFn, type TensorData } from '
 
 export type ChannelOrder = [number, number, number];
 
+/**
+ * The most pixels an image may have: imageTransform refuses a larger image,
+ * canvas or output (native/data/image_transform.h, kMaxPixels), and image files
+ * past it are refused before they are decoded (image_decode.ts).
+ */
+export const MAX_IMAGE_PIXELS = 2 ** 26;
+
 export interface ImageTransformArgs {
   /** H x W x 3, RGB, 0..255 (not clipped: photometric values may leave that range, as in the reference). */
   image: TensorData;

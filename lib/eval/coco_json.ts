@@ -1,7 +1,7 @@
 // Reading and validating COCO ground truth (instances JSON) and detections (results JSON) into the columnar
 // form the evaluator works on. Anything the reference would trip over, or would drop without a word, is an
 // Error naming the source, the index and the field.
-import { readFileSync } from 'fs';
+import { JsonFileError, readJsonFile, shortJson } from '../io/json_file';
 
 /** One ground-truth annotation as it appears in an instances JSON (other fields, e.g. segmentation, are ignored). */
 export interface CocoAnnotationJson {
@@ -75,15 +75,7 @@ export class CocoInputError extends Error {
   override name = 'CocoInputError';
 }
 
-function show(v: unknown): string {
-  let s: string;
-  try {
-    s = JSON.stringify(v) ?? String(v);
-  } catch {
-    s = String(v);
-  }
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
+const show = (v: unknown): string => shortJson(v);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -246,17 +238,10 @@ export function parseDetections(json: unknown, gt: CocoGroundTruth, source = 'dt
 }
 
 function readJson(file: string): unknown {
-  let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    return readJsonFile(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new CocoInputError(`${file}: cannot be read (${code === 'ENOENT' ? 'no such file' : (e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new CocoInputError(`${file}: is not valid JSON (${(e as Error).message})`);
+    throw e instanceof JsonFileError ? new CocoInputError(e.message) : e;
   }
 }
 

@@ -1,7 +1,6 @@
 // Ground truth restricted to some images: evaluating on the first N images of a
 // split must not count the others' objects as missed.
-import * as fs from 'fs';
-
+import { readJsonFile } from '../io/json_file';
 import { parseGroundTruth, type CocoGroundTruth, type CocoGroundTruthJson } from './coco_json';
 
 export function groundTruthSubset(json: CocoGroundTruthJson, imageIds: Set<number>, source: string): CocoGroundTruth {
@@ -12,5 +11,5 @@ export function groundTruthSubset(json: CocoGroundTruthJson, imageIds: Set<numbe
 }
 
 export function readGroundTruthSubset(file: string, imageIds: Set<number>): CocoGroundTruth {
-  return groundTruthSubset(JSON.parse(fs.readFileSync(file, 'utf8')) as CocoGroundTruthJson, imageIds, file);
+  return groundTruthSubset(readJsonFile(file) as CocoGroundTruthJson, imageIds, file);
 }

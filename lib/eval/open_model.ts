@@ -4,7 +4,8 @@
 import * as fs from 'fs';
 
 import { loadModelConfig, type ModelConfig } from '../configs';
-import { loadWeights } from '../io/weights';
+import { JsonFileError, readJsonFile } from '../io/json_file';
+import { loadWeights, loadWeightsInto, weightsArchitecture } from '../io/weights';
 import { Model } from '../model';
 import { resolveTrainingBackend } from '../train/device';
 import { recipes } from '../train/recipes';
@@ -22,29 +23,29 @@ export interface OpenModelOptions {
 function configFromSpec(spec: string): ModelConfig {
   if (recipes[spec]) return resolveConfig(spec).model;
   if (fs.existsSync(spec)) {
-    const raw = JSON.parse(fs.readFileSync(spec, 'utf8')) as Record<string, unknown>;
-    if ('model' in raw || 'extends' in raw) return resolveConfig(spec).model;
+    let raw: unknown;
+    try {
+      raw = readJsonFile(spec);
+    } catch (e) {
+      throw e instanceof JsonFileError ? new Error(`--config ${e.message}`) : e;
+    }
+    if (raw !== null && typeof raw === 'object' && ('model' in raw || 'extends' in raw)) return resolveConfig(spec).model;
   }
   return loadModelConfig(spec);
 }
 
 export async function openModel(o: OpenModelOptions): Promise<{ model: Model; classNames: string[] | null; backend: string }> {
   const w = await loadWeights(o.weights);
+  const arch = weightsArchitecture(w, o.config);
   let cfg: ModelConfig;
-  if (o.config) {
-    cfg = configFromSpec(o.config);
+  if (typeof arch === 'string') {
+    cfg = configFromSpec(arch);
     if (o.numClasses !== undefined && !w.modelConfig) cfg = { ...cfg, numClasses: o.numClasses };
-  } else if (w.modelConfig) {
-    cfg = w.modelConfig;
   } else {
-    throw new Error(`--weights ${o.weights} carries no model config (not a cornernet-native checkpoint): name the architecture with --config`);
+    cfg = arch;
   }
   const backend = resolveTrainingBackend(o.device ?? 'auto', o.log, 'test');
   const model = new Model(cfg, { backend });
-  try {
-    model.loadStateDict(w.stateDict);
-  } catch (e) {
-    throw new Error(`--weights ${o.weights}: ${(e as Error).message}`);
-  }
+  loadWeightsInto(model, w, o.config);
   return { model, classNames: w.classNames, backend };
 }

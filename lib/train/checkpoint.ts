@@ -10,6 +10,7 @@ import * as path from 'path';
 
 import { loadSafetensorsAsync, saveSafetensorsAsync, type SafetensorsData } from '../io/safetensors';
 import type { OptimizerState, StateDict, TrainerState } from './native_trainer';
+import { validateResolvedConfig, type ResolvedConfig } from './resolve_config';
 
 export const CHECKPOINT_FORMAT = 'cornernet-native/checkpoint-v1';
 
@@ -87,7 +88,11 @@ export async function saveCheckpoint(workDir: string, meta: CheckpointMeta, stat
 export async function loadCheckpoint(file: string): Promise<Checkpoint> {
   const f = await loadSafetensorsAsync(file);
   if (f.metadata?.format !== CHECKPOINT_FORMAT)
-    throw new Error(`${file}: not a cornernet-native training checkpoint (metadata.format is ${JSON.stringify(f.metadata?.format ?? null)}); to start from weights only, use --weights`);
+    throw new Error(
+      `${file}: not a cornernet-native training checkpoint (metadata.format is ${JSON.stringify(f.metadata?.format ?? null)}): ` +
+        `--resume continues only from a checkpoint \`cornernet train\` wrote (<work dir>/checkpoints/iter_*.safetensors); ` +
+        `weights alone are for \`cornernet test\`, \`detect\` or \`model\` --weights`,
+    );
   let meta: CheckpointMeta;
   let steps: Record<string, number>;
   try {
@@ -112,6 +117,30 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
     stateDict[k] = { data: v.data, shape: v.shape };
   }
   return { file, meta, state: { stateDict, optimizer } };
+}
+
+/**
+ * Where a run resumed from `c` continues, and with which config (the one it was
+ * started with, validated again: a checkpoint edited or written by another tool
+ * may hold none, and the run would otherwise fail later on some missing key).
+ */
+export function resumePoint(c: Checkpoint): { config: ResolvedConfig; iter: number; epoch: number; epochIter: number } {
+  const m = c.meta as Partial<CheckpointMeta> | null;
+  for (const k of ['iter', 'epoch', 'epochIter'] as const) {
+    const v = m?.[k];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+      throw new Error(`${c.file}: cannot resume from it: metadata.meta.${k} must be a non-negative integer, got ${JSON.stringify(v) ?? 'nothing'}`);
+  }
+  const saved = m!.config;
+  if (saved === null || typeof saved !== 'object' || Object.keys(saved).length === 0)
+    throw new Error(`${c.file}: cannot resume from it: the training config in its metadata (meta.config) is missing or empty`);
+  let config: ResolvedConfig;
+  try {
+    config = validateResolvedConfig(saved);
+  } catch (e) {
+    throw new Error(`${c.file}: cannot resume from it: the training config in its metadata is unusable: ${(e as Error).message}`);
+  }
+  return { config, iter: m!.iter!, epoch: m!.epoch!, epochIter: m!.epochIter! };
 }
 
 /** The newest checkpoint that loads; a damaged one is reported through `warn` and skipped. */

@@ -22,10 +22,11 @@ import { parseDetections, parseGroundTruth, type CocoGroundTruth, type CocoGroun
 import { groundTruthSubset } from '../eval/gt_subset';
 import { predictDataset, type ImagePrediction } from '../eval/predict';
 import { formatSummary } from '../eval/summary';
+import { readJsonFile } from '../io/json_file';
 import { Model } from '../model';
 import { createProgress } from '../progress';
 import { drawDetections } from '../render/draw_detections';
-import { latestCheckpoint, loadCheckpoint, removeStaleTemps, retireCheckpointsAfter, saveCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint';
+import { latestCheckpoint, loadCheckpoint, removeStaleTemps, resumePoint, retireCheckpointsAfter, saveCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint';
 import { resolveTrainingBackend } from './device';
 import { MetricsLog } from './metrics_log';
 import { NativeTrainer, type StepEvent, type TrainerEvent, type TrainerState } from './native_trainer';
@@ -104,7 +105,7 @@ async function openDatasets(c: ResolvedConfig, opts: TrainOptions, log: (l: stri
   let valGtJson: CocoGroundTruthJson | null = null;
   if (paths.val) {
     val = await load(paths.val);
-    valGtJson = JSON.parse(fs.readFileSync(paths.val.annotationFile, 'utf8')) as CocoGroundTruthJson;
+    valGtJson = readJsonFile(paths.val.annotationFile) as CocoGroundTruthJson;
     valGt = parseGroundTruth(valGtJson, paths.val.annotationFile);
   } else {
     log(`data ${root}: no val split (annotations/instances_val*.json): training without evaluation`);
@@ -181,7 +182,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     resumeFrom = typeof opts.resume === 'string' ? await loadCheckpoint(opts.resume) : await latestCheckpoint(workDir, (w) => log(`resume: ${w}`));
     if (!resumeFrom) throw new Error(`--resume: no checkpoint in ${path.join(workDir, 'checkpoints')}`);
     // The run continues with the config it was started with; only the stopping limits may change.
-    const saved = resumeFrom.meta.config as unknown as ResolvedConfig;
+    const saved = resumePoint(resumeFrom).config;
     c = { ...saved, train: { ...saved.train, maxIters: c.train.maxIters, maxMinutes: c.train.maxMinutes } };
     log(`resuming from ${resumeFrom.file} (iteration ${resumeFrom.meta.iter}, epoch ${resumeFrom.meta.epoch + 1})`);
   }
@@ -248,7 +249,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       failure ??= new Error(`training step ${e.iter} failed: ${e.message}`);
     } else if (e.type === 'nonfinite') {
       failure ??= new Error(
-        `training stopped at iteration ${e.iter}: the ${e.term} loss is NaN or infinite; ` +
+        `training stopped at iteration ${e.iter}: the ${e.term === 'gradient norm' ? 'gradient norm' : `${e.term} loss`} is NaN or infinite; ` +
           `no weight was changed by that step, and the last checkpoint is intact`,
       );
     } else {
@@ -296,6 +297,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const checkpoint = async () => {
     const state = await trainer.snapshot();
     if (failure) return state;
+    // A step's loss is checked before its update: the update itself can leave NaN or infinite
+    // weights or BN statistics (a learning rate far too large), which only the next step's loss
+    // would show. Nothing is saved or evaluated from such a state.
+    const bad = nonFiniteEntry(state);
+    if (bad) {
+      failure = new Error(
+        `training stopped at iteration ${stepsDone}: ${bad} holds NaN or infinite values after that step's update, ` +
+          `though its loss was finite (optimizer.lr ${c.optimizer.lr} is too large?); the last checkpoint is intact`,
+      );
+      return state;
+    }
     const pos = position.get(stepsDone - 1) ?? { epoch, ...start };
     const meta: CheckpointMeta = {
       iter: stepsDone, epoch: pos.epoch, epochIter: pos.batches, epochImages: pos.images,
@@ -305,13 +317,28 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     return state;
   };
   const runEval = async (state: TrainerState, ep: number) => {
-    // An unreadable val image stops the run (an AP without it would not be the
-    // val split's); the state it evaluated is the checkpoint just written, and a
-    // resumed run evaluates it again.
-    const r = await evaluate(c, backend, state, d, (l) => progress.log(l)).catch((e: Error) => {
-      throw new Error(`evaluation at iteration ${stepsDone}: ${e.message}; the trained state is saved in ${lastCheckpoint}: ` +
+    let r: Awaited<ReturnType<typeof evaluate>>;
+    try {
+      r = await evaluate(c, backend, state, d, (l) => progress.log(l));
+    } catch (e) {
+      const m = (e as Error).message;
+      // Finite but huge weights (checked finite when saved) can still overflow in the eval-mode
+      // forward after the last update, which no training step has run with: the decoder then
+      // finds NaN heat maps. That is the run diverging, and is said as the NaN guard says it.
+      if (/(tl|br)Heat holds NaN/.test(m)) {
+        const [name, max] = largestWeight(state);
+        throw new Error(
+          `training stopped at iteration ${stepsDone}: the model's outputs on the val images are NaN (${m}) though every loss was finite: ` +
+            `the weights have diverged (largest |weight| ${max.toExponential(1)}, in ${name}; optimizer.lr ${c.optimizer.lr} is too large?); ` +
+            `checkpoint ${lastCheckpoint} holds these weights, an earlier one may not`,
+        );
+      }
+      // An unreadable val image stops the run (an AP without it would not be the
+      // val split's); the state it evaluated is the checkpoint just written, and a
+      // resumed run evaluates it again.
+      throw new Error(`evaluation at iteration ${stepsDone}: ${m}; the trained state is saved in ${lastCheckpoint}: ` +
         `once the val split is fixed, --resume continues from it (cornernet test --weights ${lastCheckpoint} --data ${d.root} evaluates it)`);
-    });
+    }
     if (!r) return;
     finalEval = r.result;
     lastPerImage = r.perImage;
@@ -323,6 +350,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const deadline = c.train.maxMinutes !== null ? t0 + c.train.maxMinutes * 60000 : Infinity;
     outer: for (; epoch < c.train.epochs; epoch++, start = { batches: 0, images: 0 }) {
       let b = start.batches;
+      const badBefore = loader.badImages.length;
       for await (const batch of loader.epoch(epoch, start.images)) {
         while (inflight >= c.train.prefetch && !failure && !opts.signal?.aborted) await new Promise<void>((r) => (wake = r));
         // Checked after the wait: an abort during it must not let this batch in.
@@ -339,6 +367,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         if (c.checkpoint.intervalIters && iter % c.checkpoint.intervalIters === 0) await checkpoint();
       }
       if (failure) break;
+      // A whole epoch without one batch: every image (or all but less than a batch) was skipped, and
+      // every later epoch would be the same. Finishing "successfully" after 0 steps would hide that.
+      if (start.batches === 0 && b === 0) throw new Error(noBatchMessage(loader, badBefore, bs, d.train.annotationFile));
       position.set(iter - 1, { epoch: epoch + 1, batches: 0, images: 0 });
       const state = await checkpoint();
       if (failure) break;
@@ -381,6 +412,37 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     workDir, config: c, iterations: stepsDone, stopped, checkpoint: lastCheckpoint, eval: finalEval,
     imagesPerSecond: imagesTrained / Math.max(1e-9, stepSeconds), dataWait: waitSeconds / Math.max(1e-9, stepSeconds + waitSeconds),
   };
+}
+
+/** The first weight or BN statistic holding NaN or an infinity, or null. */
+function nonFiniteEntry(state: TrainerState): string | null {
+  for (const [k, v] of Object.entries(state.stateDict)) {
+    if (!(v.data instanceof Float32Array)) continue;
+    for (let i = 0; i < v.data.length; i++) if (!Number.isFinite(v.data[i]!)) return k;
+  }
+  return null;
+}
+
+/** The parameter with the largest magnitude, and that magnitude. */
+function largestWeight(state: TrainerState): [string, number] {
+  let best: [string, number] = ['', 0];
+  for (const [k, v] of Object.entries(state.stateDict)) {
+    if (!(v.data instanceof Float32Array)) continue;
+    for (let i = 0; i < v.data.length; i++) if (Math.abs(v.data[i]!) > best[1]) best = [k, Math.abs(v.data[i]!)];
+  }
+  return best;
+}
+
+/** Why an epoch gave no batch, naming the skipped images (the first few) and why they were skipped. */
+function noBatchMessage(loader: TrainLoader, badBefore: number, batchSize: number, annotationFile: string): string {
+  const bad = loader.badImages.slice(badBefore);
+  const n = loader.indices.length;
+  const shown = bad.slice(0, 3).map((i) => `${i.message.startsWith(i.file) ? i.message : `${i.file}: ${i.message}`} (${i.where})`);
+  return (
+    `data: no training batch can be made: ${bad.length} of the ${n} training images of ${annotationFile} were skipped, ` +
+    `leaving ${n - bad.length}, fewer than a batch of ${batchSize}` +
+    (shown.length ? `; ${shown.join('; ')}${bad.length > shown.length ? `; ... ${bad.length - shown.length} more` : ''}` : '')
+  );
 }
 
 /** det/pull/push/off summed over stacks (the per-stack terms stay in the metrics). */

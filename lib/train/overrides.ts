@@ -3,14 +3,21 @@
 // strings otherwise, so `--set train.batchSize=4 --set data.root=/data/coco` both
 // do what they say. The schema validates the result afterwards.
 
+import { findTooDeep, formatJsonPath, MAX_JSON_DEPTH } from '../io/json_file';
+
 export type ConfigObject = Record<string, unknown>;
 
-function parseValue(raw: string): unknown {
+function parseValue(key: string, raw: string): unknown {
+  let v: unknown;
   try {
-    return JSON.parse(raw);
+    v = JSON.parse(raw);
   } catch {
     return raw;
   }
+  // Merging and validating the config recurse into the value.
+  const deep = findTooDeep(v);
+  if (deep) throw new Error(`--set ${key}: the value at ${formatJsonPath(deep)} is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  return v;
 }
 
 const isPlainObject = (v: unknown): v is ConfigObject => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -34,7 +41,7 @@ export function applyOverrides(config: ConfigObject, overrides: readonly string[
         throw new Error(`--set ${key}: '${path.slice(0, i + 1).join('.')}' is ${JSON.stringify(next)}, not a section that can hold '${path[i + 1]}'`);
       node = next;
     }
-    node[path[path.length - 1]!] = parseValue(o.slice(eq + 1));
+    node[path[path.length - 1]!] = parseValue(key, o.slice(eq + 1));
   }
   return out;
 }

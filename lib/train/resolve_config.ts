@@ -7,6 +7,7 @@ import * as path from 'path';
 import { z } from 'zod';
 
 import { validateModelConfig, type ModelConfig } from '../configs';
+import { JsonFileError, readJsonFile, shortJson } from '../io/json_file';
 import { applyOverrides, mergeConfig, type ConfigObject } from './overrides';
 import { recipeNames, recipes } from './recipes';
 import { formatConfigError, trainConfigSchema, type TrainConfig } from './train_config';
@@ -21,7 +22,8 @@ export const dataSchema = z
     trainImages: nullableString,
     valAnnotations: nullableString,
     valImages: nullableString,
-    inputSize: z.number().int().min(32),
+    // Above 2048 (4x the reference's 511) one image's activations alone outgrow any machine's memory.
+    inputSize: z.number().int().min(32).max(2048),
     workers: z.number().int().positive(),
     classes: z.enum(['dataset', 'config']),
     maxValImages: z.number().int().positive().nullable(),
@@ -49,9 +51,9 @@ export interface ConfigFlags {
 function readConfigFile(file: string): ConfigObject {
   let raw: unknown;
   try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    raw = readJsonFile(file);
   } catch (e) {
-    throw new Error(`--config ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON (${(e as Error).message})`}`);
+    throw e instanceof JsonFileError ? new Error(`--config ${e.message}`) : e;
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`--config ${file}: expected a JSON object`);
   const obj = raw as ConfigObject;
@@ -96,7 +98,7 @@ export function validateResolvedConfig(c: ConfigObject): ResolvedConfig {
   const known = new Set(['name', 'model', 'data', ...Object.keys(trainConfigSchema.shape)]);
   const unknown = Object.keys(c).filter((k) => !known.has(k));
   if (unknown.length) problems.push(`config: unknown key(s) ${unknown.map((k) => `'${k}'`).join(', ')} (expected ${[...known].join(', ')})`);
-  if (typeof c.name !== 'string' || !c.name) problems.push(`config.name: expected a non-empty string, got ${JSON.stringify(c.name)}`);
+  if (typeof c.name !== 'string' || !c.name) problems.push(`config.name: expected a non-empty string, got ${shortJson(c.name)}`);
   if (problems.length) throw new Error(`invalid config:\n${problems.join('\n')}`);
   return { ...(t.data as TrainConfig), name: c.name as string, model: model!, data: d.data! };
 }

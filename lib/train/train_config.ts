@@ -4,6 +4,8 @@
 // their own modules (lib/configs, lib/data).
 import { z, type ZodError } from 'zod';
 
+import { shortJson } from '../io/json_file';
+
 const positiveInt = z.number().int().positive();
 
 export const trainSectionSchema = z
@@ -88,9 +90,7 @@ export const referenceTrainConfig: TrainConfig = {
 };
 
 function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  return v === undefined ? 'nothing' : shortJson(v);
 }
 
 function valueAt(root: unknown, path: PropertyKey[]): unknown {

@@ -49,6 +49,28 @@ decode::SoftNmsParams read_soft_nms_params(OpCall& c) {
   return p;
 }
 
+// Every input of decode / decodeAsync is checked here, once, before either
+// decoder (the host's or a device's) runs, so both give the same error: a NaN
+// anywhere, or an infinite embedding or offset, would otherwise come out as NaN
+// scores or infinite boxes. Heat logits may be infinite (the sigmoid makes them
+// 0 or 1). The decoders still find NaN heat themselves, for Model.detect, whose
+// maps never pass through here.
+void refuse_nonfinite(const std::vector<Tensor>& t, const char* const names[6]) {
+  for (int i = 0; i < 6; ++i) {
+    const bool heat = i < 2;
+    const Shape& s = t[i].shape();
+    const int64_t plane = s[2] * s[3], image = s[1] * plane, n = t[i].numel();
+    const float* p = t[i].data();
+    for (int64_t k = 0; k < n; ++k) {
+      const float v = p[k];
+      if (heat ? !std::isnan(v) : std::isfinite(v)) continue;
+      const std::string where = s[0] > 1 ? "image " + std::to_string(k / image) + ", " : std::string();
+      fail(names[i], " holds ", std::isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity", " (", where, "channel ",
+           (k % image) / plane, ")");
+    }
+  }
+}
+
 // Everything the decoder needs, gathered on the JS thread.
 struct DecodeJob {
   std::string fn;
@@ -78,6 +100,8 @@ struct DecodeJob {
 
   void run() {
     results.clear();
+    refuse_nonfinite(head_tensors, kHeadArgs);
+    if (!flip_tensors.empty()) refuse_nonfinite(flip_tensors, kFlipArgs);
     if (device) {
       DecodeHeads v = upload(*device, head_tensors, kHeadArgs), f;
       if (!flip_tensors.empty()) f = upload(*device, flip_tensors, kFlipArgs);
@@ -328,6 +352,14 @@ std::vector<int32_t> read_labels(OpCall& c, const Napi::Value& lv, int64_t n) {
   return labels;
 }
 
+// A NaN or infinite box or score would come out of soft-NMS as NaN scores.
+void refuse_nonfinite(OpCall& c, const char* name, const Tensor& t, int64_t row) {
+  for (int64_t k = 0; k < t.numel(); ++k)
+    if (!std::isfinite(t.data()[k]))
+      c.bad_arg(name, "holds a non-finite value (" + std::string(std::isnan(t.data()[k]) ? "NaN" : "Infinity") +
+                          ") at entry " + std::to_string(k / row) + (row > 1 ? ", column " + std::to_string(k % row) : std::string()));
+}
+
 // Boxes [n,4] and scores [n], checked against each other.
 std::pair<Tensor, Tensor> read_boxes_scores(OpCall& c) {
   Tensor boxes = c.tensor("boxes", 2);
@@ -335,6 +367,8 @@ std::pair<Tensor, Tensor> read_boxes_scores(OpCall& c) {
   if (boxes.size(1) != 4) c.bad_arg("boxes", "must have shape [n, 4], got " + shape_str(boxes.shape()));
   if (scores.size(0) != boxes.size(0))
     c.bad_arg("scores", "must hold one score per box (" + std::to_string(boxes.size(0)) + "), got " + std::to_string(scores.size(0)));
+  refuse_nonfinite(c, "boxes", boxes, 4);
+  refuse_nonfinite(c, "scores", scores, 1);
   return {boxes, scores};
 }
 
@@ -368,6 +402,7 @@ Napi::Value soft_nms_merge_sync(const Napi::CallbackInfo& info) {
   Tensor corner = c.tensor("cornerScores", 2);
   if (corner.shape() != Shape{n, 2})
     c.bad_arg("cornerScores", "must have shape [" + std::to_string(n) + ", 2], got " + shape_str(corner.shape()));
+  refuse_nonfinite(c, "cornerScores", corner, 2);
   std::vector<int32_t> labels = read_labels(c, info[0].As<Napi::Object>().Get("labels"), n);
   if (labels.empty()) labels.assign(static_cast<size_t>(n), 0);
   decode::SoftNmsParams base = read_soft_nms_params(c);

@@ -1,6 +1,9 @@
 // Data-pipeline pixel ops (native/data/): run off the event loop through the
 // async form, many images in flight at once. The random choices are made in
 // lib/data/ and passed in, so one seed gives one result on any number of workers.
+#include <string>
+#include <tuple>
+
 #include "../data/image_transform.h"
 #include "ops.h"
 
@@ -51,6 +54,12 @@ void register_data_ops(OpRegistry& r) {
     s.photo.hue = static_cast<float>(c.number("hue", 0));
     int perm = c.integer("channelOrder", 0, 0, 5);
     for (int i = 0; i < 3; ++i) s.photo.channel_order[i] = kPermutations[perm][i];
+    // Before anything is allocated (the canvas and the output are as large again as the image).
+    for (auto [name, h, w] : {std::tuple<const char*, int, int>{"image", s.src_h, s.src_w},
+                              {"canvas", s.canvas_h, s.canvas_w}, {"size", s.out_h, s.out_w}}) {
+      const std::string why = data::too_many_pixels(h, w);
+      if (!why.empty()) c.bad_arg(name, "is too large: " + why);
+    }
     try {
       data::check_spec(s);
     } catch (const Error& e) {

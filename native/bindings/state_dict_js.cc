@@ -124,10 +124,14 @@ std::vector<HostEntry> read_state_dict(Napi::Env env, const Napi::Object& dict, 
   if (strict && !report.clean()) {
     std::string msg = fn + ": the state dict does not match the model (nothing was loaded; pass {strict: false} to "
                            "load the matching entries):";
+    // The first few of each kind: a wrong architecture misses every key (over a
+    // thousand lines for HourglassNet-104); the error's `report` holds them all.
     auto list = [&msg](const char* title, const std::vector<std::string>& v) {
       if (v.empty()) return;
+      constexpr size_t kShown = 8;
       msg += std::string("\n  ") + title + " (" + std::to_string(v.size()) + "):";
-      for (const auto& s : v) msg += "\n    " + s;
+      for (size_t i = 0; i < v.size() && i < kShown; ++i) msg += "\n    " + v[i];
+      if (v.size() > kShown) msg += "\n    ... " + std::to_string(v.size() - kShown) + " more (see the error's report)";
     };
     list("missing", report.missing);
     list("unexpected", report.unexpected);

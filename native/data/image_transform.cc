@@ -2,6 +2,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <tuple>
 #include <vector>
 
 #include "../engine/error.h"
@@ -48,8 +49,19 @@ void hsv_to_rgb(float h, float s, float v, float& r, float& g, float& b) {
   r = tab[sector_data[sector][2]];
 }
 
+std::string too_many_pixels(int64_t h, int64_t w) {
+  if (h * w <= kMaxPixels) return "";
+  return std::to_string(w) + "x" + std::to_string(h) + " (" + std::to_string(h * w) +
+         " pixels), more than the limit of " + std::to_string(kMaxPixels) + " (8192x8192)";
+}
+
 void check_spec(const TransformSpec& s) {
   CN_CHECK(s.src_h > 0 && s.src_w > 0, "image must not be empty, got ", s.src_h, "x", s.src_w);
+  for (auto [name, h, w] : {std::tuple<const char*, int64_t, int64_t>{"image", s.src_h, s.src_w},
+                            {"canvas", s.canvas_h, s.canvas_w}, {"output size", s.out_h, s.out_w}}) {
+    const std::string why = too_many_pixels(h, w);
+    CN_CHECK(why.empty(), name, " is too large: ", why);
+  }
   CN_CHECK(s.win_w >= 0 && s.win_h >= 0, "window size must not be negative");
   CN_CHECK(s.win_x >= 0 && s.win_y >= 0 && s.win_x + s.win_w <= s.src_w && s.win_y + s.win_h <= s.src_h,
            "window [x ", s.win_x, ", y ", s.win_y, ", w ", s.win_w, ", h ", s.win_h, "] is not inside the ", s.src_w, "x",

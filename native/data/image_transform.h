@@ -9,8 +9,20 @@
 // only; padding gets the mean pixel afterwards, as in the reference.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace cn::data {
+
+// The most pixels the input image, the canvas or the output may have. The op
+// holds the canvas and the output as float buffers (12 bytes a pixel each)
+// beside the input, so 8192x8192 already takes 2.4 GB; beyond that allocation
+// fails with a bare std::bad_alloc, or succeeds and starves the machine.
+// lib/data/pixel_ops.ts states the same limit for decoding image files.
+constexpr int64_t kMaxPixels = int64_t{1} << 26;
+
+// "" when an h x w plane is within kMaxPixels, else why not, e.g.
+// "12000x12000 (144000000 pixels), more than the limit of 67108864 (8192x8192)".
+std::string too_many_pixels(int64_t h, int64_t w);
 
 struct Photometric {
   bool enabled = false;
@@ -34,7 +46,7 @@ struct TransformSpec {
   Photometric photo;
 };
 
-// Checks the spec against itself; throws cn::Error naming the bad field.
+// Checks the spec against itself and kMaxPixels; throws cn::Error naming the bad field.
 void check_spec(const TransformSpec& s);
 
 // out: 3 x out_h x out_w, normalised ((v - mean) / std), RGB planes.

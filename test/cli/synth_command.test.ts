@@ -36,6 +36,6 @@ describe('cli/synth', () => {
       process.stderr.write = write;
       process.exitCode = before;
     }
-    assert.equal(printed, 'cornernet: synth: --size must be an integer >= 32, got 8\n');
+    assert.equal(printed, 'cornernet: --size must be an integer in [32, 4096], got 8\n');
   });
 });

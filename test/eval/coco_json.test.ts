@@ -136,6 +136,6 @@ describe('COCO JSON files', () => {
     assert.throws(() => readGroundTruth(missing), { message: `${missing}: cannot be read (no such file)` });
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '{"images": [');
-    assert.throws(() => readGroundTruth(bad), (e: Error) => e.message.startsWith(`${bad}: is not valid JSON (`));
+    assert.throws(() => readGroundTruth(bad), (e: Error) => e.message.startsWith(`${bad}: not valid JSON (`));
   });
 });

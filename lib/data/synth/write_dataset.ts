@@ -89,10 +89,14 @@ async function writeSplit(out: string, split: 'train' | 'val', count: number, o:
   return annotations.length;
 }
 
+/** Image side bounds of the generator (the CLI's flag check uses them too). */
+export const SYNTH_LIMITS = { minSize: 32, maxSize: 4096 } as const;
+
 export async function writeSynthDataset(out: string, o: SynthOptions): Promise<SynthResult> {
-  for (const [k, v, min] of [['train', o.train, 0], ['val', o.val, 0], ['size', o.size, 32], ['seed', o.seed, 0]] as const)
+  const counts = [['train', o.train, 0], ['val', o.val, 0], ['size', o.size, SYNTH_LIMITS.minSize], ['seed', o.seed, 0], ['max-objects', o.maxObjects ?? 1, 1]] as const;
+  for (const [k, v, min] of counts)
     if (!Number.isInteger(v) || v < min) throw new RangeError(`synth: --${k} must be an integer >= ${min}, got ${v}`);
-  if (o.size > 4096) throw new RangeError(`synth: --size must be at most 4096, got ${o.size}`);
+  if (o.size > SYNTH_LIMITS.maxSize) throw new RangeError(`synth: --size must be at most ${SYNTH_LIMITS.maxSize}, got ${o.size}`);
   if (o.train + o.val === 0) throw new RangeError('synth: nothing to write (--train and --val are both 0)');
   fs.mkdirSync(out, { recursive: true });
   const res: SynthResult = { out: path.resolve(out), images: { train: o.train, val: o.val }, annotations: { train: 0, val: 0 } };
