@@ -14,6 +14,7 @@ import { availableBackends } from '../../lib/ops';
 import { readNpy } from '../helpers/npy';
 import { runTool } from '../native/cuda_check_tool';
 import { HandHeads, META64 } from './hand_heads';
+import { uniform01 } from '../helpers/random_tensor';
 
 const FIXTURES =
   process.env.CORNERNET_PARITY_FIXTURES ?? path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'model-parity');
@@ -45,13 +46,7 @@ function agree(device: string, args: DecodeArgs, what: string): DecodedImage[] {
   return want;
 }
 
-const rand = (seed: number) => {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-};
+const rand = uniform01;
 
 function randomHeads(seed: number, N: number, C: number, H: number, W: number, logit: (r: () => number) => number, emb: (r: () => number) => number): CornerHeadOutputs {
   const r = rand(seed);

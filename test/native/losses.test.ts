@@ -19,19 +19,7 @@ import {
 } from '../../lib/ops';
 import { readNpy } from '../helpers/npy';
 import { opsFixtureDir, parityDir } from '../helpers/parity_dir';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-}
-
-function filled(shape: number[], f: (i: number) => number): TensorData {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return { data: Float32Array.from({ length: n }, (_, i) => f(i)), shape };
-}
+import { filled, uniform01 as rng } from '../helpers/random_tensor';
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, what: string) {
   assert.strictEqual(actual.length, expected.length, `${what}: length`);

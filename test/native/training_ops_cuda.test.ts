@@ -23,21 +23,9 @@ import {
 } from '../../lib/ops';
 import { readNpy } from '../helpers/npy';
 import { parityDir } from '../helpers/parity_dir';
+import { filled, uniform01 as rng } from '../helpers/random_tensor';
 
 const EMU = { backend: 'cuda-emu' };
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-}
-
-function filled(shape: number[], f: (i: number) => number): TensorData {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return { data: Float32Array.from({ length: n }, (_, i) => f(i)), shape };
-}
 
 function assertBitsEqual(a: TensorData, b: TensorData, what: string) {
   assert.deepStrictEqual(a.shape, b.shape, `${what}: shape`);
