@@ -22,6 +22,14 @@ namespace {
 
 __device__ __forceinline__ float nan_max(float a, float b) { return (b > a || b != b) ? b : a; }
 
+// The rows i0..i1 and columns j0..j1 of output (i, j)'s 3x3 window that exist (padding never wins).
+struct Window3 {
+  int i0, i1, j0, j1;
+};
+__device__ __forceinline__ Window3 window3(int i, int j, int H, int W) {
+  return {i > 0 ? i - 1 : 0, i + 1 < H ? i + 1 : H - 1, j > 0 ? j - 1 : 0, j + 1 < W ? j + 1 : W - 1};
+}
+
 __global__ void maxpool3x3_forward_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t n, int H,
                                           int W) {
   const int64_t hw = static_cast<int64_t>(H) * W;
@@ -29,8 +37,8 @@ __global__ void maxpool3x3_forward_kernel(const float* __restrict__ x, float* __
        t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const float* xs = x + (t / hw) * hw;
     const int i = static_cast<int>((t % hw) / W), j = static_cast<int>(t % W);
-    const int i0 = i > 0 ? i - 1 : 0, i1 = i + 1 < H ? i + 1 : H - 1;
-    const int j0 = j > 0 ? j - 1 : 0, j1 = j + 1 < W ? j + 1 : W - 1;
+    const Window3 win = window3(i, j, H, W);
+    const int i0 = win.i0, i1 = win.i1, j0 = win.j0, j1 = win.j1;
     float col = 0.f;
     for (int a = i0; a <= i1; ++a) {
       const float* row = xs + static_cast<int64_t>(a) * W;
@@ -50,8 +58,8 @@ __global__ void maxpool3x3_argmax_kernel(const float* __restrict__ x, int* __res
        t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const float* xs = x + (t / hw) * hw;
     const int i = static_cast<int>((t % hw) / W), j = static_cast<int>(t % W);
-    const int i0 = i > 0 ? i - 1 : 0, i1 = i + 1 < H ? i + 1 : H - 1;
-    const int j0 = j > 0 ? j - 1 : 0, j1 = j + 1 < W ? j + 1 : W - 1;
+    const Window3 win = window3(i, j, H, W);
+    const int i0 = win.i0, i1 = win.i1, j0 = win.j0, j1 = win.j1;
     float m = -INFINITY;
     int best = 3 * (i0 - i + 1) + (j0 - j + 1);  // all -inf: the first cell
     for (int a = i0; a <= i1; ++a)

@@ -123,23 +123,29 @@ function objective(x: TensorData, w: TensorData, b: TensorData | null, gy: Tenso
   return s;
 }
 
+
+// Forward and backward of case `c` on `backend` against the naive reference: shapes and values.
+function checkAgainstReference(c: Case, seed: number, backend: string): void {
+  const { x, w, b, gy } = setup(c, seed);
+  const ref = reference(x, w, b, gy, c.stride, c.padding);
+  const { y } = conv2dForward({ x, weight: w, bias: b, stride: c.stride, padding: c.padding }, { backend });
+  assert.deepEqual(y.shape, ref.shape);
+  assertClose(y.data, ref.y, 1e-5, 'y');
+  const g = conv2dBackward({ x, weight: w, gradY: gy, stride: c.stride, padding: c.padding }, { backend });
+  assert.deepEqual(g.gradX.shape, c.x);
+  assert.deepEqual(g.gradWeight.shape, c.w);
+  assert.deepEqual(g.gradBias.shape, [c.w[0]]);
+  assertClose(g.gradX.data, ref.gx, 1e-5, 'gradX');
+  assertClose(g.gradWeight.data, ref.gw, 1e-5, 'gradWeight');
+  assertClose(g.gradBias.data, ref.gb, 1e-5, 'gradBias');
+}
+
 describe('native/cpu conv2d', () => {
   for (const backend of cpuIsaBackends()) {
     describe(backend, () => {
       for (const c of cases) {
         it(`${c.name}: forward and backward match the naive reference`, () => {
-          const { x, w, b, gy } = setup(c, 7);
-          const ref = reference(x, w, b, gy, c.stride, c.padding);
-          const { y } = conv2dForward({ x, weight: w, bias: b, stride: c.stride, padding: c.padding }, { backend });
-          assert.deepEqual(y.shape, ref.shape);
-          assertClose(y.data, ref.y, 1e-5, 'y');
-          const g = conv2dBackward({ x, weight: w, gradY: gy, stride: c.stride, padding: c.padding }, { backend });
-          assert.deepEqual(g.gradX.shape, c.x);
-          assert.deepEqual(g.gradWeight.shape, c.w);
-          assert.deepEqual(g.gradBias.shape, [c.w[0]]);
-          assertClose(g.gradX.data, ref.gx, 1e-5, 'gradX');
-          assertClose(g.gradWeight.data, ref.gw, 1e-5, 'gradWeight');
-          assertClose(g.gradBias.data, ref.gb, 1e-5, 'gradBias');
+          checkAgainstReference(c, 7, backend);
         });
 
         it(`${c.name}: gradients agree with finite differences`, () => {
@@ -171,14 +177,7 @@ describe('native/cpu conv2d', () => {
       it('a layer large enough to need several im2col chunks, batch of 2', () => {
         // 64 channels x 3x3 = 576 rows of im2col; 2 x 48x48 positions exceed one chunk.
         const c: Case = { name: 'big', x: [2, 64, 48, 48], w: [5, 64, 3, 3], stride: [1, 1], padding: [1, 1], bias: true };
-        const { x, w, b, gy } = setup(c, 3);
-        const ref = reference(x, w, b, gy, c.stride, c.padding);
-        const { y } = conv2dForward({ x, weight: w, bias: b, stride: c.stride, padding: c.padding }, { backend });
-        assertClose(y.data, ref.y, 1e-5, 'y');
-        const g = conv2dBackward({ x, weight: w, gradY: gy, stride: c.stride, padding: c.padding }, { backend });
-        assertClose(g.gradX.data, ref.gx, 1e-5, 'gradX');
-        assertClose(g.gradWeight.data, ref.gw, 1e-5, 'gradWeight');
-        assertClose(g.gradBias.data, ref.gb, 1e-5, 'gradBias');
+        checkAgainstReference(c, 3, backend);
       });
     });
   }
@@ -307,15 +306,7 @@ describe('native/cuda conv2d', () => {
       const big: Case = { name: 'several tiles along every GEMM dimension, 3 images', x: [3, 70, 12, 13], w: [66, 70, 3, 3], stride: [1, 1], padding: [1, 1], bias: true };
       for (const c of [...cases, big]) {
         it(`${c.name}: forward and backward match the naive reference`, () => {
-          const { x, w, b, gy } = setup(c, 7);
-          const ref = reference(x, w, b, gy, c.stride, c.padding);
-          const { y } = conv2dForward({ x, weight: w, bias: b, stride: c.stride, padding: c.padding }, { backend });
-          assert.deepEqual(y.shape, ref.shape);
-          assertClose(y.data, ref.y, 1e-5, 'y');
-          const g = conv2dBackward({ x, weight: w, gradY: gy, stride: c.stride, padding: c.padding }, { backend });
-          assertClose(g.gradX.data, ref.gx, 1e-5, 'gradX');
-          assertClose(g.gradWeight.data, ref.gw, 1e-5, 'gradWeight');
-          assertClose(g.gradBias.data, ref.gb, 1e-5, 'gradBias');
+          checkAgainstReference(c, 7, backend);
         });
       }
 
