@@ -2,6 +2,7 @@
 // native thread; this side feeds batches, receives one event per step, and asks
 // for snapshots (checkpoints) and loads (resume) between steps.
 import { native, type TensorData } from '../native';
+import type { ProcessGroup } from './distributed';
 
 /** The architecture, camelCase of the reference's HourglassNet/CornerHead arguments. */
 export interface ModelArchitecture {
@@ -30,6 +31,12 @@ export interface NativeTrainerOptions {
   loss?: { pullWeight?: number; pushWeight?: number; offsetBeta?: number };
   /** BN with running statistics, not updated (fine-tuning with tiny batches; exact replica comparisons). */
   frozenBn?: boolean;
+  /**
+   * The ranks (processes) this trainer trains with: gradients are summed over them,
+   * losses averaged, and every rank applies the same update. Every rank must make
+   * the same calls (syncFromRoot, then the same number of feeds).
+   */
+  group?: ProcessGroup;
 }
 
 export interface TrainBatch {
@@ -56,6 +63,8 @@ export interface StepEvent {
   waitSeconds: number;
   /** nonfinite: the first term that was NaN or Inf, e.g. "det (stack 0)", or "gradient norm". */
   term?: string;
+  /** With a group: some rank asked to stop (requestStop) before this step; every rank stops after it. */
+  stop?: ('interrupted' | 'max-minutes')[];
 }
 export interface ErrorEvent {
   type: 'error';
@@ -91,6 +100,8 @@ interface NativeTrainerHandle {
   close(): Promise<void>;
   pending(): number;
   keys(): { name: string; shape: number[]; kind: string }[];
+  syncFromRoot(): Promise<void>;
+  requestStop(why: 'interrupted' | 'max-minutes'): void;
 }
 
 export class NativeTrainer {
@@ -124,6 +135,17 @@ export class NativeTrainer {
   }
   keys(): { name: string; shape: number[]; kind: string }[] {
     return this.handle.keys();
+  }
+  /** With a group: rank 0's weights, BN statistics and optimizer state on every rank (after queued steps). */
+  syncFromRoot(): Promise<void> {
+    return this.handle.syncFromRoot();
+  }
+  /**
+   * With a group: the next step carries the request to every rank; its event has `stop`,
+   * and every rank then drops the steps fed after it.
+   */
+  requestStop(why: 'interrupted' | 'max-minutes'): void {
+    this.handle.requestStop(why);
   }
   /** Ends the thread after what is queued. Safe to call twice. */
   async close(): Promise<void> {

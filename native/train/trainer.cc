@@ -6,8 +6,9 @@
 
 namespace cn {
 
-Trainer::Trainer(const std::vector<Backend*>& backends, const TrainerOptions& o, ThreadPool& pool)
-    : backends_(backends), opts_(o), pool_(pool), adam_(o.adam) {
+Trainer::Trainer(const std::vector<Backend*>& backends, const TrainerOptions& o, ThreadPool& pool,
+                 std::shared_ptr<ProcessGroup> group)
+    : backends_(backends), opts_(o), pool_(pool), adam_(o.adam), group_(std::move(group)) {
   CN_CHECK(!backends.empty(), "trainer: at least one replica is needed");
   o.model.validate();
   for (size_t r = 0; r < backends.size(); ++r) {
@@ -35,6 +36,122 @@ void Trainer::sync_replicas_from_root() {
       }
     }
   }
+}
+
+void Trainer::broadcast_from_root() {
+  if (multi_rank()) {
+    const bool root = group_->rank() == 0;
+    Backend& be = *backends_[0];
+    auto& entries = models_[0]->store().entries();
+    // One broadcast per kind of data rather than one per entry: values (weights and
+    // BN statistics), counters, which parameters have Adam state, the Adam moments.
+    int64_t n_values = 0, n_params = 0;
+    std::vector<int64_t> counters;
+    for (const Entry& e : entries) {
+      if (e.kind == EntryKind::Counter) counters.push_back(e.count);
+      else n_values += shape_numel(e.shape);
+      if (e.kind == EntryKind::Parameter) ++n_params;
+    }
+    std::vector<float> values(n_values);
+    std::vector<int64_t> adam_steps(n_params, -1);  // -1: no state yet
+    auto& state = adam_.state();
+    int64_t off = 0, p = 0;
+    for (Entry& e : entries) {
+      if (e.kind == EntryKind::Counter) continue;
+      if (root) {
+        Tensor h = Tensor::view(values.data() + off, e.shape);
+        be.download(e.value, h);
+        if (e.kind == EntryKind::Parameter) {
+          auto it = state.find(e.name);
+          if (it != state.end()) adam_steps[p] = it->second.step;
+        }
+      }
+      off += shape_numel(e.shape);
+      if (e.kind == EntryKind::Parameter) ++p;
+    }
+    group_->broadcast_host(values.data(), values.size() * sizeof(float), 0);
+    group_->broadcast_host(counters.data(), counters.size() * sizeof(int64_t), 0);
+    group_->broadcast_host(adam_steps.data(), adam_steps.size() * sizeof(int64_t), 0);
+    int64_t n_moments = 0;
+    p = 0;
+    for (const Entry& e : entries)
+      if (e.kind == EntryKind::Parameter && adam_steps[p++] >= 0) n_moments += 2 * shape_numel(e.shape);
+    std::vector<float> moments(n_moments);
+    if (root) {
+      int64_t m = 0;
+      p = 0;
+      for (const Entry& e : entries) {
+        if (e.kind != EntryKind::Parameter || adam_steps[p++] < 0) continue;
+        const AdamState& s = state.at(e.name);
+        const int64_t n = shape_numel(e.shape);
+        Tensor a = Tensor::view(moments.data() + m, e.shape), b = Tensor::view(moments.data() + m + n, e.shape);
+        be.download(s.exp_avg, a);
+        be.download(s.exp_avg_sq, b);
+        m += 2 * n;
+      }
+    }
+    group_->broadcast_host(moments.data(), moments.size() * sizeof(float), 0);
+    if (!root) {
+      off = 0, p = 0;
+      int64_t m = 0, c = 0;
+      state.clear();
+      for (Entry& e : entries) {
+        if (e.kind == EntryKind::Counter) {
+          e.count = counters[c++];
+          continue;
+        }
+        const int64_t n = shape_numel(e.shape);
+        be.copy(be.upload(Tensor::view(values.data() + off, e.shape)), e.value);
+        off += n;
+        if (e.kind != EntryKind::Parameter || adam_steps[p++] < 0) continue;
+        AdamState s;
+        s.step = adam_steps[p - 1];
+        s.exp_avg = be.empty(e.shape);
+        s.exp_avg_sq = be.empty(e.shape);
+        be.copy(be.upload(Tensor::view(moments.data() + m, e.shape)), s.exp_avg);
+        be.copy(be.upload(Tensor::view(moments.data() + m + n, e.shape)), s.exp_avg_sq);
+        m += 2 * n;
+        state[e.name] = s;
+      }
+    }
+  }
+  sync_replicas_from_root();
+}
+
+void Trainer::all_reduce_gradients() {
+  Backend& be = *backends_[0];
+  // Buckets of at most 4 Mi floats: one collective for many small gradients,
+  // without a second copy of the whole model's gradients.
+  constexpr int64_t kBucketFloats = int64_t(1) << 22;
+  int64_t filled = 0;
+  std::vector<Entry*> packed;
+  auto flush = [&] {
+    if (packed.empty()) return;
+    group_->all_reduce_sum(be, bucket_.data(), filled);
+    int64_t off = 0;
+    for (Entry* e : packed) {
+      Tensor v = Tensor::view(bucket_.data() + off, e->shape, bucket_.device());
+      be.copy(v, e->grad);
+      off += shape_numel(e->shape);
+    }
+    packed.clear();
+    filled = 0;
+  };
+  for (Entry& e : models_[0]->store().entries()) {
+    if (e.kind != EntryKind::Parameter || !e.grad_valid) continue;
+    const int64_t n = shape_numel(e.shape);
+    if (n >= kBucketFloats) {
+      group_->all_reduce_sum(be, e.grad.data(), n);
+      continue;
+    }
+    if (filled + n > kBucketFloats) flush();
+    if (!bucket_.defined()) bucket_ = be.empty({kBucketFloats});
+    Tensor v = Tensor::view(bucket_.data() + filled, e.shape, bucket_.device());
+    be.copy(e.grad, v);
+    packed.push_back(&e);
+    filled += n;
+  }
+  flush();
 }
 
 void Trainer::save_buffers() {
@@ -123,6 +240,47 @@ StepReport Trainer::step(const TrainBatch& b) {
       rep.levels[k].pull += l.levels[k].pull / R;
       rep.levels[k].push += l.levels[k].push / R;
     }
+  std::vector<ParameterStore*> stores;
+  for (auto& m : models_) stores.push_back(&m->store());
+  double divisor = R;
+  if (multi_rank()) {
+    // One host all-reduce decides for every rank alike: the losses (averaged over
+    // the ranks, so a NaN anywhere is a NaN everywhere), the stop requests, and
+    // which parameters have a gradient on some rank (zeros stand in elsewhere).
+    comm_.reduce_sum(stores, backends_);
+    const int P = group_->size();
+    divisor = static_cast<double>(R) * P;
+    auto& entries = models_[0]->store().entries();
+    const size_t L = rep.levels.size();
+    std::vector<double> shared(4 * L + 2);
+    for (size_t k = 0; k < L; ++k) {
+      shared[4 * k] = rep.levels[k].det;
+      shared[4 * k + 1] = rep.levels[k].off;
+      shared[4 * k + 2] = rep.levels[k].pull;
+      shared[4 * k + 3] = rep.levels[k].push;
+    }
+    const int stop = stop_request_.exchange(0);
+    shared[4 * L] = (stop & kStopInterrupted) ? 1 : 0;
+    shared[4 * L + 1] = (stop & kStopTimeLimit) ? 1 : 0;
+    for (const Entry& e : entries)
+      if (e.kind == EntryKind::Parameter) shared.push_back(e.grad_valid ? 1 : 0);
+    group_->all_reduce_sum_host(shared.data(), static_cast<int64_t>(shared.size()));
+    for (size_t k = 0; k < L; ++k) {
+      rep.levels[k].det = shared[4 * k] / P;
+      rep.levels[k].off = shared[4 * k + 1] / P;
+      rep.levels[k].pull = shared[4 * k + 2] / P;
+      rep.levels[k].push = shared[4 * k + 3] / P;
+    }
+    rep.stop = (shared[4 * L] > 0 ? kStopInterrupted : 0) | (shared[4 * L + 1] > 0 ? kStopTimeLimit : 0);
+    size_t i = 4 * L + 2;
+    for (Entry& e : entries) {
+      if (e.kind != EntryKind::Parameter) continue;
+      if (shared[i++] > 0 && !e.grad_valid) {
+        e.grad = backends_[0]->zeros(e.shape);
+        e.grad_valid = true;
+      }
+    }
+  }
   for (const auto& l : rep.levels) rep.total += l.total();
   rep.problem = nonfinite_term(rep.levels);
   if (!rep.problem.empty()) {
@@ -131,17 +289,26 @@ StepReport Trainer::step(const TrainBatch& b) {
     return rep;
   }
 
-  std::vector<ParameterStore*> stores;
-  for (auto& m : models_) stores.push_back(&m->store());
-  comm_.reduce_sum(stores, backends_);
-  rep.grad_norm = Adam::grad_norm(*backends_[0], models_[0]->store(), R);
-  if (!std::isfinite(rep.grad_norm)) {
+  if (multi_rank()) {
+    all_reduce_gradients();
+  } else {
+    comm_.reduce_sum(stores, backends_);
+  }
+  rep.grad_norm = Adam::grad_norm(*backends_[0], models_[0]->store(), divisor);
+  bool norm_finite = std::isfinite(rep.grad_norm);
+  if (multi_rank()) {
+    // Every rank holds the same gradients, but the decision must not hinge on that.
+    double bad = norm_finite ? 0 : 1;
+    group_->all_reduce_sum_host(&bad, 1);
+    norm_finite = bad == 0;
+  }
+  if (!norm_finite) {
     rep.finite = false;
     rep.problem = "gradient norm";
     if (!opts_.frozen_bn) restore_buffers();
     return rep;
   }
-  adam_.step(*backends_[0], models_[0]->store(), b.lr, R, rep.grad_norm);
+  adam_.step(*backends_[0], models_[0]->store(), b.lr, divisor, rep.grad_norm);
   comm_.broadcast_parameters(stores, backends_);
   return rep;
 }

@@ -1,0 +1,26 @@
+// The C ABI between the addon and libcornernet_mpi.so, the MPI process group.
+// The plugin is the only part of the package linked against libmpi; the addon
+// dlopens it (bindings/process_group.cc) only when a run was launched by mpirun,
+// so the addon loads on machines without MPI and says what is missing when MPI
+// is asked for.
+#pragma once
+#include <cstddef>
+
+namespace cn {
+class ProcessGroup;
+}
+
+extern "C" {
+
+#define CN_MPI_PLUGIN_ABI_VERSION 1
+
+// The plugin's ABI version (CN_MPI_PLUGIN_ABI_VERSION at its build).
+typedef int (*cn_mpi_abi_version_fn)();
+// Initialises MPI on first use (MPI_THREAD_SERIALIZED) and returns a group over a
+// duplicate of MPI_COMM_WORLD whose collectives give up after `timeout_s`, or
+// nullptr with a message in err. The caller owns the group (delete).
+typedef cn::ProcessGroup* (*cn_mpi_create_fn)(double timeout_s, char* err, size_t err_len);
+
+#define CN_MPI_ABI_VERSION_SYMBOL "cornernet_mpi_abi_version"
+#define CN_MPI_CREATE_SYMBOL "cornernet_mpi_create"
+}

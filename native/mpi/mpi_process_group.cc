@@ -1,0 +1,249 @@
+// libcornernet_mpi.so: cn::ProcessGroup over MPI, for ranks launched by mpirun
+// (Open MPI or MPICH). Linked against the MPI found at build time; the addon
+// opens it with dlopen (bindings/process_group.cc).
+//
+// Every collective is nonblocking (MPI_Iallreduce, MPI_Ibcast, MPI_Ibarrier) and
+// polled against a deadline, so a rank that stops answering cannot hang the
+// others: after `timeout_s` they throw an Error naming it. To know *which* rank
+// is missing (a collective's completion does not say), each rank also sends
+// every other rank an 8-byte arrival notice carrying the collective's sequence
+// number; the notices not received by the deadline name the ranks that did not
+// take part, and a notice with another number names a rank that is running a
+// different collective (ranks out of step). Once a collective has timed out the
+// group is broken: later calls fail at once and MPI is not finalised (MPI_Finalize
+// would wait for the missing rank); mpirun then ends the job.
+#include <mpi.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../engine/backend.h"
+#include "../engine/error.h"
+#include "../train/process_group.h"
+#include "mpi_plugin_abi.h"
+
+namespace cn {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kArrivalTag = 7301;
+// MPI counts are int: larger buffers go in pieces.
+constexpr int64_t kMaxChunk = INT_MAX / 2;
+
+// Set when a collective timed out anywhere in this process: MPI_Finalize at exit
+// would wait forever for the rank that did not answer.
+bool g_broken = false;
+std::mutex g_init_mutex;
+
+void finalize_at_exit() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized && !g_broken) MPI_Finalize();
+}
+
+std::string mpi_error_string(int code) {
+  char buf[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, buf, &len) != MPI_SUCCESS) return "MPI error " + std::to_string(code);
+  return std::string(buf, len);
+}
+
+std::string library_version() {
+  char buf[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(buf, &len);
+  std::string s(buf, len);
+  // Open MPI: "Open MPI v4.1.4, package: ..."; MPICH: "MPICH Version:\t4.0.2\n...": the first clause.
+  size_t cut = s.find_first_of(",\n");
+  s = s.substr(0, cut);
+  for (char& c : s)
+    if (c == '\t') c = ' ';
+  return s;
+}
+
+class MpiProcessGroup : public ProcessGroup {
+ public:
+  MpiProcessGroup(double timeout_s) : timeout_s_(timeout_s), version_(library_version()) {
+    MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
+    // Errors come back as codes (turned into Errors here), not as an abort.
+    MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+  }
+  ~MpiProcessGroup() override {
+    if (!g_broken) MPI_Comm_free(&comm_);
+  }
+
+  std::string name() const override { return "mpi (" + version_ + ")"; }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+
+  void all_reduce_sum(Backend& backend, float* data, int64_t count) override {
+    if (count <= 0 || size_ == 1) return;
+    if (backend.device().type == DeviceType::CPU) {
+      all_reduce_floats(data, count);
+      return;
+    }
+    // MPI is not assumed to read device memory: through the host.
+    Tensor dev = Tensor::view(data, {count}, backend.device());
+    Tensor host = Tensor::host({count});
+    backend.download(dev, host);
+    all_reduce_floats(host.data(), count);
+    backend.copy(backend.upload(host), dev);
+  }
+
+  void all_reduce_sum_host(double* data, int64_t count) override {
+    for (int64_t off = 0; off < count; off += kMaxChunk) {
+      int n = static_cast<int>(std::min(kMaxChunk, count - off));
+      collective("all-reduce", [&](MPI_Request* r) {
+        return MPI_Iallreduce(MPI_IN_PLACE, data + off, n, MPI_DOUBLE, MPI_SUM, comm_, r);
+      });
+    }
+  }
+
+  void broadcast_host(void* data, size_t bytes, int root) override {
+    CN_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of this group of ", size_);
+    char* p = static_cast<char*>(data);
+    size_t off = 0;
+    do {  // once even for 0 bytes: every rank makes the same calls
+      int n = static_cast<int>(std::min<size_t>(kMaxChunk, bytes - off));
+      collective("broadcast", [&](MPI_Request* r) { return MPI_Ibcast(p + off, n, MPI_BYTE, root, comm_, r); });
+      off += n;
+    } while (off < bytes);
+  }
+
+  void barrier() override {
+    collective("barrier", [&](MPI_Request* r) { return MPI_Ibarrier(comm_, r); });
+  }
+
+ private:
+  void all_reduce_floats(float* data, int64_t count) {
+    for (int64_t off = 0; off < count; off += kMaxChunk) {
+      int n = static_cast<int>(std::min(kMaxChunk, count - off));
+      collective("all-reduce", [&](MPI_Request* r) {
+        return MPI_Iallreduce(MPI_IN_PLACE, data + off, n, MPI_FLOAT, MPI_SUM, comm_, r);
+      });
+    }
+  }
+
+  // Starts one nonblocking collective (`start` fills the request) together with
+  // the arrival notices, and polls until every part is done or the deadline passes.
+  template <typename Start>
+  void collective(const char* what, Start start) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    CN_CHECK(!g_broken, "mpi: rank ", rank_, ": an earlier collective of this process timed out; the group is unusable");
+    const int64_t seq = ++seq_;
+    const int peers = size_ - 1;
+    std::vector<MPI_Request> reqs(1 + 2 * peers, MPI_REQUEST_NULL);
+    std::vector<int64_t> arrived(size_, -1);
+    send_seq_ = seq;
+    int k = 1;
+    for (int p = 0; p < size_; ++p) {
+      if (p == rank_) continue;
+      check(MPI_Irecv(&arrived[p], 1, MPI_INT64_T, p, kArrivalTag, comm_, &reqs[k++]), what, seq);
+      check(MPI_Isend(&send_seq_, 1, MPI_INT64_T, p, kArrivalTag, comm_, &reqs[k++]), what, seq);
+    }
+    check(start(&reqs[0]), what, seq);
+
+    const Clock::time_point t0 = Clock::now();
+    const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s_));
+    for (int polls = 0;; ++polls) {
+      int done = 0;
+      check(MPI_Testall(static_cast<int>(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE), what, seq);
+      if (done) break;
+      if (Clock::now() > deadline) {
+        g_broken = true;
+        std::vector<int> missing;
+        for (int p = 0; p < size_; ++p)
+          if (p != rank_ && arrived[p] < 0) missing.push_back(p);
+        fail_timeout(what, seq, missing);
+      }
+      // Spin briefly (a collective of live ranks completes within microseconds to
+      // milliseconds), then sleep between polls so a waiting rank leaves the cores
+      // to the ranks still computing. MPI progresses only inside MPI calls.
+      if (polls < 2000) sched_yield();
+      else std::this_thread::sleep_for(std::chrono::microseconds(polls < 20000 ? 50 : 500));
+    }
+    for (int p = 0; p < size_; ++p)
+      if (p != rank_ && arrived[p] != seq)
+        fail("mpi: rank ", rank_, " and rank ", p, " are out of step: this rank ran collective #", seq, " (", what,
+             ") while rank ", p, " ran #", arrived[p], "; every rank must make the same calls in the same order");
+  }
+
+  [[noreturn]] void fail_timeout(const char* what, int64_t seq, const std::vector<int>& missing) {
+    std::ostringstream os;
+    os << "mpi: rank" << (missing.size() == 1 ? " " : "s ");
+    for (size_t i = 0; i < missing.size(); ++i) os << (i ? ", " : "") << missing[i];
+    if (missing.empty()) os << "s (unknown)";  // every notice arrived, the collective itself did not finish
+    os << " did not take part in " << what << " #" << seq << " within "
+       << timeout_s_ << " s (this is rank " << rank_ << " of " << size_
+       << "): that process died, hangs or is far behind; stopping (CORNERNET_DIST_TIMEOUT sets the limit)";
+    throw Error(os.str());
+  }
+
+  void check(int code, const char* what, int64_t seq) {
+    if (code != MPI_SUCCESS)
+      fail("mpi: rank ", rank_, ": ", what, " #", seq, " failed: ", mpi_error_string(code));
+  }
+
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1;
+  double timeout_s_;
+  std::string version_;
+  std::mutex mutex_;  // MPI_THREAD_SERIALIZED: one collective at a time, from any thread
+  int64_t seq_ = 0;
+  int64_t send_seq_ = 0;  // the buffer of the arrival notices in flight
+};
+
+void copy_err(char* err, size_t len, const std::string& s) {
+  if (!err || !len) return;
+  size_t n = std::min(len - 1, s.size());
+  std::memcpy(err, s.data(), n);
+  err[n] = 0;
+}
+
+}  // namespace
+}  // namespace cn
+
+extern "C" {
+
+__attribute__((visibility("default"))) int cornernet_mpi_abi_version() { return CN_MPI_PLUGIN_ABI_VERSION; }
+
+__attribute__((visibility("default"))) cn::ProcessGroup* cornernet_mpi_create(double timeout_s, char* err,
+                                                                                size_t err_len) {
+  try {
+    std::lock_guard<std::mutex> lock(cn::g_init_mutex);
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) {
+      int provided = 0;
+      int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
+      if (rc != MPI_SUCCESS) {
+        cn::copy_err(err, err_len, "MPI_Init_thread failed: " + cn::mpi_error_string(rc));
+        return nullptr;
+      }
+      if (provided < MPI_THREAD_SERIALIZED) {
+        cn::copy_err(err, err_len,
+                     "this MPI library does not allow calls from more than one thread (MPI_THREAD_SERIALIZED); "
+                     "the trainer calls it from its own thread");
+        return nullptr;
+      }
+      std::atexit(cn::finalize_at_exit);
+    }
+    return new cn::MpiProcessGroup(timeout_s);
+  } catch (const std::exception& e) {
+    cn::copy_err(err, err_len, e.what());
+    return nullptr;
+  }
+}
+
+}  // extern "C"
