@@ -9,7 +9,11 @@
 // every other rank an 8-byte arrival notice carrying the collective's sequence
 // number; the notices not received by the deadline name the ranks that did not
 // take part, and a notice with another number names a rank that is running a
-// different collective (ranks out of step). Once a collective has timed out the
+// different collective (ranks out of step). A rank that took part but stopped
+// midway (the collective needs every rank's progress) is found by heartbeats:
+// while a collective waits, each rank tells the others every fraction of a second
+// that it is still there; the one silent at the deadline is named. Once a
+// collective has timed out the
 // group is broken: later calls fail at once and MPI is not finalised (MPI_Finalize
 // would wait for the missing rank); mpirun then ends the job.
 #include <mpi.h>
@@ -36,6 +40,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kArrivalTag = 7301;
+constexpr int kHeartbeatTag = 7302;
 // MPI counts are int: larger buffers go in pieces.
 constexpr int64_t kMaxChunk = INT_MAX / 2;
 
@@ -78,9 +83,21 @@ class MpiProcessGroup : public ProcessGroup {
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
+    beat_ = std::chrono::duration<double>(std::min(0.5, timeout_s_ / 8));
+    // One heartbeat receive always posted per peer, reposted as each arrives.
+    beat_in_.assign(size_, 0);
+    beat_req_.assign(size_, MPI_REQUEST_NULL);
+    for (int p = 0; p < size_; ++p)
+      if (p != rank_) MPI_Irecv(&beat_in_[p], 1, MPI_INT64_T, p, kHeartbeatTag, comm_, &beat_req_[p]);
   }
   ~MpiProcessGroup() override {
-    if (!g_broken) MPI_Comm_free(&comm_);
+    if (g_broken) return;
+    for (MPI_Request& r : beat_req_)
+      if (r != MPI_REQUEST_NULL) {
+        MPI_Cancel(&r);
+        MPI_Wait(&r, MPI_STATUS_IGNORE);
+      }
+    MPI_Comm_free(&comm_);
   }
 
   std::string name() const override { return "mpi (" + version_ + ")"; }
@@ -156,16 +173,27 @@ class MpiProcessGroup : public ProcessGroup {
 
     const Clock::time_point t0 = Clock::now();
     const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s_));
+    std::vector<Clock::time_point> heard(size_, t0);  // last sign of life of each peer in this collective
+    Clock::time_point last_beat = t0;
     for (int polls = 0;; ++polls) {
       int done = 0;
       check(MPI_Testall(static_cast<int>(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE), what, seq);
       if (done) break;
-      if (Clock::now() > deadline) {
+      const Clock::time_point now = Clock::now();
+      poll_heartbeats(heard, now);
+      if (now - last_beat > beat_) {
+        send_heartbeats();
+        last_beat = now;
+      }
+      if (now > deadline) {
         g_broken = true;
-        std::vector<int> missing;
-        for (int p = 0; p < size_; ++p)
-          if (p != rank_ && arrived[p] < 0) missing.push_back(p);
-        fail_timeout(what, seq, missing);
+        std::vector<int> absent, silent;
+        for (int p = 0; p < size_; ++p) {
+          if (p == rank_) continue;
+          if (arrived[p] < 0) absent.push_back(p);
+          else if (now - heard[p] > 3 * beat_) silent.push_back(p);
+        }
+        fail_timeout(what, seq, absent, silent);
       }
       // Spin briefly (a collective of live ranks completes within microseconds to
       // milliseconds), then sleep between polls so a waiting rank leaves the cores
@@ -179,13 +207,42 @@ class MpiProcessGroup : public ProcessGroup {
              ") while rank ", p, " ran #", arrived[p], "; every rank must make the same calls in the same order");
   }
 
-  [[noreturn]] void fail_timeout(const char* what, int64_t seq, const std::vector<int>& missing) {
+  void poll_heartbeats(std::vector<Clock::time_point>& heard, Clock::time_point now) {
+    for (int p = 0; p < size_; ++p) {
+      if (p == rank_) continue;
+      int got = 0;
+      MPI_Test(&beat_req_[p], &got, MPI_STATUS_IGNORE);
+      if (!got) continue;
+      heard[p] = now;
+      MPI_Irecv(&beat_in_[p], 1, MPI_INT64_T, p, kHeartbeatTag, comm_, &beat_req_[p]);
+    }
+  }
+
+  void send_heartbeats() {
+    static const int64_t alive = 1;
+    for (int p = 0; p < size_; ++p) {
+      if (p == rank_) continue;
+      MPI_Request r;
+      // Fire and forget: an 8-byte constant, nothing to reuse or wait for.
+      if (MPI_Isend(&alive, 1, MPI_INT64_T, p, kHeartbeatTag, comm_, &r) == MPI_SUCCESS) MPI_Request_free(&r);
+    }
+  }
+
+  [[noreturn]] void fail_timeout(const char* what, int64_t seq, const std::vector<int>& absent,
+                                 const std::vector<int>& silent) {
+    auto list = [](const std::vector<int>& ranks) {
+      std::ostringstream os;
+      os << "rank" << (ranks.size() == 1 ? " " : "s ");
+      for (size_t i = 0; i < ranks.size(); ++i) os << (i ? ", " : "") << ranks[i];
+      return os.str();
+    };
     std::ostringstream os;
-    os << "mpi: rank" << (missing.size() == 1 ? " " : "s ");
-    for (size_t i = 0; i < missing.size(); ++i) os << (i ? ", " : "") << missing[i];
-    if (missing.empty()) os << "s (unknown)";  // every notice arrived, the collective itself did not finish
-    os << " did not take part in " << what << " #" << seq << " within "
-       << timeout_s_ << " s (this is rank " << rank_ << " of " << size_
+    os << "mpi: ";
+    if (!absent.empty()) os << list(absent) << " did not take part in " << what << " #" << seq;
+    if (!absent.empty() && !silent.empty()) os << ", and ";
+    if (!silent.empty()) os << list(silent) << " stopped answering during " << (absent.empty() ? std::string(what) + " #" + std::to_string(seq) : "it");
+    if (absent.empty() && silent.empty()) os << what << " #" << seq << " did not complete though every rank took part and answers";
+    os << " within " << timeout_s_ << " s (this is rank " << rank_ << " of " << size_
        << "): that process died, hangs or is far behind; stopping (CORNERNET_DIST_TIMEOUT sets the limit)";
     throw Error(os.str());
   }
@@ -202,6 +259,9 @@ class MpiProcessGroup : public ProcessGroup {
   std::mutex mutex_;  // MPI_THREAD_SERIALIZED: one collective at a time, from any thread
   int64_t seq_ = 0;
   int64_t send_seq_ = 0;  // the buffer of the arrival notices in flight
+  std::chrono::duration<double> beat_{0.5};  // heartbeat period while a collective waits
+  std::vector<int64_t> beat_in_;
+  std::vector<MPI_Request> beat_req_;
 };
 
 void copy_err(char* err, size_t len, const std::string& s) {

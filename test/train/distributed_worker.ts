@@ -1,0 +1,95 @@
+// Run by test/train/distributed.test.ts under mpirun (2 ranks), one mode per run;
+// rank 0 prints one line `RESULT <json>` for the test to check.
+//   equivalence  2 ranks x B images train to the weights of 1 process x 2B images
+//   configs      each rank resolves a config; rank 1's differs when asked to
+// and, without mpirun, one process of a torchrun-style launch:
+//   rendezvous   meets the others through MASTER_ADDR:MASTER_PORT and prints the id
+import { randomBytes } from 'crypto';
+
+import { detectLaunch, joinRanks } from '../../lib/train/distributed';
+import { rendezvous, UNIQUE_ID_BYTES } from '../../lib/train/rendezvous';
+import { NativeTrainer, type NativeTrainerOptions, type TrainBatch, type TrainerState } from '../../lib/train/native_trainer';
+import { batchOf, tiny } from './tiny_batches';
+
+async function run(opts: NativeTrainerOptions, batches: TrainBatch[], sync: boolean): Promise<{ state: TrainerState; totals: number[]; norms: number[] }> {
+  const totals: number[] = [], norms: number[] = [];
+  const t = new NativeTrainer(opts, (e) => {
+    if (e.type === 'step') totals.push(e.total), norms.push(e.gradNorm);
+    if (e.type === 'error' || e.type === 'nonfinite') throw new Error(JSON.stringify(e));
+  });
+  try {
+    if (sync) await t.syncFromRoot();
+    for (const b of batches) t.feed(b);
+    return { state: await t.snapshot(), totals, norms };
+  } finally {
+    await t.close();
+  }
+}
+
+function checksum(s: TrainerState): number {
+  let sum = 0;
+  for (const [k, v] of Object.entries(s.stateDict)) {
+    if (v.data instanceof BigInt64Array) continue;
+    for (let i = 0; i < v.data.length; i++) sum += v.data[i]! * (1 + (i % 7)) * (k.length % 5 + 1);
+  }
+  return sum;
+}
+
+async function equivalence(): Promise<void> {
+  const ranks = joinRanks('cpu');
+  const group = ranks.group!;
+  // Pull/push are summed over a replica's images, so only the positive-count
+  // normalised terms average identically across layouts (as in the replica test).
+  const opts = { model: tiny, frozenBn: true, loss: { pullWeight: 0, pushWeight: 0 } };
+  const K = 4;
+  const images = (i: number) => [2 * i, 2 * i + 1];
+  // Each rank starts from a different seed: the first syncFromRoot must make them rank 0's.
+  const mine = await run({ ...opts, seed: 7 + ranks.rank, group }, Array.from({ length: K }, (_, i) => batchOf([images(i)[ranks.rank]!], i)), true);
+  const sums = new Float64Array(2);
+  sums[ranks.rank] = checksum(mine.state);
+  const both = await group.allReduceSumHost(sums);
+  if (!ranks.isRoot) return;
+  const single = await run({ ...opts, seed: 7 }, Array.from({ length: K }, (_, i) => batchOf(images(i), i)), false);
+  let worst = 0;
+  for (const [k, v] of Object.entries(single.state.stateDict)) {
+    if (v.data instanceof BigInt64Array) continue;
+    const w = mine.state.stateDict[k]!.data as Float32Array;
+    for (let i = 0; i < v.data.length; i++) worst = Math.max(worst, Math.abs(v.data[i]! - w[i]!));
+  }
+  let adamWorst = 0;
+  for (const [k, v] of Object.entries(single.state.optimizer)) {
+    const w = mine.state.optimizer[k]!;
+    if (w.step !== v.step) adamWorst = Infinity;
+    for (let i = 0; i < v.expAvg.data.length; i++) adamWorst = Math.max(adamWorst, Math.abs(v.expAvg.data[i]! - w.expAvg.data[i]!));
+  }
+  console.log(`RESULT ${JSON.stringify({ worst, adamWorst, ranksAgree: both[0] === both[1], single: single.totals, ranks: mine.totals, singleNorms: single.norms, rankNorms: mine.norms })}`);
+}
+
+async function configs(differ: boolean): Promise<void> {
+  const ranks = joinRanks('cpu');
+  const config = { train: { batchSize: 2, seed: 0 }, data: { inputSize: differ && ranks.rank === 1 ? 96 : 64 } };
+  try {
+    await ranks.checkSameConfig(config);
+    console.log(`RESULT ${JSON.stringify({ rank: ranks.rank, ok: true })}`);
+  } catch (e) {
+    console.log(`RESULT ${JSON.stringify({ rank: ranks.rank, ok: false, message: (e as Error).message })}`);
+  }
+}
+
+async function meet(timeoutMs: number): Promise<void> {
+  const l = detectLaunch();
+  if (l.kind !== 'torchrun') throw new Error(`not a torchrun-style launch: ${JSON.stringify(l)}`);
+  const id = await rendezvous({ ...l, worldSize: l.size, uniqueId: l.rank === 0 ? randomBytes(UNIQUE_ID_BYTES) : undefined, timeoutMs });
+  console.log(`RESULT ${JSON.stringify({ rank: l.rank, id: Buffer.from(id).toString('hex') })}`);
+}
+
+const mode = process.argv[2];
+const modes: Record<string, () => Promise<void>> = {
+  equivalence,
+  configs: () => configs(process.argv[3] === 'differ'),
+  rendezvous: () => meet(Number(process.argv[3] ?? 30000)),
+};
+(modes[mode ?? ''] ?? (() => Promise.reject(new Error(`unknown mode ${mode}`))))().catch((e: Error) => {
+  process.stderr.write(`worker: ${e.stack}\n`);
+  process.exitCode = 1;
+});
