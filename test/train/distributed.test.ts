@@ -134,6 +134,16 @@ describe('train/distributed: launch detection, config comparison, data shards', 
   });
 });
 
+/** The newest checkpoints of two work dirs hold the same iteration, weights and Adam moments, bit for bit. */
+async function assertSameLast(got: string, want: string): Promise<void> {
+  const a = await loadCheckpoint(listCheckpoints(want).at(-1)!);
+  const b = await loadCheckpoint(listCheckpoints(got).at(-1)!);
+  assert.equal(b.meta.iter, a.meta.iter);
+  const bytes = (t: { data: ArrayBufferView }) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  for (const [k, v] of Object.entries(a.state.stateDict)) assert.ok(bytes(b.state.stateDict[k]!).equals(bytes(v)), `${k} differs`);
+  for (const [k, v] of Object.entries(a.state.optimizer)) assert.ok(bytes(b.state.optimizer[k]!.expAvgSq).equals(bytes(v.expAvgSq)), `Adam moments of ${k} differ`);
+}
+
 describe('train/distributed: ranks under mpirun', function () {
   this.timeout(60000);
   before(function () {
@@ -179,26 +189,34 @@ describe('train/distributed: ranks under mpirun', function () {
     const env = () => ({ CORNERNET_CACHE: path.join(dir, 'cache') });
 
     it('trains with rank 0 alone writing, and a run resumed from rank 0\'s checkpoint ends with the weights of an uninterrupted one', async () => {
-      const whole = await mpirun(flags(path.join(dir, 'whole'), 4), env());
+      const whole = await mpirun(flags(path.join(dir, 'whole'), 6), env());
       assert.equal(whole.code, 0, whole.out);
       assert.equal(whole.out.match(/training shapes-tiny on cpu x 2 ranks \(mpi \(/g)?.length, 1, whole.out);
       assert.match(whole.out, /iterations\/epoch of 4 images \(2 ranks x 2\)/);
       const logged = fs.readFileSync(path.join(dir, 'whole', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; iter: number });
-      assert.deepEqual(logged.filter((m) => m.kind === 'train').map((m) => m.iter), [1, 2, 3, 4]);
+      assert.deepEqual(logged.filter((m) => m.kind === 'train').map((m) => m.iter), [1, 2, 3, 4, 5, 6]);
 
       const part = path.join(dir, 'part');
       const first = await mpirun(flags(part, 2), env());
       assert.equal(first.code, 0, first.out);
       // Rank 1 has no checkpoint of its own to read: the state comes from rank 0.
-      const rest = await mpirun([...flags(part, 4), '--resume'], env());
+      const rest = await mpirun([...flags(part, 6), '--resume'], env());
       assert.equal(rest.code, 0, rest.out);
       assert.match(rest.out, /resuming from .*iter_00000002\.safetensors/);
-      const a = await loadCheckpoint(listCheckpoints(path.join(dir, 'whole')).at(-1)!);
-      const b = await loadCheckpoint(listCheckpoints(part).at(-1)!);
-      assert.equal(b.meta.iter, 4);
-      const bytes = (t: { data: ArrayBufferView }) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-      for (const [k, v] of Object.entries(a.state.stateDict)) assert.ok(bytes(b.state.stateDict[k]!).equals(bytes(v)), `${k} differs`);
-      for (const [k, v] of Object.entries(a.state.optimizer)) assert.ok(bytes(b.state.optimizer[k]!.expAvgSq).equals(bytes(v.expAvgSq)), `Adam moments of ${k} differ`);
+      await assertSameLast(part, path.join(dir, 'whole'));
+    });
+
+    it('a signal to one rank stops every rank after the same step; rank 0 saves it and --resume continues exactly', async () => {
+      const part = path.join(dir, 'signal');
+      const stopped = await mpirun(flags(part, 6), env(), { ready: /\[train\] 1\//, act: (pid) => process.kill(pid(1), 'SIGTERM') });
+      const at = /interrupted at iteration (\d+): checkpoint/.exec(stopped.out);
+      assert.ok(at, stopped.out);
+      assert.equal(stopped.out.match(/interrupted at iteration/g)!.length, 1, 'rank 0 alone reports');
+      assert.ok(Number(at[1]) < 6, stopped.out);
+      assert.equal((await loadCheckpoint(listCheckpoints(part).at(-1)!)).meta.iter, Number(at[1]));
+      const rest = await mpirun([...flags(part, 6), '--resume'], env());
+      assert.equal(rest.code, 0, rest.out);
+      await assertSameLast(part, path.join(dir, 'whole'));
     });
 
     it('a rank that stops answering makes the other exit within the timeout, naming it', async () => {
