@@ -144,6 +144,44 @@ async function assertSameLast(got: string, want: string): Promise<void> {
   for (const [k, v] of Object.entries(a.state.optimizer)) assert.ok(bytes(b.state.optimizer[k]!.expAvgSq).equals(bytes(v.expAvgSq)), `Adam moments of ${k} differ`);
 }
 
+describe('train/distributed: the MPI plugin missing or unloadable', function () {
+  this.timeout(30000);
+  const built = path.join(packageRoot, 'build', 'Release');
+  let dir: string;
+  before(function () {
+    if (!fs.existsSync(path.join(built, 'cornernet.node'))) this.skip();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cn-dist-plugin-'));
+  });
+  after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
+  // A copy of the addon in its own folder: the MPI plugin is looked for beside it.
+  const tryGroup = (folder: string) => {
+    fs.copyFileSync(path.join(built, 'cornernet.node'), path.join(folder, 'cornernet.node'));
+    return spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(folder, 'cornernet.node'))}).mpiProcessGroup({})`], { encoding: 'utf8' });
+  };
+
+  it('a build without it says to install Open MPI and rebuild', () => {
+    const folder = fs.mkdtempSync(path.join(dir, 'none-'));
+    const r = tryGroup(folder);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /mpiProcessGroup: this build of cornernet-native has no MPI support \(no .*libcornernet_mpi\.so: no MPI was found when it was built\): install Open MPI \(apt-get install openmpi-bin libopenmpi-dev\) and rebuild/);
+  });
+
+  it('a plugin whose libmpi is gone names the library and says to install Open MPI', function () {
+    // A stand-in plugin linked against a libmpi.so.99 that is then removed.
+    const folder = fs.mkdtempSync(path.join(dir, 'gone-'));
+    const cc = (args: string[]) => spawnSync('cc', args, { cwd: folder, encoding: 'utf8' });
+    fs.writeFileSync(path.join(folder, 'fake.c'), 'int fake_mpi(void) { return 0; }\n');
+    fs.writeFileSync(path.join(folder, 'plugin.c'), 'int fake_mpi(void);\nint cornernet_mpi_abi_version(void) { return fake_mpi(); }\n');
+    const lib = cc(['-shared', '-fPIC', '-o', 'libmpi.so.99', '-Wl,-soname,libmpi.so.99', 'fake.c']);
+    if (lib.status !== 0) this.skip(); // no C compiler: nothing to build the stand-in with
+    assert.equal(cc(['-shared', '-fPIC', '-o', 'libcornernet_mpi.so', 'plugin.c', '-L.', '-l:libmpi.so.99']).status, 0);
+    fs.rmSync(path.join(folder, 'libmpi.so.99'));
+    const r = tryGroup(folder);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /mpiProcessGroup: cannot load .*libcornernet_mpi\.so: libmpi\.so\.99 not found: install Open MPI \(apt-get install openmpi-bin\)/);
+  });
+});
+
 describe('train/distributed: ranks under mpirun', function () {
   this.timeout(60000);
   before(function () {
