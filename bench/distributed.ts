@@ -31,7 +31,7 @@ interface StepFigures {
 
 /** In a child process (or each rank): timed steps of B images per rank; rank 0 prints the figures. */
 async function measure(perRank: number, steps: number): Promise<void> {
-  const ranks = joinRanks('cpu');
+  const ranks = await joinRanks('cpu');
   const model = modelPreset('shapes-tiny');
   // Every rank its own images (different seeds), as sharded data would be.
   const batches = [0, 1, 2, 3].map((k) => syntheticBatch(perRank, SIZE, model.numClasses, 3, 11 + k + 100 * ranks.rank));

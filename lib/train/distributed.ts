@@ -159,9 +159,11 @@ export class Ranks {
 
 /**
  * Joins the ranks this process was launched with. CPU ranks need mpirun (MPI
- * all-reduce); GPU ranks take an NCCL group, which this build does not have yet.
+ * all-reduce); GPU ranks take an NCCL group, which this build does not have yet
+ * (it would be created here from rank, size, the unique id that rendezvous()
+ * or an MPI broadcast hands out, and the device of LOCAL_RANK: hence async).
  */
-export function joinRanks(device: string, env: NodeJS.ProcessEnv = process.env): Ranks {
+export async function joinRanks(device: string, env: NodeJS.ProcessEnv = process.env): Promise<Ranks> {
   const launch = detectLaunch(env);
   if (launch.kind === 'single') return new Ranks(launch, null);
   const gpu = device !== 'cpu' && device !== 'auto';

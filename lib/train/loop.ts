@@ -180,7 +180,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   // ---- ranks, config, resume point --------------------------------------------------
   let c = resolveConfig(opts.config, opts);
-  const ranks = joinRanks(c.device);
+  const ranks = await joinRanks(c.device);
   await ranks.checkSameConfig(c);
   if (!ranks.isRoot) {
     // Rank 0 speaks for the run; the others say only what is theirs (skipped images, their errors).

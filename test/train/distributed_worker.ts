@@ -36,7 +36,7 @@ function checksum(s: TrainerState): number {
 }
 
 async function equivalence(): Promise<void> {
-  const ranks = joinRanks('cpu');
+  const ranks = await joinRanks('cpu');
   const group = ranks.group!;
   // Pull/push are summed over a replica's images, so only the positive-count
   // normalised terms average identically across layouts (as in the replica test).
@@ -66,7 +66,7 @@ async function equivalence(): Promise<void> {
 }
 
 async function configs(differ: boolean): Promise<void> {
-  const ranks = joinRanks('cpu');
+  const ranks = await joinRanks('cpu');
   const config = { train: { batchSize: 2, seed: 0 }, data: { inputSize: differ && ranks.rank === 1 ? 96 : 64 } };
   try {
     await ranks.checkSameConfig(config);
