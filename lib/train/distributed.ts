@@ -85,6 +85,14 @@ export class Ranks {
     return this.group ? `${this.size} ranks (${this.group.name})` : '1 process';
   }
 
+  /** Every rank's `value`, by rank. */
+  async allGather(value: number): Promise<number[]> {
+    if (!this.group) return [value];
+    const slots = new Float64Array(this.size);
+    slots[this.rank] = value;
+    return [...(await this.group.allReduceSumHost(slots))];
+  }
+
   /** Rank 0's bytes on every rank, whatever their length (sent first). */
   async broadcastBytes(bytes: Uint8Array | null): Promise<Uint8Array> {
     if (!this.group) return bytes ?? new Uint8Array(0);

@@ -198,6 +198,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     return { file: resumeFrom.file, meta: resumeFrom.meta, config: resumePoint(resumeFrom).config };
   });
   if (resumeAt) {
+    // A rank's share of each batch depends on the number of ranks: the data order continues only with as many.
+    const savedRanks = typeof resumeAt.meta.loop?.ranks === 'number' ? resumeAt.meta.loop.ranks : 1;
+    if (savedRanks !== ranks.size)
+      throw new Error(`--resume: ${resumeAt.file} was written by a run of ${savedRanks} process${savedRanks > 1 ? 'es' : ''}, this one has ${ranks.size}: ` +
+        `resume it with the same number (${savedRanks > 1 ? `mpirun -np ${savedRanks}` : 'without mpirun'})`);
     // The run continues with the config it was started with; only the stopping limits may change.
     const saved = resumeAt.config;
     c = { ...saved, train: { ...saved.train, maxIters: c.train.maxIters, maxMinutes: c.train.maxMinutes } };
@@ -249,7 +254,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const m = resumeAt.meta;
     iter = m.iter;
     epoch = m.epoch;
-    start = { batches: m.epochIter, images: m.epochImages ?? m.epochIter * bs };
+    const mine = (m.loop?.epochImagesPerRank as number[] | undefined)?.[ranks.rank];
+    start = { batches: m.epochIter, images: mine ?? m.epochImages ?? m.epochIter * bs };
     if (start.batches >= itersPerEpoch) (epoch += 1), (start = { batches: 0, images: 0 });
     metrics?.truncateAfter(iter);
   } else if (metrics && fs.existsSync(metrics.file)) {
@@ -345,10 +351,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       return state;
     }
     const pos = position.get(stepsDone - 1) ?? { epoch, ...start };
+    // Each rank's place in its own share of the data (they differ once a rank skipped an image).
+    const places = ranks.size > 1 ? await ranks.allGather(pos.images) : null;
     if (!ranks.isRoot) return state;
     const meta: CheckpointMeta = {
       iter: stepsDone, epoch: pos.epoch, epochIter: pos.batches, epochImages: pos.images,
-      loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name) }, config: c as unknown as Record<string, unknown>, time: new Date().toISOString(),
+      loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name), ...(places ? { ranks: ranks.size, epochImagesPerRank: places } : {}) },
+      config: c as unknown as Record<string, unknown>, time: new Date().toISOString(),
     };
     lastCheckpoint = await saveCheckpoint(workDir, meta, state, c.checkpoint.keep);
     return state;

@@ -244,6 +244,12 @@ describe('train/distributed: ranks under mpirun', function () {
       await assertSameLast(part, path.join(dir, 'whole'));
     });
 
+    it('a checkpoint of 2 ranks resumes only with 2 ranks', () => {
+      const r = spawnSync(process.execPath, [...flags(path.join(dir, 'part'), 8), '--resume'], { env: { ...process.env, ...env() }, encoding: 'utf8' });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /--resume: .*iter_00000006\.safetensors was written by a run of 2 processes, this one has 1: resume it with the same number \(mpirun -np 2\)/);
+    });
+
     it('a signal to one rank stops every rank after the same step; rank 0 saves it and --resume continues exactly', async () => {
       const part = path.join(dir, 'signal');
       const stopped = await mpirun(flags(part, 6), env(), { ready: /\[train\] 1\//, act: (pid) => process.kill(pid(1), 'SIGTERM') });
