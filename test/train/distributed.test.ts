@@ -34,9 +34,11 @@ interface Run {
 /** Runs `mpirun -np 2 node ARGS`; `during(pids of the ranks by rank)` runs once both ranks have printed `ready` (if given). */
 function mpirun(args: string[], env: NodeJS.ProcessEnv = {}, during?: { ready: RegExp; act: (rankPid: (r: number) => number) => void }): Promise<Run> {
   const t0 = Date.now();
+  // Marks this job's ranks (they inherit mpirun's environment), so that no other job's process is signalled.
+  const marker = `CN_DIST_TEST_RUN=${process.pid}-${Math.random().toString(36).slice(2)}`;
   return new Promise((resolve) => {
     const child = spawn(MPIRUN, [...MPI_FLAGS, process.execPath, ...args], {
-      env: { ...process.env, CORNERNET_NUM_THREADS: '1', ...env },
+      env: { ...process.env, CORNERNET_NUM_THREADS: '1', ...env, CN_DIST_TEST_RUN: marker.split('=')[1] },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -45,7 +47,7 @@ function mpirun(args: string[], env: NodeJS.ProcessEnv = {}, during?: { ready: R
       out += d.toString();
       if (during && !acted && during.ready.test(out)) {
         acted = true;
-        during.act((r) => rankPid(child.pid!, r));
+        during.act((r) => rankPid(marker, r));
       }
     };
     child.stdout.on('data', onData);
@@ -58,25 +60,19 @@ function mpirun(args: string[], env: NodeJS.ProcessEnv = {}, during?: { ready: R
   });
 }
 
-/** The pid of rank `r` among mpirun's descendants (Open MPI forks local ranks itself). */
-function rankPid(mpirunPid: number, r: number): number {
-  const children = (pid: number): number[] => {
+/** The pid of rank `r` of the job whose processes carry `marker` in their environment. */
+function rankPid(marker: string, r: number): number {
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let env: string[];
     try {
-      return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      env = fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
     } catch {
-      return [];
+      continue; // gone, or not ours to read
     }
-  };
-  const todo = [mpirunPid];
-  while (todo.length) {
-    const p = todo.shift()!;
-    for (const c of children(p)) {
-      const env = fs.readFileSync(`/proc/${c}/environ`, 'utf8').split('\0');
-      if (env.includes(`OMPI_COMM_WORLD_RANK=${r}`) || env.includes(`PMI_RANK=${r}`)) return c;
-      todo.push(c);
-    }
+    if (env.includes(marker) && (env.includes(`OMPI_COMM_WORLD_RANK=${r}`) || env.includes(`PMI_RANK=${r}`))) return Number(entry);
   }
-  throw new Error(`rank ${r} not found under mpirun (${mpirunPid})`);
+  throw new Error(`rank ${r} of ${marker} not found`);
 }
 
 function results(out: string): Record<string, unknown>[] {
@@ -220,14 +216,16 @@ describe('train/distributed: ranks under mpirun', function () {
       CLI, 'train', '--device', 'cpu', '--work-dir', workDir, '--max-iters', String(iters),
       ...[...SMALL, 'train.batchSize=2', 'train.epochs=1', 'evaluation.intervalEpochs=100', 'data.maxValImages=2', ...extra].flatMap((s) => ['--set', s]),
     ];
-    before(() => {
+    const env = () => ({ CORNERNET_CACHE: path.join(dir, 'cache') });
+    // The uninterrupted 2-rank run the resumed ones must end equal to.
+    let whole: Run;
+    before(async () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cn-dist-cli-'));
+      whole = await mpirun(flags(path.join(dir, 'whole'), 6), env());
     });
     after(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const env = () => ({ CORNERNET_CACHE: path.join(dir, 'cache') });
 
     it('trains with rank 0 alone writing, and a run resumed from rank 0\'s checkpoint ends with the weights of an uninterrupted one', async () => {
-      const whole = await mpirun(flags(path.join(dir, 'whole'), 6), env());
       assert.equal(whole.code, 0, whole.out);
       assert.equal(whole.out.match(/training shapes-tiny on cpu x 2 ranks \(mpi \(/g)?.length, 1, whole.out);
       assert.match(whole.out, /iterations\/epoch of 4 images \(2 ranks x 2\)/);
@@ -245,7 +243,7 @@ describe('train/distributed: ranks under mpirun', function () {
     });
 
     it('a checkpoint of 2 ranks resumes only with 2 ranks', () => {
-      const r = spawnSync(process.execPath, [...flags(path.join(dir, 'part'), 8), '--resume'], { env: { ...process.env, ...env() }, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [...flags(path.join(dir, 'whole'), 8), '--resume'], { env: { ...process.env, ...env() }, encoding: 'utf8' });
       assert.equal(r.status, 1, r.stderr);
       assert.match(r.stderr, /--resume: .*iter_00000006\.safetensors was written by a run of 2 processes, this one has 1: resume it with the same number \(mpirun -np 2\)/);
     });
