@@ -20,6 +20,7 @@ namespace {
 struct MpiPlugin {
   bool tried = false;
   std::string error;
+  std::string library;  // e.g. "Open MPI v4.1.4"
   cn_mpi_create_fn create = nullptr;
 };
 
@@ -53,7 +54,8 @@ const MpiPlugin& mpi_plugin(const std::string& dir) {
   }
   auto version = reinterpret_cast<cn_mpi_abi_version_fn>(dlsym(h, CN_MPI_ABI_VERSION_SYMBOL));
   auto create = reinterpret_cast<cn_mpi_create_fn>(dlsym(h, CN_MPI_CREATE_SYMBOL));
-  if (!version || !create) {
+  auto library = reinterpret_cast<cn_mpi_library_version_fn>(dlsym(h, CN_MPI_LIBRARY_VERSION_SYMBOL));
+  if (!version || !create || !library) {
     pl.error = path + " is not a cornernet MPI plugin (missing entry points)";
     return pl;
   }
@@ -62,6 +64,9 @@ const MpiPlugin& mpi_plugin(const std::string& dir) {
                std::to_string(CN_MPI_PLUGIN_ABI_VERSION) + "; rebuild the package (npm run build:native)";
     return pl;
   }
+  char lib[256] = {0};
+  library(lib, sizeof(lib));
+  pl.library = lib;
   pl.create = create;
   return pl;
 }
@@ -204,6 +209,15 @@ Napi::Value mpi_process_group(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+Napi::Object mpi_info(Napi::Env env) {
+  const MpiPlugin& pl = mpi_plugin(AddonData::of(env).runtime().addon_dir());
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("available", pl.create != nullptr);
+  o.Set("library", pl.library);
+  o.Set("message", pl.error);
+  return o;
+}
 
 std::shared_ptr<ProcessGroup> unwrap_process_group(Napi::Env env, Napi::Value v, const std::string& where) {
   if (v.IsObject() && v.As<Napi::Object>().InstanceOf(ProcessGroupWrap::constructor(env)->Value()))

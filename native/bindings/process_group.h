@@ -12,6 +12,10 @@ namespace cn {
 
 void register_process_group(Napi::Env env, Napi::Object exports);
 
+// {available, library, message}: whether libcornernet_mpi.so loads (without initialising
+// MPI), the MPI library's version, or why not. For info().
+Napi::Object mpi_info(Napi::Env env);
+
 // The group a JS ProcessGroup object holds; throws a TypeError naming `where`
 // when `v` is not one.
 std::shared_ptr<ProcessGroup> unwrap_process_group(Napi::Env env, Napi::Value v, const std::string& where);

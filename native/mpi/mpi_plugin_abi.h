@@ -16,6 +16,8 @@ extern "C" {
 
 // The plugin's ABI version (CN_MPI_PLUGIN_ABI_VERSION at its build).
 typedef int (*cn_mpi_abi_version_fn)();
+// The MPI library's own version line (MPI_Get_library_version: valid before MPI_Init).
+typedef void (*cn_mpi_library_version_fn)(char* out, size_t len);
 // Initialises MPI on first use (MPI_THREAD_SERIALIZED) and returns a group over a
 // duplicate of MPI_COMM_WORLD whose collectives give up after `timeout_s`, or
 // nullptr with a message in err. The caller owns the group (delete).
@@ -23,4 +25,5 @@ typedef cn::ProcessGroup* (*cn_mpi_create_fn)(double timeout_s, char* err, size_
 
 #define CN_MPI_ABI_VERSION_SYMBOL "cornernet_mpi_abi_version"
 #define CN_MPI_CREATE_SYMBOL "cornernet_mpi_create"
+#define CN_MPI_LIBRARY_VERSION_SYMBOL "cornernet_mpi_library_version"
 }

@@ -278,6 +278,10 @@ extern "C" {
 
 __attribute__((visibility("default"))) int cornernet_mpi_abi_version() { return CN_MPI_PLUGIN_ABI_VERSION; }
 
+__attribute__((visibility("default"))) void cornernet_mpi_library_version(char* out, size_t len) {
+  cn::copy_err(out, len, cn::library_version());
+}
+
 __attribute__((visibility("default"))) cn::ProcessGroup* cornernet_mpi_create(double timeout_s, char* err,
                                                                                 size_t err_len) {
   try {

@@ -12,7 +12,8 @@ import * as path from 'path';
 import { loadCoco } from '../../lib/data/coco_loader';
 import { ensureSynthDataset } from '../../lib/data/synth_cache';
 import { TrainLoader } from '../../lib/data/train_loader';
-import { packageRoot } from '../../lib/native';
+import { formatInfo, info } from '../../lib/info';
+import { native, packageRoot } from '../../lib/native';
 import { listCheckpoints, loadCheckpoint } from '../../lib/train/checkpoint';
 import { canonicalJson, detectLaunch, firstDifference } from '../../lib/train/distributed';
 import { SMALL, SMALL_SYNTH } from './small_run';
@@ -152,14 +153,27 @@ describe('train/distributed: the MPI plugin missing or unloadable', function () 
   // A copy of the addon in its own folder: the MPI plugin is looked for beside it.
   const tryGroup = (folder: string) => {
     fs.copyFileSync(path.join(built, 'cornernet.node'), path.join(folder, 'cornernet.node'));
-    return spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(folder, 'cornernet.node'))}).mpiProcessGroup({})`], { encoding: 'utf8' });
+    const addon = `require(${JSON.stringify(path.join(folder, 'cornernet.node'))})`;
+    // info() first (what `cornernet info` shows), then the group itself.
+    return spawnSync(process.execPath, ['-e', `console.log(JSON.stringify(${addon}.info().mpi)); ${addon}.mpiProcessGroup({})`], { encoding: 'utf8' });
   };
 
   it('a build without it says to install Open MPI and rebuild', () => {
     const folder = fs.mkdtempSync(path.join(dir, 'none-'));
     const r = tryGroup(folder);
     assert.notEqual(r.status, 0);
+    const shown = JSON.parse(r.stdout) as { available: boolean; message: string };
+    assert.equal(shown.available, false);
+    assert.match(shown.message, /no MPI support/);
     assert.match(r.stderr, /mpiProcessGroup: this build of cornernet-native has no MPI support \(no .*libcornernet_mpi\.so: no MPI was found when it was built\): install Open MPI \(apt-get install openmpi-bin libopenmpi-dev\) and rebuild/);
+  });
+
+  it('info() names the MPI library the plugin was built against', function () {
+    if (!fs.existsSync(path.join(built, 'libcornernet_mpi.so'))) this.skip();
+    const m = native().info().mpi;
+    assert.ok(m.available, m.message);
+    assert.match(m.library, /MPI/);
+    assert.match(formatInfo(info()), /\nmpi: +.*MPI.* \(CPU ranks under mpirun\)/);
   });
 
   it('a plugin whose libmpi is gone names the library and says to install Open MPI', function () {
