@@ -404,6 +404,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         while (inflight >= c.train.prefetch && !failure && !aborted() && !groupStop) await new Promise<void>((r) => (wake = r));
         // Checked after the wait: an abort during it must not let this batch in.
         if (ranks.size > 1) {
+          if (opts.signal?.aborted) requestStop('interrupted'); // also a signal that came before the loop listened
           if (Date.now() > deadline) requestStop('max-minutes');
           if (groupStop) stopped = groupStop;
           else if (iter >= totalIters) stopped = 'max-iters';
