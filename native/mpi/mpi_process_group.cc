@@ -159,27 +159,39 @@ class MpiProcessGroup : public ProcessGroup {
     std::lock_guard<std::mutex> lock(mutex_);
     CN_CHECK(!g_broken, "mpi: rank ", rank_, ": an earlier collective of this process timed out; the group is unusable");
     const int64_t seq = ++seq_;
-    const int peers = size_ - 1;
-    std::vector<MPI_Request> reqs(1 + 2 * peers, MPI_REQUEST_NULL);
+    // [0]: the collective; then per peer p: arrival[p] (its notice to us), sent[p] (ours to it).
+    MPI_Request op = MPI_REQUEST_NULL;
+    std::vector<MPI_Request> arrival(size_, MPI_REQUEST_NULL), sent(size_, MPI_REQUEST_NULL);
     std::vector<int64_t> arrived(size_, -1);
     send_seq_ = seq;
-    int k = 1;
     for (int p = 0; p < size_; ++p) {
       if (p == rank_) continue;
-      check(MPI_Irecv(&arrived[p], 1, MPI_INT64_T, p, kArrivalTag, comm_, &reqs[k++]), what, seq);
-      check(MPI_Isend(&send_seq_, 1, MPI_INT64_T, p, kArrivalTag, comm_, &reqs[k++]), what, seq);
+      check(MPI_Irecv(&arrived[p], 1, MPI_INT64_T, p, kArrivalTag, comm_, &arrival[p]), what, seq);
+      check(MPI_Isend(&send_seq_, 1, MPI_INT64_T, p, kArrivalTag, comm_, &sent[p]), what, seq);
     }
-    check(start(&reqs[0]), what, seq);
+    check(start(&op), what, seq);
 
     const Clock::time_point t0 = Clock::now();
     const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s_));
+    std::vector<bool> came(size_, false);
     std::vector<Clock::time_point> heard(size_, t0);  // last sign of life of each peer in this collective
     Clock::time_point last_beat = t0;
     for (int polls = 0;; ++polls) {
-      int done = 0;
-      check(MPI_Testall(static_cast<int>(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE), what, seq);
-      if (done) break;
       const Clock::time_point now = Clock::now();
+      int done = 0;
+      check(MPI_Test(&op, &done, MPI_STATUS_IGNORE), what, seq);
+      bool all = done != 0;
+      for (int p = 0; p < size_; ++p) {
+        if (p == rank_) continue;
+        int flag = 0;
+        if (!came[p]) {
+          check(MPI_Test(&arrival[p], &flag, MPI_STATUS_IGNORE), what, seq);
+          if (flag) came[p] = true, heard[p] = now;
+        }
+        check(MPI_Test(&sent[p], &flag, MPI_STATUS_IGNORE), what, seq);
+        all = all && came[p] && flag;
+      }
+      if (all) break;
       poll_heartbeats(heard, now);
       if (now - last_beat > beat_) {
         send_heartbeats();
@@ -190,7 +202,7 @@ class MpiProcessGroup : public ProcessGroup {
         std::vector<int> absent, silent;
         for (int p = 0; p < size_; ++p) {
           if (p == rank_) continue;
-          if (arrived[p] < 0) absent.push_back(p);
+          if (!came[p]) absent.push_back(p);
           else if (now - heard[p] > 3 * beat_) silent.push_back(p);
         }
         fail_timeout(what, seq, absent, silent);
@@ -241,7 +253,13 @@ class MpiProcessGroup : public ProcessGroup {
     if (!absent.empty()) os << list(absent) << " did not take part in " << what << " #" << seq;
     if (!absent.empty() && !silent.empty()) os << ", and ";
     if (!silent.empty()) os << list(silent) << " stopped answering during " << (absent.empty() ? std::string(what) + " #" + std::to_string(seq) : "it");
-    if (absent.empty() && silent.empty()) os << what << " #" << seq << " did not complete though every rank took part and answers";
+    if (absent.empty() && silent.empty()) {
+      // Seen by a rank that was itself suspended past the deadline: the others answered all along.
+      os << what << " #" << seq << " did not complete within " << timeout_s_
+         << " s though every rank took part and answers (this is rank " << rank_ << " of " << size_
+         << "): was this process suspended? stopping (CORNERNET_DIST_TIMEOUT sets the limit)";
+      throw Error(os.str());
+    }
     os << " within " << timeout_s_ << " s (this is rank " << rank_ << " of " << size_
        << "): that process died, hangs or is far behind; stopping (CORNERNET_DIST_TIMEOUT sets the limit)";
     throw Error(os.str());
