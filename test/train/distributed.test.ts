@@ -201,18 +201,20 @@ describe('train/distributed: ranks under mpirun', function () {
     }
   });
 
-  it('2 CPU ranks x 1 image train to the weights of 1 process x 2 images (frozen BN), and report the global losses and gradient norm', async () => {
-    const r = await mpirun([WORKER, 'equivalence']);
-    assert.equal(r.code, 0, r.out);
-    const [res] = results(r.out) as { worst: number; adamWorst: number; ranksAgree: boolean; single: number[]; ranks: number[]; singleNorms: number[]; rankNorms: number[] }[];
-    assert.ok(res, r.out);
-    assert.ok(res.ranksAgree, 'the two ranks hold different weights');
-    assert.ok(res.worst < 1e-5, `max weight difference ${res.worst}`);
-    assert.ok(res.adamWorst < 1e-6, `max Adam moment difference ${res.adamWorst}`);
-    assert.equal(res.ranks.length, 4);
-    res.single.forEach((l, i) => assert.ok(Math.abs(l - res.ranks[i]!) < 1e-5 * l, `loss of step ${i}: ${l} vs ${res.ranks[i]}`));
-    res.singleNorms.forEach((n, i) => assert.ok(Math.abs(n - res.rankNorms[i]!) < 1e-4 * n, `gradient norm of step ${i}: ${n} vs ${res.rankNorms[i]}`));
-  });
+  for (const replicas of [1, 2]) {
+    it(`2 CPU ranks x ${replicas} replica(s) x 1 image train to the weights of 1 process x ${2 * replicas} images (frozen BN), with the global losses and gradient norm`, async () => {
+      const r = await mpirun([WORKER, 'equivalence', String(replicas)]);
+      assert.equal(r.code, 0, r.out);
+      const [res] = results(r.out) as { worst: number; adamWorst: number; ranksAgree: boolean; single: number[]; ranks: number[]; singleNorms: number[]; rankNorms: number[] }[];
+      assert.ok(res, r.out);
+      assert.ok(res.ranksAgree, 'the two ranks hold different weights');
+      assert.ok(res.worst < 1e-5, `max weight difference ${res.worst}`);
+      assert.ok(res.adamWorst < 1e-6, `max Adam moment difference ${res.adamWorst}`);
+      assert.equal(res.ranks.length, 4);
+      res.single.forEach((l, i) => assert.ok(Math.abs(l - res.ranks[i]!) < 1e-5 * l, `loss of step ${i}: ${l} vs ${res.ranks[i]}`));
+      res.singleNorms.forEach((n, i) => assert.ok(Math.abs(n - res.rankNorms[i]!) < 1e-4 * n, `gradient norm of step ${i}: ${n} vs ${res.rankNorms[i]}`));
+    });
+  }
 
   it('ranks with different configs all fail at start, the differing rank naming the key', async () => {
     const same = await mpirun([WORKER, 'configs']);

@@ -35,16 +35,22 @@ function checksum(s: TrainerState): number {
   return sum;
 }
 
-async function equivalence(): Promise<void> {
+/** 2 ranks x `replicas` replicas x 1 image against 1 process x 2·replicas images. */
+async function equivalence(replicas: number): Promise<void> {
   const ranks = await joinRanks('cpu');
   const group = ranks.group!;
   // Pull/push are summed over a replica's images, so only the positive-count
   // normalised terms average identically across layouts (as in the replica test).
   const opts = { model: tiny, frozenBn: true, loss: { pullWeight: 0, pushWeight: 0 } };
   const K = 4;
-  const images = (i: number) => [2 * i, 2 * i + 1];
+  const per = replicas; // images per rank and step
+  const images = (i: number) => Array.from({ length: 2 * per }, (_, k) => 2 * per * i + k);
   // Each rank starts from a different seed: the first syncFromRoot must make them rank 0's.
-  const mine = await run({ ...opts, seed: 7 + ranks.rank, group }, Array.from({ length: K }, (_, i) => batchOf([images(i)[ranks.rank]!], i)), true);
+  const mine = await run(
+    { ...opts, seed: 7 + ranks.rank, group, replicas },
+    Array.from({ length: K }, (_, i) => batchOf(images(i).slice(ranks.rank * per, (ranks.rank + 1) * per), i)),
+    true,
+  );
   const sums = new Float64Array(2);
   sums[ranks.rank] = checksum(mine.state);
   const both = await group.allReduceSumHost(sums);
@@ -85,7 +91,7 @@ async function meet(timeoutMs: number): Promise<void> {
 
 const mode = process.argv[2];
 const modes: Record<string, () => Promise<void>> = {
-  equivalence,
+  equivalence: () => equivalence(Number(process.argv[3] ?? 1)),
   configs: () => configs(process.argv[3] === 'differ'),
   rendezvous: () => meet(Number(process.argv[3] ?? 30000)),
 };
