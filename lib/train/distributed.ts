@@ -67,6 +67,13 @@ export function collectiveTimeoutSeconds(env: NodeJS.ProcessEnv = process.env): 
 export class Ranks {
   readonly rank: number;
   readonly size: number;
+  /**
+   * Set when this rank stops with an error every rank raised alike (configs differ,
+   * rank 0 failed, a non-finite step): they all exit, and MPI is finalised as usual.
+   * Otherwise a failing rank skips that (it would wait for the others, which wait
+   * for it) and mpirun ends the job at once.
+   */
+  failedTogether = false;
 
   constructor(
     readonly launch: Launch,
@@ -78,6 +85,12 @@ export class Ranks {
 
   get isRoot(): boolean {
     return this.rank === 0;
+  }
+
+  /** `err`, as an error every rank raises at the same point (see failedTogether). */
+  together(err: Error): Error {
+    this.failedTogether = true;
+    return err;
   }
 
   /** One line for the log, e.g. "2 ranks (mpi (Open MPI v4.1.4))". */
@@ -119,7 +132,7 @@ export class Ranks {
     }
     const bytes = await this.broadcastBytes(this.isRoot ? Buffer.from(JSON.stringify(out)) : null);
     const got = JSON.parse(Buffer.from(bytes).toString('utf8')) as typeof out;
-    if (!got!.ok) throw new Error(this.isRoot ? got!.message : `rank 0 failed: ${got!.message}`);
+    if (!got!.ok) throw this.together(new Error(this.isRoot ? got!.message : `rank 0 failed: ${got!.message}`));
     return got!.value;
   }
 
@@ -150,14 +163,14 @@ export class Ranks {
     const differing = [...all].flatMap((v, r) => (v > 0 ? [r] : []));
     if (!differing.length) return;
     if (diff)
-      throw new Error(
+      throw this.together(new Error(
         `rank ${this.rank}: the resolved config differs from rank 0's at ${diff.path}: ${JSON.stringify(diff.mine) ?? 'absent'} here, ` +
           `${JSON.stringify(diff.root) ?? 'absent'} on rank 0; start every rank with the same flags and config files`,
-      );
-    throw new Error(
+      ));
+    throw this.together(new Error(
       `rank${differing.length > 1 ? 's' : ''} ${differing.join(', ')} resolved a different config than rank 0 (each names the key); ` +
         `start every rank with the same flags and config files`,
-    );
+    ));
   }
 
   async barrier(): Promise<void> {
@@ -185,12 +198,15 @@ export async function joinRanks(device: string, env: NodeJS.ProcessEnv = process
       `RANK/WORLD_SIZE/MASTER_ADDR are set (WORLD_SIZE ${launch.size}) but CPU ranks sum their gradients with MPI: ` +
         `launch them with mpirun (mpirun -np ${launch.size} cornernet train --device cpu ...; as root add --allow-run-as-root)`,
     );
-  const group = (native() as unknown as { mpiProcessGroup(o: { timeoutSeconds: number }): ProcessGroup }).mpiProcessGroup({
-    timeoutSeconds: collectiveTimeoutSeconds(env),
-  });
+  const mpi = native() as unknown as { mpiProcessGroup(o: { timeoutSeconds: number }): ProcessGroup; mpiAbandon(): void };
+  const group = mpi.mpiProcessGroup({ timeoutSeconds: collectiveTimeoutSeconds(env) });
   if (group.size !== launch.size || group.rank !== launch.rank)
     throw new Error(`mpi: ${launch.launcher} says rank ${launch.rank} of ${launch.size}, MPI_COMM_WORLD says rank ${group.rank} of ${group.size}`);
-  return new Ranks(launch, group);
+  const ranks = new Ranks(launch, group);
+  process.once('exit', (code) => {
+    if (code !== 0 && !ranks.failedTogether) mpi.mpiAbandon();
+  });
+  return ranks;
 }
 
 /** JSON with object keys sorted, so equal configs give equal text whatever their key order. */

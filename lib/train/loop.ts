@@ -201,8 +201,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     // A rank's share of each batch depends on the number of ranks: the data order continues only with as many.
     const savedRanks = typeof resumeAt.meta.loop?.ranks === 'number' ? resumeAt.meta.loop.ranks : 1;
     if (savedRanks !== ranks.size)
-      throw new Error(`--resume: ${resumeAt.file} was written by a run of ${savedRanks} process${savedRanks > 1 ? 'es' : ''}, this one has ${ranks.size}: ` +
-        `resume it with the same number (${savedRanks > 1 ? `mpirun -np ${savedRanks}` : 'without mpirun'})`);
+      throw ranks.together(new Error(`--resume: ${resumeAt.file} was written by a run of ${savedRanks} process${savedRanks > 1 ? 'es' : ''}, this one has ${ranks.size}: ` +
+        `resume it with the same number (${savedRanks > 1 ? `mpirun -np ${savedRanks}` : 'without mpirun'})`));
     // The run continues with the config it was started with; only the stopping limits may change.
     const saved = resumeAt.config;
     c = { ...saved, train: { ...saved.train, maxIters: c.train.maxIters, maxMinutes: c.train.maxMinutes } };
@@ -287,10 +287,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (e.type === 'error') {
       failure ??= new Error(`training step ${e.iter} failed: ${e.message}`);
     } else if (e.type === 'nonfinite') {
-      failure ??= new Error(
+      // Every rank sees the same non-finite step.
+      failure ??= ranks.together(new Error(
         `training stopped at iteration ${e.iter}: the ${e.term === 'gradient norm' ? 'gradient norm' : `${e.term} loss`} is NaN or infinite; ` +
           `no weight was changed by that step, and the last checkpoint is intact`,
-      );
+      ));
     } else {
       onStep(e);
     }
@@ -344,10 +345,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     // would show. Nothing is saved or evaluated from such a state.
     const bad = nonFiniteEntry(state);
     if (bad) {
-      failure = new Error(
+      // The ranks hold the same weights: every rank finds them.
+      failure = ranks.together(new Error(
         `training stopped at iteration ${stepsDone}: ${bad} holds NaN or infinite values after that step's update, ` +
           `though its loss was finite (optimizer.lr ${c.optimizer.lr} is too large?); the last checkpoint is intact`,
-      );
+      ));
       return state;
     }
     const pos = position.get(stepsDone - 1) ?? { epoch, ...start };

@@ -22,6 +22,7 @@ struct MpiPlugin {
   std::string error;
   std::string library;  // e.g. "Open MPI v4.1.4"
   cn_mpi_create_fn create = nullptr;
+  cn_mpi_abandon_fn abandon = nullptr;
 };
 
 const MpiPlugin& mpi_plugin(const std::string& dir) {
@@ -55,7 +56,8 @@ const MpiPlugin& mpi_plugin(const std::string& dir) {
   auto version = reinterpret_cast<cn_mpi_abi_version_fn>(dlsym(h, CN_MPI_ABI_VERSION_SYMBOL));
   auto create = reinterpret_cast<cn_mpi_create_fn>(dlsym(h, CN_MPI_CREATE_SYMBOL));
   auto library = reinterpret_cast<cn_mpi_library_version_fn>(dlsym(h, CN_MPI_LIBRARY_VERSION_SYMBOL));
-  if (!version || !create || !library) {
+  auto abandon = reinterpret_cast<cn_mpi_abandon_fn>(dlsym(h, CN_MPI_ABANDON_SYMBOL));
+  if (!version || !create || !library || !abandon) {
     pl.error = path + " is not a cornernet MPI plugin (missing entry points)";
     return pl;
   }
@@ -68,6 +70,7 @@ const MpiPlugin& mpi_plugin(const std::string& dir) {
   library(lib, sizeof(lib));
   pl.library = lib;
   pl.create = create;
+  pl.abandon = abandon;
   return pl;
 }
 
@@ -208,6 +211,13 @@ Napi::Value mpi_process_group(const Napi::CallbackInfo& info) {
       {Napi::External<std::shared_ptr<ProcessGroup>>::New(env, &shared)});
 }
 
+// mpiAbandon(): this rank fails alone; MPI is not finalised at exit (see the plugin ABI).
+Napi::Value mpi_abandon(const Napi::CallbackInfo& info) {
+  const MpiPlugin& pl = mpi_plugin(AddonData::of(info.Env()).runtime().addon_dir());
+  if (pl.abandon) pl.abandon();
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 Napi::Object mpi_info(Napi::Env env) {
@@ -230,6 +240,7 @@ void register_process_group(Napi::Env env, Napi::Object exports) {
   AddonData::of(env).process_group_class()->Reset(cls, 1);
   exports.Set("ProcessGroup", cls);
   exports.Set("mpiProcessGroup", Napi::Function::New(env, mpi_process_group, "mpiProcessGroup"));
+  exports.Set("mpiAbandon", Napi::Function::New(env, mpi_abandon, "mpiAbandon"));
 }
 
 }  // namespace cn

@@ -18,6 +18,10 @@ extern "C" {
 typedef int (*cn_mpi_abi_version_fn)();
 // The MPI library's own version line (MPI_Get_library_version: valid before MPI_Init).
 typedef void (*cn_mpi_library_version_fn)(char* out, size_t len);
+// This process is failing alone: skip MPI_Finalize at exit (it would wait for the
+// other ranks, which wait in a collective for this one) so that mpirun sees the
+// failure at once and ends the job.
+typedef void (*cn_mpi_abandon_fn)();
 // Initialises MPI on first use (MPI_THREAD_SERIALIZED) and returns a group over a
 // duplicate of MPI_COMM_WORLD whose collectives give up after `timeout_s`, or
 // nullptr with a message in err. The caller owns the group (delete).
@@ -26,4 +30,5 @@ typedef cn::ProcessGroup* (*cn_mpi_create_fn)(double timeout_s, char* err, size_
 #define CN_MPI_ABI_VERSION_SYMBOL "cornernet_mpi_abi_version"
 #define CN_MPI_CREATE_SYMBOL "cornernet_mpi_create"
 #define CN_MPI_LIBRARY_VERSION_SYMBOL "cornernet_mpi_library_version"
+#define CN_MPI_ABANDON_SYMBOL "cornernet_mpi_abandon"
 }

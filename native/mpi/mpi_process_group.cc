@@ -20,6 +20,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -44,9 +45,9 @@ constexpr int kHeartbeatTag = 7302;
 // MPI counts are int: larger buffers go in pieces.
 constexpr int64_t kMaxChunk = INT_MAX / 2;
 
-// Set when a collective timed out anywhere in this process: MPI_Finalize at exit
-// would wait forever for the rank that did not answer.
-bool g_broken = false;
+// Set when a collective timed out anywhere in this process, or when it fails on its
+// own (cornernet_mpi_abandon): MPI_Finalize at exit would wait for the other ranks.
+std::atomic<bool> g_broken{false};
 std::mutex g_init_mutex;
 
 void finalize_at_exit() {
@@ -295,6 +296,8 @@ void copy_err(char* err, size_t len, const std::string& s) {
 extern "C" {
 
 __attribute__((visibility("default"))) int cornernet_mpi_abi_version() { return CN_MPI_PLUGIN_ABI_VERSION; }
+
+__attribute__((visibility("default"))) void cornernet_mpi_abandon() { cn::g_broken = true; }
 
 __attribute__((visibility("default"))) void cornernet_mpi_library_version(char* out, size_t len) {
   cn::copy_err(out, len, cn::library_version());

@@ -287,6 +287,19 @@ describe('train/distributed: ranks under mpirun', function () {
       assert.ok(r.seconds < 40, `took ${r.seconds} s`);
     });
 
+    it('a rank that fails alone ends the run at once: its error, not a wait for the timeout', async () => {
+      // MPMD: rank 1's dataset cache cannot be made, rank 0's can; the configs are the same.
+      fs.writeFileSync(path.join(dir, 'not-a-dir'), '');
+      const args = flags(path.join(dir, 'alone'), 4);
+      const t0 = Date.now();
+      const r = spawnSync(MPIRUN, [...MPI_FLAGS.slice(0, 2), '-np', '1', process.execPath, ...args, ':', '-np', '1', 'env', `CORNERNET_CACHE=${path.join(dir, 'not-a-dir', 'x')}`, process.execPath, ...args], {
+        env: { ...process.env, ...env(), CORNERNET_NUM_THREADS: '1', CORNERNET_DIST_TIMEOUT: '60' }, encoding: 'utf8', timeout: 90000,
+      });
+      assert.notEqual(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout + r.stderr, /cornernet: rank 1: ENOTDIR: not a directory, mkdir '.*not-a-dir\/x/);
+      assert.ok(Date.now() - t0 < 30000, `took ${(Date.now() - t0) / 1000} s (rank 0 waited for the timeout?)`);
+    });
+
     it('a rank that dies ends the run at once, the launcher naming it', async () => {
       const r = await mpirun(flags(path.join(dir, 'die'), 1000), { ...env(), CORNERNET_DIST_TIMEOUT: '30' }, {
         ready: /\[train\] 1\//,
