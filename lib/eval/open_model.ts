@@ -23,7 +23,8 @@ export interface OpenModelOptions {
   log?: (line: string) => void;
 }
 
-function configFromSpec(spec: string): ModelConfig {
+/** A model config from --config: a recipe, a model preset, or a JSON file (a whole config, or a model section). */
+export function configFromSpec(spec: string): ModelConfig {
   if (recipes[spec]) return resolveConfig(spec).model;
   if (fs.existsSync(spec)) {
     let raw: unknown;
