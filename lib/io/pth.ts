@@ -88,7 +88,7 @@ function storageType(name: string): PickleGlobal['call'] {
 }
 
 /** What a checkpoint pickle may name; everything else is refused by the unpickler. */
-const checkpointGlobals: AllowedGlobals = {
+export const checkpointGlobals: AllowedGlobals = {
   // The state is OrderedDict's attribute dict (a state_dict's _metadata: module versions), not needed.
   'collections.OrderedDict': {
     call: (args) => {
@@ -109,6 +109,13 @@ const checkpointGlobals: AllowedGlobals = {
   'torch._utils._rebuild_tensor_v2': { call: rebuildTensor },
   'torch._utils._rebuild_parameter': { call: (args) => args[0] },
   'torch._utils._rebuild_parameter_with_state': { call: (args) => args[0] },
+  // How protocols 0-2 write Python 3 bytes: _codecs.encode(text, 'latin1').
+  '_codecs.encode': {
+    call: ([text, encoding]) => {
+      if (typeof text !== 'string' || (encoding !== 'latin1' && encoding !== 'latin-1')) throw new Error('only latin-1 text is encoded');
+      return new Uint8Array(Buffer.from(text, 'latin1'));
+    },
+  },
   'builtins.set': { call: (args) => new Set(Array.isArray(args[0]) ? args[0] : []) },
   '__builtin__.set': { call: (args) => new Set(Array.isArray(args[0]) ? args[0] : []) },
   ...Object.fromEntries(Object.keys(storageDtypes).map((s) => [`torch.${s}`, { call: storageType(`torch.${s}`) }])),
