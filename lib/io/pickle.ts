@@ -135,10 +135,10 @@ export function unpickle(buf: Uint8Array, offset: number, o: UnpickleOptions): U
     const v = BigInt(t);
     return Number.isSafeInteger(Number(v)) ? Number(v) : v;
   };
-  const global = (module: string, name: string): PickleGlobal => {
+  const global = (module: string, name: string, at: number): PickleGlobal => {
     const full = `${module}.${name}`;
     const g = Object.prototype.hasOwnProperty.call(o.globals, full) ? o.globals[full] : undefined;
-    if (!g) fail(`refuses the global ${full}: only plain data and tensors are read from a checkpoint, never code`);
+    if (!g) fail(`refuses the global ${full}: only plain data and tensors are read from a checkpoint, never code`, at);
     return { kind: 'global', name: full, ...g! };
   };
   const call = (fn: unknown, args: unknown): unknown => {
@@ -375,7 +375,7 @@ export function unpickle(buf: Uint8Array, offset: number, o: UnpickleOptions): U
       case 0x63: {
         // GLOBAL (text "module\nname\n")
         const module = line();
-        stack.push(global(module, line()));
+        stack.push(global(module, line(), opAt));
         break;
       }
       case 0x93: {
@@ -383,7 +383,7 @@ export function unpickle(buf: Uint8Array, offset: number, o: UnpickleOptions): U
         const name = pop();
         const module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL needs two strings', opAt);
-        stack.push(global(module as string, name as string));
+        stack.push(global(module as string, name as string, opAt));
         break;
       }
       case 0x52: {
@@ -409,7 +409,7 @@ export function unpickle(buf: Uint8Array, offset: number, o: UnpickleOptions): U
       case 0x69: {
         // INST (text "module\nname\n", arguments since MARK)
         const module = line();
-        const g = global(module, line());
+        const g = global(module, line(), opAt);
         const items = popMark();
         stack.push(call(g, tuple(items)));
         break;
