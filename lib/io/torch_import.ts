@@ -169,7 +169,14 @@ function classNamesOf(root: unknown): string[] | null {
 }
 
 /** Reads `file` (torch.save, zip or legacy) as weights under the reference's key names. */
-export async function importTorchCheckpoint(file: string, opts: { from?: KeyScheme | 'auto' } = {}): Promise<ImportedWeights> {
+export async function importTorchCheckpoint(
+  file: string,
+  opts: {
+    from?: KeyScheme | 'auto';
+    /** With 'auto', keys of neither scheme: an error (default), or kept as they are for a loader that names what does not fit. */
+    undecided?: 'error' | 'keep';
+  } = {},
+): Promise<ImportedWeights> {
   const tf: TorchFile = await openTorchFile(file);
   try {
     const { dict, path, ignored } = findStateDict(file, tf.root);
@@ -192,13 +199,17 @@ export async function importTorchCheckpoint(file: string, opts: { from?: KeySche
       refs.push(v);
     }
     const requested = opts.from ?? 'auto';
-    const scheme = requested === 'auto' ? detectScheme(names) : requested;
+    let scheme = requested === 'auto' ? detectScheme(names) : requested;
+    const notes: string[] = [];
+    if (!scheme && opts.undecided === 'keep') {
+      scheme = 'mmdet';
+      notes.push('key names follow neither scheme: kept as they are');
+    }
     if (!scheme)
       throw new Error(`${file}: its keys (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}) follow neither MMDetection's names (backbone.*, bbox_head.*) nor the original CornerNet's (pre.*, kps.*, tl_heats.*); pass --from`);
     const tensors = await tf.readTensors(refs, () => new Promise<void>((r) => setImmediate(r)));
     const stateDict: StateDict = {};
     const converted: Record<string, number> = {};
-    const notes: string[] = [];
     let mapped = 0;
     for (let i = 0; i < names.length; i++) {
       const t = tensors[i]!;

@@ -57,7 +57,7 @@ export async function loadWeights(file: string): Promise<LoadedWeights> {
   // An unreadable file falls through to the safetensors reader, whose error names it.
   const kind = await sniffFormat(file).catch(() => null);
   if (kind === 'zip' || kind === 'legacy' || kind === 'tar') {
-    const w = await importTorchCheckpoint(file);
+    const w = await importTorchCheckpoint(file, { undecided: 'keep' });
     return { file, stateDict: w.stateDict, modelConfig: null, classNames: w.classNames, input: w.input, imported: w.report };
   }
   const f = await loadSafetensorsAsync(file);

@@ -70,6 +70,9 @@ describe('cornernet import', function () {
     const notCornerNet = cornernet(['import', writeFile(path.join(f.dir, 'resnet.pth'), torchLegacy(resnet.value, resnet.storages)), '--out', out]);
     assert.equal(notCornerNet.status, 1);
     assert.match(notCornerNet.stderr, /resnet\.pth: its keys \(fc\.weight\) follow neither MMDetection's names/);
+    const asWeights = cornernet(['model', '--weights', path.join(f.dir, 'resnet.pth'), '--config', 'shapes-tiny']);
+    assert.equal(asWeights.status, 1);
+    assert.match(asWeights.stderr, /--weights .*resnet\.pth does not fit --config shapes-tiny \(nothing was loaded\): 288 entries missing .*1 not in the model \(fc\.weight\)/);
     const whole = fs.readFileSync(pth);
     const cut = cornernet(['import', writeFile(path.join(f.dir, 'cut.pth'), whole.subarray(0, whole.length - 100)), '--out', out]);
     assert.equal(cut.status, 1);
