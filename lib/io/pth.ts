@@ -150,9 +150,11 @@ export async function sniffFormat(file: string): Promise<TorchFormat | 'safetens
     const { bytesRead } = await fh.read(head, 0, 512, 0);
     const b = head.subarray(0, bytesRead);
     if (b.length >= 4 && b.readUInt32LE(0) === 0x04034b50) return 'zip';
+    // Before the pickle test: a safetensors header length can start with 0x80 0x02; its JSON starts at byte 8,
+    // where a legacy file has a byte of the magic number (protocol 2) or of a frame length (protocol 4+).
+    if (b.length >= 9 && b[8] === 0x7b) return 'safetensors';
     if (b.length >= 2 && b[0] === 0x80 && b[1]! <= 5) return 'legacy';
     if (b.length >= 262 && b.toString('latin1', 257, 262) === 'ustar') return 'tar';
-    if (b.length >= 9 && b[8] === 0x7b) return 'safetensors';
     return null;
   } finally {
     await fh.close();

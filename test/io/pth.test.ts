@@ -11,6 +11,7 @@ import { importWeights } from '../../lib/io/import_weights';
 import { unpickle } from '../../lib/io/pickle';
 import { checkpointGlobals, openTorchFile, type TensorRef, type TorchTensor } from '../../lib/io/pth';
 import { importTorchCheckpoint } from '../../lib/io/torch_import';
+import { saveSafetensors } from '../../lib/io/safetensors';
 import { loadWeights } from '../../lib/io/weights';
 import { Model, type StateDict } from '../../lib/model';
 import { tmpDir } from '../data/coco_fixture';
@@ -157,6 +158,22 @@ json.dump({k: [str(v.dtype).split('.')[1], list(v.shape), v.contiguous().view(-1
       assert.deepEqual(Object.keys(w.stateDict), ['w', 'h', 'b', 'n', 'v']);
       assert.deepEqual(w.classNames, ['a', 'b']);
     }
+  });
+
+  it('safetensors whose header length starts like a pickle (0x80 0x02) are still read as safetensors', async () => {
+    const file = path.join(dir, 'looks-like-pickle.safetensors');
+    const t = { data: new Float32Array([1, 2]), shape: [2] };
+    // Pad the metadata until the header length is 0x0280 (its bytes: 0x80 0x02 ...); the writer may align it.
+    saveSafetensors(file, [['w', t]], { note: '' });
+    const bare = Number(fs.readFileSync(file).readBigUInt64LE(0));
+    for (let pad = Math.max(0, 0x280 - bare - 8); pad <= 0x280 - bare; pad++) {
+      saveSafetensors(file, [['w', t]], { note: 'x'.repeat(pad) });
+      if (fs.readFileSync(file).readUInt16LE(0) === 0x0280) break;
+    }
+    assert.deepEqual([...fs.readFileSync(file).subarray(0, 2)], [0x80, 0x02]);
+    const w = await loadWeights(file);
+    assert.equal(w.imported, null);
+    assert.deepEqual(Array.from(w.stateDict.w!.data as Float32Array), [1, 2]);
   });
 
   it('a truncated file is an error naming the file', async () => {
