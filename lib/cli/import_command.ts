@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 
 import { formatImportReport, importWeights } from '../io/import_weights';
+import { createProgress, type Progress } from '../progress';
 import type { KeyScheme } from '../io/torch_import';
 
 interface ImportArgs {
@@ -26,7 +27,17 @@ export const importCommand: CommandModule<object, ImportArgs> = {
       .option('config', { type: 'string', describe: 'Architecture to check against: a recipe, model preset or JSON config (default hourglass104; the class count comes from the heat heads)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON' }),
   handler: async (a) => {
-    const r = await importWeights({ checkpoint: a.checkpoint, out: a.out, from: a.from, config: a.config });
+    let progress: Progress | null = null;
+    const onTensor = (done: number, total: number) => {
+      progress ??= createProgress({ label: 'import', total, unit: 'tensor' });
+      progress.update(done, {}, done);
+    };
+    let r;
+    try {
+      r = await importWeights({ checkpoint: a.checkpoint, out: a.out, from: a.from, config: a.config, onTensor });
+    } finally {
+      (progress as Progress | null)?.stop();
+    }
     if (a.json) process.stdout.write(`${JSON.stringify({ ...r.report, out: r.out, config: r.config, classesFrom: r.classesFrom, matched: r.matched, classNames: r.classNames, input: r.input })}\n`);
     else process.stdout.write(`${formatImportReport(r)}\n`);
   },

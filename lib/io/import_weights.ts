@@ -16,6 +16,8 @@ export interface ImportOptions {
   from?: KeyScheme | 'auto';
   /** A recipe, model preset or JSON config (default hourglass104); the class count comes from the checkpoint's heads. */
   config?: string;
+  /** Progress of reading the tensors. */
+  onTensor?: (done: number, total: number) => void;
 }
 
 export interface ImportResult {
@@ -46,7 +48,7 @@ export class ImportMismatchError extends Error {
 const listed = (v: string[]) => `${v.slice(0, 3).join('; ')}${v.length > 3 ? `; ... ${v.length - 3} more` : ''}`;
 
 export async function importWeights(o: ImportOptions): Promise<ImportResult> {
-  const w = await importTorchCheckpoint(o.checkpoint, { from: o.from });
+  const w = await importTorchCheckpoint(o.checkpoint, { from: o.from, onTensor: o.onTensor });
   let config = configFromSpec(o.config ?? 'hourglass104');
   // The class count is the dataset's, not the architecture's: the last level's heat convolution says it.
   let classesFrom = o.config !== undefined ? `--config ${o.config}` : 'hourglass104';

@@ -175,6 +175,8 @@ export async function importTorchCheckpoint(
     from?: KeyScheme | 'auto';
     /** With 'auto', keys of neither scheme: an error (default), or kept as they are for a loader that names what does not fit. */
     undecided?: 'error' | 'keep';
+    /** Called after each tensor is read (a checkpoint of hundreds of MB takes seconds). */
+    onTensor?: (done: number, total: number) => void;
   } = {},
 ): Promise<ImportedWeights> {
   const tf: TorchFile = await openTorchFile(file);
@@ -207,7 +209,11 @@ export async function importTorchCheckpoint(
     }
     if (!scheme)
       throw new Error(`${file}: its keys (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}) follow neither MMDetection's names (backbone.*, bbox_head.*) nor the original CornerNet's (pre.*, kps.*, tl_heats.*); pass --from`);
-    const tensors = await tf.readTensors(refs, () => new Promise<void>((r) => setImmediate(r)));
+    let done = 0;
+    const tensors = await tf.readTensors(refs, () => {
+      opts.onTensor?.(++done, refs.length);
+      return new Promise<void>((r) => setImmediate(r));
+    });
     const stateDict: StateDict = {};
     const converted: Record<string, number> = {};
     let mapped = 0;
