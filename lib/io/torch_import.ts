@@ -10,7 +10,9 @@
 // with COCO's statistics. The stem convolution's input channels are reversed
 // on import, so converted weights take RGB input like every other weights
 // here; what stays different is the normalisation, returned as `input` (the
-// same statistics in RGB order on 0..255) for the test pipeline to use.
+// same statistics in RGB order on 0..255) for the test pipeline to use. One
+// difference is not carried over: the original pads test images with black
+// before normalising, the reference (and this package) with the mean pixel.
 import type { StateDict } from '../model';
 import { openTorchFile, TensorRef, type TorchFile, type TorchFormat, type TorchTensor } from './pth';
 

@@ -160,6 +160,17 @@ json.dump({k: [str(v.dtype).split('.')[1], list(v.shape), v.contiguous().view(-1
     }
   });
 
+  it('reads a checkpoint whose zip entries are deflated (re-zipped by a tool), when python3 is there', async function () {
+    const sd = new Model('shapes-tiny', { seed: 4 }).stateDict();
+    const ck = mmdetCheckpoint(sd);
+    const stored = writeFile(path.join(dir, 'stored.pth'), torchZip(ck.value, ck.storages));
+    const deflated = path.join(dir, 'deflated.pth');
+    const script = 'import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1]) as a, zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED) as b:\n    [b.writestr(i.filename, a.read(i)) for i in a.infolist()]';
+    if (spawnSync('python3', ['-c', script, stored, deflated]).status !== 0) return this.skip();
+    assert.ok(fs.statSync(deflated).size < fs.statSync(stored).size, 'the entries are compressed');
+    assertSameStateDict((await loadWeights(deflated)).stateDict, sd, 'deflated');
+  });
+
   it('safetensors whose header length starts like a pickle (0x80 0x02) are still read as safetensors', async () => {
     const file = path.join(dir, 'looks-like-pickle.safetensors');
     const t = { data: new Float32Array([1, 2]), shape: [2] };
