@@ -33,7 +33,12 @@ const listed = (v: string[]) => `${v.slice(0, 2).join('; ')}${v.length > 2 ? `; 
 
 /** Loads `file` into the freshly initialised `trainer`; writes the report to <workDir>/load_from.json and logs it. */
 export async function loadFrom(trainer: NativeTrainer, file: string, workDir: string, log: (line: string) => void): Promise<LoadFromReport> {
-  const w = await loadWeights(file);
+  let w: Awaited<ReturnType<typeof loadWeights>>;
+  try {
+    w = await loadWeights(file);
+  } catch (e) {
+    throw new Error(`train.loadFrom (--load-from): ${(e as Error).message}`);
+  }
   if (w.input)
     log(`load-from ${file}: these weights expect another input normalisation (${w.input.source}); training normalises as the reference does, so the first steps adapt the stem`);
   const init: StateDict = (await trainer.snapshot()).stateDict;

@@ -98,6 +98,7 @@ describe('train/load_from (fine-tuning)', function () {
       const other = stateDictPy([['fc.weight', { data: new Float32Array(4), shape: [2, 2] }]]);
       const wrong = writeFile(path.join(dir, 'resnet.pth'), torchZip(other.value, other.storages));
       await assert.rejects(loadFrom(trainer, wrong, dir, () => {}), /train\.loadFrom .*resnet\.pth: no entry matches the model by name and shape.*not in the model: fc\.weight/);
+      await assert.rejects(loadFrom(trainer, path.join(dir, 'absent.safetensors'), dir, () => {}), /^Error: train\.loadFrom \(--load-from\): .*absent\.safetensors/);
     } finally {
       await trainer.close();
     }
