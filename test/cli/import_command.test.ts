@@ -61,6 +61,20 @@ describe('cornernet import', function () {
     assert.match(c.stderr, /--weights .*epoch_3\.pth: this file does not record its architecture; pass --config/);
   });
 
+  it('train --load-from X.pth starts a new run from those weights and writes load_from.json', () => {
+    const workDir = path.join(f.dir, 'tuned');
+    const r = cornernet([
+      'train', '--data', f.data, '--work-dir', workDir, '--load-from', pth, '--max-iters', '1', '--device', 'cpu',
+      '--set', 'train.batchSize=1', '--set', 'data.inputSize=64', '--set', 'data.workers=1', '--set', 'evaluation.flip=false',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /load-from .*epoch_3\.pth: loaded 288 of 288 model entries/);
+    const rep = JSON.parse(fs.readFileSync(path.join(workDir, 'load_from.json'), 'utf8')) as { loaded: string[]; reinitialised: string[] };
+    assert.equal(rep.loaded.length, 288);
+    assert.deepEqual(rep.reinitialised, []);
+    assert.equal((JSON.parse(fs.readFileSync(path.join(workDir, 'config.json'), 'utf8')) as { train: { loadFrom: string } }).train.loadFrom, pth);
+  });
+
   it('a checkpoint of another model, a truncated one and a hostile one each fail with a clear error and write nothing', () => {
     const out = path.join(f.dir, 'never.safetensors');
     const other = cornernet(['import', pth, '--out', out, '--config', 'hourglass52']);
