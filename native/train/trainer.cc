@@ -43,76 +43,58 @@ void Trainer::broadcast_from_root() {
     const bool root = group_->rank() == 0;
     Backend& be = *backends_[0];
     auto& entries = models_[0]->store().entries();
-    // One broadcast per kind of data rather than one per entry: values (weights and
-    // BN statistics), counters, which parameters have Adam state, the Adam moments.
-    int64_t n_values = 0, n_params = 0;
-    std::vector<int64_t> counters;
+    // First what is small: counters, and which parameters have Adam state (its step, -1: none).
+    std::vector<int64_t> counters, adam_steps;
+    auto& state = adam_.state();
     for (const Entry& e : entries) {
       if (e.kind == EntryKind::Counter) counters.push_back(e.count);
-      else n_values += shape_numel(e.shape);
-      if (e.kind == EntryKind::Parameter) ++n_params;
+      if (e.kind != EntryKind::Parameter) continue;
+      auto it = state.find(e.name);
+      adam_steps.push_back(it != state.end() ? it->second.step : -1);
     }
-    std::vector<float> values(n_values);
-    std::vector<int64_t> adam_steps(n_params, -1);  // -1: no state yet
-    auto& state = adam_.state();
-    int64_t off = 0, p = 0;
-    for (Entry& e : entries) {
-      if (e.kind == EntryKind::Counter) continue;
-      if (root) {
-        Tensor h = Tensor::view(values.data() + off, e.shape);
-        be.download(e.value, h);
-        if (e.kind == EntryKind::Parameter) {
-          auto it = state.find(e.name);
-          if (it != state.end()) adam_steps[p] = it->second.step;
-        }
-      }
-      off += shape_numel(e.shape);
-      if (e.kind == EntryKind::Parameter) ++p;
-    }
-    group_->broadcast_host(values.data(), values.size() * sizeof(float), 0);
     group_->broadcast_host(counters.data(), counters.size() * sizeof(int64_t), 0);
     group_->broadcast_host(adam_steps.data(), adam_steps.size() * sizeof(int64_t), 0);
-    int64_t n_moments = 0;
-    p = 0;
-    for (const Entry& e : entries)
-      if (e.kind == EntryKind::Parameter && adam_steps[p++] >= 0) n_moments += 2 * shape_numel(e.shape);
-    std::vector<float> moments(n_moments);
-    if (root) {
-      int64_t m = 0;
-      p = 0;
-      for (const Entry& e : entries) {
-        if (e.kind != EntryKind::Parameter || adam_steps[p++] < 0) continue;
-        const AdamState& s = state.at(e.name);
-        const int64_t n = shape_numel(e.shape);
-        Tensor a = Tensor::view(moments.data() + m, e.shape), b = Tensor::view(moments.data() + m + n, e.shape);
-        be.download(s.exp_avg, a);
-        be.download(s.exp_avg_sq, b);
-        m += 2 * n;
+    if (!root) state.clear();
+    // Then every tensor (weights, BN statistics, Adam moments) in store order, packed into
+    // broadcasts of up to 16 MB so that no rank holds a second copy of the whole state.
+    std::vector<Tensor*> tensors;
+    size_t p = 0, c = 0;
+    for (Entry& e : entries) {
+      if (e.kind == EntryKind::Counter) {
+        e.count = counters[c++];
+        continue;
       }
-    }
-    group_->broadcast_host(moments.data(), moments.size() * sizeof(float), 0);
-    if (!root) {
-      off = 0, p = 0;
-      int64_t m = 0, c = 0;
-      state.clear();
-      for (Entry& e : entries) {
-        if (e.kind == EntryKind::Counter) {
-          e.count = counters[c++];
-          continue;
-        }
-        const int64_t n = shape_numel(e.shape);
-        be.copy(be.upload(Tensor::view(values.data() + off, e.shape)), e.value);
-        off += n;
-        if (e.kind != EntryKind::Parameter || adam_steps[p++] < 0) continue;
+      tensors.push_back(&e.value);
+      if (e.kind != EntryKind::Parameter || adam_steps[p++] < 0) continue;
+      if (!root) {
         AdamState s;
         s.step = adam_steps[p - 1];
         s.exp_avg = be.empty(e.shape);
         s.exp_avg_sq = be.empty(e.shape);
-        be.copy(be.upload(Tensor::view(moments.data() + m, e.shape)), s.exp_avg);
-        be.copy(be.upload(Tensor::view(moments.data() + m + n, e.shape)), s.exp_avg_sq);
-        m += 2 * n;
         state[e.name] = s;
       }
+      AdamState& s = state.at(e.name);
+      tensors.push_back(&s.exp_avg);
+      tensors.push_back(&s.exp_avg_sq);
+    }
+    constexpr int64_t kChunkFloats = int64_t(1) << 22;
+    std::vector<float> buf;
+    for (size_t i = 0; i < tensors.size();) {
+      size_t j = i;
+      int64_t total = 0;
+      while (j < tensors.size() && (j == i || total + tensors[j]->numel() <= kChunkFloats)) total += tensors[j++]->numel();
+      buf.resize(total);
+      int64_t off = 0;
+      for (size_t k = i; k < j; off += tensors[k++]->numel())
+        if (root) {
+          Tensor h = Tensor::view(buf.data() + off, tensors[k]->shape());
+          be.download(*tensors[k], h);
+        }
+      group_->broadcast_host(buf.data(), buf.size() * sizeof(float), 0);
+      off = 0;
+      for (size_t k = i; k < j; off += tensors[k++]->numel())
+        if (!root) be.copy(be.upload(Tensor::view(buf.data() + off, tensors[k]->shape())), *tensors[k]);
+      i = j;
     }
   }
   sync_replicas_from_root();

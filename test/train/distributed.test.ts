@@ -216,6 +216,15 @@ describe('train/distributed: ranks under mpirun', function () {
     });
   }
 
+  it('a trainer state loaded on rank 0 alone reaches every rank (weights, BN statistics, Adam moments): all continue as if uninterrupted', async () => {
+    const r = await mpirun([WORKER, 'resumed']);
+    assert.equal(r.code, 0, r.out);
+    const [res] = results(r.out) as { whole: number[]; resumed: number[] }[];
+    assert.ok(res, r.out);
+    assert.equal(res.whole[0], res.whole[1], 'the uninterrupted ranks differ');
+    assert.deepEqual(res.resumed, res.whole);
+  });
+
   it('ranks with different configs all fail at start, the differing rank naming the key', async () => {
     const same = await mpirun([WORKER, 'configs']);
     assert.deepEqual(results(same.out).map((x) => x.ok), [true, true], same.out);

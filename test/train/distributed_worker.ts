@@ -11,13 +11,14 @@ import { rendezvous, UNIQUE_ID_BYTES } from '../../lib/train/rendezvous';
 import { NativeTrainer, type NativeTrainerOptions, type TrainBatch, type TrainerState } from '../../lib/train/native_trainer';
 import { batchOf, tiny } from './tiny_batches';
 
-async function run(opts: NativeTrainerOptions, batches: TrainBatch[], sync: boolean): Promise<{ state: TrainerState; totals: number[]; norms: number[] }> {
+async function run(opts: NativeTrainerOptions, batches: TrainBatch[], sync: boolean, load?: TrainerState): Promise<{ state: TrainerState; totals: number[]; norms: number[] }> {
   const totals: number[] = [], norms: number[] = [];
   const t = new NativeTrainer(opts, (e) => {
     if (e.type === 'step') totals.push(e.total), norms.push(e.gradNorm);
     if (e.type === 'error' || e.type === 'nonfinite') throw new Error(JSON.stringify(e));
   });
   try {
+    if (load) await t.load(load);
     if (sync) await t.syncFromRoot();
     for (const b of batches) t.feed(b);
     return { state: await t.snapshot(), totals, norms };
@@ -26,16 +27,21 @@ async function run(opts: NativeTrainerOptions, batches: TrainBatch[], sync: bool
   }
 }
 
+/**
+ * A fingerprint of the weights and Adam moments. BN running statistics are left out:
+ * each rank updates its own from its own images (no SyncBN, as the reference's
+ * DistributedDataParallel with broadcast_buffers=False).
+ */
 function checksum(s: TrainerState): number {
   let sum = 0;
-  for (const [k, v] of Object.entries(s.stateDict)) {
-    if (v.data instanceof BigInt64Array) continue;
-    for (let i = 0; i < v.data.length; i++) sum += v.data[i]! * (1 + (i % 7)) * (k.length % 5 + 1);
-  }
+  const add = (k: string, data: Float32Array) => {
+    for (let i = 0; i < data.length; i++) sum += data[i]! * (1 + (i % 7)) * (k.length % 5 + 1);
+  };
+  for (const [k, v] of Object.entries(s.stateDict)) if (v.data instanceof Float32Array && !/running_(mean|var)$/.test(k)) add(k, v.data);
+  for (const [k, v] of Object.entries(s.optimizer)) add(k, v.expAvg.data), add(k, v.expAvgSq.data);
   return sum;
 }
 
-/** 2 ranks x `replicas` replicas x 1 image against 1 process x 2·replicas images. */
 async function equivalence(replicas: number): Promise<void> {
   const ranks = await joinRanks('cpu');
   const group = ranks.group!;
@@ -71,6 +77,26 @@ async function equivalence(replicas: number): Promise<void> {
   console.log(`RESULT ${JSON.stringify({ worst, adamWorst, ranksAgree: both[0] === both[1], single: single.totals, ranks: mine.totals, singleNorms: single.norms, rankNorms: mine.norms })}`);
 }
 
+/**
+ * 4 steps in one go against 2 steps, then a new trainer on each rank (another seed)
+ * of which rank 0 alone loads the state, syncFromRoot, and 2 more: every rank must
+ * end with the uninterrupted weights, which needs rank 0's Adam state on rank 1.
+ */
+async function resumed(): Promise<void> {
+  const ranks = await joinRanks('cpu');
+  const group = ranks.group!;
+  const opts = { model: tiny, group };
+  const batches = Array.from({ length: 4 }, (_, i) => batchOf([2 * i + ranks.rank], i, 2e-3));
+  const whole = await run({ ...opts, seed: 3 }, batches, true);
+  const first = await run({ ...opts, seed: 3 }, batches.slice(0, 2), true);
+  const rest = await run({ ...opts, seed: 50 + ranks.rank }, batches.slice(2), true, ranks.isRoot ? first.state : undefined);
+  const sums = new Float64Array(4);
+  sums[ranks.rank] = checksum(whole.state);
+  sums[2 + ranks.rank] = checksum(rest.state);
+  const all = await group.allReduceSumHost(sums);
+  if (ranks.isRoot) console.log(`RESULT ${JSON.stringify({ whole: [all[0], all[1]], resumed: [all[2], all[3]] })}`);
+}
+
 async function configs(differ: boolean): Promise<void> {
   const ranks = await joinRanks('cpu');
   const config = { train: { batchSize: 2, seed: 0 }, data: { inputSize: differ && ranks.rank === 1 ? 96 : 64 } };
@@ -92,6 +118,7 @@ async function meet(timeoutMs: number): Promise<void> {
 const mode = process.argv[2];
 const modes: Record<string, () => Promise<void>> = {
   equivalence: () => equivalence(Number(process.argv[3] ?? 1)),
+  resumed,
   configs: () => configs(process.argv[3] === 'differ'),
   rendezvous: () => meet(Number(process.argv[3] ?? 30000)),
 };
