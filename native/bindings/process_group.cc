@@ -206,9 +206,7 @@ Napi::Value mpi_process_group(const Napi::CallbackInfo& info) {
   char err[1024] = {0};
   ProcessGroup* g = pl.create(timeout, err, sizeof(err));
   if (!g) throw Napi::Error::New(env, std::string("mpiProcessGroup: ") + err);
-  std::shared_ptr<ProcessGroup> shared(g);
-  return ProcessGroupWrap::constructor(env)->New(
-      {Napi::External<std::shared_ptr<ProcessGroup>>::New(env, &shared)});
+  return wrap_process_group(env, std::shared_ptr<ProcessGroup>(g));
 }
 
 // mpiAbandon(): this rank fails alone; MPI is not finalised at exit (see the plugin ABI).
@@ -219,6 +217,10 @@ Napi::Value mpi_abandon(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+Napi::Object wrap_process_group(Napi::Env env, std::shared_ptr<ProcessGroup> group) {
+  return ProcessGroupWrap::constructor(env)->New({Napi::External<std::shared_ptr<ProcessGroup>>::New(env, &group)});
+}
 
 Napi::Object mpi_info(Napi::Env env) {
   const MpiPlugin& pl = mpi_plugin(AddonData::of(env).runtime().addon_dir());

@@ -16,6 +16,10 @@ void register_process_group(Napi::Env env, Napi::Object exports);
 // MPI), the MPI library's version, or why not. For info().
 Napi::Object mpi_info(Napi::Env env);
 
+// A JS ProcessGroup object holding `group` (what mpiProcessGroup returns; another
+// transport's factory, e.g. NCCL's, makes its objects the same way).
+Napi::Object wrap_process_group(Napi::Env env, std::shared_ptr<ProcessGroup> group);
+
 // The group a JS ProcessGroup object holds; throws a TypeError naming `where`
 // when `v` is not one.
 std::shared_ptr<ProcessGroup> unwrap_process_group(Napi::Env env, Napi::Value v, const std::string& where);
