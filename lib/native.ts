@@ -127,6 +127,13 @@ export interface NativeAddon {
   softNms: (args: object) => unknown;
   softNmsMerge: (args: object) => unknown;
   Model: new (config: object, opts?: { backend?: string; seed?: number }) => NativeModel;
+  /**
+   * The trainer's all-reduce buckets (native/train/grad_buckets.h): entry indices per bucket, in reverse
+   * registration order, or with `arrived` as rebuilt after a step whose gradients became final in that order.
+   */
+  gradBuckets(numel: number[], isParam: boolean[], capBytes: number, arrived?: number[]): number[][];
+  /** One replica's bucket launches as gradients become final: per ready entry, the buckets launched then. */
+  bucketSchedule(buckets: number[][], entryCount: number, readyOrder: number[]): { launches: number[][]; remaining: number[] };
 }
 
 let cached: NativeAddon | undefined;
