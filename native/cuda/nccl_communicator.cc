@@ -186,13 +186,7 @@ void NcclProcessGroup::finish(const char* what) {
   const Clock::time_point deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s_));
   for (;;) {
-    cudaError_t q = cudaStreamQuery(stream_);
-    if (q == cudaSuccess) return;
-    if (q != cudaErrorNotReady) {
-      api_->ncclCommAbort(comm_);
-      comm_ = nullptr;
-      fail("NCCL: rank ", rank_, " of ", size_, ": ", what, ": CUDA error ", cudaGetErrorString(q));
-    }
+    // The communicator's error first: a collective whose peer died may never complete.
     nccl::ncclResult_t async = nccl::ncclSuccess;
     api_->ncclCommGetAsyncError(comm_, &async);
     if (async != nccl::ncclSuccess && async != nccl::ncclInProgress) {
@@ -200,7 +194,14 @@ void NcclProcessGroup::finish(const char* what) {
       api_->ncclCommAbort(comm_);
       comm_ = nullptr;
       fail("NCCL: rank ", rank_, " of ", size_, ": ", what, " failed: ", text,
-           " (a peer rank stopped or its connection broke)");
+           " (a peer rank stopped or its connection broke); the communicator was aborted");
+    }
+    cudaError_t q = cudaStreamQuery(stream_);
+    if (q == cudaSuccess) return;
+    if (q != cudaErrorNotReady) {
+      api_->ncclCommAbort(comm_);
+      comm_ = nullptr;
+      fail("NCCL: rank ", rank_, " of ", size_, ": ", what, ": CUDA error ", cudaGetErrorString(q));
     }
     if (Clock::now() > deadline) {
       api_->ncclCommAbort(comm_);

@@ -106,7 +106,14 @@ StepReport Trainer::step(const TrainBatch& b) {
         losses[r] = forward_backward(*backends_[r], *models_[r], backends_[r]->upload(slice), boxes, opts_.loss,
                                      opts_.frozen_bn);
       } catch (...) {
-        store.set_grad_ready_hook(nullptr);
+        // The step fails, but this replica's share of the collectives still goes
+        // out (zeros where backward stopped) so the other replicas are not left
+        // waiting for it; no weight changes.
+        try {
+          comm_->end_backward(r, store, *backends_[r]);
+        } catch (...) {
+          store.set_grad_ready_hook(nullptr);
+        }
         throw;
       }
       comm_->end_backward(r, store, *backends_[r]);

@@ -1,16 +1,18 @@
 // Several GPU replicas on NCCL, tested without a GPU up to the dlopen boundary:
 // the bucket assignment and the launch schedule (native/train/grad_buckets.h),
-// and the whole bucketed, overlapped all-reduce path of the trainer on 2
-// emulated devices (CORNERNET_EMU_DEVICES=2) with a host-memory NCCL standing in
-// for libnccl (test-tools' libcornernet_host_nccl.so, CORNERNET_EMU_NCCL),
-// against the host-copy communicator the same replicas use without NCCL.
+// the whole bucketed, overlapped all-reduce path of the trainer on 2 emulated
+// devices (CORNERNET_EMU_DEVICES=2) with a host-memory NCCL standing in for
+// libnccl (test-tools' libcornernet_host_nccl.so, CORNERNET_EMU_NCCL), against
+// the host-copy communicator the same replicas use without NCCL; and the NCCL
+// ProcessGroup of several processes through the plugin's entry points (ranks as
+// threads of cornernet_cuda_check: the host NCCL joins them by the unique id).
 import { strict as assert } from 'assert';
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
 import { native } from '../../lib/native';
-import { checkTool } from '../native/cuda_check_tool';
+import { checkTool, runTool } from '../native/cuda_check_tool';
 
 describe('train/nccl replicas: gradient buckets', () => {
   it('packs parameters in reverse order up to the cap; an oversized one alone; buffers skipped', () => {
@@ -153,5 +155,56 @@ describe('train/nccl replicas: bucketed all-reduce on 2 cuda-emu devices (host-m
     assert.equal(nccl.found, false);
     assert.match(nccl.message, /^disabled by CORNERNET_NCCL=0; several GPU replicas synchronise through host copies/);
     assert.match(off.stderr, /synchronise through host copies \(slower\): .*disabled by CORNERNET_NCCL=0/);
+  });
+});
+
+interface GroupOut {
+  name: string;
+  ranks: { rank: number; sum: number[]; host: number[]; bytes: string; error: string }[];
+}
+
+describe('train/nccl process group through the cuda-emu plugin (host-memory NCCL)', function () {
+  this.timeout(60_000);
+  const hostNccl = path.join(path.dirname(checkTool), 'libcornernet_host_nccl.so');
+  let plugin = '';
+
+  before(function () {
+    const emu = native().info().cudaEmu;
+    if (!emu.loaded) this.skip();
+    plugin = emu.path;
+  });
+
+  function group(ranks: number, dead: number, env: Record<string, string> = {}): GroupOut {
+    const r = runTool(['nccl-group', plugin, String(ranks), String(dead)], {
+      CORNERNET_EMU_DEVICES: String(ranks),
+      CORNERNET_EMU_NCCL: hostNccl,
+      ...env,
+    });
+    assert.equal(r.status, 0, `nccl-group exited with ${r.status}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as GroupOut;
+  }
+
+  it('sums device and host values over 3 ranks, broadcasts host bytes, passes a barrier', () => {
+    const out = group(3, -1);
+    assert.equal(out.name, 'nccl 0.0.0');
+    for (const r of out.ranks) {
+      assert.equal(r.error, '', `rank ${r.rank}`);
+      // rank r holds r + 1 + i/8: the sum is 6 + 3i/8.
+      assert.deepEqual(r.sum, Array.from({ length: 8 }, (_, i) => 6 + (3 * i) / 8));
+      assert.deepEqual(r.host, [3, 1.5]);
+      assert.equal(r.bytes, 'root2');
+    }
+  });
+
+  it('a rank that never takes part: the others abort and name their rank instead of hanging', () => {
+    const out = group(2, 1, { CORNERNET_HOST_NCCL_WAIT_S: '0.5' });
+    assert.match(out.ranks[0]!.error, /^NCCL: rank 0 of 2: all-reduce of the gradients failed: remote process exited.*a peer rank stopped.*aborted/);
+    assert.deepEqual(out.ranks[0]!.sum, []);
+  });
+
+  it('without NCCL, the unique id request fails saying why', () => {
+    const r = runTool(['nccl-group', plugin, '2', '-1'], { CORNERNET_EMU_DEVICES: '2', CORNERNET_EMU_NCCL: '' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /NCCL unique id: NCCL is not available: not loaded on the CUDA emulator/);
   });
 });

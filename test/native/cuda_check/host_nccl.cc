@@ -12,9 +12,15 @@
 // ncclGroupStart and ncclGroupEnd are only registered, and ncclGroupEnd waits
 // for them, so one thread may drive every rank of a clique. Unlike NCCL, a call
 // returns when its operation is complete (the emulator's streams are already in
-// order): a rank that never calls leaves the others waiting, as on a GPU.
+// order): a rank that never calls leaves the others waiting, as on a GPU,
+// unless CORNERNET_HOST_NCCL_WAIT_S=<seconds> is set: then a wait that long
+// gives up, the call returns as if enqueued, and the communicator reports
+// ncclRemoteError through ncclCommGetAsyncError (what NCCL does when a peer
+// process dies), so tests reach the process group's abort path.
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -51,6 +57,7 @@ struct Clique {
 struct cn::nccl::ncclComm {
   Clique* clique = nullptr;
   int rank = 0;
+  ncclResult_t async_error = ncclSuccess;
 };
 
 namespace {
@@ -117,7 +124,15 @@ ncclResult_t wait_for(const Ticket& t) {
   Clique& c = *t.comm->clique;
   std::unique_lock<std::mutex> lock(c.mu);
   Operation& op = c.ops[t.seq];
-  c.cv.wait(lock, [&] { return op.done; });
+  static const char* limit = std::getenv("CORNERNET_HOST_NCCL_WAIT_S");
+  if (limit && *limit) {
+    if (!c.cv.wait_for(lock, std::chrono::duration<double>(std::atof(limit)), [&] { return op.done; })) {
+      t.comm->async_error = ncclRemoteError;
+      return ncclSuccess;
+    }
+  } else {
+    c.cv.wait(lock, [&] { return op.done; });
+  }
   const bool bad = op.mismatch;
   if (++op.collected == c.size) c.ops.erase(t.seq);
   return bad ? ncclInvalidUsage : ncclSuccess;
@@ -195,12 +210,13 @@ CN_EXPORT const char* ncclGetErrorString(ncclResult_t r) {
     case ncclSuccess: return "no error";
     case ncclInvalidArgument: return "invalid argument (host NCCL)";
     case ncclInvalidUsage: return "invalid usage: ranks issued different collectives (host NCCL)";
+    case ncclRemoteError: return "remote process exited or there was a network error (host NCCL)";
     default: return "error (host NCCL)";
   }
 }
 
-CN_EXPORT ncclResult_t ncclCommGetAsyncError(ncclComm_t, ncclResult_t* async) {
-  *async = ncclSuccess;
+CN_EXPORT ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* async) {
+  *async = comm->async_error;
   return ncclSuccess;
 }
 
