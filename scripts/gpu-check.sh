@@ -32,7 +32,8 @@ arch=${arch:-90}
 cmake_extra=()
 libdirs=""
 for pkg in cudnn cublas nccl; do
-  dir=$(python3 -c "import nvidia.$pkg, os; print(os.path.dirname(nvidia.$pkg.__file__ or list(nvidia.$pkg.__path__)[0]))" 2>/dev/null || true)
+  # A package with __init__.py: its folder; a namespace package (the CUDA 13 wheels): its path.
+  dir=$(python3 -c "import nvidia.$pkg as m, os; print(os.path.dirname(m.__file__) if getattr(m, '__file__', None) else list(m.__path__)[0])" 2>/dev/null || true)
   [ -n "$dir" ] && [ -d "$dir/lib" ] && libdirs="$libdirs:$dir/lib"
   [ -n "$dir" ] && [ -d "$dir/include" ] && cmake_extra+=("-D$(echo "$pkg" | tr a-z A-Z)_INCLUDE_DIR=$dir/include")
 done
