@@ -31,3 +31,5 @@ export {
 } from './configs';
 export { readNpy, writeNpy } from './io/npy';
 export { loadWeights, type LoadedWeights } from './io/weights';
+export { importWeights, formatImportReport, type ImportOptions, type ImportResult } from './io/import_weights';
+export { type ImportReport, type InputNormalisation, type KeyScheme } from './io/torch_import';

@@ -58,7 +58,7 @@ export const detectCommand: CommandModule<object, DetectArgs> = {
     y
       .positional('images', { type: 'string', array: true, demandOption: true, describe: 'Image files (JPEG, PNG, WebP, ...)' })
       .option('config', { type: 'string', describe: 'Recipe, model preset or JSON config (default: the one stored in a training checkpoint)' })
-      .option('weights', { type: 'string', demandOption: true, describe: 'safetensors: a training checkpoint or weights with the reference key names' })
+      .option('weights', { type: 'string', demandOption: true, describe: 'safetensors (a training checkpoint, or weights with the reference key names) or a PyTorch checkpoint (.pth)' })
       .option('out', {
         type: 'string',
         describe:
@@ -77,15 +77,15 @@ export const detectCommand: CommandModule<object, DetectArgs> = {
       const problem = await notAnImageFile(file);
       if (problem) throw new Error(problem);
     }
-    const { model, classNames, backend } = await openModel({ config: a.config, weights: a.weights, device: a.device, log });
+    const { model, classNames, backend, transform } = await openModel({ config: a.config, weights: a.weights, device: a.device, log });
     const n = model.config.numClasses;
     const names = classNames ?? (n === COCO_CLASSES.length ? [...COCO_CLASSES] : Array.from({ length: n }, (_, k) => `class_${k}`));
     if (a.out) fs.mkdirSync(a.out, { recursive: true });
     const drawnPaths = a.out ? outputPaths(a.images, a.out) : [];
     const out = [];
     for (const [i, file] of a.images.entries()) {
-      const input = await loadTestImageFile(file);
-      const mirror = a.flip ? await loadTestImageFile(file, { flip: true }) : null;
+      const input = await loadTestImageFile(file, { transform });
+      const mirror = a.flip ? await loadTestImageFile(file, { flip: true, transform }) : null;
       const det = await predictImage(model, input, mirror);
       const dets = [];
       for (let k = 0; k < det.scores.length; k++) {
