@@ -7,7 +7,7 @@
 // error / abort calls that bound a collective by a timeout.
 //
 // Source of every declaration: NCCL's public header template src/nccl.h.in
-// (github.com/NVIDIA/nccl, commit 021e8045; each item names the section of
+// (NVIDIA's nccl repository at commit 021e8045; each item names the section of
 // the header it comes from). These declarations have the same form since
 // NCCL 2.7 (ncclBroadcast since 2.2, ncclCommGetAsyncError since 2.4): later
 // releases only appended enumerators (ncclRemoteError, ncclInProgress,
