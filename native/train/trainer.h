@@ -43,6 +43,7 @@ struct StepReport {
   double grad_norm = 0;  // of the averaged gradient, before clipping
   bool finite = true;
   std::string problem;  // when !finite: which term, e.g. "det (stack 1)"
+  SyncStats sync;       // how the replicas' gradients were combined
   // StopRequest bits asked by any rank before this step: every rank sees the same
   // value, so all of them stop after the same step.
   int stop = 0;
@@ -51,9 +52,10 @@ struct StepReport {
 class Trainer {
  public:
   // One backend per replica (the same CPU backend may serve several replicas).
+  // `comm` combines the replicas' gradients; null: InProcessCommunicator.
   // `group`: the ranks this process trains with (none, or size 1: alone).
   Trainer(const std::vector<Backend*>& backends, const TrainerOptions& o, ThreadPool& pool,
-          std::shared_ptr<ProcessGroup> group = nullptr);
+          std::unique_ptr<Communicator> comm = nullptr, std::shared_ptr<ProcessGroup> group = nullptr);
 
   // Forward, losses, backward on every replica, then (if every loss and the
   // gradient norm are finite) the update. A non-finite step changes no weight.
@@ -63,6 +65,7 @@ class Trainer {
   CornerNet& model(int r = 0) { return *models_.at(r); }
   Backend& backend(int r = 0) { return *backends_.at(r); }
   Adam& optimizer() { return adam_; }
+  const Communicator& communicator() const { return *comm_; }
   // After replica 0's weights were replaced (checkpoint load): copy them, and its
   // BN statistics, to every replica.
   void sync_replicas_from_root();
@@ -81,7 +84,7 @@ class Trainer {
   TrainerOptions opts_;
   ThreadPool& pool_;
   Adam adam_;
-  InProcessCommunicator comm_;
+  std::unique_ptr<Communicator> comm_;
   std::shared_ptr<ProcessGroup> group_;  // null or size 1: this process alone
   std::atomic<int> stop_request_{0};
   Tensor bucket_;  // replica 0's backend: gradients packed for the rank all-reduce
