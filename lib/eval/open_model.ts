@@ -1,9 +1,10 @@
-// The model for `cornernet test` / `cornernet detect`: its architecture from
-// --config (a recipe, a model preset, or a JSON file) or from the training
-// checkpoint given as --weights, its weights loaded strictly by name.
+// The model for `cornernet test` / `cornernet detect` and loadDetector(): its
+// architecture from --config (a recipe, a model preset, a JSON file, or from code
+// a model config object) or from the training checkpoint given as --weights, its
+// weights loaded strictly by name.
 import * as fs from 'fs';
 
-import { loadModelConfig, type ModelConfig } from '../configs';
+import { loadModelConfig, validateModelConfig, type ModelConfig } from '../configs';
 import { JsonFileError, readJsonFile } from '../io/json_file';
 import { loadWeights, loadWeightsInto, weightsArchitecture } from '../io/weights';
 import { Model } from '../model';
@@ -12,7 +13,7 @@ import { recipes } from '../train/recipes';
 import { resolveConfig } from '../train/resolve_config';
 
 export interface OpenModelOptions {
-  config?: string;
+  config?: string | ModelConfig;
   weights: string;
   device?: string;
   /** The dataset's class count, when known: an architecture from a preset takes it. */
@@ -36,7 +37,9 @@ function configFromSpec(spec: string): ModelConfig {
 
 export async function openModel(o: OpenModelOptions): Promise<{ model: Model; classNames: string[] | null; backend: string }> {
   const w = await loadWeights(o.weights);
-  const arch = weightsArchitecture(w, o.config);
+  const given = typeof o.config === 'object' ? validateModelConfig(o.config, 'config') : undefined;
+  const spec = typeof o.config === 'string' ? o.config : undefined;
+  const arch = given ?? weightsArchitecture(w, spec);
   let cfg: ModelConfig;
   if (typeof arch === 'string') {
     cfg = configFromSpec(arch);
@@ -46,6 +49,11 @@ export async function openModel(o: OpenModelOptions): Promise<{ model: Model; cl
   }
   const backend = resolveTrainingBackend(o.device ?? 'auto', o.log, 'test');
   const model = new Model(cfg, { backend });
-  loadWeightsInto(model, w, o.config);
+  try {
+    loadWeightsInto(model, w, given ? '(the model config object given)' : spec);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   return { model, classNames: w.classNames, backend };
 }
