@@ -102,8 +102,10 @@ export class Detector {
   readonly scoreThreshold: number;
   readonly maxDetections: number;
   private readonly lifecycle: Lifecycle;
-  /** Model calls, one after the other (the engine refuses a second one while one runs). */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Settles when the last model call queued does: calls run one after the other (the engine refuses a second one while one runs). */
+  private queue: Promise<void> = Promise.resolve();
+  /** detect() and cornerHeatmaps() calls not yet settled, decoding included (what [Symbol.asyncDispose] waits for). */
+  private readonly calls = new Set<Promise<void>>();
 
   /** Use loadDetector(). */
   constructor(
@@ -130,9 +132,8 @@ export class Detector {
   }
 
   /** Detections of one image, best first, in its own pixels. */
-  async detect(input: DetectorInput): Promise<ImageDetections> {
-    this.lifecycle.check('detect');
-    return this.run(await this.load(input, 'input'), 'detect');
+  detect(input: DetectorInput): Promise<ImageDetections> {
+    return this.call('detect', async () => this.run(await this.load(input, 'input'), 'detect'));
   }
 
   /** Detections of each input, in order; the next image decodes while the model runs. */
@@ -158,12 +159,13 @@ export class Detector {
    * The corner heat maps of the last stack (sigmoid, highest class per pixel),
    * for looking at what a model sees: one more eval forward of the image.
    */
-  async cornerHeatmaps(input: DetectorInput): Promise<CornerHeatmaps> {
-    this.lifecycle.check('cornerHeatmaps');
-    const { input: x } = await this.load(input, 'input', false);
-    const levels = await this.serial('cornerHeatmaps', () => this.modelRef.forward(x.image));
-    const last = levels[levels.length - 1]!;
-    return { tl: maxClassProbability(last.tlHeat), br: maxClassProbability(last.brHeat), meta: x.meta };
+  cornerHeatmaps(input: DetectorInput): Promise<CornerHeatmaps> {
+    return this.call('cornerHeatmaps', async () => {
+      const { input: x } = await this.load(input, 'input', false);
+      const levels = await this.serial('cornerHeatmaps', () => this.modelRef.forward(x.image));
+      const last = levels[levels.length - 1]!;
+      return { tl: maxClassProbability(last.tlHeat), br: maxClassProbability(last.brHeat), meta: x.meta };
+    });
   }
 
   /** Frees the model's engine memory now (or once the call in flight ends); later calls throw. */
@@ -173,8 +175,25 @@ export class Detector {
 
   /** `await using det = await loadDetector(...)`: waits for the detections in flight, then disposes. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.queue;
+    await Promise.all([...this.calls, this.queue]);
     this.dispose();
+  }
+
+  /** Runs `work` unless disposed, counted among the calls in flight until it settles. */
+  private call<T>(method: string, work: () => Promise<T>): Promise<T> {
+    try {
+      this.lifecycle.check(method);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const p = work();
+    const settled = p.then(
+      () => {},
+      () => {},
+    );
+    this.calls.add(settled);
+    void settled.then(() => this.calls.delete(settled));
+    return p;
   }
 
   private async load(input: DetectorInput, where: string, flip = this.flip): Promise<LoadedImage> {
@@ -189,7 +208,11 @@ export class Detector {
       this.lifecycle.check(method);
       return work();
     });
-    this.queue = p.catch(() => {});
+    // Holding none of the results: a disposed detector kept referenced keeps no detections alive.
+    this.queue = p.then(
+      () => {},
+      () => {},
+    );
     return p;
   }
 

@@ -70,8 +70,8 @@ export class Model {
   readonly config: ModelConfig;
   private readonly impl: NativeModel;
   private readonly lifecycle: Lifecycle;
-  /** The forward, detect or backward in flight (the engine runs one at a time). */
-  private inflight: Promise<unknown> | null = null;
+  /** Settles when the forward, detect or backward in flight does (holding none of its results). */
+  private inflight: Promise<void> = Promise.resolve();
 
   /** `config`: a ModelConfig (validated here) or a preset name / JSON file path. */
   constructor(config: ModelConfig | string, opts: ModelOptions = {}) {
@@ -108,7 +108,7 @@ export class Model {
 
   /** `await using model = new Model(...)`: waits for the call in flight, then disposes. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.inflight?.catch(() => {});
+    await this.inflight;
     this.dispose();
   }
 
@@ -120,7 +120,11 @@ export class Model {
       return Promise.reject(e);
     }
     const p = start();
-    this.inflight = p;
+    // Not p itself: a disposed model kept referenced would keep the last outputs alive.
+    this.inflight = p.then(
+      () => {},
+      () => {},
+    );
     return p;
   }
 
