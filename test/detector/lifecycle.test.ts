@@ -13,7 +13,8 @@ import { DisposedError } from '../../lib/lifecycle';
 import { loadDetector } from '../../lib/detector';
 import { saveSafetensors } from '../../lib/io/safetensors';
 import { Model } from '../../lib/model';
-import type { NativeModel, TensorData } from '../../lib/native';
+import { native, type NativeModel, type TensorData } from '../../lib/native';
+import { availableBackends } from '../../lib/ops';
 import { NativeTrainer } from '../../lib/train/native_trainer';
 import { tmpDir } from '../data/coco_fixture';
 import { MICRO_CONFIG, writeMicroFixture } from './micro_weights';
@@ -68,6 +69,20 @@ describe('lifecycle: dispose and Symbol.asyncDispose', function () {
       const levels = await running;
       assert.equal(levels[0]!.tlHeat.shape.join(','), '1,2,16,16');
       await assert.rejects(m.forward(input()), DisposedError);
+    });
+
+    const devices = availableBackends().filter((b) => b !== 'cpu');
+    it(`dispose() gives a device model's memory back to the backend's allocator [${devices.join(', ') || 'no device backend: skipped'}]`, async function () {
+      if (!devices.length) this.skip();
+      for (const backend of devices) {
+        const inUse = () => native().backendInfo(backend).memory!.inUse;
+        const before = inUse();
+        const m = new Model(MICRO_CONFIG, { backend });
+        await m.forward(input());
+        assert.ok(inUse() > before, `${backend}: the model holds no device memory`);
+        m.dispose();
+        assert.equal(inUse(), before, `${backend}: device memory still held after dispose()`);
+      }
     });
 
     it('await using disposes at the end of the block, after the call in flight', async () => {
