@@ -4,9 +4,9 @@
 // parameters costs nothing. forward/backward run off the event loop; a model
 // runs one of them at a time (calls made meanwhile are refused, not queued).
 // dispose() (or `await using`) frees the engine memory at once.
-import { Lifecycle } from './lifecycle';
 import { loadModelConfig, validateModelConfig, type ModelConfig } from './configs';
 import type { DecodedImage, DecodeOptions, ImageMeta } from './decode';
+import { Lifecycle } from './lifecycle';
 import { native, type NativeModel, type TensorData } from './native';
 
 /** The head's outputs, in the reference's order (heat = logits before the sigmoid; off channel 0 = x). */

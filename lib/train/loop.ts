@@ -30,8 +30,8 @@ import { latestCheckpoint, loadCheckpoint, removeStaleTemps, resumePoint, retire
 import { resolveTrainingBackend } from './device';
 import { MetricsLog } from './metrics_log';
 import { NativeTrainer, type StepEvent, type TrainerEvent, type TrainerState } from './native_trainer';
-import { writeReport, type ReportImage } from './report';
 import type { ConfigObject } from './overrides';
+import { writeReport, type ReportImage } from './report';
 import { resolveConfig, type ConfigFlags, type ResolvedConfig } from './resolve_config';
 import { learningRate } from './schedule';
 

@@ -8,14 +8,14 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { resolveConfig } from '../../lib/train/resolve_config';
-import { DisposedError } from '../../lib/lifecycle';
 import { loadDetector } from '../../lib/detector';
 import { saveSafetensors } from '../../lib/io/safetensors';
+import { DisposedError } from '../../lib/lifecycle';
 import { Model } from '../../lib/model';
 import { native, type NativeModel, type TensorData } from '../../lib/native';
 import { availableBackends } from '../../lib/ops';
 import { NativeTrainer } from '../../lib/train/native_trainer';
+import { resolveConfig } from '../../lib/train/resolve_config';
 import { tmpDir } from '../data/coco_fixture';
 import { MICRO_CONFIG, writeMicroFixture } from './micro_weights';
 
