@@ -138,9 +138,8 @@ export class Detector {
 
   /** Detections of each input, in order; the next image decodes while the model runs. */
   async detectBatch(inputs: readonly DetectorInput[]): Promise<ImageDetections[]> {
-    this.lifecycle.check('detectBatch');
     const out: ImageDetections[] = [];
-    for await (const r of this.detectAll(inputs, 'detectBatch')) out.push(r);
+    for await (const r of this.pipeline(inputs, 'detectBatch')) out.push(r);
     return out;
   }
 
@@ -150,9 +149,8 @@ export class Detector {
    * the model runs on this one. An input that cannot be read ends the loop with
    * an error naming it (its path, or `inputs[i]`).
    */
-  async *detectAll(inputs: Iterable<DetectorInput> | AsyncIterable<DetectorInput>, method = 'detectAll'): AsyncGenerator<ImageDetections> {
-    this.lifecycle.check(method);
-    for await (const { loaded } of prefetched(inputs, (input, i) => this.load(input, `inputs[${i}]`))) yield await this.run(loaded, method);
+  detectAll(inputs: Iterable<DetectorInput> | AsyncIterable<DetectorInput>): AsyncGenerator<ImageDetections> {
+    return this.pipeline(inputs, 'detectAll');
   }
 
   /**
@@ -201,6 +199,11 @@ export class Detector {
     const decoded = await decodeInput(input, inputName(input, where));
     const [x, mirror] = await Promise.all([testInput(decoded), flip ? testInput(decoded, { flip: true }) : null]);
     return { input: x, mirror, size: [decoded.width, decoded.height], loadMs: performance.now() - t0 };
+  }
+
+  private async *pipeline(inputs: Iterable<DetectorInput> | AsyncIterable<DetectorInput>, method: string): AsyncGenerator<ImageDetections> {
+    this.lifecycle.check(method);
+    for await (const { loaded } of prefetched(inputs, (input, i) => this.load(input, `inputs[${i}]`))) yield await this.run(loaded, method);
   }
 
   private serial<T>(method: string, work: () => Promise<T>): Promise<T> {
