@@ -31,12 +31,13 @@ export async function drawHeatmap(image: string | Buffer, heat: TensorData, meta
     rgba[4 * i + 2] = style.colour[2];
     rgba[4 * i + 3] = Math.round(alpha * Math.min(1, Math.max(0, heat.data[i]!)));
   }
+  // Bilinear: no ringing around a peak (lanczos, sharp's default, draws halos).
   const window = await sharp(rgba, { raw: { width: w, height: h, channels: 4 } })
-    .resize(pw, ph, { fit: 'fill' })
+    .resize(pw, ph, { fit: 'fill', kernel: 'linear' })
     .extract({ left, top, width: right - left, height: bottom - top })
     .png()
     .toBuffer();
   // The window is the image's size, except where the reference's pad drops a last row or column.
-  const overlay = right - left === imgW && bottom - top === imgH ? window : await sharp(window).resize(imgW, imgH, { fit: 'fill' }).png().toBuffer();
+  const overlay = right - left === imgW && bottom - top === imgH ? window : await sharp(window).resize(imgW, imgH, { fit: 'fill', kernel: 'linear' }).png().toBuffer();
   return sharp(image).removeAlpha().composite([{ input: overlay, top: 0, left: 0 }]).png().toBuffer();
 }
