@@ -272,7 +272,15 @@ function checkOptions(o: DetectorOptions): void {
  */
 export async function loadDetector(o: DetectorOptions): Promise<Detector> {
   checkOptions(o);
-  const { model, classNames } = await openModel({ config: o.config, weights: o.weights, device: o.device, log: o.log });
+  let opened: Awaited<ReturnType<typeof openModel>>;
+  try {
+    opened = await openModel({ config: o.config, weights: o.weights, device: o.device, log: o.log });
+  } catch (e) {
+    // The model is opened as the commands open it, whose errors name their flags; here the options are meant.
+    if (e instanceof Error) e.message = e.message.replace(/--(weights|config|device)\b/g, 'options.$1');
+    throw e;
+  }
+  const { model, classNames } = opened;
   const n = model.config.numClasses;
   const names = classNames ?? (n === COCO_CLASSES.length ? [...COCO_CLASSES] : Array.from({ length: n }, (_, k) => `class_${k}`));
   return new Detector(model, { classNames: names, flip: o.flip ?? false, scoreThreshold: o.scoreThreshold ?? 0.3, maxDetections: o.maxDetections ?? 100 });

@@ -121,7 +121,9 @@ describe('loadDetector', function () {
     await assert.rejects(loadDetector({ weights: f.weights, scoreThreshold: 2 }), /options\.scoreThreshold must be a number in \[0, 1\], got 2/);
     await assert.rejects(loadDetector({ weights: f.weights, maxDetections: 0 }), /options\.maxDetections must be a positive integer, got 0/);
     await assert.rejects(loadDetector({ weights: f.weights, flip: 'yes' as never }), /options\.flip must be a boolean/);
-    await assert.rejects(loadDetector({ weights: f.weights, config: MICRO_CONFIG }), /does not fit --config \(the model config object given\) \(nothing was loaded\)/);
+    await assert.rejects(loadDetector({ weights: f.weights, config: MICRO_CONFIG }), /^Error: options\.weights .* does not fit options\.config \(the model config object given\) \(nothing was loaded\)/);
+    await assert.rejects(loadDetector({ weights: f.weights, device: 'tpu' }), /^Error: options\.device tpu: /);
+    await assert.rejects(loadDetector({ weights: path.join(f.dir, 'none.safetensors') }), /none\.safetensors/);
   });
 
   it('takes the architecture as a config object for weights that record none', async () => {
@@ -129,7 +131,7 @@ describe('loadDetector', function () {
     const m = new Model(MICRO_CONFIG, { seed: 4 });
     saveSafetensors(weights, Object.entries(m.stateDict()));
     m.dispose();
-    await assert.rejects(loadDetector({ weights }), /does not record its architecture/);
+    await assert.rejects(loadDetector({ weights }), /^Error: options\.weights .*: this file does not record its architecture; pass options\.config/);
     await using det = await loadDetector({ weights, config: MICRO_CONFIG, scoreThreshold: 0 });
     assert.equal(det.classNames.join(','), 'class_0,class_1');
     assert.ok((await det.detect(images[0]!)).every((d) => d.categoryId < 2 && d.label === `class_${d.categoryId}`));
