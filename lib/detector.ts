@@ -9,7 +9,7 @@ import type { ModelConfig } from './configs';
 import { COCO_CLASSES } from './data/coco_classes';
 import { decodeImage, decodeImageBuffer, rawPixelsToImage, type DecodedImage, type RawPixels } from './data/image_decode';
 import { testInput, type TestInput } from './data/train_loader';
-import type { TestMeta } from './data/transforms';
+import { REFERENCE_TEST, type TestMeta, type TestTransformConfig } from './data/transforms';
 import { openModel } from './eval/open_model';
 import { predictImage, prefetched } from './eval/predict';
 import { Lifecycle } from './lifecycle';
@@ -101,6 +101,8 @@ export class Detector {
   readonly flip: boolean;
   readonly scoreThreshold: number;
   readonly maxDetections: number;
+  /** The test pipeline's padding and normalisation (the reference's unless the weights say otherwise). */
+  private readonly transform: TestTransformConfig;
   private readonly lifecycle: Lifecycle;
   /** Settles when the last model call queued does: calls run one after the other (the engine refuses a second one while one runs). */
   private queue: Promise<void> = Promise.resolve();
@@ -110,13 +112,14 @@ export class Detector {
   /** Use loadDetector(). */
   constructor(
     private readonly modelRef: Model,
-    o: { classNames: readonly string[]; flip: boolean; scoreThreshold: number; maxDetections: number },
+    o: { classNames: readonly string[]; flip: boolean; scoreThreshold: number; maxDetections: number; transform?: TestTransformConfig },
   ) {
     this.device = modelRef.backend;
     this.classNames = o.classNames;
     this.flip = o.flip;
     this.scoreThreshold = o.scoreThreshold;
     this.maxDetections = o.maxDetections;
+    this.transform = o.transform ?? REFERENCE_TEST;
     // The model is this detector's child: disposing the detector disposes it.
     this.lifecycle = new Lifecycle(this, 'Detector', () => modelRef.dispose());
   }
@@ -197,7 +200,8 @@ export class Detector {
   private async load(input: DetectorInput, where: string, flip = this.flip): Promise<LoadedImage> {
     const t0 = performance.now();
     const decoded = await decodeInput(input, inputName(input, where));
-    const [x, mirror] = await Promise.all([testInput(decoded), flip ? testInput(decoded, { flip: true }) : null]);
+    const transform = this.transform;
+    const [x, mirror] = await Promise.all([testInput(decoded, { transform }), flip ? testInput(decoded, { flip: true, transform }) : null]);
     return { input: x, mirror, size: [decoded.width, decoded.height], loadMs: performance.now() - t0 };
   }
 
