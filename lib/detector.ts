@@ -274,14 +274,22 @@ function checkOptions(o: DetectorOptions): void {
  * weights loaded strictly by name, on `device`. Dispose it (or `await using`)
  * to free the model's memory.
  */
-export async function loadDetector(o: DetectorOptions): Promise<Detector> {
+export function loadDetector(o: DetectorOptions): Promise<Detector> {
+  return openDetector(o, 'options');
+}
+
+/**
+ * loadDetector for a caller that says which names its errors use: 'options'
+ * (options.weights, ...) for code, 'flags' (--weights, ...) for `cornernet detect`.
+ */
+export async function openDetector(o: DetectorOptions, errorTerms: 'options' | 'flags'): Promise<Detector> {
   checkOptions(o);
   let opened: Awaited<ReturnType<typeof openModel>>;
   try {
     opened = await openModel({ config: o.config, weights: o.weights, device: o.device, log: o.log });
   } catch (e) {
-    // The model is opened as the commands open it, whose errors name their flags; here the options are meant.
-    if (e instanceof Error) e.message = e.message.replace(/--(weights|config|device)\b/g, 'options.$1');
+    // The model is opened as the commands open it, whose errors name their flags.
+    if (errorTerms === 'options' && e instanceof Error) e.message = e.message.replace(/--(weights|config|device)\b/g, 'options.$1');
     throw e;
   }
   const { model, classNames } = opened;

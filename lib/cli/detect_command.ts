@@ -4,7 +4,7 @@ import * as path from 'path';
 import type { CommandModule } from 'yargs';
 
 import { notAnImageFile } from '../data/image_decode';
-import { loadDetector } from '../detector';
+import { openDetector } from '../detector';
 import { drawDetections } from '../render/draw_detections';
 import { drawHeatmap } from '../render/draw_heatmap';
 import { checkNumericFlags } from './numeric_flags';
@@ -84,7 +84,7 @@ export const detectCommand: CommandModule<object, DetectArgs> = {
       const problem = await notAnImageFile(file);
       if (problem) throw new Error(problem);
     }
-    await using detector = await loadDetector({ weights: a.weights, config: a.config, device: a.device, flip: a.flip, scoreThreshold: a['score-thr'], log });
+    await using detector = await openDetector({ weights: a.weights, config: a.config, device: a.device, flip: a.flip, scoreThreshold: a['score-thr'], log }, 'flags');
     for (const dir of [a.out, a.heatmaps]) if (dir) fs.mkdirSync(dir, { recursive: true });
     const taken = new Set<string>();
     const drawnPaths = a.out ? outputPaths(a.images, a.out, '', taken) : [];

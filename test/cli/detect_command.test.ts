@@ -67,6 +67,14 @@ describe('cornernet detect', function () {
     assert.ok(!a!.equals(b!), 'both outputs hold the same drawing');
   });
 
+  it('errors name the flags (--weights, --config, --device), as the other commands\' do', () => {
+    const r = cornernet(['detect', '--weights', f.weights, '--config', 'hourglass52', f.images('val')[0]!]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^cornernet: --weights .*weights\.safetensors does not fit --config hourglass52 \(nothing was loaded\)/);
+    const d = cornernet(['detect', '--weights', f.weights, '--device', 'tpu', f.images('val')[0]!]);
+    assert.match(d.stderr, /^cornernet: --device tpu: /);
+  });
+
   it('--time prints the milliseconds per image and adds them to the JSON', () => {
     const r = cornernet(['detect', '--weights', f.weights, '--device', 'cpu', '--time', ...f.images('val')]);
     assert.equal(r.status, 0, r.stderr);
