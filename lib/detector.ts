@@ -22,7 +22,10 @@ export type { RawPixels } from './data/image_decode';
 export type DetectorInput = string | Uint8Array | RawPixels;
 
 export interface DetectorOptions {
-  /** safetensors: a training checkpoint of this package, or weights under the reference's key names. */
+  /**
+   * safetensors (a training checkpoint of this package, or weights under the
+   * reference's key names) or a PyTorch checkpoint (.pth), read as --weights reads it.
+   */
   weights: string;
   /**
    * The architecture: a recipe or model preset name, a JSON config file, or a
@@ -292,8 +295,8 @@ export async function openDetector(o: DetectorOptions, errorTerms: 'options' | '
     if (errorTerms === 'options' && e instanceof Error) e.message = e.message.replace(/--(weights|config|device)\b/g, 'options.$1');
     throw e;
   }
-  const { model, classNames } = opened;
+  const { model, classNames, transform } = opened;
   const n = model.config.numClasses;
   const names = classNames ?? (n === COCO_CLASSES.length ? [...COCO_CLASSES] : Array.from({ length: n }, (_, k) => `class_${k}`));
-  return new Detector(model, { classNames: names, flip: o.flip ?? false, scoreThreshold: o.scoreThreshold ?? 0.3, maxDetections: o.maxDetections ?? 100 });
+  return new Detector(model, { classNames: names, flip: o.flip ?? false, scoreThreshold: o.scoreThreshold ?? 0.3, maxDetections: o.maxDetections ?? 100, transform });
 }

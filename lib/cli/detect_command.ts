@@ -58,7 +58,7 @@ export const detectCommand: CommandModule<object, DetectArgs> = {
     y
       .positional('images', { type: 'string', array: true, demandOption: true, describe: 'Image files (JPEG, PNG, WebP, ...)' })
       .option('config', { type: 'string', describe: 'Recipe, model preset or JSON config (default: the one stored in a training checkpoint)' })
-      .option('weights', { type: 'string', demandOption: true, describe: 'safetensors: a training checkpoint or weights with the reference key names' })
+      .option('weights', { type: 'string', demandOption: true, describe: 'safetensors (a training checkpoint, or weights with the reference key names) or a PyTorch checkpoint (.pth)' })
       .option('out', {
         type: 'string',
         describe:

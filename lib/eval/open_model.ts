@@ -1,10 +1,13 @@
 // The model for `cornernet test` / `cornernet detect` and loadDetector(): its
 // architecture from --config (a recipe, a model preset, a JSON file, or from code
 // a model config object) or from the training checkpoint given as --weights, its
-// weights loaded strictly by name.
+// weights loaded strictly by name; the test pipeline's normalisation is the one
+// the weights expect (the reference's, or the original CornerNet's for weights
+// converted from it).
 import * as fs from 'fs';
 
 import { loadModelConfig, validateModelConfig, type ModelConfig } from '../configs';
+import { REFERENCE_TEST, type TestTransformConfig } from '../data/transforms';
 import { JsonFileError, readJsonFile } from '../io/json_file';
 import { loadWeights, loadWeightsInto, weightsArchitecture } from '../io/weights';
 import { Model } from '../model';
@@ -21,7 +24,8 @@ export interface OpenModelOptions {
   log?: (line: string) => void;
 }
 
-function configFromSpec(spec: string): ModelConfig {
+/** A model config from --config: a recipe, a model preset, or a JSON file (a whole config, or a model section). */
+export function configFromSpec(spec: string): ModelConfig {
   if (recipes[spec]) return resolveConfig(spec).model;
   if (fs.existsSync(spec)) {
     let raw: unknown;
@@ -35,7 +39,15 @@ function configFromSpec(spec: string): ModelConfig {
   return loadModelConfig(spec);
 }
 
-export async function openModel(o: OpenModelOptions): Promise<{ model: Model; classNames: string[] | null; backend: string }> {
+export interface OpenedModel {
+  model: Model;
+  classNames: string[] | null;
+  backend: string;
+  /** The test pipeline for these weights. */
+  transform: TestTransformConfig;
+}
+
+export async function openModel(o: OpenModelOptions): Promise<OpenedModel> {
   const w = await loadWeights(o.weights);
   const given = typeof o.config === 'object' ? validateModelConfig(o.config, 'config') : undefined;
   const spec = typeof o.config === 'string' ? o.config : undefined;
@@ -55,5 +67,7 @@ export async function openModel(o: OpenModelOptions): Promise<{ model: Model; cl
     model.dispose();
     throw e;
   }
-  return { model, classNames: w.classNames, backend };
+  if (w.input) o.log?.(`input normalisation of ${o.weights}: mean ${w.input.mean.map((v) => v.toFixed(3)).join('/')}, std ${w.input.std.map((v) => v.toFixed(3)).join('/')} (${w.input.source})`);
+  const transform = w.input ? { ...REFERENCE_TEST, mean: w.input.mean, std: w.input.std } : REFERENCE_TEST;
+  return { model, classNames: w.classNames, backend, transform };
 }

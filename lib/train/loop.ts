@@ -7,6 +7,7 @@
 //   checkpoints/       iter_XXXXXXXX.safetensors (the last K); abandoned-<time>/ holds
 //                      those past the point a --resume went back to
 //   eval.json          the final evaluation, as `cornernet eval --json` prints it
+//   load_from.json     with train.loadFrom (fine-tuning): what was loaded (load_from.ts)
 //   report.html        loss and AP curves, val images with predicted boxes
 import * as fs from 'fs';
 import * as path from 'path';
@@ -33,6 +34,7 @@ import { NativeTrainer, type StepEvent, type TrainerEvent, type TrainerState } f
 import type { ConfigObject } from './overrides';
 import { writeReport, type ReportImage } from './report';
 import { resolveConfig, type ConfigFlags, type ResolvedConfig } from './resolve_config';
+import { loadFrom } from './load_from';
 import { learningRate } from './schedule';
 
 export interface TrainOptions extends ConfigFlags {
@@ -419,6 +421,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   try {
     if (resumeFrom) await trainer.load(resumeFrom.state);
+    else if (c.train.loadFrom !== null) await loadFrom(trainer, c.train.loadFrom, workDir, log);
     const deadline = c.train.maxMinutes !== null ? t0 + c.train.maxMinutes * 60000 : Infinity;
     outer: for (; epoch < c.train.epochs; epoch++, start = { batches: 0, images: 0 }) {
       let b = start.batches;

@@ -45,6 +45,8 @@ export interface ConfigFlags {
   maxIters?: number;
   maxMinutes?: number;
   seed?: number;
+  /** Fine-tuning: train.loadFrom (resolved to an absolute path). */
+  loadFrom?: string;
   set?: readonly string[];
 }
 
@@ -92,6 +94,7 @@ export function composeConfig(spec: string | ConfigObject, flags: ConfigFlags = 
   if (flags.maxIters !== undefined) sets.push(`train.maxIters=${flags.maxIters}`);
   if (flags.maxMinutes !== undefined) sets.push(`train.maxMinutes=${flags.maxMinutes}`);
   if (flags.seed !== undefined) sets.push(`train.seed=${flags.seed}`);
+  if (flags.loadFrom !== undefined) sets.push(`train.loadFrom=${JSON.stringify(path.resolve(flags.loadFrom))}`);
   return applyOverrides(c, [...sets, ...(flags.set ?? [])]);
 }
 
