@@ -11,8 +11,11 @@ import sharp from 'sharp';
 
 import { loadCoco } from '../../lib/data/coco_loader';
 import { loadTestImageFile } from '../../lib/data/train_loader';
+import { REFERENCE_TEST } from '../../lib/data/transforms';
+import { predictImage } from '../../lib/eval/predict';
+import { ORIGINAL_INPUT } from '../../lib/io/torch_import';
 import { loadDetector, type Detection, type DetectorInput, type ImageDetections } from '../../lib/detector';
-import { saveSafetensors } from '../../lib/io/safetensors';
+import { loadSafetensors, saveSafetensors } from '../../lib/io/safetensors';
 import { Model } from '../../lib/model';
 import { cornernet, makeCliFixture, type CliFixture } from '../cli/cli_fixture';
 import { MICRO_CONFIG } from './micro_weights';
@@ -135,6 +138,20 @@ describe('loadDetector', function () {
     await using det = await loadDetector({ weights, config: MICRO_CONFIG, scoreThreshold: 0 });
     assert.equal(det.classNames.join(','), 'class_0,class_1');
     assert.ok((await det.detect(images[0]!)).every((d) => d.categoryId < 2 && d.label === `class_${d.categoryId}`));
+  });
+
+  it('runs the test transform the weights ask for (the original CornerNet\'s normalisation)', async () => {
+    const file = loadSafetensors(f.weights);
+    const weights = path.join(f.dir, 'original-input.safetensors');
+    saveSafetensors(weights, file.tensors, { ...file.metadata, input: JSON.stringify(ORIGINAL_INPUT) });
+    await using original = await loadDetector({ weights, device: 'cpu', scoreThreshold: 0 });
+    await using reference = await loadDetector({ weights: f.weights, device: 'cpu', scoreThreshold: 0 });
+    const model = original.model;
+    const transform = { ...REFERENCE_TEST, mean: ORIGINAL_INPUT.mean, std: ORIGINAL_INPUT.std };
+    const d = await predictImage(model, await loadTestImageFile(images[0]!, { transform }), null);
+    const got = plain(await original.detect(images[0]!));
+    assert.deepEqual(got.map((x) => x.score), Array.from(d.scores));
+    assert.notDeepEqual(got, plain(await reference.detect(images[0]!)), 'the normalisation made no difference');
   });
 
   it('keeps the best maxDetections, all above scoreThreshold', async () => {
