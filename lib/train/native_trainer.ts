@@ -23,8 +23,13 @@ export interface NativeTrainerOptions {
   model: ModelArchitecture;
   /** Data-parallel replicas, each taking batch/replicas images. */
   replicas?: number;
-  /** 'cpu', 'cuda', 'cuda:N' (replicas > 1 on cuda use one device each). */
+  /** 'cpu', 'cuda', 'cuda:N' (replicas > 1 on cuda use one device each), 'cuda-emu' (tests). */
   backend?: string;
+  /**
+   * Several CUDA replicas with NCCL: the all-reduce bucket size in bytes (default 25 MiB, as DDP);
+   * buckets start while backward runs. Ignored without NCCL and on the CPU.
+   */
+  allReduceBucketBytes?: number;
   /** Parameter initialisation seed. */
   seed?: number;
   adam?: { beta1?: number; beta2?: number; eps?: number; weightDecay?: number; gradClip?: number | null };
@@ -57,6 +62,8 @@ export interface StepEvent {
   waitSeconds: number;
   /** nonfinite: the first term that was NaN or Inf, e.g. "det (stack 0)", or "gradient norm". */
   term?: string;
+  /** Several CUDA replicas on NCCL: all-reduce buckets per replica, and how many started during backward. */
+  allReduce?: { buckets: number; duringBackward: number };
 }
 export interface ErrorEvent {
   type: 'error';
