@@ -100,6 +100,9 @@ export interface NativeModel {
   gradients(): Record<string, TensorData>;
   zeroGrad(): void;
   detect(args: object): Promise<unknown>;
+  /** Frees the network now, or when the async call in flight ends; later calls throw. */
+  release(): void;
+  released(): boolean;
 }
 
 /** One op of the engine's list (native/engine/ops.def). */

@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { recipeNames } from '../train/recipes';
 import { checkNumericFlags, nonNegativeInteger, positiveInteger, positiveNumber } from './numeric_flags';
 import { detectLaunch } from '../train/distributed';
-import { train } from '../train/loop';
+import { train } from '../train/train_api';
 
 interface TrainArgs {
   config: string;
@@ -59,8 +59,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     };
     for (const sig of signals) process.on(sig, onSignal);
     try {
-      const r = await train({
-        config: a.config,
+      const r = await train(a.config, {
         data: a.data,
         workDir: a['work-dir'],
         device: a.device,
@@ -72,6 +71,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         seed: a.seed,
         set: a.set,
         signal: ctl.signal,
+        progressStream: process.stderr,
       });
       if (r.stopped === 'interrupted') process.exitCode = 130;
     } catch (e) {

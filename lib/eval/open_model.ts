@@ -1,11 +1,12 @@
-// The model for `cornernet test` / `cornernet detect`: its architecture from
-// --config (a recipe, a model preset, or a JSON file) or from the training
-// checkpoint given as --weights, its weights loaded strictly by name; the test
-// pipeline's normalisation is the one the weights expect (the reference's, or
-// the original CornerNet's for weights converted from it).
+// The model for `cornernet test` / `cornernet detect` and loadDetector(): its
+// architecture from --config (a recipe, a model preset, a JSON file, or from code
+// a model config object) or from the training checkpoint given as --weights, its
+// weights loaded strictly by name; the test pipeline's normalisation is the one
+// the weights expect (the reference's, or the original CornerNet's for weights
+// converted from it).
 import * as fs from 'fs';
 
-import { loadModelConfig, type ModelConfig } from '../configs';
+import { loadModelConfig, validateModelConfig, type ModelConfig } from '../configs';
 import { REFERENCE_TEST, type TestTransformConfig } from '../data/transforms';
 import { JsonFileError, readJsonFile } from '../io/json_file';
 import { loadWeights, loadWeightsInto, weightsArchitecture } from '../io/weights';
@@ -15,7 +16,7 @@ import { recipes } from '../train/recipes';
 import { resolveConfig } from '../train/resolve_config';
 
 export interface OpenModelOptions {
-  config?: string;
+  config?: string | ModelConfig;
   weights: string;
   device?: string;
   /** The dataset's class count, when known: an architecture from a preset takes it. */
@@ -48,7 +49,9 @@ export interface OpenedModel {
 
 export async function openModel(o: OpenModelOptions): Promise<OpenedModel> {
   const w = await loadWeights(o.weights);
-  const arch = weightsArchitecture(w, o.config);
+  const given = typeof o.config === 'object' ? validateModelConfig(o.config, 'config') : undefined;
+  const spec = typeof o.config === 'string' ? o.config : undefined;
+  const arch = given ?? weightsArchitecture(w, spec);
   let cfg: ModelConfig;
   if (typeof arch === 'string') {
     cfg = configFromSpec(arch);
@@ -58,7 +61,12 @@ export async function openModel(o: OpenModelOptions): Promise<OpenedModel> {
   }
   const backend = resolveTrainingBackend(o.device ?? 'auto', o.log, 'test');
   const model = new Model(cfg, { backend });
-  loadWeightsInto(model, w, o.config);
+  try {
+    loadWeightsInto(model, w, given ? '(the model config object given)' : spec);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   if (w.input) o.log?.(`input normalisation of ${o.weights}: mean ${w.input.mean.map((v) => v.toFixed(3)).join('/')}, std ${w.input.std.map((v) => v.toFixed(3)).join('/')} (${w.input.source})`);
   const transform = w.input ? { ...REFERENCE_TEST, mean: w.input.mean, std: w.input.std } : REFERENCE_TEST;
   return { model, classNames: w.classNames, backend, transform };

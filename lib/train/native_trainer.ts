@@ -1,6 +1,7 @@
 // Typed wrapper of the engine's Trainer: training steps run on a dedicated
 // native thread; this side feeds batches, receives one event per step, and asks
 // for snapshots (checkpoints) and loads (resume) between steps.
+import { DisposedError, Lifecycle } from '../lifecycle';
 import { native, type TensorData } from '../native';
 import type { ProcessGroup } from './distributed';
 
@@ -113,15 +114,24 @@ interface NativeTrainerHandle {
 
 export class NativeTrainer {
   private readonly handle: NativeTrainerHandle;
-  private closed = false;
+  private readonly lifecycle: Lifecycle;
+  private closing: Promise<void> | null = null;
 
   constructor(opts: NativeTrainerOptions, onEvent: (e: TrainerEvent) => void) {
     const Ctor = (native() as unknown as { Trainer: new (o: NativeTrainerOptions, cb: (e: TrainerEvent) => void) => NativeTrainerHandle }).Trainer;
-    this.handle = new Ctor(opts, onEvent);
+    const handle = new Ctor(opts, onEvent);
+    this.handle = handle;
+    // Dropped without close(), the training thread would live (and hold its
+    // replicas) until the process ends: the backstop stops it.
+    this.lifecycle = new Lifecycle(this, 'NativeTrainer', () => {
+      handle.cancel();
+      void handle.close();
+    });
   }
 
   /** Queues one step; returns how many steps are queued or running. */
   feed(b: TrainBatch): number {
+    this.check('feed');
     return this.handle.feed(b);
   }
   /** Steps fed but not yet reported. */
@@ -130,34 +140,60 @@ export class NativeTrainer {
   }
   /** Weights (replica 0, BN statistics included) and optimizer state, after every queued step. */
   snapshot(): Promise<TrainerState> {
-    return this.handle.snapshot();
+    return this.checked('snapshot', () => this.handle.snapshot());
   }
   /** Replaces weights (and optimizer state when given) on every replica. */
   load(s: { stateDict: StateDict; optimizer?: OptimizerState }, o?: { strict?: boolean }): Promise<LoadReport> {
-    return this.handle.load(s, o);
+    return this.checked('load', () => this.handle.load(s, o));
   }
   /** Drops queued steps once the running one ends; snapshot/load/close still work. */
   cancel(): void {
     this.handle.cancel();
   }
   keys(): { name: string; shape: number[]; kind: string }[] {
+    this.check('keys');
     return this.handle.keys();
   }
   /** With a group: rank 0's weights, BN statistics and optimizer state on every rank (after queued steps). */
   syncFromRoot(): Promise<void> {
-    return this.handle.syncFromRoot();
+    return this.checked('syncFromRoot', () => this.handle.syncFromRoot());
   }
   /**
    * With a group: the next step carries the request to every rank; its event has `stop`,
    * and every rank then drops the steps fed after it.
    */
   requestStop(why: 'interrupted' | 'max-minutes'): void {
+    this.check('requestStop');
     this.handle.requestStop(why);
   }
-  /** Ends the thread after what is queued. Safe to call twice. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.handle.close();
+  /**
+   * Ends the thread after what is queued; the engine frees the replicas,
+   * gradients and optimizer moments as it ends. Safe to call twice.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.handle.close().finally(() => this.lifecycle.dispose());
+    return this.closing;
+  }
+  /** Drops the queued steps, then closes: the step running ends first. */
+  dispose(): Promise<void> {
+    if (!this.closing) this.handle.cancel();
+    return this.close();
+  }
+  /** `await using trainer = new NativeTrainer(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  private check(method: string): void {
+    this.lifecycle.check(method);
+    if (this.closing) throw new DisposedError(`NativeTrainer.${method}: this NativeTrainer is closing (close() or dispose() was called)`);
+  }
+  private checked<T>(method: string, start: () => Promise<T>): Promise<T> {
+    try {
+      this.check(method);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return start();
   }
 }

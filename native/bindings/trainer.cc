@@ -259,6 +259,8 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
 
   void on_thread_finished(Napi::Env env) {
     if (thread_.joinable()) thread_.join();
+    // The replicas, gradients and optimizer moments go now, not when the JS object is collected.
+    trainer_.reset();
     closed_ = true;
     for (auto& d : close_waiters_) d.Resolve(env.Undefined());
     close_waiters_.clear();
@@ -577,6 +579,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   // keys() -> [{name, shape, kind}] of the model (same as Model.keys()).
   Napi::Value keys(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    check_open(env, "keys");
     const auto& entries = trainer_->model(0).store().entries();
     Napi::Array out = Napi::Array::New(env, entries.size());
     uint32_t i = 0;
