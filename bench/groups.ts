@@ -7,6 +7,7 @@ import { cornerPoolGroups } from './corner_pool';
 import { dataLoadGroups } from './data_load';
 import { dataPipelineGroups } from './data_pipeline';
 import { decodeGroups } from './decode';
+import { distributedGroups } from './distributed';
 import type { BenchGroup } from './harness';
 import { modelGroups } from './model';
 import { opsGroups } from './ops';
@@ -23,6 +24,7 @@ export const groups: BenchGroup[] = [
   ...dataLoadGroups,
   ...modelGroups,
   ...trainGroups,
+  ...distributedGroups,
   // Opt-in: only with --only ops.
   ...opsGroups,
 ];
