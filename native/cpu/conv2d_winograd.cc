@@ -51,7 +51,7 @@ void transform_weights(ThreadPool& pool, const WinogradF4x3Kernels& k, const Win
 // changes them before they come by again. So a weight is kept only the second
 // time its key comes by: training never pays for a copy it cannot reuse. The
 // cache holds at most kCacheBytes (a model's transformed 3x3 weights are 4x
-// its weights: hourglass104's would be 3 GB); when full it drops entries no
+// its weights: hourglass104's would be 3 GB, a small model's fit); when full it drops entries no
 // call has used for kStaleCalls calls (weights of a model that is gone), else
 // the newcomer runs uncached. A newer version of a cached weight replaces it.
 class WeightCache {
@@ -104,7 +104,7 @@ class WeightCache {
   }
 
  private:
-  static constexpr size_t kCacheBytes = size_t{256} << 20;
+  static constexpr size_t kCacheBytes = size_t{64} << 20;
   static constexpr uint64_t kStaleCalls = 4096;
   static constexpr size_t kMaxSeen = 4096;
   struct Entry {

@@ -42,8 +42,14 @@ Tensor Conv2d::forward(const Pass& p, const Tensor& x) {
   return y;
 }
 
-Tensor Conv2d::forward_folded(const Pass& p, const Tensor& x, const BatchNorm2d& bn) {
+Tensor Conv2d::forward_bn(const Pass& p, const Tensor& x, BatchNorm2d& bn) {
   CN_CHECK(folds_batch_norm(p), "internal: conv ", w_->name, ": batch norm is folded only for inference");
+  const Shape out{x.size(0), cout_, conv_out_size(x.size(2), k_, params_.stride_h, params_.pad_h),
+                  conv_out_size(x.size(3), k_, params_.stride_w, params_.pad_w)};
+  if (shape_numel(w_->shape) > shape_numel(out)) {
+    folded_ = Folded{};
+    return bn.forward(p, forward(p, x));
+  }
   if (folded_.version != p.store.version() || folded_.be != &p.be) {
     std::vector<double> scale, shift;
     bn.eval_scale_shift(p.be, scale, shift);
@@ -63,8 +69,7 @@ Tensor Conv2d::forward_folded(const Pass& p, const Tensor& x, const BatchNorm2d&
     folded_.version = p.store.version();
     folded_.be = &p.be;
   }
-  Tensor y = p.be.empty({x.size(0), cout_, conv_out_size(x.size(2), k_, params_.stride_h, params_.pad_h),
-                         conv_out_size(x.size(3), k_, params_.stride_w, params_.pad_w)});
+  Tensor y = p.be.empty(out);
   p.be.conv2d_forward(x, folded_.w, folded_.b, params_at(folded_.version), y);
   x_ = Tensor{};
   return y;
@@ -181,7 +186,7 @@ Tensor ConvModule::forward(const Pass& p, const Tensor& x, bool keep_input, bool
   CN_CHECK(keep_output || (act_ && !bn_.empty()), "internal: only a conv-BN-ReLU module can rebuild its output");
   Tensor y;
   if (!bn_.empty() && folds_batch_norm(p)) {
-    y = conv_.forward_folded(p, x, bn_[0]);
+    y = conv_.forward_bn(p, x, bn_[0]);
   } else {
     Pass conv_pass = p;
     conv_pass.record = p.record && keep_input;
@@ -257,14 +262,14 @@ Tensor BasicBlock::forward(const Pass& p, const Tensor& x) {
 }
 
 Tensor BasicBlock::forward_folded(const Pass& p, const Tensor& x) {
-  Tensor h = conv1_.forward_folded(p, x, bn1_);
+  Tensor h = conv1_.forward_bn(p, x, bn1_);
   p.be.relu_forward(h, h);
-  Tensor y = conv2_.forward_folded(p, h, bn2_);
+  Tensor y = conv2_.forward_bn(p, h, bn2_);
   h = Tensor{};
   if (ds_conv_.empty()) {
     p.be.axpy(1.f, x, y);
   } else {
-    p.be.axpy(1.f, ds_conv_[0].forward_folded(p, x, ds_bn_[0]), y);
+    p.be.axpy(1.f, ds_conv_[0].forward_bn(p, x, ds_bn_[0]), y);
   }
   p.be.relu_forward(y, y);
   y_ = Tensor{};

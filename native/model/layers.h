@@ -29,9 +29,9 @@ void sum_into(Backend& be, Tensor& acc, const Tensor& t);
 
 class BatchNorm2d;
 
-// Inference (eval mode, nothing recorded) runs each
-// convolution followed by a batch norm as one convolution with the BN folded into
-// its weights and bias; ReLUs after it then run in place on its output.
+// Inference (eval mode, nothing recorded) may run a convolution followed by a
+// batch norm as one convolution with the BN folded into its weights and bias
+// (Conv2d::forward_bn); ReLUs after it run in place on its output either way.
 inline bool folds_batch_norm(const Pass& p) { return !p.train && !p.record; }
 
 enum class ConvInit {
@@ -48,11 +48,15 @@ class Conv2d {
   Tensor backward(const Pass& p, const Tensor& gy, bool need_gx);
   // For a forward run with record off: the caller brings the input back.
   Tensor backward(const Pass& p, const Tensor& x, const Tensor& gy, bool need_gx);
-  // Inference only (folds_batch_norm): bn(conv(x)) as one convolution with
-  // w' = w * s and b' = beta + (b - mean) * s per output channel,
-  // s = gamma / sqrt(running_var + eps). The folded weights are computed once per
-  // store version and backend and kept until the weights change.
-  Tensor forward_folded(const Pass& p, const Tensor& x, const BatchNorm2d& bn);
+  // Inference only (folds_batch_norm): bn(conv(x)). Where the folded weights
+  // take no more memory than the output (the layers of high resolution, whose
+  // BN pass costs most), as one convolution with w' = w * s and
+  // b' = beta + (b - mean) * s per output channel, s = gamma / sqrt(running_var
+  // + eps), folded once per store version and backend and kept until the weights
+  // change; elsewhere (4x4 to 32x32 levels of 384-512 channels, where a copy of
+  // the weights would cost more memory than the BN pass costs time) conv and BN
+  // apart.
+  Tensor forward_bn(const Pass& p, const Tensor& x, BatchNorm2d& bn);
   void release() { x_ = Tensor{}; }
   Entry* bias() { return b_; }
 
@@ -67,7 +71,7 @@ class Conv2d {
     p.weight_version = weight_version;
     return p;
   }
-  // forward_folded's weights and bias, and what they were folded from.
+  // forward_bn's folded weights and bias, and what they were folded from.
   struct Folded {
     Tensor w, b;
     uint64_t version = 0;
@@ -85,7 +89,7 @@ class BatchNorm2d {
   Tensor recompute(const Pass& p);
   void release();
   // The eval-mode transform as y = x * scale + shift per channel, in double,
-  // from the current weights and running statistics (for Conv2d::forward_folded).
+  // from the current weights and running statistics (for Conv2d::forward_bn).
   void eval_scale_shift(Backend& be, std::vector<double>& scale, std::vector<double>& shift) const;
 
  private:
@@ -134,7 +138,7 @@ class BasicBlock {
   void release();
 
  private:
-  Tensor forward_folded(const Pass& p, const Tensor& x);  // inference: every conv-BN pair folded
+  Tensor forward_folded(const Pass& p, const Tensor& x);  // inference: each conv-BN pair through forward_bn
 
   Conv2d conv1_;
   BatchNorm2d bn1_;

@@ -1,8 +1,9 @@
 // Folded and fused paths against the plain ones, on random weights and inputs.
-// An eval forward that records nothing folds every convolution + batch norm
-// into one convolution (weights and bias folded once per weights version); one
-// that records (for an eval-mode backward) runs them apart, so the two must
-// agree within float tolerance. The folded weights, and the Winograd-transformed
+// An eval forward that records nothing folds convolution + batch norm pairs
+// into one convolution (weights and bias folded once per weights version, where
+// the copy is no larger than the layer's output: both kinds run in each model
+// here); one that records (for an eval-mode backward) runs them apart, so the
+// two must agree within float tolerance. The folded weights, and the Winograd-transformed
 // weights the CPU keeps between calls, must follow every change of the weights:
 // a load, and the running statistics a train-mode forward moves.
 import * as assert from 'assert';
@@ -49,7 +50,7 @@ function assertCloseOutputs(label: string, got: HeadOutputs[], want: HeadOutputs
 
 const input = (n: number, size: number, seed: number): TensorData => randomTensor([n, 3, size, size], seed);
 
-describe('folded batch norm and cached Winograd weights', () => {
+describe('folded batch norm and cached Winograd weights (native/model/README.md)', () => {
   const split = backendsFor(native().modelOps('test'));
 
   it('eval forward with every conv-BN folded matches the unfolded eval forward (parity model, random BN) [cpu]', async () => {
