@@ -254,7 +254,7 @@ class Backend {
     check::same_shape(*this, Op::ReluForward, x, "x", y, "y");
     run_relu_forward(x, y);
   }
-  // gx = gy where y > 0, else 0 (y is the forward output).
+  // gx = gy where y > 0, else 0 (y is the forward output). gx may be gy (in place).
   void relu_backward(const Tensor& y, const Tensor& gy, Tensor& gx) {
     check::same_shape(*this, Op::ReluBackward, y, "y", gy, "gradY");
     check::same_shape(*this, Op::ReluBackward, y, "y", gx, "gradX");

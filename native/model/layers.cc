@@ -284,11 +284,11 @@ Tensor BasicBlock::backward(const Pass& p, const Tensor& gy) {
   Tensor g2 = bn2_.backward(p, g_sum);
   Tensor h = bn1_.recompute(p);
   p.be.relu_forward(h, h);
-  Tensor gh = conv2_.backward(p, h, g2, true);
+  // In place: conv2's input gradient is this block's own.
+  Tensor gh_pre = conv2_.backward(p, h, g2, true);
   g2 = Tensor{};
-  Tensor gh_pre = p.be.empty(gh.shape());
-  p.be.relu_backward(h, gh, gh_pre);
-  h = gh = Tensor{};
+  p.be.relu_backward(h, gh_pre, gh_pre);
+  h = Tensor{};
   Tensor gx = conv1_.backward(p, bn1_.backward(p, gh_pre), true);
   gh_pre = Tensor{};
   if (ds_conv_.empty()) {
