@@ -18,7 +18,7 @@ interface Shape {
   bias?: boolean;
 }
 
-const LARGE: Shape = { name: '3x3 256->256 @128x128, batch 1 (the large layer)', n: 1, c: 256, size: 128, o: 256, k: 3 };
+const LARGE: Shape = { name: '3x3 256->256 @128x128 (the large layer)', n: 1, c: 256, size: 128, o: 256, k: 3 };
 const SHAPES: Shape[] = [
   { name: 'head 3x3 32->128 @32x32 (corner pool branches)', n: 8, c: 32, size: 32, o: 128, k: 3 },
   { name: 'head 3x3 128->32 @32x32 (after the pools)', n: 8, c: 128, size: 32, o: 32, k: 3 },
