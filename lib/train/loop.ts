@@ -7,6 +7,7 @@
 //   checkpoints/       iter_XXXXXXXX.safetensors (the last K); abandoned-<time>/ holds
 //                      those past the point a --resume went back to
 //   eval.json          the final evaluation, as `cornernet eval --json` prints it
+//   load_from.json     with train.loadFrom (fine-tuning): what was loaded (load_from.ts)
 //   report.html        loss and AP curves, val images with predicted boxes
 import * as fs from 'fs';
 import * as path from 'path';
@@ -30,13 +31,15 @@ import { latestCheckpoint, loadCheckpoint, removeStaleTemps, resumePoint, retire
 import { resolveTrainingBackend } from './device';
 import { MetricsLog } from './metrics_log';
 import { NativeTrainer, type StepEvent, type TrainerEvent, type TrainerState } from './native_trainer';
+import type { ConfigObject } from './overrides';
 import { writeReport, type ReportImage } from './report';
 import { resolveConfig, type ConfigFlags, type ResolvedConfig } from './resolve_config';
+import { loadFrom } from './load_from';
 import { learningRate } from './schedule';
 
 export interface TrainOptions extends ConfigFlags {
-  /** A recipe name (shapes-tiny, hourglass104, ...) or a JSON config file. */
-  config: string;
+  /** A recipe name (shapes-tiny, hourglass104, ...), a JSON config file, or a config object (may `extends` a recipe). */
+  config: string | ConfigObject;
   /** Default: work_dirs/<config name>. */
   workDir?: string;
   /** true: continue from the newest checkpoint of the work dir; a string: from that checkpoint file. */
@@ -50,7 +53,49 @@ export interface TrainOptions extends ConfigFlags {
   signal?: AbortSignal;
   /** Where the synthetic dataset is cached (default: $CORNERNET_CACHE or ~/.cache/cornernet-native). */
   cacheRoot?: string;
+  /** Called with each progress event; an exception thrown here stops the run as a failure would. */
+  onProgress?: (event: TrainProgressEvent) => void;
 }
+
+/** After each training step. */
+export interface TrainStepEvent {
+  phase: 'train';
+  /** Steps done (this one included). */
+  iteration: number;
+  totalIterations: number;
+  /** 1-based, as the progress line shows it (metrics.jsonl counts from 0). */
+  epoch: number;
+  /** det, pull, push, off summed over stacks, total, and each stack's terms (det_l0, ...). */
+  losses: Record<string, number>;
+  lr: number;
+  /** Of the replica-averaged gradient, before clipping. */
+  gradNorm: number;
+  /** Of this step (batch over step time). */
+  imagesPerSecond: number;
+  /** Remaining steps at this run's mean step time (data waits included, evaluations not). */
+  etaSeconds: number;
+}
+
+/** After each evaluated val image; the last event of an evaluation carries its COCO stats. */
+export interface TrainEvalEvent {
+  phase: 'eval';
+  iteration: number;
+  epoch: number;
+  imagesDone: number;
+  imagesTotal: number;
+  /** On the last event: the 12 COCO numbers (statNames order: AP, AP50, AP75, ...). */
+  stats?: number[];
+}
+
+/** After each checkpoint is written. */
+export interface TrainCheckpointEvent {
+  phase: 'checkpoint';
+  iteration: number;
+  epoch: number;
+  file: string;
+}
+
+export type TrainProgressEvent = TrainStepEvent | TrainEvalEvent | TrainCheckpointEvent;
 
 export type StopReason = 'completed' | 'max-iters' | 'max-minutes' | 'interrupted';
 
@@ -130,13 +175,15 @@ async function evaluate(
   state: TrainerState,
   d: Datasets,
   log: (l: string) => void,
+  onImage: (done: number, total: number) => void,
 ): Promise<{ result: EvalResult; perImage: ImagePrediction[] } | null> {
   if (!d.val || !d.valGt) return null;
-  const model = new Model(c.model, { backend });
-  model.loadStateDict(state.stateDict);
   const indices = d.val.images.map((_, i) => i).slice(0, c.data.maxValImages ?? undefined);
   const started = Date.now();
-  const { results, perImage } = await predictDataset(model, d.val, { flip: c.evaluation.flip, indices });
+  // The evaluation's own copy of the weights is freed as soon as it has run, not when collected.
+  await using model = new Model(c.model, { backend });
+  model.loadStateDict(state.stateDict);
+  const { results, perImage } = await predictDataset(model, d.val, { flip: c.evaluation.flip, indices, onImage });
   const gt =
     c.data.maxValImages === null || indices.length === d.val.images.length
       ? d.valGt
@@ -238,7 +285,22 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let stepSeconds = 0, waitSeconds = 0, imagesTrained = 0;
   const progress = createProgress({ label: 'train', total: totalIters, unit: 'img', stream: progressStream, tty: opts.tty, intervalMs: 15000 });
   const t0 = Date.now();
+  const firstIter = iter;
+  // The 1-based epoch of the step that made `steps` steps.
+  const epochOf = (steps: number) => Math.floor(Math.max(0, steps - 1) / itersPerEpoch) + 1;
   let lastLr = 0;
+  // The caller's handler runs inside the engine's event callback and the
+  // evaluation: what it throws ends the run the way a failed step does.
+  let cancelSteps = () => {};
+  const emit = (e: TrainProgressEvent) => {
+    if (!opts.onProgress) return;
+    try {
+      opts.onProgress(e);
+    } catch (err) {
+      failure ??= new Error(`training stopped at iteration ${stepsDone}: the onProgress handler threw: ${err instanceof Error ? err.message : String(err)}`);
+      cancelSteps();
+    }
+  };
   const onEvent = (e: TrainerEvent) => {
     inflight -= e.type === 'cancelled' ? e.dropped : 1;
     if (e.type === 'cancelled') {
@@ -264,6 +326,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     imagesTrained += bs;
     const terms = sumTerms(e.losses);
     progress.update(stepsDone, { epoch: Math.floor(e.iter / itersPerEpoch) + 1, loss: e.total, ...terms, lr: lastLr }, imagesTrained);
+    emit({
+      phase: 'train', iteration: stepsDone, totalIterations: totalIters, epoch: Math.floor(e.iter / itersPerEpoch) + 1,
+      losses: { ...terms, total: e.total, ...e.losses }, lr: lastLr, gradNorm: e.gradNorm, imagesPerSecond: bs / Math.max(1e-9, e.seconds),
+      etaSeconds: ((stepSeconds + waitSeconds) / Math.max(1, stepsDone - firstIter)) * (totalIters - stepsDone),
+    });
     if (e.iter % c.log.intervalIters === 0 || stepsDone === totalIters) {
       metrics.append({
         kind: 'train', time: new Date().toISOString(), device: backend, epoch: Math.floor(e.iter / itersPerEpoch), iter: stepsDone, lr: lastLr,
@@ -279,6 +346,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     },
     onEvent,
   );
+  cancelSteps = () => {
+    trainer.cancel();
+    wake?.();
+  };
   let lastCheckpoint: string | null = resumeFrom?.file ?? null;
   let stopped: StopReason = 'completed';
   let finalEval: EvalResult | null = null;
@@ -314,12 +385,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name) }, config: c as unknown as Record<string, unknown>, time: new Date().toISOString(),
     };
     lastCheckpoint = await saveCheckpoint(workDir, meta, state, c.checkpoint.keep);
+    emit({ phase: 'checkpoint', iteration: stepsDone, epoch: epochOf(stepsDone), file: lastCheckpoint });
     return state;
   };
   const runEval = async (state: TrainerState, ep: number) => {
     let r: Awaited<ReturnType<typeof evaluate>>;
     try {
-      r = await evaluate(c, backend, state, d, (l) => progress.log(l));
+      const onImage = (done: number, total: number) => emit({ phase: 'eval', iteration: stepsDone, epoch: epochOf(stepsDone), imagesDone: done, imagesTotal: total });
+      r = await evaluate(c, backend, state, d, (l) => progress.log(l), onImage);
     } catch (e) {
       const m = (e as Error).message;
       // Finite but huge weights (checked finite when saved) can still overflow in the eval-mode
@@ -340,6 +413,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         `once the val split is fixed, --resume continues from it (cornernet test --weights ${lastCheckpoint} --data ${d.root} evaluates it)`);
     }
     if (!r) return;
+    emit({ phase: 'eval', iteration: stepsDone, epoch: epochOf(stepsDone), imagesDone: r.perImage.length, imagesTotal: r.perImage.length, stats: r.result.stats });
     finalEval = r.result;
     lastPerImage = r.perImage;
     metrics.append({ kind: 'eval', time: new Date().toISOString(), device: backend, epoch: ep, iter: stepsDone, stats: r.result.stats });
@@ -347,6 +421,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   try {
     if (resumeFrom) await trainer.load(resumeFrom.state);
+    else if (c.train.loadFrom !== null) await loadFrom(trainer, c.train.loadFrom, workDir, log);
     const deadline = c.train.maxMinutes !== null ? t0 + c.train.maxMinutes * 60000 : Infinity;
     outer: for (; epoch < c.train.epochs; epoch++, start = { batches: 0, images: 0 }) {
       let b = start.batches;
@@ -391,6 +466,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       log(`interrupted at iteration ${stepsDone}: checkpoint ${lastCheckpoint}; continue with --resume`);
     } else {
       await runEval(state, epoch);
+      if (failure) throw failure;
     }
   } finally {
     opts.signal?.removeEventListener('abort', abort);

@@ -19,6 +19,7 @@ void ParameterStore::mark_changed() { version_ = g_next_version++; }
 
 Entry& ParameterStore::add(const std::string& name, Shape shape, EntryKind kind, InitRule init) {
   Entry& e = entries_.emplace_back();
+  e.index = entries_.size() - 1;
   e.name = name;
   e.shape = std::move(shape);
   e.kind = kind;
@@ -99,6 +100,7 @@ Tensor ParameterStore::grad_target(Backend& be, Entry& e) {
 void ParameterStore::accumulate_grad(Backend& be, Entry& e, const Tensor& g) {
   if (g.data() != e.grad.data()) be.axpy(1.f, g, e.grad);
   e.grad_valid = true;
+  if (grad_ready_) grad_ready_(e.index);
 }
 
 }  // namespace cn
