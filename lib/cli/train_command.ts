@@ -65,6 +65,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         seed: a.seed,
         set: a.set,
         signal: ctl.signal,
+        // train.maxMinutes is the command's whole wall time, Node's start-up included.
+        startedAt: Date.now() - process.uptime() * 1000,
       });
       if (r.stopped === 'interrupted') process.exitCode = 130;
     } finally {

@@ -32,6 +32,7 @@ import { MetricsLog } from './metrics_log';
 import { NativeTrainer, type StepEvent, type TrainerEvent, type TrainerState } from './native_trainer';
 import { writeReport, type ReportImage } from './report';
 import { resolveConfig, type ConfigFlags, type ResolvedConfig } from './resolve_config';
+import { BudgetPlanner, countPlan, placeSteps, type IterationPlan } from './budget';
 import { learningRate } from './schedule';
 
 export interface TrainOptions extends ConfigFlags {
@@ -50,6 +51,11 @@ export interface TrainOptions extends ConfigFlags {
   signal?: AbortSignal;
   /** Where the synthetic dataset is cached (default: $CORNERNET_CACHE or ~/.cache/cornernet-native). */
   cacheRoot?: string;
+  /**
+   * When train.maxMinutes started counting (ms since the epoch); default: when train() is called.
+   * The CLI passes its process's start, so the budget is the command's whole wall time.
+   */
+  startedAt?: number;
 }
 
 export type StopReason = 'completed' | 'max-iters' | 'max-minutes' | 'interrupted';
@@ -147,6 +153,27 @@ async function evaluate(
 }
 
 
+/**
+ * Seconds one evaluation of the val split will take, from predicting a few val
+ * images (both views with the flip test) with the given weights: the time
+ * budget reserves it for the final evaluation and each one on the way.
+ */
+async function timeEvaluation(c: ResolvedConfig, backend: string, state: TrainerState, d: Datasets, sample = 4): Promise<number> {
+  const total = Math.min(d.val!.images.length, c.data.maxValImages ?? Infinity);
+  const model = new Model(c.model, { backend });
+  model.loadStateDict(state.stateDict);
+  const n = Math.min(sample, total);
+  // The first image pays for allocations once; an evaluation pays them once too, so it is timed apart.
+  let t = Date.now();
+  await predictDataset(model, d.val!, { flip: c.evaluation.flip, indices: [0] });
+  const first = (Date.now() - t) / 1000;
+  t = Date.now();
+  if (n > 1) await predictDataset(model, d.val!, { flip: c.evaluation.flip, indices: Array.from({ length: n - 1 }, (_, i) => i + 1) });
+  const perImage = n > 1 ? (Date.now() - t) / 1000 / (n - 1) : first;
+  // COCO evaluation and model set-up: a second, and a tenth more for images of other sizes.
+  return 1 + first + 1.1 * perImage * (total - 1);
+}
+
 async function reportImages(d: Datasets, perImage: ImagePrediction[], threshold = 0.3, count = 6): Promise<ReportImage[]> {
   const out: ReportImage[] = [];
   for (const p of perImage.slice(0, count)) {
@@ -171,6 +198,7 @@ function writeJsonAtomic(file: string, value: unknown): void {
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const startedAt = opts.startedAt ?? Date.now();
   const progressStream = opts.progressStream ?? process.stderr;
   const log = opts.log ?? ((l: string) => progressStream.write(`${l}\n`));
 
@@ -178,11 +206,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let c = resolveConfig(opts.config, opts);
   const workDir = path.resolve(opts.workDir ?? path.join('work_dirs', c.name));
   let resumeFrom: Checkpoint | null = null;
+  let resumedPlan: IterationPlan | null = null;
+  let replanFrom: { iter: number; stepIters: number[] } | null = null;
   if (opts.resume) {
     resumeFrom = typeof opts.resume === 'string' ? await loadCheckpoint(opts.resume) : await latestCheckpoint(workDir, (w) => log(`resume: ${w}`));
     if (!resumeFrom) throw new Error(`--resume: no checkpoint in ${path.join(workDir, 'checkpoints')}`);
     // The run continues with the config it was started with; only the stopping limits may change.
-    const saved = resumePoint(resumeFrom).config;
+    const point = resumePoint(resumeFrom);
+    const saved = point.config;
+    // A plan is kept while the limits it was made for stay; new limits plan again from the checkpoint on.
+    if (saved.train.maxIters === c.train.maxIters && saved.train.maxMinutes === c.train.maxMinutes) resumedPlan = point.plan;
+    else if (point.plan) replanFrom = { iter: point.iter, stepIters: point.plan.stepIters };
     c = { ...saved, train: { ...saved.train, maxIters: c.train.maxIters, maxMinutes: c.train.maxMinutes } };
     log(`resuming from ${resumeFrom.file} (iteration ${resumeFrom.meta.iter}, epoch ${resumeFrom.meta.epoch + 1})`);
   }
@@ -209,10 +243,16 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   });
   const itersPerEpoch = loader.batchesPerEpoch;
   if (itersPerEpoch < 1) throw new Error(`data: ${loader.indices.length} usable training images, fewer than one batch of ${bs}`);
-  const totalIters = c.train.maxIters !== null ? Math.min(c.train.maxIters, itersPerEpoch * c.train.epochs) : itersPerEpoch * c.train.epochs;
+  // The run's length and, with schedule.stepFractions, its lr steps (budget.ts); a resumed run keeps its checkpoint's plan.
+  const fractions = c.schedule.stepFractions;
+  let plan: IterationPlan = countPlan(fractions ?? [], itersPerEpoch * c.train.epochs, c.train.maxIters);
+  if (fractions && resumedPlan) plan = resumedPlan;
+  else if (fractions && replanFrom) plan = { ...plan, stepIters: placeSteps(fractions, plan.totalIters, replanFrom.iter, replanFrom.stepIters) };
+  else resumedPlan = null;
   log(
     `training ${c.name} on ${backend}: ${loader.indices.length} images, ${itersPerEpoch} iterations/epoch of ${bs} images` +
-      `${c.train.replicas > 1 ? ` (${c.train.replicas} replicas x ${c.train.batchSize})` : ''}, ${c.train.epochs} epochs; work dir ${workDir}`,
+      `${c.train.replicas > 1 ? ` (${c.train.replicas} replicas x ${c.train.batchSize})` : ''}, ` +
+      `${fractions && c.train.maxMinutes !== null ? `at most ${c.train.epochs} epochs, as many as fit in ${c.train.maxMinutes} min` : `${c.train.epochs} epochs`}; work dir ${workDir}`,
   );
 
   const metrics = new MetricsLog(path.join(workDir, 'metrics.jsonl'));
@@ -236,9 +276,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let wake: (() => void) | null = null;
   let stepsDone = iter;
   let stepSeconds = 0, waitSeconds = 0, imagesTrained = 0;
-  const progress = createProgress({ label: 'train', total: totalIters, unit: 'img', stream: progressStream, tty: opts.tty, intervalMs: 15000 });
+  const progress = createProgress({ label: 'train', total: plan.totalIters, unit: 'img', stream: progressStream, tty: opts.tty, intervalMs: 15000 });
   const t0 = Date.now();
   let lastLr = 0;
+  let planner: BudgetPlanner | null = null;
   const onEvent = (e: TrainerEvent) => {
     inflight -= e.type === 'cancelled' ? e.dropped : 1;
     if (e.type === 'cancelled') {
@@ -264,7 +305,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     imagesTrained += bs;
     const terms = sumTerms(e.losses);
     progress.update(stepsDone, { epoch: Math.floor(e.iter / itersPerEpoch) + 1, loss: e.total, ...terms, lr: lastLr }, imagesTrained);
-    if (e.iter % c.log.intervalIters === 0 || stepsDone === totalIters) {
+    planner?.stepDone(stepsDone, Date.now());
+    if (e.iter % c.log.intervalIters === 0 || stepsDone === plan.totalIters) {
       metrics.append({
         kind: 'train', time: new Date().toISOString(), device: backend, epoch: Math.floor(e.iter / itersPerEpoch), iter: stepsDone, lr: lastLr,
         losses: { ...e.losses, ...terms, total: e.total }, imagesPerSec: bs / Math.max(1e-9, e.seconds), dataWait: e.waitSeconds / Math.max(1e-9, e.seconds + e.waitSeconds),
@@ -310,7 +352,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     const pos = position.get(stepsDone - 1) ?? { epoch, ...start };
     const meta: CheckpointMeta = {
-      iter: stepsDone, epoch: pos.epoch, epochIter: pos.batches, epochImages: pos.images,
+      iter: stepsDone, epoch: pos.epoch, epochIter: pos.batches, epochImages: pos.images, ...(fractions ? { plan } : {}),
       loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name) }, config: c as unknown as Record<string, unknown>, time: new Date().toISOString(),
     };
     lastCheckpoint = await saveCheckpoint(workDir, meta, state, c.checkpoint.keep);
@@ -318,8 +360,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   };
   const runEval = async (state: TrainerState, ep: number) => {
     let r: Awaited<ReturnType<typeof evaluate>>;
+    const evalStart = Date.now();
     try {
       r = await evaluate(c, backend, state, d, (l) => progress.log(l));
+      if (planner) {
+        planner.pause(Date.now() - evalStart);
+        planner.evalSeconds = (Date.now() - evalStart) / 1000;
+      }
     } catch (e) {
       const m = (e as Error).message;
       // Finite but huge weights (checked finite when saved) can still overflow in the eval-mode
@@ -347,18 +394,44 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   try {
     if (resumeFrom) await trainer.load(resumeFrom.state);
-    const deadline = c.train.maxMinutes !== null ? t0 + c.train.maxMinutes * 60000 : Infinity;
+    if (fractions) log(`schedule: lr x${c.schedule.gamma} at ${fractions.map((f) => `${(100 * f).toFixed(0)} %`).join(', ')} of the run's iterations`);
+    if (fractions && c.train.maxMinutes !== null) {
+      // The time budget sets the run's length: measure what one evaluation costs before training starts.
+      const timingStart = Date.now();
+      const evalSeconds = d.val ? await timeEvaluation(c, backend, await trainer.snapshot(), d) : 0;
+      planner = new BudgetPlanner({
+        fractions, cap: plan, budgetSeconds: c.train.maxMinutes * 60, startedAt, itersPerEpoch, epochs: c.train.epochs,
+        intervalEpochs: c.evaluation.intervalEpochs, evalSeconds, resumed: resumedPlan ? plan : null,
+      });
+      planner.pause(Date.now() - timingStart);
+      log(`budget: ${c.train.maxMinutes} min for the whole run, ${((Date.now() - startedAt) / 1000).toFixed(1)} s spent before training; ` +
+        `one evaluation estimated at ${evalSeconds.toFixed(1)} s; the iterations are fitted once a few steps are measured`);
+    }
+    let loggedTotal = 0;
+    // Epoch schedules: maxMinutes stops training (evaluation follows). A time-budgeted plan ends in
+    // time by itself; this only stops a run whose machine stalls, leaving time for the evaluation.
+    const deadline = () =>
+      c.train.maxMinutes === null ? Infinity : planner ? startedAt + (c.train.maxMinutes * 60 - planner.evalSeconds - 2) * 1000 : t0 + c.train.maxMinutes * 60000;
     outer: for (; epoch < c.train.epochs; epoch++, start = { batches: 0, images: 0 }) {
       let b = start.batches;
       const badBefore = loader.badImages.length;
       for await (const batch of loader.epoch(epoch, start.images)) {
         while (inflight >= c.train.prefetch && !failure && !opts.signal?.aborted) await new Promise<void>((r) => (wake = r));
         // Checked after the wait: an abort during it must not let this batch in.
+        if (planner?.replan(iter, stepsDone, Date.now()) || (planner?.fitted && !loggedTotal)) {
+          plan = planner.plan;
+          progress.setTotal(plan.totalIters);
+          if (Math.abs(plan.totalIters - loggedTotal) > 0.05 * loggedTotal) {
+            loggedTotal = plan.totalIters;
+            progress.log(`budget: ${plan.totalIters} iterations (${(plan.totalIters / itersPerEpoch).toFixed(1)} epochs) fit, at ${planner.secondsPerIter()!.toFixed(3)} s per iteration ` +
+              `with ${planner.evalSeconds.toFixed(1)} s per evaluation; lr steps at iterations ${plan.stepIters.join(', ')}`);
+          }
+        }
         if (opts.signal?.aborted) stopped = 'interrupted';
-        else if (iter >= totalIters) stopped = 'max-iters';
-        else if (Date.now() > deadline) stopped = 'max-minutes';
-        if (stopped !== 'completed' || failure) break outer;
-        lastLr = learningRate({ lr: c.optimizer.lr, ...c.schedule }, iter, epoch);
+        else if (iter >= plan.totalIters) stopped = plan.limit === 'epochs' ? 'completed' : plan.limit;
+        else if (Date.now() > deadline()) stopped = 'max-minutes';
+        if (stopped !== 'completed' || failure || iter >= plan.totalIters) break outer;
+        lastLr = learningRate({ lr: c.optimizer.lr, ...c.schedule }, iter, epoch, fractions ? plan.stepIters : undefined);
         trainer.feed({ images: batch.images, boxes: batch.boxes, labels: batch.labels, lr: lastLr, iter });
         inflight++;
         b++;
@@ -373,10 +446,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       position.set(iter - 1, { epoch: epoch + 1, batches: 0, images: 0 });
       const state = await checkpoint();
       if (failure) break;
-      const isLast = epoch + 1 === c.train.epochs || iter >= totalIters;
+      const isLast = epoch + 1 === c.train.epochs || iter >= plan.totalIters;
       if (!isLast && (epoch + 1) % c.evaluation.intervalEpochs === 0) await runEval(state, epoch);
-      if (iter >= totalIters && epoch + 1 < c.train.epochs) {
-        stopped = 'max-iters';
+      if (iter >= plan.totalIters && epoch + 1 < c.train.epochs) {
+        stopped = plan.limit === 'epochs' ? 'max-iters' : plan.limit;
         break;
       }
     }

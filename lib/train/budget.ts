@@ -1,0 +1,181 @@
+// How long a run trains and where its learning-rate steps fall when the
+// schedule is given as fractions of the run (`schedule.stepFractions`) rather
+// than as epochs: the run's length is the smallest of its epochs, its
+// `train.maxIters` and, with `train.maxMinutes`, the iterations that fit in the
+// time budget, which is the whole run's wall time (start-up, data, training,
+// evaluations, report). The time-fitted length is estimated from the measured
+// seconds per iteration and the estimated evaluation time, and planned again
+// as the run goes (a shared machine speeds up and slows down); a new plan only
+// moves learning-rate steps the trainer has not been fed yet, so the lr of
+// every iteration fed stays what it was. The plan is recorded in every
+// checkpoint: a resumed run keeps it (and may only shorten it, when its own
+// time budget would not hold it), so a killed run resumes exactly.
+
+export type PlanLimit = 'epochs' | 'max-iters' | 'max-minutes';
+
+export interface IterationPlan {
+  /** Iterations the run trains for. */
+  totalIters: number;
+  /** 0-based iterations from which lr is multiplied by gamma once more, ascending. */
+  stepIters: number[];
+  /** What bounds totalIters. */
+  limit: PlanLimit;
+}
+
+/**
+ * Steps at `fractions` of `totalIters`, except that steps of `previous` below
+ * `fedIters` (already passed to the trainer) are kept, and no new one falls
+ * before `fedIters`: re-planning never changes the lr of an iteration already fed.
+ */
+export function placeSteps(fractions: readonly number[], totalIters: number, fedIters = 0, previous: readonly number[] = []): number[] {
+  return fractions.map((f, k) => {
+    const prev = previous[k];
+    if (prev !== undefined && prev < fedIters) return prev;
+    return Math.max(fedIters, Math.round(f * totalIters));
+  });
+}
+
+/** The plan without a time budget: epochs x iterations per epoch, or maxIters when smaller. */
+export function countPlan(fractions: readonly number[], epochIters: number, maxIters: number | null): IterationPlan {
+  const byIters = maxIters !== null && maxIters < epochIters;
+  const totalIters = byIters ? maxIters : epochIters;
+  return { totalIters, stepIters: placeSteps(fractions, totalIters), limit: byIters ? 'max-iters' : 'epochs' };
+}
+
+export interface TimeFit {
+  /** The whole run's budget and the seconds already spent, evaluations included. */
+  budgetSeconds: number;
+  elapsedSeconds: number;
+  /** Iterations that have run (the ones fed beyond are still to pay for). */
+  itersDone: number;
+  /** Iterations fed to the trainer: the plan cannot end before them. */
+  itersFed: number;
+  /** Measured wall seconds per training iteration (data loading and checkpoints included). */
+  secondsPerIter: number;
+  /** One evaluation on the val split (0 without one). */
+  evalSeconds: number;
+  /** After the last evaluation: report, files, exit. */
+  finishSeconds: number;
+  /** Share of the remaining time planned for training: the rest absorbs a machine slowing down. */
+  safety: number;
+  itersPerEpoch: number;
+  epochs: number;
+  /** Evaluations at the ends of epochs that are multiples of this (and always one at the end). */
+  intervalEpochs: number;
+  /** No more than this (epochs x iterations per epoch, maxIters). */
+  capIters: number;
+}
+
+/** Evaluations before the final one that a run ending at `totalIters` still meets after `itersDone`. */
+export function evaluationsAhead(t: Pick<TimeFit, 'itersDone' | 'itersPerEpoch' | 'epochs' | 'intervalEpochs'>, totalIters: number): number {
+  let n = 0;
+  for (let k = t.intervalEpochs; k < t.epochs; k += t.intervalEpochs) {
+    const end = k * t.itersPerEpoch;
+    if (end > t.itersDone && end < totalIters) n++;
+  }
+  return n;
+}
+
+/** The largest total iteration count whose remaining training and evaluations fit in the budget (>= itersFed). */
+export function itersThatFit(t: TimeFit): number {
+  const left = t.budgetSeconds - t.elapsedSeconds - t.evalSeconds - t.finishSeconds;
+  const cost = (total: number) => ((total - t.itersDone) * t.secondsPerIter) / t.safety + evaluationsAhead(t, total) * t.evalSeconds;
+  // cost() grows with total: the largest total with cost <= left, by bisection.
+  let lo = t.itersFed;
+  let hi = Math.max(lo, Math.min(t.capIters, t.itersDone + Math.ceil((Math.max(0, left) * t.safety) / Math.max(1e-9, t.secondsPerIter)) + 1));
+  if (cost(hi) <= left) return hi;
+  if (cost(lo) > left) return lo;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (cost(mid) <= left) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export interface BudgetOptions {
+  fractions: readonly number[];
+  /** Epochs and maxIters as a plan (countPlan). */
+  cap: IterationPlan;
+  /** Seconds, and when they started counting (ms since the epoch). */
+  budgetSeconds: number;
+  startedAt: number;
+  itersPerEpoch: number;
+  epochs: number;
+  intervalEpochs: number;
+  /** Estimated seconds of one evaluation (0 without a val split). */
+  evalSeconds: number;
+  /** A resumed run's plan: kept, only ever shortened. */
+  resumed?: IterationPlan | null;
+  /** Steps run before the throughput counts (allocation, first-step costs): default 2. */
+  warmSteps?: number;
+  /** Steps measured before the first time-fitted plan: default 3. */
+  measureSteps?: number;
+  finishSeconds?: number;
+  safety?: number;
+}
+
+/**
+ * The time-budgeted plan of one run: feed it step completions and the time
+ * spent outside training (evaluations), and ask it for the plan before each
+ * feed. Until enough steps are measured, the plan is the cap (or the resumed
+ * plan); its steps lie far enough ahead not to be fed before the first fit.
+ */
+export class BudgetPlanner {
+  plan: IterationPlan;
+  evalSeconds: number;
+  /** Whether the time-fitted plan has been made (false until enough steps are measured). */
+  fitted = false;
+  private readonly o: Required<Omit<BudgetOptions, 'resumed'>>;
+  private readonly resumed: boolean;
+  private pausedMs = 0;
+  private mark: { steps: number; ms: number } | null = null;
+  private last: { steps: number; ms: number } | null = null;
+
+  constructor(o: BudgetOptions) {
+    this.o = { warmSteps: 2, measureSteps: 3, finishSeconds: 4, safety: 0.95, ...o } as Required<Omit<BudgetOptions, 'resumed'>>;
+    this.resumed = Boolean(o.resumed);
+    this.plan = o.resumed ? { ...o.resumed, stepIters: [...o.resumed.stepIters] } : { ...o.cap, stepIters: [...o.cap.stepIters] };
+    this.evalSeconds = o.evalSeconds;
+  }
+
+  /** Wall time that is not training (an evaluation, a timing run): left out of the throughput. */
+  pause(ms: number): void {
+    this.pausedMs += ms;
+  }
+
+  /** A step finished: `stepsDone` iterations have run in this process's count. */
+  stepDone(stepsDone: number, nowMs: number): void {
+    const trainMs = nowMs - this.pausedMs;
+    this.last = { steps: stepsDone, ms: trainMs };
+    if (!this.mark) this.mark = { steps: stepsDone + this.o.warmSteps - 1, ms: NaN };
+    if (stepsDone === this.mark.steps) this.mark.ms = trainMs;
+  }
+
+  /** Measured wall seconds per iteration, or null before enough steps. */
+  secondsPerIter(): number | null {
+    const m = this.mark, l = this.last;
+    if (!m || !l || !Number.isFinite(m.ms) || l.steps - m.steps < this.o.measureSteps) return null;
+    return (l.ms - m.ms) / 1000 / (l.steps - m.steps);
+  }
+
+  /** Plans again before feeding iteration `itersFed`; returns whether the plan changed. */
+  replan(itersFed: number, itersDone: number, nowMs: number): boolean {
+    const spi = this.secondsPerIter();
+    if (spi === null) return false;
+    this.fitted = true;
+    const fit = itersThatFit({
+      budgetSeconds: this.o.budgetSeconds, elapsedSeconds: (nowMs - this.o.startedAt) / 1000, itersDone, itersFed, secondsPerIter: spi,
+      evalSeconds: this.evalSeconds, finishSeconds: this.o.finishSeconds, safety: this.o.safety, itersPerEpoch: this.o.itersPerEpoch,
+      epochs: this.o.epochs, intervalEpochs: this.o.intervalEpochs, capIters: this.o.cap.totalIters,
+    });
+    // A resumed run keeps its plan unless its own budget cannot hold it.
+    const base = this.resumed ? this.plan.totalIters : this.o.cap.totalIters;
+    const totalIters = Math.min(base, fit);
+    const limit: PlanLimit = totalIters < base ? 'max-minutes' : this.resumed ? this.plan.limit : this.o.cap.limit;
+    const stepIters = placeSteps(this.o.fractions, totalIters, itersFed, this.plan.stepIters);
+    const changed = totalIters !== this.plan.totalIters || stepIters.some((s, k) => s !== this.plan.stepIters[k]);
+    this.plan = { totalIters, stepIters, limit };
+    return changed;
+  }
+}
