@@ -3,13 +3,14 @@
 // than as epochs: the run's length is the smallest of its epochs, its
 // `train.maxIters` and, with `train.maxMinutes`, the iterations that fit in the
 // time budget, which is the whole run's wall time (start-up, data, training,
-// evaluations, report). The time-fitted length is estimated from the measured
-// seconds per iteration and the estimated evaluation time, and planned again
-// as the run goes (a shared machine speeds up and slows down); a new plan only
-// moves learning-rate steps the trainer has not been fed yet, so the lr of
-// every iteration fed stays what it was. The plan is recorded in every
-// checkpoint: a resumed run keeps it (and may only shorten it, when its own
-// time budget would not hold it), so a killed run resumes exactly.
+// evaluations, report). The time-fitted length is decided once, from the
+// seconds per iteration measured over the first tenth of the budget (at most
+// 30 s) and the estimated evaluation time; after that it can only be shortened,
+// when the run falls behind (a shared machine slowing down), so that the run
+// still ends in time and takes its lr steps; shortening only moves steps the
+// trainer has not been fed yet, so the lr of every iteration fed stays what it
+// was. The plan is recorded in every checkpoint and a resumed run keeps it
+// (shortening it only as above), so a killed run resumes exactly.
 
 export type PlanLimit = 'epochs' | 'max-iters' | 'max-minutes';
 
@@ -20,18 +21,21 @@ export interface IterationPlan {
   stepIters: number[];
   /** What bounds totalIters. */
   limit: PlanLimit;
+  /** Set once the time budget has decided the plan (it may only shorten it from then on). */
+  timeFitted?: boolean;
 }
 
 /**
- * Steps at `fractions` of `totalIters`, except that steps of `previous` below
- * `fedIters` (already passed to the trainer) are kept, and no new one falls
- * before `fedIters`: re-planning never changes the lr of an iteration already fed.
+ * Steps at `fractions` of `totalIters`, before its last iteration (so that every
+ * step is taken), except that steps of `previous` below `fedIters` (already
+ * passed to the trainer) are kept, and no new one falls before `fedIters`:
+ * re-planning never changes the lr of an iteration already fed.
  */
 export function placeSteps(fractions: readonly number[], totalIters: number, fedIters = 0, previous: readonly number[] = []): number[] {
   return fractions.map((f, k) => {
     const prev = previous[k];
     if (prev !== undefined && prev < fedIters) return prev;
-    return Math.max(fedIters, Math.round(f * totalIters));
+    return Math.max(fedIters, Math.min(Math.round(f * totalIters), totalIters - 1));
   });
 }
 
@@ -109,8 +113,10 @@ export interface BudgetOptions {
   resumed?: IterationPlan | null;
   /** Steps run before the throughput counts (allocation, first-step costs): default 2. */
   warmSteps?: number;
-  /** Steps measured before the first time-fitted plan: default 3. */
+  /** Steps measured before the time-fitted plan is decided: default 3 ... */
   measureSteps?: number;
+  /** ... over at least this many seconds: default a tenth of the budget, at most 30. */
+  measureSeconds?: number;
   finishSeconds?: number;
   safety?: number;
 }
@@ -118,23 +124,21 @@ export interface BudgetOptions {
 /**
  * The time-budgeted plan of one run: feed it step completions and the time
  * spent outside training (evaluations), and ask it for the plan before each
- * feed. Until enough steps are measured, the plan is the cap (or the resumed
- * plan); its steps lie far enough ahead not to be fed before the first fit.
+ * feed. Until the plan is decided, it is the cap (or a resumed run's undecided
+ * plan), whose steps lie far beyond the measurement.
  */
 export class BudgetPlanner {
   plan: IterationPlan;
   evalSeconds: number;
-  /** Whether the time-fitted plan has been made (false until enough steps are measured). */
-  fitted = false;
   private readonly o: Required<Omit<BudgetOptions, 'resumed'>>;
-  private readonly resumed: boolean;
   private pausedMs = 0;
   private mark: { steps: number; ms: number } | null = null;
   private last: { steps: number; ms: number } | null = null;
 
   constructor(o: BudgetOptions) {
-    this.o = { warmSteps: 2, measureSteps: 3, finishSeconds: 4, safety: 0.95, ...o } as Required<Omit<BudgetOptions, 'resumed'>>;
-    this.resumed = Boolean(o.resumed);
+    this.o = { warmSteps: 2, measureSteps: 3, measureSeconds: Math.min(30, o.budgetSeconds / 10), finishSeconds: 4, safety: 0.95, ...o } as Required<
+      Omit<BudgetOptions, 'resumed'>
+    >;
     this.plan = o.resumed ? { ...o.resumed, stepIters: [...o.resumed.stepIters] } : { ...o.cap, stepIters: [...o.cap.stepIters] };
     this.evalSeconds = o.evalSeconds;
   }
@@ -152,6 +156,11 @@ export class BudgetPlanner {
     if (stepsDone === this.mark.steps) this.mark.ms = trainMs;
   }
 
+  /** Whether the time budget has decided the plan. */
+  get decided(): boolean {
+    return this.plan.timeFitted === true;
+  }
+
   /** Measured wall seconds per iteration, or null before enough steps. */
   secondsPerIter(): number | null {
     const m = this.mark, l = this.last;
@@ -159,23 +168,25 @@ export class BudgetPlanner {
     return (l.ms - m.ms) / 1000 / (l.steps - m.steps);
   }
 
-  /** Plans again before feeding iteration `itersFed`; returns whether the plan changed. */
+  /** Plans before feeding iteration `itersFed`: decides the plan, or shortens it; returns whether it changed. */
   replan(itersFed: number, itersDone: number, nowMs: number): boolean {
     const spi = this.secondsPerIter();
     if (spi === null) return false;
-    this.fitted = true;
+    if (!this.decided && (this.last!.ms - this.mark!.ms) / 1000 < this.o.measureSeconds) return false;
     const fit = itersThatFit({
       budgetSeconds: this.o.budgetSeconds, elapsedSeconds: (nowMs - this.o.startedAt) / 1000, itersDone, itersFed, secondsPerIter: spi,
       evalSeconds: this.evalSeconds, finishSeconds: this.o.finishSeconds, safety: this.o.safety, itersPerEpoch: this.o.itersPerEpoch,
       epochs: this.o.epochs, intervalEpochs: this.o.intervalEpochs, capIters: this.o.cap.totalIters,
     });
-    // A resumed run keeps its plan unless its own budget cannot hold it.
-    const base = this.resumed ? this.plan.totalIters : this.o.cap.totalIters;
-    const totalIters = Math.min(base, fit);
-    const limit: PlanLimit = totalIters < base ? 'max-minutes' : this.resumed ? this.plan.limit : this.o.cap.limit;
+    // Once decided, a plan is only shortened, when the run falls behind it.
+    const base = this.plan.totalIters;
+    if (this.decided && fit >= base) return false;
+    let totalIters = Math.min(base, fit);
+    const limit: PlanLimit = totalIters < base ? 'max-minutes' : this.plan.limit;
     const stepIters = placeSteps(this.o.fractions, totalIters, itersFed, this.plan.stepIters);
-    const changed = totalIters !== this.plan.totalIters || stepIters.some((s, k) => s !== this.plan.stepIters[k]);
-    this.plan = { totalIters, stepIters, limit };
-    return changed;
+    // The last lr step always happens: a run too far behind runs one iteration past its step.
+    totalIters = Math.max(totalIters, ...stepIters.map((i) => i + 1));
+    this.plan = { totalIters, stepIters, limit, timeFitted: true };
+    return true;
   }
 }

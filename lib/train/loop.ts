@@ -278,7 +278,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let stepSeconds = 0, waitSeconds = 0, imagesTrained = 0;
   const progress = createProgress({ label: 'train', total: plan.totalIters, unit: 'img', stream: progressStream, tty: opts.tty, intervalMs: 15000 });
   const t0 = Date.now();
-  let lastLr = 0;
+  // The lr each fed iteration was given, until its step reports (steps run a few feeds behind).
+  const lrOf = new Map<number, number>();
   let planner: BudgetPlanner | null = null;
   const onEvent = (e: TrainerEvent) => {
     inflight -= e.type === 'cancelled' ? e.dropped : 1;
@@ -304,11 +305,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     waitSeconds += e.waitSeconds;
     imagesTrained += bs;
     const terms = sumTerms(e.losses);
-    progress.update(stepsDone, { epoch: Math.floor(e.iter / itersPerEpoch) + 1, loss: e.total, ...terms, lr: lastLr }, imagesTrained);
+    const lr = lrOf.get(e.iter) ?? NaN;
+    lrOf.delete(e.iter);
+    progress.update(stepsDone, { epoch: Math.floor(e.iter / itersPerEpoch) + 1, loss: e.total, ...terms, lr }, imagesTrained);
     planner?.stepDone(stepsDone, Date.now());
     if (e.iter % c.log.intervalIters === 0 || stepsDone === plan.totalIters) {
       metrics.append({
-        kind: 'train', time: new Date().toISOString(), device: backend, epoch: Math.floor(e.iter / itersPerEpoch), iter: stepsDone, lr: lastLr,
+        kind: 'train', time: new Date().toISOString(), device: backend, epoch: Math.floor(e.iter / itersPerEpoch), iter: stepsDone, lr,
         losses: { ...e.losses, ...terms, total: e.total }, imagesPerSec: bs / Math.max(1e-9, e.seconds), dataWait: e.waitSeconds / Math.max(1e-9, e.seconds + e.waitSeconds),
       });
     }
@@ -405,9 +408,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       });
       planner.pause(Date.now() - timingStart);
       log(`budget: ${c.train.maxMinutes} min for the whole run, ${((Date.now() - startedAt) / 1000).toFixed(1)} s spent before training; ` +
-        `one evaluation estimated at ${evalSeconds.toFixed(1)} s; the iterations are fitted once a few steps are measured`);
+        `one evaluation estimated at ${evalSeconds.toFixed(1)} s; ` +
+        (planner.decided ? `the checkpoint's plan continues: ${plan.totalIters} iterations, lr steps at iterations ${plan.stepIters.join(', ')}` : 'the iterations are fitted once a few steps are measured'));
     }
-    let loggedTotal = 0;
+    let loggedTotal = planner?.decided ? plan.totalIters : 0;
     // Epoch schedules: maxMinutes stops training (evaluation follows). A time-budgeted plan ends in
     // time by itself; this only stops a run whose machine stalls, leaving time for the evaluation.
     const deadline = () =>
@@ -418,7 +422,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       for await (const batch of loader.epoch(epoch, start.images)) {
         while (inflight >= c.train.prefetch && !failure && !opts.signal?.aborted) await new Promise<void>((r) => (wake = r));
         // Checked after the wait: an abort during it must not let this batch in.
-        if (planner?.replan(iter, stepsDone, Date.now()) || (planner?.fitted && !loggedTotal)) {
+        if (planner?.replan(iter, stepsDone, Date.now())) {
           plan = planner.plan;
           progress.setTotal(plan.totalIters);
           if (Math.abs(plan.totalIters - loggedTotal) > 0.05 * loggedTotal) {
@@ -431,8 +435,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         else if (iter >= plan.totalIters) stopped = plan.limit === 'epochs' ? 'completed' : plan.limit;
         else if (Date.now() > deadline()) stopped = 'max-minutes';
         if (stopped !== 'completed' || failure || iter >= plan.totalIters) break outer;
-        lastLr = learningRate({ lr: c.optimizer.lr, ...c.schedule }, iter, epoch, fractions ? plan.stepIters : undefined);
-        trainer.feed({ images: batch.images, boxes: batch.boxes, labels: batch.labels, lr: lastLr, iter });
+        const lr = learningRate({ lr: c.optimizer.lr, ...c.schedule }, iter, epoch, fractions ? plan.stepIters : undefined);
+        lrOf.set(iter, lr);
+        trainer.feed({ images: batch.images, boxes: batch.boxes, labels: batch.labels, lr, iter });
         inflight++;
         b++;
         position.set(iter, { epoch, batches: b, images: batch.consumed });

@@ -54,11 +54,11 @@ describe('train/budget', () => {
     assert.ok(evaluationsAhead(t, n) === 4 && (n - 10) * 0.5 + 4 * 15 <= 560 && (n + 1 - 10) * 0.5 + evaluationsAhead(t, n + 1) * 15 > 560);
   });
 
-  it('fits the run once a few steps are measured, and keeps the lr of fed iterations', () => {
+  it('decides the run\'s length once a few steps are measured, then only shortens it, keeping the lr of fed iterations', () => {
     const cap = countPlan([0.86], 100000, null);
     const p = new BudgetPlanner({
       fractions: [0.86], cap, budgetSeconds: 100, startedAt: 0, itersPerEpoch: 1000, epochs: 100, intervalEpochs: 1000, evalSeconds: 10,
-      finishSeconds: 0, safety: 1,
+      finishSeconds: 0, safety: 1, measureSeconds: 0,
     });
     // Steps of 0.1 s from t = 10 s; the first two are not measured.
     let t = 10000;
@@ -70,19 +70,40 @@ describe('train/budget', () => {
     p.stepDone(5, (t += 100));
     assert.equal(p.replan(7, 5, t), true);
     // 100 - 10.5 - 10 = 79.5 s at 0.1 s: 795 more after 5.
-    assert.deepEqual(p.plan, { totalIters: 800, stepIters: [688], limit: 'max-minutes' });
+    assert.deepEqual(p.plan, { totalIters: 800, stepIters: [688], limit: 'max-minutes', timeFitted: true });
+    // Decided: a faster machine afterwards does not lengthen it (a resumed run could not follow).
+    for (let k = 6; k <= 20; k++) p.stepDone(k, (t += 10));
+    assert.equal(p.replan(22, 20, t), false);
+    assert.equal(p.plan.totalIters, 800);
     // An evaluation's time does not count as training time; the machine then slows down to 0.2 s.
     p.pause(5000);
     t += 5000;
-    for (let k = 6; k <= 700; k++) p.stepDone(k, (t += 200));
+    for (let k = 21; k <= 700; k++) p.stepDone(k, (t += 200));
     p.replan(702, 700, t);
     assert.equal(p.plan.stepIters[0], 688, 'a step already fed stays');
     assert.ok(p.plan.totalIters < 800);
     assert.ok(p.secondsPerIter()! > 0.19 && p.secondsPerIter()! < 0.2);
   });
 
+  it('measures over a tenth of the budget (at most 30 s) before deciding', () => {
+    const make = (budgetSeconds: number) =>
+      new BudgetPlanner({
+        fractions: [0.86], cap: countPlan([0.86], 100000, null), budgetSeconds, startedAt: 0, itersPerEpoch: 1000, epochs: 100,
+        intervalEpochs: 1000, evalSeconds: 1,
+      });
+    const decidedAfter = (p: BudgetPlanner) => {
+      for (let k = 1; ; k++) {
+        p.stepDone(k, k * 1000);
+        if (p.replan(k + 2, k, k * 1000)) return k;
+      }
+    };
+    // 1 s steps, measured from the end of step 2: 3 steps (the minimum) for a 20 s budget, 30 s for 10 minutes.
+    assert.equal(decidedAfter(make(20)), 5);
+    assert.equal(decidedAfter(make(600)), 32);
+  });
+
   it('keeps a resumed plan unless its own budget cannot hold it', () => {
-    const resumed = { totalIters: 800, stepIters: [688], limit: 'max-minutes' as const };
+    const resumed = { totalIters: 800, stepIters: [688], limit: 'max-minutes' as const, timeFitted: true };
     const make = (budgetSeconds: number) =>
       new BudgetPlanner({
         fractions: [0.86], cap: countPlan([0.86], 100000, null), budgetSeconds, startedAt: 0, itersPerEpoch: 1000, epochs: 100,
