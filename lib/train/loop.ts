@@ -26,13 +26,13 @@ import { readJsonFile } from '../io/json_file';
 import { Model } from '../model';
 import { createProgress } from '../progress';
 import { drawDetections } from '../render/draw_detections';
+import { BudgetPlanner, countPlan, placeSteps, type IterationPlan } from './budget';
 import { latestCheckpoint, loadCheckpoint, removeStaleTemps, resumePoint, retireCheckpointsAfter, saveCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint';
 import { resolveTrainingBackend } from './device';
 import { MetricsLog } from './metrics_log';
 import { NativeTrainer, type StepEvent, type TrainerEvent, type TrainerState } from './native_trainer';
 import { writeReport, type ReportImage } from './report';
 import { resolveConfig, type ConfigFlags, type ResolvedConfig } from './resolve_config';
-import { BudgetPlanner, countPlan, placeSteps, type IterationPlan } from './budget';
 import { learningRate } from './schedule';
 
 export interface TrainOptions extends ConfigFlags {
@@ -421,7 +421,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const badBefore = loader.badImages.length;
       for await (const batch of loader.epoch(epoch, start.images)) {
         while (inflight >= c.train.prefetch && !failure && !opts.signal?.aborted) await new Promise<void>((r) => (wake = r));
-        // Checked after the wait: an abort during it must not let this batch in.
         if (planner?.replan(iter, stepsDone, Date.now())) {
           plan = planner.plan;
           progress.setTotal(plan.totalIters);
@@ -431,6 +430,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
               `with ${planner.evalSeconds.toFixed(1)} s per evaluation; lr steps at iterations ${plan.stepIters.join(', ')}`);
           }
         }
+        // Checked after the wait: an abort during it must not let this batch in.
         if (opts.signal?.aborted) stopped = 'interrupted';
         else if (iter >= plan.totalIters) stopped = plan.limit === 'epochs' ? 'completed' : plan.limit;
         else if (Date.now() > deadline()) stopped = 'max-minutes';
