@@ -160,18 +160,25 @@ async function evaluate(
  */
 async function timeEvaluation(c: ResolvedConfig, backend: string, state: TrainerState, d: Datasets, sample = 4): Promise<number> {
   const total = Math.min(d.val!.images.length, c.data.maxValImages ?? Infinity);
+  if (total === 0) return 0;
   const model = new Model(c.model, { backend });
   model.loadStateDict(state.stateDict);
-  const n = Math.min(sample, total);
-  // The first image pays for allocations once; an evaluation pays them once too, so it is timed apart.
-  let t = Date.now();
-  await predictDataset(model, d.val!, { flip: c.evaluation.flip, indices: [0] });
-  const first = (Date.now() - t) / 1000;
-  t = Date.now();
-  if (n > 1) await predictDataset(model, d.val!, { flip: c.evaluation.flip, indices: Array.from({ length: n - 1 }, (_, i) => i + 1) });
-  const perImage = n > 1 ? (Date.now() - t) / 1000 / (n - 1) : first;
+  // One image at a time: the first pays for allocations once (as an evaluation does), the others give the
+  // time per image. An unreadable one is left out here; the evaluation itself reports it.
+  const seconds: number[] = [];
+  for (let i = 0; i < total && seconds.length < sample; i++) {
+    const t = Date.now();
+    try {
+      await predictDataset(model, d.val!, { flip: c.evaluation.flip, indices: [i] });
+    } catch {
+      continue;
+    }
+    seconds.push((Date.now() - t) / 1000);
+  }
+  if (seconds.length === 0) return 1;
+  const perImage = seconds.length > 1 ? seconds.slice(1).reduce((a, b) => a + b, 0) / (seconds.length - 1) : seconds[0]!;
   // COCO evaluation and model set-up: a second, and a tenth more for images of other sizes.
-  return 1 + first + 1.1 * perImage * (total - 1);
+  return 1 + seconds[0]! + 1.1 * perImage * (total - 1);
 }
 
 async function reportImages(d: Datasets, perImage: ImagePrediction[], threshold = 0.3, count = 6): Promise<ReportImage[]> {
