@@ -28,7 +28,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N, cuda-emu or auto (default: the config\'s, auto)' })
       .option('replicas', { type: 'number', describe: 'Data-parallel model replicas, each taking batchSize images' })
       .option('resume', { describe: 'Continue from the newest checkpoint of the work dir, or from the given file' })
-      .option('max-iters', { type: 'number', describe: 'At most this many iterations (with lr steps at fractions of the run, the run is planned for them)' })
+      .option('max-iters', { type: 'number', describe: 'Stop after this many iterations' })
       .option('max-minutes', {
         type: 'number',
         describe: 'Time budget of the whole command: recipes whose lr steps are fractions of the run (the default) fit the run and its evaluation into it; epoch recipes stop training after it',

@@ -1,9 +1,10 @@
 // How long a run trains and where its learning-rate steps fall when the
 // schedule is given as fractions of the run (`schedule.stepFractions`) rather
-// than as epochs: the run's length is the smallest of its epochs, its
-// `train.maxIters` and, with `train.maxMinutes`, the iterations that fit in the
-// time budget, which is the whole run's wall time (start-up, data, training,
-// evaluations, report). The time-fitted length is decided once, from the
+// than as epochs: the run's length is its epochs or, with `train.maxMinutes`,
+// the iterations that fit in the time budget when fewer, which is the whole
+// run's wall time (start-up, data, training, evaluations, report).
+// `train.maxIters` stays a stop limit, as with epoch schedules, so a run stopped
+// by it and resumed with a larger one matches an uninterrupted run. The time-fitted length is decided once, from the
 // seconds per iteration measured over the first tenth of the budget (at most
 // 30 s) and the estimated evaluation time; after that it can only be shortened,
 // when the run falls behind (a shared machine slowing down), so that the run
@@ -12,7 +13,7 @@
 // was. The plan is recorded in every checkpoint and a resumed run keeps it
 // (shortening it only as above), so a killed run resumes exactly.
 
-export type PlanLimit = 'epochs' | 'max-iters' | 'max-minutes';
+export type PlanLimit = 'epochs' | 'max-minutes';
 
 export interface IterationPlan {
   /** Iterations the run trains for. */
@@ -35,15 +36,13 @@ export function placeSteps(fractions: readonly number[], totalIters: number, fed
   return fractions.map((f, k) => {
     const prev = previous[k];
     if (prev !== undefined && prev < fedIters) return prev;
-    return Math.max(fedIters, Math.min(Math.round(f * totalIters), totalIters - 1));
+    return Math.max(fedIters, Math.min(Math.round(f * totalIters), Math.max(1, totalIters - 1)));
   });
 }
 
-/** The plan without a time budget: epochs x iterations per epoch, or maxIters when smaller. */
-export function countPlan(fractions: readonly number[], epochIters: number, maxIters: number | null): IterationPlan {
-  const byIters = maxIters !== null && maxIters < epochIters;
-  const totalIters = byIters ? maxIters : epochIters;
-  return { totalIters, stepIters: placeSteps(fractions, totalIters), limit: byIters ? 'max-iters' : 'epochs' };
+/** The plan without a time budget: epochs x iterations per epoch. */
+export function countPlan(fractions: readonly number[], epochIters: number): IterationPlan {
+  return { totalIters: epochIters, stepIters: placeSteps(fractions, epochIters), limit: 'epochs' };
 }
 
 export interface TimeFit {
@@ -66,7 +65,7 @@ export interface TimeFit {
   epochs: number;
   /** Evaluations at the ends of epochs that are multiples of this (and always one at the end). */
   intervalEpochs: number;
-  /** No more than this (epochs x iterations per epoch, maxIters). */
+  /** No more than this (epochs x iterations per epoch). */
   capIters: number;
 }
 
@@ -99,7 +98,7 @@ export function itersThatFit(t: TimeFit): number {
 
 export interface BudgetOptions {
   fractions: readonly number[];
-  /** Epochs and maxIters as a plan (countPlan). */
+  /** The epochs as a plan (countPlan). */
   cap: IterationPlan;
   /** Seconds, and when they started counting (ms since the epoch). */
   budgetSeconds: number;

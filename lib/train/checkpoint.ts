@@ -145,7 +145,7 @@ export function resumePoint(c: Checkpoint): { config: ResolvedConfig; iter: numb
   }
   const plan = m!.plan;
   const isCount = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-  if (plan !== undefined && !(plan && isCount(plan.totalIters) && Array.isArray(plan.stepIters) && plan.stepIters.every(isCount) && ['epochs', 'max-iters', 'max-minutes'].includes(plan.limit) && [undefined, true].includes(plan.timeFitted)))
+  if (plan !== undefined && !(plan && isCount(plan.totalIters) && Array.isArray(plan.stepIters) && plan.stepIters.every(isCount) && ['epochs', 'max-minutes'].includes(plan.limit) && [undefined, true].includes(plan.timeFitted)))
     throw new Error(`${c.file}: cannot resume from it: metadata.meta.plan must be {totalIters, stepIters, limit[, timeFitted]}, got ${JSON.stringify(plan)}`);
   return { config, iter: m!.iter!, epoch: m!.epoch!, epochIter: m!.epochIter!, plan: plan ?? null };
 }

@@ -221,8 +221,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     // The run continues with the config it was started with; only the stopping limits may change.
     const point = resumePoint(resumeFrom);
     const saved = point.config;
-    // A plan is kept while the limits it was made for stay; new limits plan again from the checkpoint on.
-    if (saved.train.maxIters === c.train.maxIters && saved.train.maxMinutes === c.train.maxMinutes) resumedPlan = point.plan;
+    // A plan is kept while the time budget it was made for stays; a new one plans again from the checkpoint on.
+    if (saved.train.maxMinutes === c.train.maxMinutes) resumedPlan = point.plan;
     else if (point.plan) replanFrom = { iter: point.iter, stepIters: point.plan.stepIters };
     c = { ...saved, train: { ...saved.train, maxIters: c.train.maxIters, maxMinutes: c.train.maxMinutes } };
     log(`resuming from ${resumeFrom.file} (iteration ${resumeFrom.meta.iter}, epoch ${resumeFrom.meta.epoch + 1})`);
@@ -252,10 +252,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   if (itersPerEpoch < 1) throw new Error(`data: ${loader.indices.length} usable training images, fewer than one batch of ${bs}`);
   // The run's length and, with schedule.stepFractions, its lr steps (budget.ts); a resumed run keeps its checkpoint's plan.
   const fractions = c.schedule.stepFractions;
-  let plan: IterationPlan = countPlan(fractions ?? [], itersPerEpoch * c.train.epochs, c.train.maxIters);
+  let plan: IterationPlan = countPlan(fractions ?? [], itersPerEpoch * c.train.epochs);
   if (fractions && resumedPlan) plan = resumedPlan;
   else if (fractions && replanFrom) plan = { ...plan, stepIters: placeSteps(fractions, plan.totalIters, replanFrom.iter, replanFrom.stepIters) };
   else resumedPlan = null;
+  // Where training ends: the plan, or maxIters when sooner (a stop limit: the lr steps stay the plan's).
+  const stopAt = () => Math.min(plan.totalIters, c.train.maxIters ?? Infinity);
   log(
     `training ${c.name} on ${backend}: ${loader.indices.length} images, ${itersPerEpoch} iterations/epoch of ${bs} images` +
       `${c.train.replicas > 1 ? ` (${c.train.replicas} replicas x ${c.train.batchSize})` : ''}, ` +
@@ -283,7 +285,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let wake: (() => void) | null = null;
   let stepsDone = iter;
   let stepSeconds = 0, waitSeconds = 0, imagesTrained = 0;
-  const progress = createProgress({ label: 'train', total: plan.totalIters, unit: 'img', stream: progressStream, tty: opts.tty, intervalMs: 15000 });
+  const progress = createProgress({ label: 'train', total: stopAt(), unit: 'img', stream: progressStream, tty: opts.tty, intervalMs: 15000 });
   const t0 = Date.now();
   // The lr each fed iteration was given, until its step reports (steps run a few feeds behind).
   const lrOf = new Map<number, number>();
@@ -316,7 +318,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     lrOf.delete(e.iter);
     progress.update(stepsDone, { epoch: Math.floor(e.iter / itersPerEpoch) + 1, loss: e.total, ...terms, lr }, imagesTrained);
     planner?.stepDone(stepsDone, Date.now());
-    if (e.iter % c.log.intervalIters === 0 || stepsDone === plan.totalIters) {
+    if (e.iter % c.log.intervalIters === 0 || stepsDone === stopAt()) {
       metrics.append({
         kind: 'train', time: new Date().toISOString(), device: backend, epoch: Math.floor(e.iter / itersPerEpoch), iter: stepsDone, lr,
         losses: { ...e.losses, ...terms, total: e.total }, imagesPerSec: bs / Math.max(1e-9, e.seconds), dataWait: e.waitSeconds / Math.max(1e-9, e.seconds + e.waitSeconds),
@@ -430,7 +432,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         while (inflight >= c.train.prefetch && !failure && !opts.signal?.aborted) await new Promise<void>((r) => (wake = r));
         if (planner?.replan(iter, stepsDone, Date.now())) {
           plan = planner.plan;
-          progress.setTotal(plan.totalIters);
+          progress.setTotal(stopAt());
           if (Math.abs(plan.totalIters - loggedTotal) > 0.05 * loggedTotal) {
             loggedTotal = plan.totalIters;
             progress.log(`budget: ${plan.totalIters} iterations (${(plan.totalIters / itersPerEpoch).toFixed(1)} epochs) fit, at ${planner.secondsPerIter()!.toFixed(3)} s per iteration ` +
@@ -440,6 +442,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         // Checked after the wait: an abort during it must not let this batch in.
         if (opts.signal?.aborted) stopped = 'interrupted';
         else if (iter >= plan.totalIters) stopped = plan.limit === 'epochs' ? 'completed' : plan.limit;
+        else if (c.train.maxIters !== null && iter >= c.train.maxIters) stopped = 'max-iters';
         else if (Date.now() > deadline()) stopped = 'max-minutes';
         if (stopped !== 'completed' || failure || iter >= plan.totalIters) break outer;
         const lr = learningRate({ lr: c.optimizer.lr, ...c.schedule }, iter, epoch, fractions ? plan.stepIters : undefined);
@@ -458,10 +461,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       position.set(iter - 1, { epoch: epoch + 1, batches: 0, images: 0 });
       const state = await checkpoint();
       if (failure) break;
-      const isLast = epoch + 1 === c.train.epochs || iter >= plan.totalIters;
+      const isLast = epoch + 1 === c.train.epochs || iter >= stopAt();
       if (!isLast && (epoch + 1) % c.evaluation.intervalEpochs === 0) await runEval(state, epoch);
-      if (iter >= plan.totalIters && epoch + 1 < c.train.epochs) {
-        stopped = plan.limit === 'epochs' ? 'max-iters' : plan.limit;
+      if (iter >= stopAt() && epoch + 1 < c.train.epochs) {
+        stopped = iter >= plan.totalIters && plan.limit === 'max-minutes' ? 'max-minutes' : 'max-iters';
         break;
       }
     }

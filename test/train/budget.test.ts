@@ -13,10 +13,12 @@ describe('train/budget', () => {
     assert.deepEqual(placeSteps([0.5, 0.9], 2000, 600, [500, 900]), [500, 1800]);
   });
 
-  it('plans by epochs or by maxIters, whichever is fewer', () => {
-    assert.deepEqual(countPlan([0.86], 1250, null), { totalIters: 1250, stepIters: [1075], limit: 'epochs' });
-    assert.deepEqual(countPlan([0.86], 1250, 100), { totalIters: 100, stepIters: [86], limit: 'max-iters' });
-    assert.deepEqual(countPlan([], 1250, 2000), { totalIters: 1250, stepIters: [], limit: 'epochs' });
+  it('plans by epochs without a time budget; every step comes before the last iteration', () => {
+    assert.deepEqual(countPlan([0.86], 1250), { totalIters: 1250, stepIters: [1075], limit: 'epochs' });
+    assert.deepEqual(countPlan([], 1250), { totalIters: 1250, stepIters: [], limit: 'epochs' });
+    // round(0.86 x 3) would be the end of the run: the step comes one iteration before; a 1-iteration run has none.
+    assert.deepEqual(countPlan([0.86], 3).stepIters, [2]);
+    assert.deepEqual(countPlan([0.86], 1).stepIters, [1]);
   });
 
   it('takes lr steps at the planned iterations instead of epochs', () => {
@@ -55,7 +57,7 @@ describe('train/budget', () => {
   });
 
   it('decides the run\'s length once a few steps are measured, then only shortens it, keeping the lr of fed iterations', () => {
-    const cap = countPlan([0.86], 100000, null);
+    const cap = countPlan([0.86], 100000);
     const p = new BudgetPlanner({
       fractions: [0.86], cap, budgetSeconds: 100, startedAt: 0, itersPerEpoch: 1000, epochs: 100, intervalEpochs: 1000, evalSeconds: 10,
       finishSeconds: 0, safety: 1, measureSeconds: 0,
@@ -88,7 +90,7 @@ describe('train/budget', () => {
   it('measures over a tenth of the budget (at most 30 s) before deciding', () => {
     const make = (budgetSeconds: number) =>
       new BudgetPlanner({
-        fractions: [0.86], cap: countPlan([0.86], 100000, null), budgetSeconds, startedAt: 0, itersPerEpoch: 1000, epochs: 100,
+        fractions: [0.86], cap: countPlan([0.86], 100000), budgetSeconds, startedAt: 0, itersPerEpoch: 1000, epochs: 100,
         intervalEpochs: 1000, evalSeconds: 1,
       });
     const decidedAfter = (p: BudgetPlanner) => {
@@ -106,7 +108,7 @@ describe('train/budget', () => {
     const resumed = { totalIters: 800, stepIters: [688], limit: 'max-minutes' as const, timeFitted: true };
     const make = (budgetSeconds: number) =>
       new BudgetPlanner({
-        fractions: [0.86], cap: countPlan([0.86], 100000, null), budgetSeconds, startedAt: 0, itersPerEpoch: 1000, epochs: 100,
+        fractions: [0.86], cap: countPlan([0.86], 100000), budgetSeconds, startedAt: 0, itersPerEpoch: 1000, epochs: 100,
         intervalEpochs: 1000, evalSeconds: 1, finishSeconds: 0, safety: 1, resumed,
       });
     const replanAt = (p: BudgetPlanner) => {
