@@ -12,7 +12,7 @@ export interface BackendOps {
   supports: string[];
   /** Engine ops without a kernel on this backend. */
   missing: string[];
-  /** Optional libraries of CUDA backends (cuDNN, cuBLAS): found (version) and used, or why not; empty on the CPU. */
+  /** Optional libraries of CUDA backends (cuDNN, cuBLAS, NCCL): found (version) and used, or why not; empty on the CPU. */
   libraries: BackendLibraryInfo[];
 }
 

@@ -9,7 +9,7 @@ import * as path from 'path';
 import type { TensorData } from '../native';
 import { trainImageIndices, trainTargets } from './coco_loader';
 import type { CocoDataset, DataIssue } from './coco_types';
-import { decodeImage } from './image_decode';
+import { decodeImage, type DecodedImage } from './image_decode';
 import { imageTransformAsync } from './pixel_ops';
 import { Rng } from './rng';
 import { planTest, planTrain, REFERENCE_TEST, REFERENCE_TRAIN, type TestMeta, type TestTransformConfig, type TrainTransformConfig } from './transforms';
@@ -167,8 +167,12 @@ export interface TestInput {
 
 /** One image file through the test pipeline (centre pad with logical_or, optional flip). */
 export async function loadTestImageFile(file: string, opts: { flip?: boolean; transform?: TestTransformConfig } = {}): Promise<TestInput> {
+  return testInput(await decodeImage(file), opts);
+}
+
+/** A decoded image through the test pipeline (native, off the event loop). */
+export async function testInput(decoded: DecodedImage, opts: { flip?: boolean; transform?: TestTransformConfig } = {}): Promise<TestInput> {
   const cfg = opts.transform ?? REFERENCE_TEST;
-  const decoded = await decodeImage(file);
   const { args, meta } = planTest(decoded.width, decoded.height, opts.flip ?? false, cfg, normTensors(cfg.mean, cfg.std));
   const y = await imageTransformAsync({ image: decoded.tensor, ...args });
   return { image: { data: y.data, shape: [1, ...y.shape] }, meta };

@@ -7,6 +7,7 @@
 //   checkpoints/       iter_XXXXXXXX.safetensors (the last K); abandoned-<time>/ holds
 //                      those past the point a --resume went back to
 //   eval.json          the final evaluation, as `cornernet eval --json` prints it
+//   load_from.json     with train.loadFrom (fine-tuning): what was loaded (load_from.ts)
 //   report.html        loss and AP curves, val images with predicted boxes
 import * as fs from 'fs';
 import * as path from 'path';
@@ -31,13 +32,15 @@ import { latestCheckpoint, loadCheckpoint, removeStaleTemps, resumePoint, retire
 import { resolveTrainingBackend } from './device';
 import { MetricsLog } from './metrics_log';
 import { NativeTrainer, type StepEvent, type TrainerEvent, type TrainerState } from './native_trainer';
+import type { ConfigObject } from './overrides';
 import { writeReport, type ReportImage } from './report';
 import { resolveConfig, type ConfigFlags, type ResolvedConfig } from './resolve_config';
+import { loadFrom } from './load_from';
 import { learningRate } from './schedule';
 
 export interface TrainOptions extends ConfigFlags {
-  /** A recipe name (shapes-tiny, hourglass104, ...) or a JSON config file. */
-  config: string;
+  /** A recipe name (shapes-tiny, hourglass104, ...), a JSON config file, or a config object (may `extends` a recipe). */
+  config: string | ConfigObject;
   /** Default: work_dirs/<config name>. */
   workDir?: string;
   /** true: continue from the newest checkpoint of the work dir; a string: from that checkpoint file. */
@@ -56,7 +59,49 @@ export interface TrainOptions extends ConfigFlags {
    * The CLI passes its process's start, so the budget is the command's whole wall time.
    */
   startedAt?: number;
+  /** Called with each progress event; an exception thrown here stops the run as a failure would. */
+  onProgress?: (event: TrainProgressEvent) => void;
 }
+
+/** After each training step. */
+export interface TrainStepEvent {
+  phase: 'train';
+  /** Steps done (this one included). */
+  iteration: number;
+  totalIterations: number;
+  /** 1-based, as the progress line shows it (metrics.jsonl counts from 0). */
+  epoch: number;
+  /** det, pull, push, off summed over stacks, total, and each stack's terms (det_l0, ...). */
+  losses: Record<string, number>;
+  lr: number;
+  /** Of the replica-averaged gradient, before clipping. */
+  gradNorm: number;
+  /** Of this step (batch over step time). */
+  imagesPerSecond: number;
+  /** Remaining steps at this run's mean step time (data waits included, evaluations not). */
+  etaSeconds: number;
+}
+
+/** After each evaluated val image; the last event of an evaluation carries its COCO stats. */
+export interface TrainEvalEvent {
+  phase: 'eval';
+  iteration: number;
+  epoch: number;
+  imagesDone: number;
+  imagesTotal: number;
+  /** On the last event: the 12 COCO numbers (statNames order: AP, AP50, AP75, ...). */
+  stats?: number[];
+}
+
+/** After each checkpoint is written. */
+export interface TrainCheckpointEvent {
+  phase: 'checkpoint';
+  iteration: number;
+  epoch: number;
+  file: string;
+}
+
+export type TrainProgressEvent = TrainStepEvent | TrainEvalEvent | TrainCheckpointEvent;
 
 export type StopReason = 'completed' | 'max-iters' | 'max-minutes' | 'interrupted';
 
@@ -136,13 +181,15 @@ async function evaluate(
   state: TrainerState,
   d: Datasets,
   log: (l: string) => void,
+  onImage: (done: number, total: number) => void,
 ): Promise<{ result: EvalResult; perImage: ImagePrediction[] } | null> {
   if (!d.val || !d.valGt) return null;
-  const model = new Model(c.model, { backend });
-  model.loadStateDict(state.stateDict);
   const indices = d.val.images.map((_, i) => i).slice(0, c.data.maxValImages ?? undefined);
   const started = Date.now();
-  const { results, perImage } = await predictDataset(model, d.val, { flip: c.evaluation.flip, indices });
+  // The evaluation's own copy of the weights is freed as soon as it has run, not when collected.
+  await using model = new Model(c.model, { backend });
+  model.loadStateDict(state.stateDict);
+  const { results, perImage } = await predictDataset(model, d.val, { flip: c.evaluation.flip, indices, onImage });
   const gt =
     c.data.maxValImages === null || indices.length === d.val.images.length
       ? d.valGt
@@ -290,6 +337,21 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   // The lr each fed iteration was given, until its step reports (steps run a few feeds behind).
   const lrOf = new Map<number, number>();
   let planner: BudgetPlanner | null = null;
+  const firstIter = iter;
+  // The 1-based epoch of the step that made `steps` steps.
+  const epochOf = (steps: number) => Math.floor(Math.max(0, steps - 1) / itersPerEpoch) + 1;
+  // The caller's handler runs inside the engine's event callback and the
+  // evaluation: what it throws ends the run the way a failed step does.
+  let cancelSteps = () => {};
+  const emit = (e: TrainProgressEvent) => {
+    if (!opts.onProgress) return;
+    try {
+      opts.onProgress(e);
+    } catch (err) {
+      failure ??= new Error(`training stopped at iteration ${stepsDone}: the onProgress handler threw: ${err instanceof Error ? err.message : String(err)}`);
+      cancelSteps();
+    }
+  };
   const onEvent = (e: TrainerEvent) => {
     inflight -= e.type === 'cancelled' ? e.dropped : 1;
     if (e.type === 'cancelled') {
@@ -318,6 +380,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     lrOf.delete(e.iter);
     progress.update(stepsDone, { epoch: Math.floor(e.iter / itersPerEpoch) + 1, loss: e.total, ...terms, lr }, imagesTrained);
     planner?.stepDone(stepsDone, Date.now());
+    emit({
+      phase: 'train', iteration: stepsDone, totalIterations: stopAt(), epoch: Math.floor(e.iter / itersPerEpoch) + 1,
+      losses: { ...terms, total: e.total, ...e.losses }, lr, gradNorm: e.gradNorm, imagesPerSecond: bs / Math.max(1e-9, e.seconds),
+      etaSeconds: ((stepSeconds + waitSeconds) / Math.max(1, stepsDone - firstIter)) * (stopAt() - stepsDone),
+    });
     if (e.iter % c.log.intervalIters === 0 || stepsDone === stopAt()) {
       metrics.append({
         kind: 'train', time: new Date().toISOString(), device: backend, epoch: Math.floor(e.iter / itersPerEpoch), iter: stepsDone, lr,
@@ -333,6 +400,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     },
     onEvent,
   );
+  cancelSteps = () => {
+    trainer.cancel();
+    wake?.();
+  };
   let lastCheckpoint: string | null = resumeFrom?.file ?? null;
   let stopped: StopReason = 'completed';
   let finalEval: EvalResult | null = null;
@@ -368,13 +439,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name) }, config: c as unknown as Record<string, unknown>, time: new Date().toISOString(),
     };
     lastCheckpoint = await saveCheckpoint(workDir, meta, state, c.checkpoint.keep);
+    emit({ phase: 'checkpoint', iteration: stepsDone, epoch: epochOf(stepsDone), file: lastCheckpoint });
     return state;
   };
   const runEval = async (state: TrainerState, ep: number) => {
     let r: Awaited<ReturnType<typeof evaluate>>;
     const evalStart = Date.now();
     try {
-      r = await evaluate(c, backend, state, d, (l) => progress.log(l));
+      const onImage = (done: number, total: number) => emit({ phase: 'eval', iteration: stepsDone, epoch: epochOf(stepsDone), imagesDone: done, imagesTotal: total });
+      r = await evaluate(c, backend, state, d, (l) => progress.log(l), onImage);
       if (planner) {
         planner.pause(Date.now() - evalStart);
         planner.evalSeconds = (Date.now() - evalStart) / 1000;
@@ -399,6 +472,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         `once the val split is fixed, --resume continues from it (cornernet test --weights ${lastCheckpoint} --data ${d.root} evaluates it)`);
     }
     if (!r) return;
+    emit({ phase: 'eval', iteration: stepsDone, epoch: epochOf(stepsDone), imagesDone: r.perImage.length, imagesTotal: r.perImage.length, stats: r.result.stats });
     finalEval = r.result;
     lastPerImage = r.perImage;
     metrics.append({ kind: 'eval', time: new Date().toISOString(), device: backend, epoch: ep, iter: stepsDone, stats: r.result.stats });
@@ -406,6 +480,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   try {
     if (resumeFrom) await trainer.load(resumeFrom.state);
+    else if (c.train.loadFrom !== null) await loadFrom(trainer, c.train.loadFrom, workDir, log);
     if (fractions) log(`schedule: lr x${c.schedule.gamma} at ${fractions.map((f) => `${(100 * f).toFixed(0)} %`).join(', ')} of the run's iterations`);
     if (fractions && c.train.maxMinutes !== null) {
       // The time budget sets the run's length: measure what one evaluation costs before training starts.
@@ -479,6 +554,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       log(`interrupted at iteration ${stepsDone}: checkpoint ${lastCheckpoint}; continue with --resume`);
     } else {
       await runEval(state, epoch);
+      if (failure) throw failure;
     }
   } finally {
     opts.signal?.removeEventListener('abort', abort);

@@ -8,6 +8,7 @@ namespace cn {
 
 Entry& ParameterStore::add(const std::string& name, Shape shape, EntryKind kind, InitRule init) {
   Entry& e = entries_.emplace_back();
+  e.index = entries_.size() - 1;
   e.name = name;
   e.shape = std::move(shape);
   e.kind = kind;
@@ -87,6 +88,7 @@ Tensor ParameterStore::grad_target(Backend& be, Entry& e) {
 void ParameterStore::accumulate_grad(Backend& be, Entry& e, const Tensor& g) {
   if (g.data() != e.grad.data()) be.axpy(1.f, g, e.grad);
   e.grad_valid = true;
+  if (grad_ready_) grad_ready_(e.index);
 }
 
 }  // namespace cn

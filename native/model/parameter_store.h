@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 
 #include "../engine/backend.h"
@@ -21,6 +22,7 @@ struct InitRule {
 };
 
 struct Entry {
+  size_t index = 0;  // position in the store
   std::string name;
   Shape shape;
   EntryKind kind = EntryKind::Parameter;
@@ -49,7 +51,14 @@ class ParameterStore {
 
   // Stores a freshly computed gradient: copied over the entry's gradient after a
   // zero_grad, added to it otherwise (gradients accumulate across backward calls).
+  // Then tells the gradient-ready hook, if one is set.
   void accumulate_grad(Backend& be, Entry& e, const Tensor& g);
+  // Called with an entry's index each time accumulate_grad has queued its
+  // gradient's last write. The model's layers compute each parameter's gradient
+  // once per backward, so during a training step this says "entry i's gradient
+  // is final": the bucketed all-reduce (train/bucketed_communicator.h) starts a
+  // bucket's reduction from it while backward goes on. Empty: no hook.
+  void set_grad_ready_hook(std::function<void(size_t)> hook) { grad_ready_ = std::move(hook); }
   // Where a backward op may write the gradient of `e` directly: the entry's own
   // buffer when it holds nothing yet (saves a copy), else a scratch tensor that
   // the caller then passes to accumulate_grad.
@@ -58,6 +67,7 @@ class ParameterStore {
  private:
   std::deque<Entry> entries_;
   bool materialized_ = false;
+  std::function<void(size_t)> grad_ready_;
 };
 
 }  // namespace cn

@@ -6,8 +6,10 @@
 
 namespace cn {
 
-Trainer::Trainer(const std::vector<Backend*>& backends, const TrainerOptions& o, ThreadPool& pool)
-    : backends_(backends), opts_(o), pool_(pool), adam_(o.adam) {
+Trainer::Trainer(const std::vector<Backend*>& backends, const TrainerOptions& o, ThreadPool& pool,
+                 std::unique_ptr<Communicator> comm)
+    : backends_(backends), opts_(o), pool_(pool), adam_(o.adam), comm_(std::move(comm)) {
+  if (!comm_) comm_.reset(new InProcessCommunicator());
   CN_CHECK(!backends.empty(), "trainer: at least one replica is needed");
   o.model.validate();
   for (size_t r = 0; r < backends.size(); ++r) {
@@ -20,7 +22,7 @@ Trainer::Trainer(const std::vector<Backend*>& backends, const TrainerOptions& o,
 void Trainer::sync_replicas_from_root() {
   std::vector<ParameterStore*> stores;
   for (auto& m : models_) stores.push_back(&m->store());
-  comm_.broadcast_parameters(stores, backends_);
+  comm_->broadcast_parameters(stores, backends_);
   // Buffers (BN running statistics) and counters too: a loaded checkpoint is one model.
   auto& e0 = models_[0]->store().entries();
   for (size_t r = 1; r < models_.size(); ++r) {
@@ -97,8 +99,24 @@ StepReport Trainer::step(const TrainBatch& b) {
       s[0] = per;
       Tensor slice = Tensor::view(b.images.data() + r * per * image_floats, s);
       std::vector<std::vector<GtBox>> boxes(b.boxes.begin() + r * per, b.boxes.begin() + (r + 1) * per);
-      models_[r]->store().zero_grad();
-      losses[r] = forward_backward(*backends_[r], *models_[r], backends_[r]->upload(slice), boxes, opts_.loss, opts_.frozen_bn);
+      ParameterStore& store = models_[r]->store();
+      store.zero_grad();
+      comm_->begin_backward(r, store, *backends_[r]);
+      try {
+        losses[r] = forward_backward(*backends_[r], *models_[r], backends_[r]->upload(slice), boxes, opts_.loss,
+                                     opts_.frozen_bn);
+      } catch (...) {
+        // The step fails, but this replica's share of the collectives still goes
+        // out (zeros where backward stopped) so the other replicas are not left
+        // waiting for it; no weight changes.
+        try {
+          comm_->end_backward(r, store, *backends_[r]);
+        } catch (...) {
+          store.set_grad_ready_hook(nullptr);
+        }
+        throw;
+      }
+      comm_->end_backward(r, store, *backends_[r]);
     } catch (...) {
       errors[r] = std::current_exception();
     }
@@ -133,7 +151,8 @@ StepReport Trainer::step(const TrainBatch& b) {
 
   std::vector<ParameterStore*> stores;
   for (auto& m : models_) stores.push_back(&m->store());
-  comm_.reduce_sum(stores, backends_);
+  comm_->reduce_sum(stores, backends_);
+  rep.sync = comm_->last_step();
   rep.grad_norm = Adam::grad_norm(*backends_[0], models_[0]->store(), R);
   if (!std::isfinite(rep.grad_norm)) {
     rep.finite = false;
@@ -142,7 +161,7 @@ StepReport Trainer::step(const TrainBatch& b) {
     return rep;
   }
   adam_.step(*backends_[0], models_[0]->store(), b.lr, R, rep.grad_norm);
-  comm_.broadcast_parameters(stores, backends_);
+  comm_->broadcast_parameters(stores, backends_);
   return rep;
 }
 

@@ -36,12 +36,15 @@ struct StepReport {
   double grad_norm = 0;  // of the averaged gradient, before clipping
   bool finite = true;
   std::string problem;  // when !finite: which term, e.g. "det (stack 1)"
+  SyncStats sync;       // how the replicas' gradients were combined
 };
 
 class Trainer {
  public:
   // One backend per replica (the same CPU backend may serve several replicas).
-  Trainer(const std::vector<Backend*>& backends, const TrainerOptions& o, ThreadPool& pool);
+  // `comm` combines the replicas' gradients; null: InProcessCommunicator.
+  Trainer(const std::vector<Backend*>& backends, const TrainerOptions& o, ThreadPool& pool,
+          std::unique_ptr<Communicator> comm = nullptr);
 
   // Forward, losses, backward on every replica, then (if every loss and the
   // gradient norm are finite) the update. A non-finite step changes no weight.
@@ -51,6 +54,7 @@ class Trainer {
   CornerNet& model(int r = 0) { return *models_.at(r); }
   Backend& backend(int r = 0) { return *backends_.at(r); }
   Adam& optimizer() { return adam_; }
+  const Communicator& communicator() const { return *comm_; }
   // After replica 0's weights were replaced (checkpoint load): copy them, and its
   // BN statistics, to every replica.
   void sync_replicas_from_root();
@@ -61,7 +65,7 @@ class Trainer {
   TrainerOptions opts_;
   ThreadPool& pool_;
   Adam adam_;
-  InProcessCommunicator comm_;
+  std::unique_ptr<Communicator> comm_;
   // Per replica, BN statistics as they were before the step in flight: a step
   // with a non-finite loss puts them back, so it changes nothing at all.
   std::vector<std::vector<Tensor>> saved_buffers_;
