@@ -30,6 +30,8 @@ export interface NativeInfo {
   cudaBuilt: boolean;
   cuda: PluginInfo;
   cudaEmu: PluginInfo;
+  /** The MPI process group (libcornernet_mpi.so, for ranks under mpirun): loads? its MPI library, or why not. */
+  mpi: { available: boolean; library: string; message: string };
 }
 
 /** Every op: `op(args, backend?)` runs inline, `opAsync(args, backend?)` off the event loop. */

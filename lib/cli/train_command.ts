@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 
 import { recipeNames } from '../train/recipes';
 import { checkNumericFlags, nonNegativeInteger, positiveInteger, positiveNumber } from './numeric_flags';
+import { detectLaunch } from '../train/distributed';
 import { train } from '../train/train_api';
 
 interface TrainArgs {
@@ -78,6 +79,12 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         startedAt: Date.now() - process.uptime() * 1000,
       });
       if (r.stopped === 'interrupted') process.exitCode = 130;
+    } catch (e) {
+      // Under mpirun every rank prints its own error: say whose it is.
+      const l = detectLaunch();
+      const err = e as Error;
+      if (l.kind !== 'single' && l.rank > 0 && !err.message.startsWith(`rank ${l.rank}`)) err.message = `rank ${l.rank}: ${err.message}`;
+      throw err;
     } finally {
       for (const sig of signals) process.off(sig, onSignal);
     }

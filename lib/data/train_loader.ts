@@ -51,6 +51,13 @@ export interface TrainLoaderOptions {
   indices?: number[];
   /** Called once per unreadable image as it is skipped. */
   onBadImage?: (issue: DataIssue) => void;
+  /**
+   * Data parallelism over processes: every rank shuffles with the same seed, and
+   * rank r takes the r-th block of batchSize entries of every `size` blocks of the
+   * epoch's order, so its k-th batch is its slice of the global batch k of
+   * batchSize x size images. Incomplete batches are always dropped.
+   */
+  shard?: { rank: number; size: number };
 }
 
 export class TrainLoader {
@@ -65,23 +72,32 @@ export class TrainLoader {
     readonly opts: TrainLoaderOptions
   ) {
     if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`TrainLoader: batchSize must be a positive integer, got ${opts.batchSize}`);
+    const sh = opts.shard;
+    if (sh && !(Number.isInteger(sh.size) && sh.size >= 1 && Number.isInteger(sh.rank) && sh.rank >= 0 && sh.rank < sh.size))
+      throw new RangeError(`TrainLoader: shard must be {rank, size} with 0 <= rank < size, got ${JSON.stringify(sh)}`);
     this.indices = opts.indices ?? trainImageIndices(ds);
     this.cfg = opts.transform ?? REFERENCE_TRAIN;
     this.norm = normTensors(this.cfg.mean, this.cfg.std);
   }
 
-  /** Batches per epoch (an upper bound when images are skipped). */
+  /** Batches per epoch (an upper bound when images are skipped); with a shard, global batches (one slice of each here). */
   get batchesPerEpoch(): number {
+    if (this.opts.shard) return Math.floor(this.indices.length / (this.opts.batchSize * this.opts.shard.size));
     const n = this.indices.length / this.opts.batchSize;
     return this.opts.dropLast === false ? Math.ceil(n) : Math.floor(n);
   }
 
-  /** The image order of `epoch`. */
+  /** The image order of `epoch` (with a shard, this rank's part of it: its blocks of every global batch, then of the rest). */
   order(epoch: number): number[] {
-    const o = [...this.indices];
-    if (this.opts.shuffle === false) return o;
-    const p = new Rng(this.opts.seed, 'shuffle', epoch).permutation(o.length);
-    return p.map((i) => o[i]!);
+    let o = [...this.indices];
+    if (this.opts.shuffle !== false) {
+      const p = new Rng(this.opts.seed, 'shuffle', epoch).permutation(o.length);
+      o = p.map((i) => o[i]!);
+    }
+    const shard = this.opts.shard;
+    if (!shard) return o;
+    const bs = this.opts.batchSize;
+    return o.filter((_, i) => Math.floor(i / bs) % shard.size === shard.rank);
   }
 
   /** One image through the full training pipeline. */
@@ -137,7 +153,7 @@ export class TrainLoader {
         batch = [];
       }
     }
-    if (batch.length > 0 && this.opts.dropLast === false) yield collate(batch, consumed);
+    if (batch.length > 0 && this.opts.dropLast === false && !this.opts.shard) yield collate(batch, consumed);
   }
 }
 

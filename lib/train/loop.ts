@@ -9,8 +9,11 @@
 //   eval.json          the final evaluation, as `cornernet eval --json` prints it
 //   load_from.json     with train.loadFrom (fine-tuning): what was loaded (load_from.ts)
 //   report.html        loss and AP curves, val images with predicted boxes
+// Launched as several ranks (mpirun; distributed.ts), every rank trains on its
+// shard of each batch and only rank 0 writes the work dir, logs and evaluates.
 import * as fs from 'fs';
 import * as path from 'path';
+import { Writable } from 'stream';
 
 import { loadCoco } from '../data/coco_loader';
 import { resolveDataset, type SplitPaths } from '../data/coco_layout';
@@ -30,6 +33,7 @@ import { drawDetections } from '../render/draw_detections';
 import { BudgetPlanner, countPlan, placeSteps, type IterationPlan } from './budget';
 import { latestCheckpoint, loadCheckpoint, removeStaleTemps, resumePoint, retireCheckpointsAfter, saveCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint';
 import { resolveTrainingBackend } from './device';
+import { joinRanks } from './distributed';
 import { MetricsLog } from './metrics_log';
 import { NativeTrainer, type StepEvent, type TrainerEvent, type TrainerState } from './native_trainer';
 import type { ConfigObject } from './overrides';
@@ -253,50 +257,74 @@ function writeJsonAtomic(file: string, value: unknown): void {
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const startedAt = opts.startedAt ?? Date.now();
-  const progressStream = opts.progressStream ?? process.stderr;
-  const log = opts.log ?? ((l: string) => progressStream.write(`${l}\n`));
+  let progressStream = opts.progressStream ?? process.stderr;
+  let log = opts.log ?? ((l: string) => progressStream.write(`${l}\n`));
 
-  // ---- config, resume point -------------------------------------------------------
+  // ---- ranks, config, resume point --------------------------------------------------
   let c = resolveConfig(opts.config, opts);
+  const ranks = await joinRanks(c.device);
+  await ranks.checkSameConfig(c);
+  if (!ranks.isRoot) {
+    // Rank 0 speaks for the run; the others say only what is theirs (skipped images, their errors).
+    const own = log;
+    log = (l) => (l.startsWith('data: ') ? own(`rank ${ranks.rank}: ${l}`) : undefined);
+    progressStream = new Writable({ write: (_chunk, _enc, done) => done() });
+  }
   const workDir = path.resolve(opts.workDir ?? path.join('work_dirs', c.name));
   let resumeFrom: Checkpoint | null = null;
   let resumedPlan: IterationPlan | null = null;
   let replanFrom: { iter: number; stepIters: number[] } | null = null;
-  if (opts.resume) {
+  // Rank 0 reads the checkpoint; the others get its place in the run (the state itself
+  // reaches them from rank 0's trainer: syncFromRoot below).
+  const resumeAt = !opts.resume ? null : await ranks.fromRoot(async () => {
     resumeFrom = typeof opts.resume === 'string' ? await loadCheckpoint(opts.resume) : await latestCheckpoint(workDir, (w) => log(`resume: ${w}`));
     if (!resumeFrom) throw new Error(`--resume: no checkpoint in ${path.join(workDir, 'checkpoints')}`);
+    return { file: resumeFrom.file, meta: resumeFrom.meta, config: resumePoint(resumeFrom).config };
+  });
+  if (resumeAt) {
+    // A rank's share of each batch depends on the number of ranks: the data order continues only with as many.
+    const savedRanks = typeof resumeAt.meta.loop?.ranks === 'number' ? resumeAt.meta.loop.ranks : 1;
+    if (savedRanks !== ranks.size)
+      throw ranks.together(new Error(`--resume: ${resumeAt.file} was written by a run of ${savedRanks} process${savedRanks > 1 ? 'es' : ''}, this one has ${ranks.size}: ` +
+        `resume it with the same number (${savedRanks > 1 ? `mpirun -np ${savedRanks}` : 'without mpirun'})`));
     // The run continues with the config it was started with; only the stopping limits may change.
-    const point = resumePoint(resumeFrom);
-    const saved = point.config;
+    const saved = resumeAt.config;
     // A plan is kept while the time budget it was made for stays; a new one plans again from the checkpoint on.
-    if (saved.train.maxMinutes === c.train.maxMinutes) resumedPlan = point.plan;
-    else if (point.plan) replanFrom = { iter: point.iter, stepIters: point.plan.stepIters };
+    if (saved.train.maxMinutes === c.train.maxMinutes) resumedPlan = resumeAt.meta.plan ?? null;
+    else if (resumeAt.meta.plan) replanFrom = { iter: resumeAt.meta.iter, stepIters: resumeAt.meta.plan.stepIters };
     c = { ...saved, train: { ...saved.train, maxIters: c.train.maxIters, maxMinutes: c.train.maxMinutes } };
-    log(`resuming from ${resumeFrom.file} (iteration ${resumeFrom.meta.iter}, epoch ${resumeFrom.meta.epoch + 1})`);
+    log(`resuming from ${resumeAt.file} (iteration ${resumeAt.meta.iter}, epoch ${resumeAt.meta.epoch + 1})`);
   }
-  fs.mkdirSync(workDir, { recursive: true });
-  const stale = removeStaleTemps(workDir);
-  if (stale) log(`removed ${stale} partial checkpoint file(s) left by an interrupted save`);
-  if (resumeFrom) {
-    const retired = retireCheckpointsAfter(workDir, resumeFrom.meta.iter);
-    if (retired) log(`resume: moved ${retired.count} checkpoint(s) past iteration ${resumeFrom.meta.iter} (of the run this one replaces from there) to ${retired.dir}`);
+  if (ranks.isRoot) {
+    fs.mkdirSync(workDir, { recursive: true });
+    const stale = removeStaleTemps(workDir);
+    if (stale) log(`removed ${stale} partial checkpoint file(s) left by an interrupted save`);
+    if (resumeAt) {
+      const retired = retireCheckpointsAfter(workDir, resumeAt.meta.iter);
+      if (retired) log(`resume: moved ${retired.count} checkpoint(s) past iteration ${resumeAt.meta.iter} (of the run this one replaces from there) to ${retired.dir}`);
+    }
   }
 
   // ---- device, data, model, trainer ----------------------------------------------------
-  const backend = resolveTrainingBackend(c.device, log);
-  const d = await openDatasets(c, opts, log);
-  if (!resumeFrom) applyClasses(c, d.train, log);
-  writeJsonAtomic(path.join(workDir, 'config.json'), c);
+  // Several MPI ranks on one machine would share its first GPU: `auto` means the CPU there.
+  const backend = ranks.size > 1 && c.device === 'auto' ? 'cpu' : resolveTrainingBackend(c.device, log);
+  // Rank 0 first: it may generate the synthetic dataset the others then read from the cache.
+  const d = await ranks.rootFirst(() => openDatasets(c, opts, log));
+  if (!resumeAt) applyClasses(c, d.train, log);
+  if (ranks.isRoot) writeJsonAtomic(path.join(workDir, 'config.json'), c);
+  // Per rank; a step trains on `bs` images on every rank, `globalBatch` in all.
   const bs = c.train.batchSize * c.train.replicas;
+  const globalBatch = bs * ranks.size;
   const loader = new TrainLoader(d.train, {
     batchSize: bs,
     seed: c.train.seed,
     workers: c.data.workers,
     transform: trainConfigAtSize(c.data.inputSize),
     onBadImage: (i) => log(`data: skipped ${i.file} (${i.where}): ${i.message}`),
+    shard: ranks.size > 1 ? { rank: ranks.rank, size: ranks.size } : undefined,
   });
   const itersPerEpoch = loader.batchesPerEpoch;
-  if (itersPerEpoch < 1) throw new Error(`data: ${loader.indices.length} usable training images, fewer than one batch of ${bs}`);
+  if (itersPerEpoch < 1) throw new Error(`data: ${loader.indices.length} usable training images, fewer than one batch of ${globalBatch}`);
   // The run's length and, with schedule.stepFractions, its lr steps (budget.ts); a resumed run keeps its checkpoint's plan.
   const fractions = c.schedule.stepFractions;
   let plan: IterationPlan = countPlan(fractions ?? [], itersPerEpoch * c.train.epochs);
@@ -305,25 +333,30 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   else resumedPlan = null;
   // Where training ends: the plan, or maxIters when sooner (a stop limit: the lr steps stay the plan's).
   const stopAt = () => Math.min(plan.totalIters, c.train.maxIters ?? Infinity);
+  // Fitting the run to the time budget measures this process's speed: with several ranks each would
+  // plan its own lr steps, so there the plan is the epochs' and maxMinutes only stops training.
+  const budgeted = fractions !== null && c.train.maxMinutes !== null && ranks.size === 1;
+  const split = [ranks.size > 1 ? `${ranks.size} ranks` : '', c.train.replicas > 1 ? `${c.train.replicas} replicas` : ''].filter(Boolean);
   log(
-    `training ${c.name} on ${backend}: ${loader.indices.length} images, ${itersPerEpoch} iterations/epoch of ${bs} images` +
-      `${c.train.replicas > 1 ? ` (${c.train.replicas} replicas x ${c.train.batchSize})` : ''}, ` +
-      `${fractions && c.train.maxMinutes !== null ? `at most ${c.train.epochs} epochs, as many as fit in ${c.train.maxMinutes} min` : `${c.train.epochs} epochs`}; work dir ${workDir}`,
+    `training ${c.name} on ${backend}${ranks.size > 1 ? ` x ${ranks.describe()}` : ''}: ${loader.indices.length} images, ${itersPerEpoch} iterations/epoch of ${globalBatch} images` +
+      `${split.length ? ` (${split.join(' x ')} x ${c.train.batchSize})` : ''}, ` +
+      `${budgeted ? `at most ${c.train.epochs} epochs, as many as fit in ${c.train.maxMinutes} min` : `${c.train.epochs} epochs`}; work dir ${workDir}`,
   );
 
-  const metrics = new MetricsLog(path.join(workDir, 'metrics.jsonl'));
+  const metrics = ranks.isRoot ? new MetricsLog(path.join(workDir, 'metrics.jsonl')) : null;
   let iter = 0;
   let epoch = 0;
   // Where the first epoch of this run starts: iterations done, entries of its image order consumed.
   let start = { batches: 0, images: 0 };
-  if (resumeFrom) {
-    const m = resumeFrom.meta;
+  if (resumeAt) {
+    const m = resumeAt.meta;
     iter = m.iter;
     epoch = m.epoch;
-    start = { batches: m.epochIter, images: m.epochImages ?? m.epochIter * bs };
+    const mine = (m.loop?.epochImagesPerRank as number[] | undefined)?.[ranks.rank];
+    start = { batches: m.epochIter, images: mine ?? m.epochImages ?? m.epochIter * bs };
     if (start.batches >= itersPerEpoch) (epoch += 1), (start = { batches: 0, images: 0 });
-    metrics.truncateAfter(iter);
-  } else if (fs.existsSync(metrics.file)) {
+    metrics?.truncateAfter(iter);
+  } else if (metrics && fs.existsSync(metrics.file)) {
     fs.rmSync(metrics.file);
   }
 
@@ -340,6 +373,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const firstIter = iter;
   // The 1-based epoch of the step that made `steps` steps.
   const epochOf = (steps: number) => Math.floor(Math.max(0, steps - 1) / itersPerEpoch) + 1;
+  // Ranks stop together: a rank's signal or time limit is a request carried by the next
+  // step to every rank, whose event then says why (the same step everywhere).
+  let groupStop: StopReason | null = null;
+  const stopRequested = new Set<string>();
+  const requestStop = (why: 'interrupted' | 'max-minutes') => {
+    if (!stopRequested.has(why)) trainer.requestStop(why);
+    stopRequested.add(why);
+  };
   // The caller's handler runs inside the engine's event callback and the
   // evaluation: what it throws ends the run the way a failed step does.
   let cancelSteps = () => {};
@@ -361,10 +402,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (e.type === 'error') {
       failure ??= new Error(`training step ${e.iter} failed: ${e.message}`);
     } else if (e.type === 'nonfinite') {
-      failure ??= new Error(
+      // Every rank sees the same non-finite step.
+      failure ??= ranks.together(new Error(
         `training stopped at iteration ${e.iter}: the ${e.term === 'gradient norm' ? 'gradient norm' : `${e.term} loss`} is NaN or infinite; ` +
           `no weight was changed by that step, and the last checkpoint is intact`,
-      );
+      ));
     } else {
       onStep(e);
     }
@@ -374,7 +416,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     stepsDone = e.iter + 1;
     stepSeconds += e.seconds;
     waitSeconds += e.waitSeconds;
-    imagesTrained += bs;
+    imagesTrained += globalBatch;
+    if (e.stop) groupStop ??= e.stop.includes('interrupted') ? 'interrupted' : 'max-minutes';
     const terms = sumTerms(e.losses);
     const lr = lrOf.get(e.iter) ?? NaN;
     lrOf.delete(e.iter);
@@ -386,16 +429,16 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       etaSeconds: ((stepSeconds + waitSeconds) / Math.max(1, stepsDone - firstIter)) * (stopAt() - stepsDone),
     });
     if (e.iter % c.log.intervalIters === 0 || stepsDone === stopAt()) {
-      metrics.append({
+      metrics?.append({
         kind: 'train', time: new Date().toISOString(), device: backend, epoch: Math.floor(e.iter / itersPerEpoch), iter: stepsDone, lr,
-        losses: { ...e.losses, ...terms, total: e.total }, imagesPerSec: bs / Math.max(1e-9, e.seconds), dataWait: e.waitSeconds / Math.max(1e-9, e.seconds + e.waitSeconds),
+        losses: { ...e.losses, ...terms, total: e.total }, imagesPerSec: globalBatch / Math.max(1e-9, e.seconds), dataWait: e.waitSeconds / Math.max(1e-9, e.seconds + e.waitSeconds),
       });
     }
   };
 
   const trainer = new NativeTrainer(
     {
-      model: c.model, replicas: c.train.replicas, backend, seed: c.train.seed,
+      model: c.model, replicas: c.train.replicas, backend, seed: c.train.seed, group: ranks.group ?? undefined,
       adam: { beta1: c.optimizer.betas[0], beta2: c.optimizer.betas[1], eps: c.optimizer.eps, weightDecay: c.optimizer.weightDecay, gradClip: c.optimizer.gradClip },
     },
     onEvent,
@@ -404,14 +447,16 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     trainer.cancel();
     wake?.();
   };
-  let lastCheckpoint: string | null = resumeFrom?.file ?? null;
+  let lastCheckpoint: string | null = resumeAt?.file ?? null;
   let stopped: StopReason = 'completed';
   let finalEval: EvalResult | null = null;
   let lastPerImage: ImagePrediction[] = [];
   // Steps already queued are dropped (they would delay the stop by whole steps);
   // the loop feeds nothing more, so the steps that ran are exactly 0..stepsDone-1.
   const abort = () => {
-    trainer.cancel();
+    // With several ranks, dropping this rank's queued steps would leave the others waiting in them.
+    if (ranks.size > 1) requestStop('interrupted');
+    else trainer.cancel();
     wake?.();
   };
   opts.signal?.addEventListener('abort', abort);
@@ -427,16 +472,21 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     // would show. Nothing is saved or evaluated from such a state.
     const bad = nonFiniteEntry(state);
     if (bad) {
-      failure = new Error(
+      // The ranks hold the same weights: every rank finds them.
+      failure = ranks.together(new Error(
         `training stopped at iteration ${stepsDone}: ${bad} holds NaN or infinite values after that step's update, ` +
           `though its loss was finite (optimizer.lr ${c.optimizer.lr} is too large?); the last checkpoint is intact`,
-      );
+      ));
       return state;
     }
     const pos = position.get(stepsDone - 1) ?? { epoch, ...start };
+    // Each rank's place in its own share of the data (they differ once a rank skipped an image).
+    const places = ranks.size > 1 ? await ranks.allGather(pos.images) : null;
+    if (!ranks.isRoot) return state;
     const meta: CheckpointMeta = {
       iter: stepsDone, epoch: pos.epoch, epochIter: pos.batches, epochImages: pos.images, ...(fractions ? { plan } : {}),
-      loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name) }, config: c as unknown as Record<string, unknown>, time: new Date().toISOString(),
+      loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name), ...(places ? { ranks: ranks.size, epochImagesPerRank: places } : {}) },
+      config: c as unknown as Record<string, unknown>, time: new Date().toISOString(),
     };
     lastCheckpoint = await saveCheckpoint(workDir, meta, state, c.checkpoint.keep);
     emit({ phase: 'checkpoint', iteration: stepsDone, epoch: epochOf(stepsDone), file: lastCheckpoint });
@@ -475,19 +525,21 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     emit({ phase: 'eval', iteration: stepsDone, epoch: epochOf(stepsDone), imagesDone: r.perImage.length, imagesTotal: r.perImage.length, stats: r.result.stats });
     finalEval = r.result;
     lastPerImage = r.perImage;
-    metrics.append({ kind: 'eval', time: new Date().toISOString(), device: backend, epoch: ep, iter: stepsDone, stats: r.result.stats });
+    metrics?.append({ kind: 'eval', time: new Date().toISOString(), device: backend, epoch: ep, iter: stepsDone, stats: r.result.stats });
   };
 
   try {
-    if (resumeFrom) await trainer.load(resumeFrom.state);
-    else if (c.train.loadFrom !== null) await loadFrom(trainer, c.train.loadFrom, workDir, log);
+    if (resumeFrom) await trainer.load((resumeFrom as Checkpoint).state);
+    // Rank 0 loads the weights (and writes load_from.json); syncFromRoot hands them to the others.
+    else if (c.train.loadFrom !== null && ranks.isRoot) await loadFrom(trainer, c.train.loadFrom, workDir, log);
+    if (ranks.size > 1) await trainer.syncFromRoot();
     if (fractions) log(`schedule: lr x${c.schedule.gamma} at ${fractions.map((f) => `${(100 * f).toFixed(0)} %`).join(', ')} of the run's iterations`);
-    if (fractions && c.train.maxMinutes !== null) {
+    if (budgeted) {
       // The time budget sets the run's length: measure what one evaluation costs before training starts.
       const timingStart = Date.now();
       const evalSeconds = d.val ? await timeEvaluation(c, backend, await trainer.snapshot(), d) : 0;
       planner = new BudgetPlanner({
-        fractions, cap: plan, budgetSeconds: c.train.maxMinutes * 60, startedAt, itersPerEpoch, epochs: c.train.epochs,
+        fractions, cap: plan, budgetSeconds: c.train.maxMinutes! * 60, startedAt, itersPerEpoch, epochs: c.train.epochs,
         intervalEpochs: c.evaluation.intervalEpochs, evalSeconds, resumed: resumedPlan ? plan : null,
       });
       planner.pause(Date.now() - timingStart);
@@ -504,7 +556,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       let b = start.batches;
       const badBefore = loader.badImages.length;
       for await (const batch of loader.epoch(epoch, start.images)) {
-        while (inflight >= c.train.prefetch && !failure && !opts.signal?.aborted) await new Promise<void>((r) => (wake = r));
+        // Several ranks go on feeding after a signal until the group's stop step comes back.
+        const aborted = () => ranks.size === 1 && opts.signal?.aborted;
+        while (inflight >= c.train.prefetch && !failure && !aborted() && !groupStop) await new Promise<void>((r) => (wake = r));
         if (planner?.replan(iter, stepsDone, Date.now())) {
           plan = planner.plan;
           progress.setTotal(stopAt());
@@ -515,7 +569,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           }
         }
         // Checked after the wait: an abort during it must not let this batch in.
-        if (opts.signal?.aborted) stopped = 'interrupted';
+        if (ranks.size > 1) {
+          if (opts.signal?.aborted) requestStop('interrupted'); // also a signal that came before the loop listened
+          if (Date.now() > deadline()) requestStop('max-minutes');
+          if (groupStop) stopped = groupStop;
+          else if (iter >= stopAt()) stopped = 'max-iters';
+          else if (b >= itersPerEpoch) break; // a shard's stream may hold more blocks than the epoch's global batches
+        } else if (opts.signal?.aborted) stopped = 'interrupted';
         else if (iter >= plan.totalIters) stopped = plan.limit === 'epochs' ? 'completed' : plan.limit;
         else if (c.train.maxIters !== null && iter >= c.train.maxIters) stopped = 'max-iters';
         else if (Date.now() > deadline()) stopped = 'max-minutes';
@@ -533,11 +593,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       // A whole epoch without one batch: every image (or all but less than a batch) was skipped, and
       // every later epoch would be the same. Finishing "successfully" after 0 steps would hide that.
       if (start.batches === 0 && b === 0) throw new Error(noBatchMessage(loader, badBefore, bs, d.train.annotationFile));
+      if (ranks.size > 1 && b < itersPerEpoch)
+        throw new Error(`rank ${ranks.rank}: ${loader.badImages.length - badBefore} unreadable image(s) in epoch ${epoch + 1} left this rank ${b} of the ${itersPerEpoch} batches every rank must train on; ` +
+          `ranks must take the same steps: fix or remove them (${loader.badImages.slice(badBefore, badBefore + 3).map((i) => i.file).join(', ')})`);
       position.set(iter - 1, { epoch: epoch + 1, batches: 0, images: 0 });
       const state = await checkpoint();
       if (failure) break;
       const isLast = epoch + 1 === c.train.epochs || iter >= stopAt();
-      if (!isLast && (epoch + 1) % c.evaluation.intervalEpochs === 0) await runEval(state, epoch);
+      if (!isLast && (epoch + 1) % c.evaluation.intervalEpochs === 0) {
+        if (ranks.isRoot) await runEval(state, epoch);
+        await ranks.barrier(); // the other ranks wait for rank 0's evaluation
+      }
       if (iter >= stopAt() && epoch + 1 < c.train.epochs) {
         stopped = iter >= plan.totalIters && plan.limit === 'max-minutes' ? 'max-minutes' : 'max-iters';
         break;
@@ -552,7 +618,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     await trainer.close();
     if (stopped === 'interrupted') {
       log(`interrupted at iteration ${stepsDone}: checkpoint ${lastCheckpoint}; continue with --resume`);
-    } else {
+    } else if (ranks.isRoot) {
       await runEval(state, epoch);
       if (failure) throw failure;
     }
@@ -563,13 +629,19 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
 
   const wall = (Date.now() - t0) / 1000;
+  if (!ranks.isRoot) {
+    return {
+      workDir, config: c, iterations: stepsDone, stopped, checkpoint: null, eval: null,
+      imagesPerSecond: imagesTrained / Math.max(1e-9, stepSeconds), dataWait: waitSeconds / Math.max(1e-9, stepSeconds + waitSeconds),
+    };
+  }
   if (finalEval) {
     const e = finalEval as EvalResult;
     writeJsonAtomic(path.join(workDir, 'eval.json'), { device: backend, ...e });
     log(formatSummary(e.stats));
   }
   const images = lastPerImage.length && d.val ? await reportImages(d, lastPerImage) : [];
-  writeReport(workDir, `${c.name}: ${stepsDone} iterations`, metrics.read(), images);
+  writeReport(workDir, `${c.name}: ${stepsDone} iterations`, metrics!.read(), images);
   log(`${stopped === 'completed' ? 'finished' : `stopped (${stopped})`}: ${stepsDone} iterations in ${wall.toFixed(0)} s, ` +
     `${(imagesTrained / Math.max(1e-9, stepSeconds)).toFixed(1)} images/s in steps, data wait ${(100 * waitSeconds / Math.max(1e-9, stepSeconds + waitSeconds)).toFixed(1)}%; report ${path.join(workDir, 'report.html')}`);
   return {

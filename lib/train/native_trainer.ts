@@ -3,6 +3,7 @@
 // for snapshots (checkpoints) and loads (resume) between steps.
 import { DisposedError, Lifecycle } from '../lifecycle';
 import { native, type TensorData } from '../native';
+import type { ProcessGroup } from './distributed';
 
 /** The architecture, camelCase of the reference's HourglassNet/CornerHead arguments. */
 export interface ModelArchitecture {
@@ -36,6 +37,12 @@ export interface NativeTrainerOptions {
   loss?: { pullWeight?: number; pushWeight?: number; offsetBeta?: number };
   /** BN with running statistics, not updated (fine-tuning with tiny batches; exact replica comparisons). */
   frozenBn?: boolean;
+  /**
+   * The ranks (processes) this trainer trains with: gradients are summed over them,
+   * losses averaged, and every rank applies the same update. Every rank must make
+   * the same calls (syncFromRoot, then the same number of feeds).
+   */
+  group?: ProcessGroup;
 }
 
 export interface TrainBatch {
@@ -64,6 +71,8 @@ export interface StepEvent {
   term?: string;
   /** Several CUDA replicas on NCCL: all-reduce buckets per replica, and how many started during backward. */
   allReduce?: { buckets: number; duringBackward: number };
+  /** With a group: some rank asked to stop (requestStop) before this step; every rank stops after it. */
+  stop?: ('interrupted' | 'max-minutes')[];
 }
 export interface ErrorEvent {
   type: 'error';
@@ -99,6 +108,8 @@ interface NativeTrainerHandle {
   close(): Promise<void>;
   pending(): number;
   keys(): { name: string; shape: number[]; kind: string }[];
+  syncFromRoot(): Promise<void>;
+  requestStop(why: 'interrupted' | 'max-minutes'): void;
 }
 
 export class NativeTrainer {
@@ -142,6 +153,18 @@ export class NativeTrainer {
   keys(): { name: string; shape: number[]; kind: string }[] {
     this.check('keys');
     return this.handle.keys();
+  }
+  /** With a group: rank 0's weights, BN statistics and optimizer state on every rank (after queued steps). */
+  syncFromRoot(): Promise<void> {
+    return this.checked('syncFromRoot', () => this.handle.syncFromRoot());
+  }
+  /**
+   * With a group: the next step carries the request to every rank; its event has `stop`,
+   * and every rank then drops the steps fed after it.
+   */
+  requestStop(why: 'interrupted' | 'max-minutes'): void {
+    this.check('requestStop');
+    this.handle.requestStop(why);
   }
   /**
    * Ends the thread after what is queued; the engine frees the replicas,

@@ -17,6 +17,7 @@
 #include "addon_data.h"
 #include "model_config_js.h"
 #include "op_call.h"
+#include "process_group.h"
 #include "state_dict_js.h"
 
 namespace cn {
@@ -53,7 +54,7 @@ struct OptimizerEntry {
 };
 
 struct Command {
-  enum Kind { Step, Snapshot, Load, Stop } kind = Step;
+  enum Kind { Step, Snapshot, Load, Sync, Stop } kind = Step;
   TrainBatch batch;
   int64_t iter = 0;
   int request = 0;
@@ -94,10 +95,12 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
                        {InstanceMethod("feed", &TrainerWrap::feed), InstanceMethod("snapshot", &TrainerWrap::snapshot),
                         InstanceMethod("load", &TrainerWrap::load), InstanceMethod("cancel", &TrainerWrap::cancel),
                         InstanceMethod("close", &TrainerWrap::close), InstanceMethod("pending", &TrainerWrap::pending),
-                        InstanceMethod("keys", &TrainerWrap::keys)});
+                        InstanceMethod("keys", &TrainerWrap::keys),
+                        InstanceMethod("syncFromRoot", &TrainerWrap::sync_from_root),
+                        InstanceMethod("requestStop", &TrainerWrap::request_stop)});
   }
 
-  // new Trainer({model, replicas, backend, seed, adam: {...}, loss: {...}}, onEvent)
+  // new Trainer({model, replicas, backend, seed, adam: {...}, loss: {...}, frozenBn, group}, onEvent)
   explicit TrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainerWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
@@ -143,6 +146,9 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       if (!b.IsString()) type_error(env, "Trainer: options.backend must be a string such as 'cpu' or 'cuda:0'");
       spec = b.As<Napi::String>().Utf8Value();
     }
+    std::shared_ptr<ProcessGroup> group;
+    Napi::Value gv = o.Get("group");
+    if (!gv.IsUndefined() && !gv.IsNull()) group = unwrap_process_group(env, gv, "Trainer: options.group");
     try {
       AddonData& ad = AddonData::of(env);
       std::vector<Backend*> backends;
@@ -155,7 +161,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
         backends.push_back(&ad.backend(s));
       }
       trainer_.reset(new Trainer(backends, opts, ad.runtime().pool(),
-                                 replica_communicator(ad, spec, backends, static_cast<size_t>(bucket_bytes))));
+                                 replica_communicator(ad, spec, backends, static_cast<size_t>(bucket_bytes)), group));
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, std::string("Trainer: ") + e.what());
     }
@@ -182,6 +188,16 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       }
       if (cmd.kind == Command::Stop) break;
       auto* msg = new Message();
+      if (cmd.kind == Command::Step && ended_) {
+        // With several ranks, a step after the one where the group decided to stop
+        // (a stop request, a non-finite step) must run nowhere: it was fed before
+        // this rank's loop heard of the decision.
+        --pending_steps_;
+        msg->kind = Message::Cancelled;
+        msg->dropped = 1;
+        send(msg);
+        continue;
+      }
       try {
         if (cmd.kind == Command::Step) {
           Clock::time_point t0 = Clock::now();
@@ -190,7 +206,10 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
           msg->report = trainer_->step(cmd.batch);
           msg->seconds = std::chrono::duration<double>(Clock::now() - t0).count();
           msg->kind = msg->report.finite ? Message::StepDone : Message::NonFinite;
-          if (!msg->report.finite) drop_queued_steps();  // nothing after a bad step may run
+          if (!msg->report.finite || msg->report.stop) {
+            drop_queued_steps();  // nothing after a bad step (or the last one) may run
+            if (trainer_->group()) ended_ = true;
+          }
         } else if (cmd.kind == Command::Snapshot) {
           msg->kind = Message::Reply;
           msg->request = cmd.request;
@@ -222,6 +241,10 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
             st[oe.name] = s;
           }
           trainer_->sync_replicas_from_root();
+        } else if (cmd.kind == Command::Sync) {
+          msg->kind = Message::Reply;
+          msg->request = cmd.request;
+          trainer_->broadcast_from_root();
         }
       } catch (const std::exception& e) {
         msg->kind = cmd.kind == Command::Step ? Message::StepError : Message::Reply;
@@ -332,6 +355,12 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
           ev.Set("allReduce", sync);
         }
         if (!m.report.finite) ev.Set("term", m.report.problem);
+        if (m.report.stop) {
+          Napi::Array why = Napi::Array::New(env);
+          if (m.report.stop & kStopInterrupted) why.Set(why.Length(), "interrupted");
+          if (m.report.stop & kStopTimeLimit) why.Set(why.Length(), "max-minutes");
+          ev.Set("stop", why);
+        }
         break;
       }
       case Message::StepError:
@@ -525,6 +554,26 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     return d.Promise();
   }
 
+  // syncFromRoot() -> Promise<void>: rank 0's weights, BN statistics and optimizer state on
+  // every rank (after queued steps); every rank of the group must call it.
+  Napi::Value sync_from_root(const Napi::CallbackInfo& info) {
+    check_open(info.Env(), "syncFromRoot");
+    Command c;
+    c.kind = Command::Sync;
+    return request(info.Env(), std::move(c));
+  }
+
+  // requestStop('interrupted' | 'max-minutes'): the next step tells every rank to stop after it
+  // (its event carries stop: [...reasons]); queued and later steps are then dropped on every rank.
+  Napi::Value request_stop(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string why = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    if (why == "interrupted") trainer_->request_stop(kStopInterrupted);
+    else if (why == "max-minutes") trainer_->request_stop(kStopTimeLimit);
+    else type_error(env, "trainer.requestStop: expected 'interrupted' or 'max-minutes'");
+    return env.Undefined();
+  }
+
   Napi::Value pending(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), pending_steps_.load()); }
 
   // keys() -> [{name, shape, kind}] of the model (same as Model.keys()).
@@ -562,6 +611,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   int next_request_ = 0;
   std::atomic<int> pending_steps_{0};  // fed but not yet reported
   bool closing_ = false, closed_ = false;
+  bool ended_ = false;  // training thread: the group decided to stop; later steps are dropped
 };
 
 }  // namespace
