@@ -485,7 +485,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (!ranks.isRoot) return state;
     const meta: CheckpointMeta = {
       iter: stepsDone, epoch: pos.epoch, epochIter: pos.batches, epochImages: pos.images, ...(fractions ? { plan } : {}),
-      loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name), ...(places ? { ranks: ranks.size, epochImagesPerRank: places } : {}) },
+      loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name), categoryIds: d.train.categories.map((k) => k.id), ...(places ? { ranks: ranks.size, epochImagesPerRank: places } : {}) },
       config: c as unknown as Record<string, unknown>, time: new Date().toISOString(),
     };
     lastCheckpoint = await saveCheckpoint(workDir, meta, state, c.checkpoint.keep);
