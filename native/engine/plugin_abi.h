@@ -11,7 +11,7 @@ class Backend;
 
 extern "C" {
 
-#define CN_PLUGIN_ABI_VERSION 2  // 2: Backend::libraries()
+#define CN_PLUGIN_ABI_VERSION 3  // 2: Backend::libraries(); 3: Backend::release_cached_memory()
 #define CN_PLUGIN_MAX_DEVICES 16
 
 enum cn_probe_status {
