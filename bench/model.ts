@@ -237,9 +237,9 @@ export function measureInChild(kind: Kind, preset = 'hourglass104', size = 511, 
 /** The GPU's measurement of the same kind (batch 1: seconds per image), or why there is none. */
 type GpuMeasurement = { gpu: GpuTarget; m: ModelMeasurement } | { gpu: GpuTarget; missing: GpuFigure };
 
-function gpuCells(g: GpuMeasurement | undefined, cpuBestSeconds: number, cpuPeakGiB: number): { time?: GpuFigure; memory?: GpuFigure } {
+function gpuCells(g: GpuMeasurement | undefined, cpuBestSeconds: number, cpuPeakGiB: number, cpuFaults: number): { time?: GpuFigure; memory?: GpuFigure; faults?: GpuFigure } {
   if (!g) return {};
-  if ('missing' in g) return { time: g.missing, memory: g.missing };
+  if ('missing' in g) return { time: g.missing, memory: g.missing, faults: g.missing };
   const ms = Math.min(...g.m.seconds) * 1000;
   const rssGiB = g.m.peakRssBytes / GIB;
   return {
@@ -254,6 +254,7 @@ function gpuCells(g: GpuMeasurement | undefined, cpuBestSeconds: number, cpuPeak
             details: { devicePeakBytes: g.m.devicePeakBytes, peakRssBytes: g.m.peakRssBytes },
           }
         : { backend: g.gpu.backend, value: rssGiB, metric: 'GiB', compare: 'host RSS of the GPU run (no device figures)' },
+    faults: { backend: g.gpu.backend, value: g.m.minorFaultsPerCall, metric: 'faults', compare: `host page faults of the GPU run (CPU run ${Math.round(cpuFaults)})` },
   };
 }
 
@@ -271,7 +272,7 @@ export function toResults(group: string, m: ModelMeasurement, torch: TorchFigure
     fwdbwd: `${m.preset} forward (train mode) + losses + backward, batch ${m.batch} at ${m.size}, no optimizer${alloc}`,
   }[m.kind];
   const peakGiB = m.peakRssBytes / GIB;
-  const cells = gpuCells(g, Math.min(...m.seconds), peakGiB);
+  const cells = gpuCells(g, Math.min(...m.seconds), peakGiB, m.minorFaultsPerCall);
   const label = torch ? torchLabel(torch) : '';
   const torchMid = torch ? median(torch.seconds) : 0;
   return [
@@ -308,6 +309,7 @@ export function toResults(group: string, m: ModelMeasurement, torch: TorchFigure
       value: m.minorFaultsPerCall,
       ...(torch ? { reference: { value: torch.minorFaultsPerCall, label } } : {}),
       details: { hostMallocsPerCall: m.hostMallocsPerCall },
+      ...(cells.faults ? { gpu: cells.faults } : {}),
     },
   ];
 }
