@@ -8,6 +8,6 @@ const api = require('./index.js') as typeof import('./index.js');
 export const {
   info, formatInfo, version, ops, data, cocoEval,
   decode, decodeAsync, decodeMultiScale, softNms, softNmsMerge, flipped, centerPadMeta,
-  Model, formatSummary, loadWeights, readNpy, writeNpy, headOutputNames, modelPreset, modelPresetNames, modelPresets, validateModelConfig, loadModelConfig, referenceModelDefaults,
+  Model, formatSummary, loadWeights, importWeights, formatImportReport, loadDetector, Detector, train, DisposedError, readNpy, writeNpy, headOutputNames, modelPreset, modelPresetNames, modelPresets, validateModelConfig, loadModelConfig, referenceModelDefaults,
 } = api;
 export default api;

@@ -31,3 +31,19 @@ export {
 } from './configs';
 export { readNpy, writeNpy } from './io/npy';
 export { loadWeights, type LoadedWeights } from './io/weights';
+export {
+  loadDetector,
+  Detector,
+  type DetectorOptions,
+  type DetectorInput,
+  type Detection,
+  type ImageDetections,
+  type CornerHeatmaps,
+  type RawPixels,
+} from './detector';
+export { train, type TrainCallOptions } from './train/train_api';
+export type { TrainProgressEvent, TrainStepEvent, TrainEvalEvent, TrainCheckpointEvent, TrainResult, StopReason, EvalResult } from './train/loop';
+export type { ResolvedConfig } from './train/resolve_config';
+export { DisposedError } from './lifecycle';
+export { importWeights, formatImportReport, type ImportOptions, type ImportResult } from './io/import_weights';
+export { type ImportReport, type InputNormalisation, type KeyScheme } from './io/torch_import';

@@ -12,7 +12,7 @@ export interface BackendOps {
   supports: string[];
   /** Engine ops without a kernel on this backend. */
   missing: string[];
-  /** Optional libraries of CUDA backends (cuDNN, cuBLAS): found (version) and used, or why not; empty on the CPU. */
+  /** Optional libraries of CUDA backends (cuDNN, cuBLAS, NCCL): found (version) and used, or why not; empty on the CPU. */
   libraries: BackendLibraryInfo[];
 }
 
@@ -95,6 +95,7 @@ export function formatInfo(i: EngineInfo): string {
     lines.push(`  cuda:${d.index}  ${d.name}, sm_${d.computeCapability.replace('.', '')}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, ${d.multiprocessors} SMs`);
   }
   lines.push(`cuda-emu:     ${i.cudaEmu.loaded ? 'available (CUDA kernels run on the host, for tests)' : i.cudaEmu.message}`);
+  lines.push(`mpi:          ${i.mpi.available ? `${i.mpi.library} (CPU ranks under mpirun)` : i.mpi.message}`);
   lines.push('ops per backend:');
   for (const b of i.backends) {
     lines.push(`  ${b.backend.padEnd(10)} ${opsLine(b, i.engineOpCount)}`);

@@ -3,8 +3,10 @@
 // stateDict, loadStateDict), so building a model to list its keys or count its
 // parameters costs nothing. forward/backward run off the event loop; a model
 // runs one of them at a time (calls made meanwhile are refused, not queued).
+// dispose() (or `await using`) frees the engine memory at once.
 import { loadModelConfig, validateModelConfig, type ModelConfig } from './configs';
 import type { DecodedImage, DecodeOptions, ImageMeta } from './decode';
+import { Lifecycle } from './lifecycle';
 import { native, type NativeModel, type TensorData } from './native';
 
 /** The head's outputs, in the reference's order (heat = logits before the sigmoid; off channel 0 = x). */
@@ -67,21 +69,63 @@ export interface ModelSummary {
 export class Model {
   readonly config: ModelConfig;
   private readonly impl: NativeModel;
+  private readonly lifecycle: Lifecycle;
+  /** Settles when the forward, detect or backward in flight does (holding none of its results). */
+  private inflight: Promise<void> = Promise.resolve();
 
   /** `config`: a ModelConfig (validated here) or a preset name / JSON file path. */
   constructor(config: ModelConfig | string, opts: ModelOptions = {}) {
     this.config = typeof config === 'string' ? loadModelConfig(config) : validateModelConfig(config);
-    this.impl = new (native().Model)(this.config, opts);
+    const impl = new (native().Model)(this.config, opts);
+    this.impl = impl;
+    this.lifecycle = new Lifecycle(this, 'Model', () => impl.release());
   }
 
   /** Every state_dict entry in the reference's order. */
   keys(): StateKey[] {
+    this.lifecycle.check('keys');
     return this.impl.keys();
   }
 
   /** Trainable parameters (elements). */
   parameterCount(): number {
+    this.lifecycle.check('parameterCount');
     return this.impl.parameterCount();
+  }
+
+  /** True once dispose() ran: every method but `backend` and `config` then throws. */
+  get disposed(): boolean {
+    return this.lifecycle.disposed;
+  }
+
+  /**
+   * Frees the weights, gradients and kept activations now (or, when a forward,
+   * detect or backward is in flight, as soon as it ends). Calling it again does nothing.
+   */
+  dispose(): void {
+    this.lifecycle.dispose();
+  }
+
+  /** `await using model = new Model(...)`: waits for the call in flight, then disposes. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.inflight;
+    this.dispose();
+  }
+
+  /** Starts an async engine call unless disposed, and remembers it for [Symbol.asyncDispose]. */
+  private track<T>(what: string, start: () => Promise<T>): Promise<T> {
+    try {
+      this.lifecycle.check(what);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const p = start();
+    // Not p itself: a disposed model kept referenced would keep the last outputs alive.
+    this.inflight = p.then(
+      () => {},
+      () => {},
+    );
+    return p;
   }
 
   get backend(): string {
@@ -90,6 +134,7 @@ export class Model {
 
   /** Output shapes of forward() for an input of shape [N, 3, H, W]; throws on sizes the hourglass cannot take. */
   outputShapes(inputShape: number[]): Record<HeadOutputName, number[]>[] {
+    this.lifecycle.check('outputShapes');
     return this.impl.outputShapes(inputShape) as Record<HeadOutputName, number[]>[];
   }
 
@@ -99,17 +144,19 @@ export class Model {
    * of them in its `.report`) and nothing is loaded; strict: false loads what matches and reports the rest.
    */
   loadStateDict(dict: StateDict, opts: { strict?: boolean } = {}): LoadReport {
+    this.lifecycle.check('loadStateDict');
     return this.impl.loadStateDict(dict, opts);
   }
 
   /** A copy of every entry, in the reference's order (num_batches_tracked as 0-d BigInt64Array). */
   stateDict(): StateDict {
+    this.lifecycle.check('stateDict');
     return this.impl.stateDict();
   }
 
   /** Head outputs of every stack (index = stack), for input [N, 3, H, W]. */
   async forward(input: TensorData, opts: ForwardOptions = {}): Promise<HeadOutputs[]> {
-    return (await this.impl.forward(input, opts)) as HeadOutputs[];
+    return (await this.track('forward', () => this.impl.forward(input, opts))) as HeadOutputs[];
   }
 
   /**
@@ -120,7 +167,7 @@ export class Model {
    * this gives what forward() followed by decode() gives.
    */
   async detect(input: TensorData, opts: DecodeOptions & { mirror?: TensorData; meta: ImageMeta | ImageMeta[] }): Promise<DecodedImage[]> {
-    return (await this.impl.detect({ ...opts, input })) as DecodedImage[];
+    return (await this.track('detect', () => this.impl.detect({ ...opts, input }))) as DecodedImage[];
   }
 
   /**
@@ -129,15 +176,17 @@ export class Model {
    * zeroGrad(). An omitted output contributes nothing.
    */
   backward(grads: Partial<HeadOutputs>[]): Promise<void> {
-    return this.impl.backward(grads);
+    return this.track('backward', () => this.impl.backward(grads));
   }
 
   /** Copies of the parameter gradients; parameters no backward has reached are absent. */
   gradients(): Record<string, TensorData> {
+    this.lifecycle.check('gradients');
     return this.impl.gradients();
   }
 
   zeroGrad(): void {
+    this.lifecycle.check('zeroGrad');
     this.impl.zeroGrad();
   }
 

@@ -30,13 +30,15 @@ export interface NativeInfo {
   cudaBuilt: boolean;
   cuda: PluginInfo;
   cudaEmu: PluginInfo;
+  /** The MPI process group (libcornernet_mpi.so, for ranks under mpirun): loads? its MPI library, or why not. */
+  mpi: { available: boolean; library: string; message: string };
 }
 
 /** Every op: `op(args, backend?)` runs inline, `opAsync(args, backend?)` off the event loop. */
 export type NativeOpFn = (args: Record<string, unknown>, backend?: string) => Record<string, TensorData>;
 export type NativeOpAsyncFn = (args: Record<string, unknown>, backend?: string) => Promise<Record<string, TensorData>>;
 
-/** An optional vendor library a backend may run ops on (cuDNN, cuBLAS on CUDA backends). */
+/** An optional vendor library a backend may use (cuDNN, cuBLAS, NCCL on CUDA backends). */
 export interface BackendLibraryInfo {
   name: string;
   /** Loaded, with every function this build calls. */
@@ -58,7 +60,7 @@ export interface BackendInfo {
   device: string;
   /** Engine op names (snake_case, as in native/engine/backend.h) this backend has kernels for. */
   supports: string[];
-  /** Optional libraries (cuDNN, cuBLAS) and their state; empty on the CPU. */
+  /** Optional libraries (cuDNN, cuBLAS, NCCL) and their state; empty on the CPU. */
   libraries: BackendLibraryInfo[];
   /** The figures of the memory pool this backend's tensors come from, at the time of the call: the host pool on the CPU, the device pool on CUDA. */
   memory: BackendMemory;
@@ -108,6 +110,9 @@ export interface NativeModel {
   gradients(): Record<string, TensorData>;
   zeroGrad(): void;
   detect(args: object): Promise<unknown>;
+  /** Frees the network now, or when the async call in flight ends; later calls throw. */
+  release(): void;
+  released(): boolean;
 }
 
 /** One op of the engine's list (native/engine/ops.def). */
@@ -139,6 +144,13 @@ export interface NativeAddon {
   softNms: (args: object) => unknown;
   softNmsMerge: (args: object) => unknown;
   Model: new (config: object, opts?: { backend?: string; seed?: number }) => NativeModel;
+  /**
+   * The trainer's all-reduce buckets (native/train/grad_buckets.h): entry indices per bucket, in reverse
+   * registration order, or with `arrived` as rebuilt after a step whose gradients became final in that order.
+   */
+  gradBuckets(numel: number[], isParam: boolean[], capBytes: number, arrived?: number[]): number[][];
+  /** One replica's bucket launches as gradients become final: per ready entry, the buckets launched then. */
+  bucketSchedule(buckets: number[][], entryCount: number, readyOrder: number[]): { launches: number[][]; remaining: number[] };
 }
 
 let cached: NativeAddon | undefined;

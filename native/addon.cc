@@ -8,6 +8,7 @@
 #include "bindings/info.h"
 #include "bindings/model.h"
 #include "bindings/ops.h"
+#include "bindings/process_group.h"
 #include "bindings/trainer.h"
 
 namespace {
@@ -30,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   cn::register_ops(reg);
   exports.Set("ops", ops);
   cn::register_model(env, exports);
+  cn::register_process_group(env, exports);
   cn::register_trainer(env, exports);
   cn::register_decode(env, exports);
   return exports;

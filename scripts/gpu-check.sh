@@ -5,6 +5,7 @@
 #   1. test: every engine op on every GPU against the CPU, and a tiny CornerNet
 #      trained two steps on both; every op must have a kernel (--require-all);
 #      once with cuDNN/cuBLAS when they can be found, once on the own kernels;
+#      with 2 or more GPUs and NCCL, an all-reduce over one rank per GPU;
 #   2. perf: kernel timings (GB/s against the device's copy bandwidth, GFLOP/s),
 #      HourglassNet-104 forward at 1x3x511x511 and training steps at batch 6.
 # Output: stdout, and $OUT/gpu-check.log when OUT is set. Exit status: the test's.
@@ -26,12 +27,13 @@ cmake --version | head -n 1
 arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' .')
 arch=${arch:-90}
 
-# cuDNN / cuBLAS from NVIDIA's Python wheels when present: their libraries for
-# dlopen, their headers for the check that our hand declarations match.
+# cuDNN / cuBLAS / NCCL from NVIDIA's Python wheels when present: their libraries
+# for dlopen, their headers for the check that our hand declarations match.
 cmake_extra=()
 libdirs=""
-for pkg in cudnn cublas; do
-  dir=$(python3 -c "import nvidia.$pkg, os; print(os.path.dirname(nvidia.$pkg.__file__ or list(nvidia.$pkg.__path__)[0]))" 2>/dev/null || true)
+for pkg in cudnn cublas nccl; do
+  # A package with __init__.py: its folder; a namespace package (the CUDA 13 wheels): its path.
+  dir=$(python3 -c "import nvidia.$pkg as m, os; print(os.path.dirname(m.__file__) if getattr(m, '__file__', None) else list(m.__path__)[0])" 2>/dev/null || true)
   [ -n "$dir" ] && [ -d "$dir/lib" ] && libdirs="$libdirs:$dir/lib"
   [ -n "$dir" ] && [ -d "$dir/include" ] && cmake_extra+=("-D$(echo "$pkg" | tr a-z A-Z)_INCLUDE_DIR=$dir/include")
 done
@@ -51,7 +53,7 @@ status=0
 echo "== test, own kernels (cuDNN and cuBLAS not loaded)"
 CORNERNET_CUDNN=0 CORNERNET_CUBLAS=0 "$tbo" test --require-all || status=1
 if [ -n "$libdirs" ]; then
-  echo "== test, with cuDNN / cuBLAS"
+  echo "== test, with cuDNN / cuBLAS / NCCL"
   LD_LIBRARY_PATH="${libdirs#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$tbo" test --require-all --no-model || status=1
 fi
 echo "== perf"

@@ -10,6 +10,7 @@ import { testCommand } from './test_command';
 import { trainCommand } from './train_command';
 import { detectCommand } from './detect_command';
 import { modelCommand } from './model_command';
+import { importCommand } from './import_command';
 
 export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
   let reported = false;
@@ -35,6 +36,7 @@ async function runYargs(argv: string[], onFail: () => void): Promise<unknown> {
     .command(testCommand)
     .command(detectCommand)
     .command(modelCommand)
+    .command(importCommand)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()
     .help()

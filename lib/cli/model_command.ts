@@ -40,7 +40,7 @@ export const modelCommand: CommandModule<object, ModelArgs> = {
       })
       .option('keys', { type: 'boolean', default: false, describe: 'List every state_dict key with its shape, in the reference order' })
       .option('json', { type: 'boolean', default: false, describe: 'Print as JSON' })
-      .option('weights', { type: 'string', describe: 'A safetensors file: a training checkpoint or weights under the reference key names (loaded strictly)' })
+      .option('weights', { type: 'string', describe: 'A safetensors file (a training checkpoint, or weights under the reference key names) or a PyTorch checkpoint (.pth); loaded strictly' })
       .option('input', { type: 'string', describe: 'A float32 .npy input [N, 3, H, W] to run the model on' })
       .option('dump', { type: 'string', describe: 'Folder to write every head output of every stack to, as <name>_l<stack>.npy' })
       .option('train', { type: 'boolean', default: false, describe: 'Run with batch-statistics BN (train mode)' })

@@ -30,7 +30,7 @@ export const testCommand: CommandModule<object, TestArgs> = {
   builder: (y) =>
     y
       .option('config', { type: 'string', describe: 'Recipe, model preset or JSON config (default: the one stored in a training checkpoint)' })
-      .option('weights', { type: 'string', demandOption: true, describe: 'safetensors: a training checkpoint or weights with the reference key names' })
+      .option('weights', { type: 'string', demandOption: true, describe: 'safetensors (a training checkpoint, or weights with the reference key names) or a PyTorch checkpoint (.pth)' })
       .option('data', { type: 'string', demandOption: true, describe: 'COCO-layout dataset folder (its val* split is evaluated)' })
       .option('flip', { type: 'boolean', default: false, describe: 'Flip test: decode the mirrored image too (the reference reports AP with it)' })
       .option('out', { type: 'string', describe: 'Write the detections here (COCO results JSON)' })
@@ -43,13 +43,13 @@ export const testCommand: CommandModule<object, TestArgs> = {
     if (!paths.val) throw new Error(`--data ${a.data}: no val split (annotations/instances_val*.json)`);
     const ds = await loadCoco(paths.val.annotationFile, { imageDir: paths.val.imageDir });
     const log = (l: string) => process.stderr.write(`${l}\n`);
-    const { model, backend } = await openModel({ config: a.config, weights: a.weights, device: a.device, numClasses: ds.categories.length, log });
+    const { model, backend, transform } = await openModel({ config: a.config, weights: a.weights, device: a.device, numClasses: ds.categories.length, log });
     if (model.config.numClasses !== ds.categories.length)
       throw new Error(`the model has ${model.config.numClasses} classes, ${paths.val.annotationFile} has ${ds.categories.length} categories`);
     const n = a['max-images'] !== undefined ? Math.min(a['max-images'], ds.images.length) : ds.images.length;
     const indices = ds.images.map((_, i) => i).slice(0, n);
     const progress = createProgress({ label: 'test', total: indices.length, unit: 'img' });
-    const { results } = await predictDataset(model, ds, { flip: a.flip, indices, onImage: (d) => progress.update(d) });
+    const { results } = await predictDataset(model, ds, { flip: a.flip, indices, transform, onImage: (d) => progress.update(d) });
     progress.stop();
     if (a.out) {
       const tmp = `${a.out}.tmp-${process.pid}`;

@@ -2,7 +2,8 @@ import type { CommandModule } from 'yargs';
 
 import { recipeNames } from '../train/recipes';
 import { checkNumericFlags, nonNegativeInteger, positiveInteger, positiveNumber } from './numeric_flags';
-import { train } from '../train/loop';
+import { detectLaunch } from '../train/distributed';
+import { train } from '../train/train_api';
 
 interface TrainArgs {
   config: string;
@@ -11,6 +12,7 @@ interface TrainArgs {
   device: string | undefined;
   replicas: number | undefined;
   resume: unknown;
+  'load-from': string | undefined;
   'max-iters': number | undefined;
   'max-minutes': number | undefined;
   seed: number | undefined;
@@ -28,6 +30,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N, cuda-emu or auto (default: the config\'s, auto)' })
       .option('replicas', { type: 'number', describe: 'Data-parallel model replicas, each taking batchSize images' })
       .option('resume', { describe: 'Continue from the newest checkpoint of the work dir, or from the given file' })
+      .option('load-from', {
+        type: 'string',
+        describe: 'Fine-tune: start from these weights (safetensors or .pth); tensors load by name and shape, heat heads of another class count are re-initialised (config key train.loadFrom). Unlike --resume, a new run',
+      })
       .option('max-iters', { type: 'number', describe: 'Stop after this many iterations' })
       .option('max-minutes', { type: 'number', describe: 'Stop after this many minutes of training' })
       .option('seed', { type: 'number', describe: 'Seed of initialisation and data order' })
@@ -53,20 +59,27 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     };
     for (const sig of signals) process.on(sig, onSignal);
     try {
-      const r = await train({
-        config: a.config,
+      const r = await train(a.config, {
         data: a.data,
         workDir: a['work-dir'],
         device: a.device,
         replicas: a.replicas,
         resume: a.resume === '' || a.resume === true ? true : typeof a.resume === 'string' ? a.resume : undefined,
+        loadFrom: a['load-from'],
         maxIters: a['max-iters'],
         maxMinutes: a['max-minutes'],
         seed: a.seed,
         set: a.set,
         signal: ctl.signal,
+        progressStream: process.stderr,
       });
       if (r.stopped === 'interrupted') process.exitCode = 130;
+    } catch (e) {
+      // Under mpirun every rank prints its own error: say whose it is.
+      const l = detectLaunch();
+      const err = e as Error;
+      if (l.kind !== 'single' && l.rank > 0 && !err.message.startsWith(`rank ${l.rank}`)) err.message = `rank ${l.rank}: ${err.message}`;
+      throw err;
     } finally {
       for (const sig of signals) process.off(sig, onSignal);
     }

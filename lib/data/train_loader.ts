@@ -9,7 +9,7 @@ import * as path from 'path';
 import type { TensorData } from '../native';
 import { trainImageIndices, trainTargets } from './coco_loader';
 import type { CocoDataset, DataIssue } from './coco_types';
-import { decodeImage } from './image_decode';
+import { decodeImage, type DecodedImage } from './image_decode';
 import { imageTransformAsync } from './pixel_ops';
 import { Rng } from './rng';
 import { planTest, planTrain, REFERENCE_TEST, REFERENCE_TRAIN, type TestMeta, type TestTransformConfig, type TrainTransformConfig } from './transforms';
@@ -51,6 +51,13 @@ export interface TrainLoaderOptions {
   indices?: number[];
   /** Called once per unreadable image as it is skipped. */
   onBadImage?: (issue: DataIssue) => void;
+  /**
+   * Data parallelism over processes: every rank shuffles with the same seed, and
+   * rank r takes the r-th block of batchSize entries of every `size` blocks of the
+   * epoch's order, so its k-th batch is its slice of the global batch k of
+   * batchSize x size images. Incomplete batches are always dropped.
+   */
+  shard?: { rank: number; size: number };
 }
 
 export class TrainLoader {
@@ -65,23 +72,32 @@ export class TrainLoader {
     readonly opts: TrainLoaderOptions
   ) {
     if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`TrainLoader: batchSize must be a positive integer, got ${opts.batchSize}`);
+    const sh = opts.shard;
+    if (sh && !(Number.isInteger(sh.size) && sh.size >= 1 && Number.isInteger(sh.rank) && sh.rank >= 0 && sh.rank < sh.size))
+      throw new RangeError(`TrainLoader: shard must be {rank, size} with 0 <= rank < size, got ${JSON.stringify(sh)}`);
     this.indices = opts.indices ?? trainImageIndices(ds);
     this.cfg = opts.transform ?? REFERENCE_TRAIN;
     this.norm = normTensors(this.cfg.mean, this.cfg.std);
   }
 
-  /** Batches per epoch (an upper bound when images are skipped). */
+  /** Batches per epoch (an upper bound when images are skipped); with a shard, global batches (one slice of each here). */
   get batchesPerEpoch(): number {
+    if (this.opts.shard) return Math.floor(this.indices.length / (this.opts.batchSize * this.opts.shard.size));
     const n = this.indices.length / this.opts.batchSize;
     return this.opts.dropLast === false ? Math.ceil(n) : Math.floor(n);
   }
 
-  /** The image order of `epoch`. */
+  /** The image order of `epoch` (with a shard, this rank's part of it: its blocks of every global batch, then of the rest). */
   order(epoch: number): number[] {
-    const o = [...this.indices];
-    if (this.opts.shuffle === false) return o;
-    const p = new Rng(this.opts.seed, 'shuffle', epoch).permutation(o.length);
-    return p.map((i) => o[i]!);
+    let o = [...this.indices];
+    if (this.opts.shuffle !== false) {
+      const p = new Rng(this.opts.seed, 'shuffle', epoch).permutation(o.length);
+      o = p.map((i) => o[i]!);
+    }
+    const shard = this.opts.shard;
+    if (!shard) return o;
+    const bs = this.opts.batchSize;
+    return o.filter((_, i) => Math.floor(i / bs) % shard.size === shard.rank);
   }
 
   /** One image through the full training pipeline. */
@@ -137,7 +153,7 @@ export class TrainLoader {
         batch = [];
       }
     }
-    if (batch.length > 0 && this.opts.dropLast === false) yield collate(batch, consumed);
+    if (batch.length > 0 && this.opts.dropLast === false && !this.opts.shard) yield collate(batch, consumed);
   }
 }
 
@@ -167,8 +183,12 @@ export interface TestInput {
 
 /** One image file through the test pipeline (centre pad with logical_or, optional flip). */
 export async function loadTestImageFile(file: string, opts: { flip?: boolean; transform?: TestTransformConfig } = {}): Promise<TestInput> {
+  return testInput(await decodeImage(file), opts);
+}
+
+/** A decoded image through the test pipeline (native, off the event loop). */
+export async function testInput(decoded: DecodedImage, opts: { flip?: boolean; transform?: TestTransformConfig } = {}): Promise<TestInput> {
   const cfg = opts.transform ?? REFERENCE_TEST;
-  const decoded = await decodeImage(file);
   const { args, meta } = planTest(decoded.width, decoded.height, opts.flip ?? false, cfg, normTensors(cfg.mean, cfg.std));
   const y = await imageTransformAsync({ image: decoded.tensor, ...args });
   return { image: { data: y.data, shape: [1, ...y.shape] }, meta };

@@ -1,9 +1,13 @@
-// The model for `cornernet test` / `cornernet detect`: its architecture from
-// --config (a recipe, a model preset, or a JSON file) or from the training
-// checkpoint given as --weights, its weights loaded strictly by name.
+// The model for `cornernet test` / `cornernet detect` and loadDetector(): its
+// architecture from --config (a recipe, a model preset, a JSON file, or from code
+// a model config object) or from the training checkpoint given as --weights, its
+// weights loaded strictly by name; the test pipeline's normalisation is the one
+// the weights expect (the reference's, or the original CornerNet's for weights
+// converted from it).
 import * as fs from 'fs';
 
-import { loadModelConfig, type ModelConfig } from '../configs';
+import { loadModelConfig, validateModelConfig, type ModelConfig } from '../configs';
+import { REFERENCE_TEST, type TestTransformConfig } from '../data/transforms';
 import { JsonFileError, readJsonFile } from '../io/json_file';
 import { loadWeights, loadWeightsInto, weightsArchitecture } from '../io/weights';
 import { Model } from '../model';
@@ -12,7 +16,7 @@ import { recipes } from '../train/recipes';
 import { resolveConfig } from '../train/resolve_config';
 
 export interface OpenModelOptions {
-  config?: string;
+  config?: string | ModelConfig;
   weights: string;
   device?: string;
   /** The dataset's class count, when known: an architecture from a preset takes it. */
@@ -20,7 +24,8 @@ export interface OpenModelOptions {
   log?: (line: string) => void;
 }
 
-function configFromSpec(spec: string): ModelConfig {
+/** A model config from --config: a recipe, a model preset, or a JSON file (a whole config, or a model section). */
+export function configFromSpec(spec: string): ModelConfig {
   if (recipes[spec]) return resolveConfig(spec).model;
   if (fs.existsSync(spec)) {
     let raw: unknown;
@@ -34,9 +39,19 @@ function configFromSpec(spec: string): ModelConfig {
   return loadModelConfig(spec);
 }
 
-export async function openModel(o: OpenModelOptions): Promise<{ model: Model; classNames: string[] | null; backend: string }> {
+export interface OpenedModel {
+  model: Model;
+  classNames: string[] | null;
+  backend: string;
+  /** The test pipeline for these weights. */
+  transform: TestTransformConfig;
+}
+
+export async function openModel(o: OpenModelOptions): Promise<OpenedModel> {
   const w = await loadWeights(o.weights);
-  const arch = weightsArchitecture(w, o.config);
+  const given = typeof o.config === 'object' ? validateModelConfig(o.config, 'config') : undefined;
+  const spec = typeof o.config === 'string' ? o.config : undefined;
+  const arch = given ?? weightsArchitecture(w, spec);
   let cfg: ModelConfig;
   if (typeof arch === 'string') {
     cfg = configFromSpec(arch);
@@ -46,6 +61,13 @@ export async function openModel(o: OpenModelOptions): Promise<{ model: Model; cl
   }
   const backend = resolveTrainingBackend(o.device ?? 'auto', o.log, 'test');
   const model = new Model(cfg, { backend });
-  loadWeightsInto(model, w, o.config);
-  return { model, classNames: w.classNames, backend };
+  try {
+    loadWeightsInto(model, w, given ? '(the model config object given)' : spec);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  if (w.input) o.log?.(`input normalisation of ${o.weights}: mean ${w.input.mean.map((v) => v.toFixed(3)).join('/')}, std ${w.input.std.map((v) => v.toFixed(3)).join('/')} (${w.input.source})`);
+  const transform = w.input ? { ...REFERENCE_TEST, mean: w.input.mean, std: w.input.std } : REFERENCE_TEST;
+  return { model, classNames: w.classNames, backend, transform };
 }

@@ -62,6 +62,44 @@ export function toCocoResults(ds: CocoDataset, imageIndex: number, d: Detections
   return out;
 }
 
+/**
+ * Each item with what `load` made of it, in order, the next item loading while
+ * the consumer works on this one (the engine runs while the next image
+ * decodes). A failed load is thrown when its item is reached, naming it as
+ * `load` does; ending the loop early leaves at most one load running, unheard.
+ */
+export async function* prefetched<T, L>(
+  items: Iterable<T> | AsyncIterable<T>,
+  load: (item: T, index: number) => Promise<L>,
+): AsyncGenerator<{ item: T; index: number; loaded: L }> {
+  const it = Symbol.asyncIterator in items ? (items as AsyncIterable<T>)[Symbol.asyncIterator]() : (items as Iterable<T>)[Symbol.iterator]();
+  let index = 0;
+  // The next load can fail before anything awaits it (an unreadable file): the
+  // no-op catch marks it handled (else Node ends the process on an unhandled
+  // rejection), and the await below still throws it.
+  const start = () => {
+    const p = (async () => {
+      const r = await it.next();
+      if (r.done) return null;
+      const i = index++;
+      return { item: r.value, index: i, loaded: await load(r.value, i) };
+    })();
+    p.catch(() => {});
+    return p;
+  };
+  try {
+    let next = start();
+    for (;;) {
+      const cur = await next;
+      if (!cur) return;
+      next = start();
+      yield cur;
+    }
+  } finally {
+    await it.return?.();
+  }
+}
+
 /** Every image of the split; the next image is read while the model runs. */
 export async function predictDataset(model: Model, ds: CocoDataset, o: PredictOptions = {}): Promise<{ results: CocoDetectionJson[]; perImage: ImagePrediction[] }> {
   const indices = o.indices ?? ds.images.map((_, i) => i);
@@ -69,22 +107,10 @@ export async function predictDataset(model: Model, ds: CocoDataset, o: PredictOp
     Promise.all([loadTestImage(ds, i, { transform: o.transform }), o.flip ? loadTestImage(ds, i, { flip: true, transform: o.transform }) : Promise.resolve(null)]);
   const results: CocoDetectionJson[] = [];
   const perImage: ImagePrediction[] = [];
-  // The next image loads while the model runs, so its failure (an unreadable
-  // file) can come before anything awaits it: the no-op catch marks it handled
-  // (else Node ends the process on an unhandled rejection), and the await below
-  // still throws it, naming the file.
-  const prefetch = (i: number) => {
-    const p = load(i);
-    p.catch(() => {});
-    return p;
-  };
-  let next = indices.length ? prefetch(indices[0]!) : null;
-  for (let n = 0; n < indices.length; n++) {
-    const [input, mirror] = await next!;
-    next = n + 1 < indices.length ? prefetch(indices[n + 1]!) : null;
+  for await (const { item: imageIndex, index: n, loaded: [input, mirror] } of prefetched(indices, load)) {
     const det = await predictImage(model, input, mirror, o.decode);
-    perImage.push({ imageIndex: indices[n]!, detections: det });
-    results.push(...toCocoResults(ds, indices[n]!, det));
+    perImage.push({ imageIndex, detections: det });
+    results.push(...toCocoResults(ds, imageIndex, det));
     o.onImage?.(n + 1, indices.length);
   }
   return { results, perImage };

@@ -1,13 +1,20 @@
-// Weights for inference from a safetensors file: a training checkpoint of this
-// package (model entries, plus the model config and class names it was trained
-// with) or plain weights under the reference's key names (e.g. converted from
-// an MMDetection checkpoint), F32 tensors and I64 num_batches_tracked counters,
-// with the architecture when the header's __metadata__.config holds one.
+// Weights for inference and fine-tuning, from one of:
+//  - a safetensors training checkpoint of this package (model entries, plus
+//    the model config and class names it was trained with);
+//  - safetensors weights under the reference's key names (e.g. written by
+//    `cornernet import`), F32 tensors and I64 num_batches_tracked counters,
+//    with the architecture when the header's __metadata__.config holds one,
+//    class names in __metadata__.classes and a non-reference input
+//    normalisation in __metadata__.input;
+//  - a PyTorch checkpoint (.pth, zip or legacy; torch_import.ts), keys mapped
+//    to the reference's names (MMDetection's, or the original CornerNet's).
 import { validateModelConfig, type ModelConfig } from '../configs';
 import type { LoadReport, Model, StateDict } from '../model';
 import { CHECKPOINT_FORMAT, loadCheckpoint } from '../train/checkpoint';
 import { parseJsonText } from './json_file';
+import { sniffFormat } from './pth';
 import { loadSafetensorsAsync } from './safetensors';
+import { importTorchCheckpoint, type ImportReport, type InputNormalisation } from './torch_import';
 
 export interface LoadedWeights {
   file: string;
@@ -16,9 +23,43 @@ export interface LoadedWeights {
   modelConfig: ModelConfig | null;
   /** From a training checkpoint: class names by label. */
   classNames: string[] | null;
+  /** The input normalisation the weights expect, when not the reference's (weights of the original CornerNet). */
+  input: InputNormalisation | null;
+  /** From a PyTorch checkpoint: what the conversion did. */
+  imported: ImportReport | null;
 }
 
+/** The metadata keys of imported weights (beside `config`). */
+export const INPUT_METADATA_KEY = 'input';
+export const CLASSES_METADATA_KEY = 'classes';
+
+function metadataJson<T>(file: string, meta: Record<string, string> | null, key: string, check: (v: unknown) => v is T, expected: string): T | null {
+  const text = meta?.[key];
+  if (text === undefined) return null;
+  let v: unknown;
+  try {
+    v = parseJsonText(text, `__metadata__.${key}`);
+  } catch (e) {
+    throw new Error(`${file}: __metadata__.${key} is not JSON: ${(e as Error).message}`);
+  }
+  if (!check(v)) throw new Error(`${file}: __metadata__.${key} must be ${expected}`);
+  return v;
+}
+
+const isNormalisation = (v: unknown): v is InputNormalisation => {
+  const o = v as Partial<InputNormalisation> | null;
+  const three = (a: unknown, positive: boolean) => Array.isArray(a) && a.length === 3 && a.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
+  return o !== null && typeof o === 'object' && three(o.mean, false) && three(o.std, true) && typeof o.source === 'string';
+};
+const isNames = (v: unknown): v is string[] => Array.isArray(v) && v.every((n) => typeof n === 'string');
+
 export async function loadWeights(file: string): Promise<LoadedWeights> {
+  // An unreadable file falls through to the safetensors reader, whose error names it.
+  const kind = await sniffFormat(file).catch(() => null);
+  if (kind === 'zip' || kind === 'legacy' || kind === 'tar') {
+    const w = await importTorchCheckpoint(file, { undecided: 'keep' });
+    return { file, stateDict: w.stateDict, modelConfig: null, classNames: w.classNames, input: w.input, imported: w.report };
+  }
   const f = await loadSafetensorsAsync(file);
   if (f.metadata?.format === CHECKPOINT_FORMAT) {
     const c = await loadCheckpoint(file);
@@ -29,6 +70,8 @@ export async function loadWeights(file: string): Promise<LoadedWeights> {
       stateDict: c.state.stateDict,
       modelConfig: cfg.model ?? null,
       classNames: Array.isArray(names) && names.every((n) => typeof n === 'string') ? (names as string[]) : null,
+      input: null,
+      imported: null,
     };
   }
   const stateDict: StateDict = {};
@@ -45,7 +88,14 @@ export async function loadWeights(file: string): Promise<LoadedWeights> {
       throw new Error(`${file}: the model config in its metadata is unusable: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  return { file, stateDict, modelConfig, classNames: null };
+  return {
+    file,
+    stateDict,
+    modelConfig,
+    classNames: metadataJson(file, f.metadata, CLASSES_METADATA_KEY, isNames, 'a JSON array of class names'),
+    input: metadataJson(file, f.metadata, INPUT_METADATA_KEY, isNormalisation, 'a JSON object {mean: [3 numbers], std: [3 positive numbers], source: string}'),
+    imported: null,
+  };
 }
 
 /**

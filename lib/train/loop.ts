@@ -7,9 +7,13 @@
 //   checkpoints/       iter_XXXXXXXX.safetensors (the last K); abandoned-<time>/ holds
 //                      those past the point a --resume went back to
 //   eval.json          the final evaluation, as `cornernet eval --json` prints it
+//   load_from.json     with train.loadFrom (fine-tuning): what was loaded (load_from.ts)
 //   report.html        loss and AP curves, val images with predicted boxes
+// Launched as several ranks (mpirun; distributed.ts), every rank trains on its
+// shard of each batch and only rank 0 writes the work dir, logs and evaluates.
 import * as fs from 'fs';
 import * as path from 'path';
+import { Writable } from 'stream';
 
 import { loadCoco } from '../data/coco_loader';
 import { resolveDataset, type SplitPaths } from '../data/coco_layout';
@@ -28,15 +32,18 @@ import { createProgress } from '../progress';
 import { drawDetections } from '../render/draw_detections';
 import { latestCheckpoint, loadCheckpoint, removeStaleTemps, resumePoint, retireCheckpointsAfter, saveCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint';
 import { resolveTrainingBackend } from './device';
+import { joinRanks } from './distributed';
 import { MetricsLog } from './metrics_log';
 import { NativeTrainer, type StepEvent, type TrainerEvent, type TrainerState } from './native_trainer';
+import type { ConfigObject } from './overrides';
 import { writeReport, type ReportImage } from './report';
 import { resolveConfig, type ConfigFlags, type ResolvedConfig } from './resolve_config';
+import { loadFrom } from './load_from';
 import { learningRate } from './schedule';
 
 export interface TrainOptions extends ConfigFlags {
-  /** A recipe name (shapes-tiny, hourglass104, ...) or a JSON config file. */
-  config: string;
+  /** A recipe name (shapes-tiny, hourglass104, ...), a JSON config file, or a config object (may `extends` a recipe). */
+  config: string | ConfigObject;
   /** Default: work_dirs/<config name>. */
   workDir?: string;
   /** true: continue from the newest checkpoint of the work dir; a string: from that checkpoint file. */
@@ -50,7 +57,49 @@ export interface TrainOptions extends ConfigFlags {
   signal?: AbortSignal;
   /** Where the synthetic dataset is cached (default: $CORNERNET_CACHE or ~/.cache/cornernet-native). */
   cacheRoot?: string;
+  /** Called with each progress event; an exception thrown here stops the run as a failure would. */
+  onProgress?: (event: TrainProgressEvent) => void;
 }
+
+/** After each training step. */
+export interface TrainStepEvent {
+  phase: 'train';
+  /** Steps done (this one included). */
+  iteration: number;
+  totalIterations: number;
+  /** 1-based, as the progress line shows it (metrics.jsonl counts from 0). */
+  epoch: number;
+  /** det, pull, push, off summed over stacks, total, and each stack's terms (det_l0, ...). */
+  losses: Record<string, number>;
+  lr: number;
+  /** Of the replica-averaged gradient, before clipping. */
+  gradNorm: number;
+  /** Of this step (batch over step time). */
+  imagesPerSecond: number;
+  /** Remaining steps at this run's mean step time (data waits included, evaluations not). */
+  etaSeconds: number;
+}
+
+/** After each evaluated val image; the last event of an evaluation carries its COCO stats. */
+export interface TrainEvalEvent {
+  phase: 'eval';
+  iteration: number;
+  epoch: number;
+  imagesDone: number;
+  imagesTotal: number;
+  /** On the last event: the 12 COCO numbers (statNames order: AP, AP50, AP75, ...). */
+  stats?: number[];
+}
+
+/** After each checkpoint is written. */
+export interface TrainCheckpointEvent {
+  phase: 'checkpoint';
+  iteration: number;
+  epoch: number;
+  file: string;
+}
+
+export type TrainProgressEvent = TrainStepEvent | TrainEvalEvent | TrainCheckpointEvent;
 
 export type StopReason = 'completed' | 'max-iters' | 'max-minutes' | 'interrupted';
 
@@ -130,13 +179,15 @@ async function evaluate(
   state: TrainerState,
   d: Datasets,
   log: (l: string) => void,
+  onImage: (done: number, total: number) => void,
 ): Promise<{ result: EvalResult; perImage: ImagePrediction[] } | null> {
   if (!d.val || !d.valGt) return null;
-  const model = new Model(c.model, { backend });
-  model.loadStateDict(state.stateDict);
   const indices = d.val.images.map((_, i) => i).slice(0, c.data.maxValImages ?? undefined);
   const started = Date.now();
-  const { results, perImage } = await predictDataset(model, d.val, { flip: c.evaluation.flip, indices });
+  // The evaluation's own copy of the weights is freed as soon as it has run, not when collected.
+  await using model = new Model(c.model, { backend });
+  model.loadStateDict(state.stateDict);
+  const { results, perImage } = await predictDataset(model, d.val, { flip: c.evaluation.flip, indices, onImage });
   const gt =
     c.data.maxValImages === null || indices.length === d.val.images.length
       ? d.valGt
@@ -171,63 +222,90 @@ function writeJsonAtomic(file: string, value: unknown): void {
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
-  const progressStream = opts.progressStream ?? process.stderr;
-  const log = opts.log ?? ((l: string) => progressStream.write(`${l}\n`));
+  let progressStream = opts.progressStream ?? process.stderr;
+  let log = opts.log ?? ((l: string) => progressStream.write(`${l}\n`));
 
-  // ---- config, resume point -------------------------------------------------------
+  // ---- ranks, config, resume point --------------------------------------------------
   let c = resolveConfig(opts.config, opts);
+  const ranks = await joinRanks(c.device);
+  await ranks.checkSameConfig(c);
+  if (!ranks.isRoot) {
+    // Rank 0 speaks for the run; the others say only what is theirs (skipped images, their errors).
+    const own = log;
+    log = (l) => (l.startsWith('data: ') ? own(`rank ${ranks.rank}: ${l}`) : undefined);
+    progressStream = new Writable({ write: (_chunk, _enc, done) => done() });
+  }
   const workDir = path.resolve(opts.workDir ?? path.join('work_dirs', c.name));
   let resumeFrom: Checkpoint | null = null;
-  if (opts.resume) {
+  // Rank 0 reads the checkpoint; the others get its place in the run (the state itself
+  // reaches them from rank 0's trainer: syncFromRoot below).
+  const resumeAt = !opts.resume ? null : await ranks.fromRoot(async () => {
     resumeFrom = typeof opts.resume === 'string' ? await loadCheckpoint(opts.resume) : await latestCheckpoint(workDir, (w) => log(`resume: ${w}`));
     if (!resumeFrom) throw new Error(`--resume: no checkpoint in ${path.join(workDir, 'checkpoints')}`);
+    return { file: resumeFrom.file, meta: resumeFrom.meta, config: resumePoint(resumeFrom).config };
+  });
+  if (resumeAt) {
+    // A rank's share of each batch depends on the number of ranks: the data order continues only with as many.
+    const savedRanks = typeof resumeAt.meta.loop?.ranks === 'number' ? resumeAt.meta.loop.ranks : 1;
+    if (savedRanks !== ranks.size)
+      throw ranks.together(new Error(`--resume: ${resumeAt.file} was written by a run of ${savedRanks} process${savedRanks > 1 ? 'es' : ''}, this one has ${ranks.size}: ` +
+        `resume it with the same number (${savedRanks > 1 ? `mpirun -np ${savedRanks}` : 'without mpirun'})`));
     // The run continues with the config it was started with; only the stopping limits may change.
-    const saved = resumePoint(resumeFrom).config;
+    const saved = resumeAt.config;
     c = { ...saved, train: { ...saved.train, maxIters: c.train.maxIters, maxMinutes: c.train.maxMinutes } };
-    log(`resuming from ${resumeFrom.file} (iteration ${resumeFrom.meta.iter}, epoch ${resumeFrom.meta.epoch + 1})`);
+    log(`resuming from ${resumeAt.file} (iteration ${resumeAt.meta.iter}, epoch ${resumeAt.meta.epoch + 1})`);
   }
-  fs.mkdirSync(workDir, { recursive: true });
-  const stale = removeStaleTemps(workDir);
-  if (stale) log(`removed ${stale} partial checkpoint file(s) left by an interrupted save`);
-  if (resumeFrom) {
-    const retired = retireCheckpointsAfter(workDir, resumeFrom.meta.iter);
-    if (retired) log(`resume: moved ${retired.count} checkpoint(s) past iteration ${resumeFrom.meta.iter} (of the run this one replaces from there) to ${retired.dir}`);
+  if (ranks.isRoot) {
+    fs.mkdirSync(workDir, { recursive: true });
+    const stale = removeStaleTemps(workDir);
+    if (stale) log(`removed ${stale} partial checkpoint file(s) left by an interrupted save`);
+    if (resumeAt) {
+      const retired = retireCheckpointsAfter(workDir, resumeAt.meta.iter);
+      if (retired) log(`resume: moved ${retired.count} checkpoint(s) past iteration ${resumeAt.meta.iter} (of the run this one replaces from there) to ${retired.dir}`);
+    }
   }
 
   // ---- device, data, model, trainer ----------------------------------------------------
-  const backend = resolveTrainingBackend(c.device, log);
-  const d = await openDatasets(c, opts, log);
-  if (!resumeFrom) applyClasses(c, d.train, log);
-  writeJsonAtomic(path.join(workDir, 'config.json'), c);
+  // Several MPI ranks on one machine would share its first GPU: `auto` means the CPU there.
+  const backend = ranks.size > 1 && c.device === 'auto' ? 'cpu' : resolveTrainingBackend(c.device, log);
+  // Rank 0 first: it may generate the synthetic dataset the others then read from the cache.
+  const d = await ranks.rootFirst(() => openDatasets(c, opts, log));
+  if (!resumeAt) applyClasses(c, d.train, log);
+  if (ranks.isRoot) writeJsonAtomic(path.join(workDir, 'config.json'), c);
+  // Per rank; a step trains on `bs` images on every rank, `globalBatch` in all.
   const bs = c.train.batchSize * c.train.replicas;
+  const globalBatch = bs * ranks.size;
   const loader = new TrainLoader(d.train, {
     batchSize: bs,
     seed: c.train.seed,
     workers: c.data.workers,
     transform: trainConfigAtSize(c.data.inputSize),
     onBadImage: (i) => log(`data: skipped ${i.file} (${i.where}): ${i.message}`),
+    shard: ranks.size > 1 ? { rank: ranks.rank, size: ranks.size } : undefined,
   });
   const itersPerEpoch = loader.batchesPerEpoch;
-  if (itersPerEpoch < 1) throw new Error(`data: ${loader.indices.length} usable training images, fewer than one batch of ${bs}`);
+  if (itersPerEpoch < 1) throw new Error(`data: ${loader.indices.length} usable training images, fewer than one batch of ${globalBatch}`);
   const totalIters = c.train.maxIters !== null ? Math.min(c.train.maxIters, itersPerEpoch * c.train.epochs) : itersPerEpoch * c.train.epochs;
+  const split = [ranks.size > 1 ? `${ranks.size} ranks` : '', c.train.replicas > 1 ? `${c.train.replicas} replicas` : ''].filter(Boolean);
   log(
-    `training ${c.name} on ${backend}: ${loader.indices.length} images, ${itersPerEpoch} iterations/epoch of ${bs} images` +
-      `${c.train.replicas > 1 ? ` (${c.train.replicas} replicas x ${c.train.batchSize})` : ''}, ${c.train.epochs} epochs; work dir ${workDir}`,
+    `training ${c.name} on ${backend}${ranks.size > 1 ? ` x ${ranks.describe()}` : ''}: ${loader.indices.length} images, ${itersPerEpoch} iterations/epoch of ${globalBatch} images` +
+      `${split.length ? ` (${split.join(' x ')} x ${c.train.batchSize})` : ''}, ${c.train.epochs} epochs; work dir ${workDir}`,
   );
 
-  const metrics = new MetricsLog(path.join(workDir, 'metrics.jsonl'));
+  const metrics = ranks.isRoot ? new MetricsLog(path.join(workDir, 'metrics.jsonl')) : null;
   let iter = 0;
   let epoch = 0;
   // Where the first epoch of this run starts: iterations done, entries of its image order consumed.
   let start = { batches: 0, images: 0 };
-  if (resumeFrom) {
-    const m = resumeFrom.meta;
+  if (resumeAt) {
+    const m = resumeAt.meta;
     iter = m.iter;
     epoch = m.epoch;
-    start = { batches: m.epochIter, images: m.epochImages ?? m.epochIter * bs };
+    const mine = (m.loop?.epochImagesPerRank as number[] | undefined)?.[ranks.rank];
+    start = { batches: m.epochIter, images: mine ?? m.epochImages ?? m.epochIter * bs };
     if (start.batches >= itersPerEpoch) (epoch += 1), (start = { batches: 0, images: 0 });
-    metrics.truncateAfter(iter);
-  } else if (fs.existsSync(metrics.file)) {
+    metrics?.truncateAfter(iter);
+  } else if (metrics && fs.existsSync(metrics.file)) {
     fs.rmSync(metrics.file);
   }
 
@@ -238,7 +316,30 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let stepSeconds = 0, waitSeconds = 0, imagesTrained = 0;
   const progress = createProgress({ label: 'train', total: totalIters, unit: 'img', stream: progressStream, tty: opts.tty, intervalMs: 15000 });
   const t0 = Date.now();
+  const firstIter = iter;
+  // The 1-based epoch of the step that made `steps` steps.
+  const epochOf = (steps: number) => Math.floor(Math.max(0, steps - 1) / itersPerEpoch) + 1;
   let lastLr = 0;
+  // Ranks stop together: a rank's signal or time limit is a request carried by the next
+  // step to every rank, whose event then says why (the same step everywhere).
+  let groupStop: StopReason | null = null;
+  const stopRequested = new Set<string>();
+  const requestStop = (why: 'interrupted' | 'max-minutes') => {
+    if (!stopRequested.has(why)) trainer.requestStop(why);
+    stopRequested.add(why);
+  };
+  // The caller's handler runs inside the engine's event callback and the
+  // evaluation: what it throws ends the run the way a failed step does.
+  let cancelSteps = () => {};
+  const emit = (e: TrainProgressEvent) => {
+    if (!opts.onProgress) return;
+    try {
+      opts.onProgress(e);
+    } catch (err) {
+      failure ??= new Error(`training stopped at iteration ${stepsDone}: the onProgress handler threw: ${err instanceof Error ? err.message : String(err)}`);
+      cancelSteps();
+    }
+  };
   const onEvent = (e: TrainerEvent) => {
     inflight -= e.type === 'cancelled' ? e.dropped : 1;
     if (e.type === 'cancelled') {
@@ -248,10 +349,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (e.type === 'error') {
       failure ??= new Error(`training step ${e.iter} failed: ${e.message}`);
     } else if (e.type === 'nonfinite') {
-      failure ??= new Error(
+      // Every rank sees the same non-finite step.
+      failure ??= ranks.together(new Error(
         `training stopped at iteration ${e.iter}: the ${e.term === 'gradient norm' ? 'gradient norm' : `${e.term} loss`} is NaN or infinite; ` +
           `no weight was changed by that step, and the last checkpoint is intact`,
-      );
+      ));
     } else {
       onStep(e);
     }
@@ -261,32 +363,44 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     stepsDone = e.iter + 1;
     stepSeconds += e.seconds;
     waitSeconds += e.waitSeconds;
-    imagesTrained += bs;
+    imagesTrained += globalBatch;
+    if (e.stop) groupStop ??= e.stop.includes('interrupted') ? 'interrupted' : 'max-minutes';
     const terms = sumTerms(e.losses);
     progress.update(stepsDone, { epoch: Math.floor(e.iter / itersPerEpoch) + 1, loss: e.total, ...terms, lr: lastLr }, imagesTrained);
+    emit({
+      phase: 'train', iteration: stepsDone, totalIterations: totalIters, epoch: Math.floor(e.iter / itersPerEpoch) + 1,
+      losses: { ...terms, total: e.total, ...e.losses }, lr: lastLr, gradNorm: e.gradNorm, imagesPerSecond: bs / Math.max(1e-9, e.seconds),
+      etaSeconds: ((stepSeconds + waitSeconds) / Math.max(1, stepsDone - firstIter)) * (totalIters - stepsDone),
+    });
     if (e.iter % c.log.intervalIters === 0 || stepsDone === totalIters) {
-      metrics.append({
+      metrics?.append({
         kind: 'train', time: new Date().toISOString(), device: backend, epoch: Math.floor(e.iter / itersPerEpoch), iter: stepsDone, lr: lastLr,
-        losses: { ...e.losses, ...terms, total: e.total }, imagesPerSec: bs / Math.max(1e-9, e.seconds), dataWait: e.waitSeconds / Math.max(1e-9, e.seconds + e.waitSeconds),
+        losses: { ...e.losses, ...terms, total: e.total }, imagesPerSec: globalBatch / Math.max(1e-9, e.seconds), dataWait: e.waitSeconds / Math.max(1e-9, e.seconds + e.waitSeconds),
       });
     }
   };
 
   const trainer = new NativeTrainer(
     {
-      model: c.model, replicas: c.train.replicas, backend, seed: c.train.seed,
+      model: c.model, replicas: c.train.replicas, backend, seed: c.train.seed, group: ranks.group ?? undefined,
       adam: { beta1: c.optimizer.betas[0], beta2: c.optimizer.betas[1], eps: c.optimizer.eps, weightDecay: c.optimizer.weightDecay, gradClip: c.optimizer.gradClip },
     },
     onEvent,
   );
-  let lastCheckpoint: string | null = resumeFrom?.file ?? null;
+  cancelSteps = () => {
+    trainer.cancel();
+    wake?.();
+  };
+  let lastCheckpoint: string | null = resumeAt?.file ?? null;
   let stopped: StopReason = 'completed';
   let finalEval: EvalResult | null = null;
   let lastPerImage: ImagePrediction[] = [];
   // Steps already queued are dropped (they would delay the stop by whole steps);
   // the loop feeds nothing more, so the steps that ran are exactly 0..stepsDone-1.
   const abort = () => {
-    trainer.cancel();
+    // With several ranks, dropping this rank's queued steps would leave the others waiting in them.
+    if (ranks.size > 1) requestStop('interrupted');
+    else trainer.cancel();
     wake?.();
   };
   opts.signal?.addEventListener('abort', abort);
@@ -302,24 +416,31 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     // would show. Nothing is saved or evaluated from such a state.
     const bad = nonFiniteEntry(state);
     if (bad) {
-      failure = new Error(
+      // The ranks hold the same weights: every rank finds them.
+      failure = ranks.together(new Error(
         `training stopped at iteration ${stepsDone}: ${bad} holds NaN or infinite values after that step's update, ` +
           `though its loss was finite (optimizer.lr ${c.optimizer.lr} is too large?); the last checkpoint is intact`,
-      );
+      ));
       return state;
     }
     const pos = position.get(stepsDone - 1) ?? { epoch, ...start };
+    // Each rank's place in its own share of the data (they differ once a rank skipped an image).
+    const places = ranks.size > 1 ? await ranks.allGather(pos.images) : null;
+    if (!ranks.isRoot) return state;
     const meta: CheckpointMeta = {
       iter: stepsDone, epoch: pos.epoch, epochIter: pos.batches, epochImages: pos.images,
-      loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name) }, config: c as unknown as Record<string, unknown>, time: new Date().toISOString(),
+      loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name), ...(places ? { ranks: ranks.size, epochImagesPerRank: places } : {}) },
+      config: c as unknown as Record<string, unknown>, time: new Date().toISOString(),
     };
     lastCheckpoint = await saveCheckpoint(workDir, meta, state, c.checkpoint.keep);
+    emit({ phase: 'checkpoint', iteration: stepsDone, epoch: epochOf(stepsDone), file: lastCheckpoint });
     return state;
   };
   const runEval = async (state: TrainerState, ep: number) => {
     let r: Awaited<ReturnType<typeof evaluate>>;
     try {
-      r = await evaluate(c, backend, state, d, (l) => progress.log(l));
+      const onImage = (done: number, total: number) => emit({ phase: 'eval', iteration: stepsDone, epoch: epochOf(stepsDone), imagesDone: done, imagesTotal: total });
+      r = await evaluate(c, backend, state, d, (l) => progress.log(l), onImage);
     } catch (e) {
       const m = (e as Error).message;
       // Finite but huge weights (checked finite when saved) can still overflow in the eval-mode
@@ -340,21 +461,33 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         `once the val split is fixed, --resume continues from it (cornernet test --weights ${lastCheckpoint} --data ${d.root} evaluates it)`);
     }
     if (!r) return;
+    emit({ phase: 'eval', iteration: stepsDone, epoch: epochOf(stepsDone), imagesDone: r.perImage.length, imagesTotal: r.perImage.length, stats: r.result.stats });
     finalEval = r.result;
     lastPerImage = r.perImage;
-    metrics.append({ kind: 'eval', time: new Date().toISOString(), device: backend, epoch: ep, iter: stepsDone, stats: r.result.stats });
+    metrics?.append({ kind: 'eval', time: new Date().toISOString(), device: backend, epoch: ep, iter: stepsDone, stats: r.result.stats });
   };
 
   try {
-    if (resumeFrom) await trainer.load(resumeFrom.state);
+    if (resumeFrom) await trainer.load((resumeFrom as Checkpoint).state);
+    // Rank 0 loads the weights (and writes load_from.json); syncFromRoot hands them to the others.
+    else if (c.train.loadFrom !== null && ranks.isRoot) await loadFrom(trainer, c.train.loadFrom, workDir, log);
+    if (ranks.size > 1) await trainer.syncFromRoot();
     const deadline = c.train.maxMinutes !== null ? t0 + c.train.maxMinutes * 60000 : Infinity;
     outer: for (; epoch < c.train.epochs; epoch++, start = { batches: 0, images: 0 }) {
       let b = start.batches;
       const badBefore = loader.badImages.length;
       for await (const batch of loader.epoch(epoch, start.images)) {
-        while (inflight >= c.train.prefetch && !failure && !opts.signal?.aborted) await new Promise<void>((r) => (wake = r));
+        // Several ranks go on feeding after a signal until the group's stop step comes back.
+        const aborted = () => ranks.size === 1 && opts.signal?.aborted;
+        while (inflight >= c.train.prefetch && !failure && !aborted() && !groupStop) await new Promise<void>((r) => (wake = r));
         // Checked after the wait: an abort during it must not let this batch in.
-        if (opts.signal?.aborted) stopped = 'interrupted';
+        if (ranks.size > 1) {
+          if (opts.signal?.aborted) requestStop('interrupted'); // also a signal that came before the loop listened
+          if (Date.now() > deadline) requestStop('max-minutes');
+          if (groupStop) stopped = groupStop;
+          else if (iter >= totalIters) stopped = 'max-iters';
+          else if (b >= itersPerEpoch) break; // a shard's stream may hold more blocks than the epoch's global batches
+        } else if (opts.signal?.aborted) stopped = 'interrupted';
         else if (iter >= totalIters) stopped = 'max-iters';
         else if (Date.now() > deadline) stopped = 'max-minutes';
         if (stopped !== 'completed' || failure) break outer;
@@ -370,11 +503,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       // A whole epoch without one batch: every image (or all but less than a batch) was skipped, and
       // every later epoch would be the same. Finishing "successfully" after 0 steps would hide that.
       if (start.batches === 0 && b === 0) throw new Error(noBatchMessage(loader, badBefore, bs, d.train.annotationFile));
+      if (ranks.size > 1 && b < itersPerEpoch)
+        throw new Error(`rank ${ranks.rank}: ${loader.badImages.length - badBefore} unreadable image(s) in epoch ${epoch + 1} left this rank ${b} of the ${itersPerEpoch} batches every rank must train on; ` +
+          `ranks must take the same steps: fix or remove them (${loader.badImages.slice(badBefore, badBefore + 3).map((i) => i.file).join(', ')})`);
       position.set(iter - 1, { epoch: epoch + 1, batches: 0, images: 0 });
       const state = await checkpoint();
       if (failure) break;
       const isLast = epoch + 1 === c.train.epochs || iter >= totalIters;
-      if (!isLast && (epoch + 1) % c.evaluation.intervalEpochs === 0) await runEval(state, epoch);
+      if (!isLast && (epoch + 1) % c.evaluation.intervalEpochs === 0) {
+        if (ranks.isRoot) await runEval(state, epoch);
+        await ranks.barrier(); // the other ranks wait for rank 0's evaluation
+      }
       if (iter >= totalIters && epoch + 1 < c.train.epochs) {
         stopped = 'max-iters';
         break;
@@ -389,8 +528,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     await trainer.close();
     if (stopped === 'interrupted') {
       log(`interrupted at iteration ${stepsDone}: checkpoint ${lastCheckpoint}; continue with --resume`);
-    } else {
+    } else if (ranks.isRoot) {
       await runEval(state, epoch);
+      if (failure) throw failure;
     }
   } finally {
     opts.signal?.removeEventListener('abort', abort);
@@ -399,13 +539,19 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
 
   const wall = (Date.now() - t0) / 1000;
+  if (!ranks.isRoot) {
+    return {
+      workDir, config: c, iterations: stepsDone, stopped, checkpoint: null, eval: null,
+      imagesPerSecond: imagesTrained / Math.max(1e-9, stepSeconds), dataWait: waitSeconds / Math.max(1e-9, stepSeconds + waitSeconds),
+    };
+  }
   if (finalEval) {
     const e = finalEval as EvalResult;
     writeJsonAtomic(path.join(workDir, 'eval.json'), { device: backend, ...e });
     log(formatSummary(e.stats));
   }
   const images = lastPerImage.length && d.val ? await reportImages(d, lastPerImage) : [];
-  writeReport(workDir, `${c.name}: ${stepsDone} iterations`, metrics.read(), images);
+  writeReport(workDir, `${c.name}: ${stepsDone} iterations`, metrics!.read(), images);
   log(`${stopped === 'completed' ? 'finished' : `stopped (${stopped})`}: ${stepsDone} iterations in ${wall.toFixed(0)} s, ` +
     `${(imagesTrained / Math.max(1e-9, stepSeconds)).toFixed(1)} images/s in steps, data wait ${(100 * waitSeconds / Math.max(1e-9, stepSeconds + waitSeconds)).toFixed(1)}%; report ${path.join(workDir, 'report.html')}`);
   return {

@@ -48,7 +48,7 @@ export const recipes: Record<string, () => ConfigObject> = {
     model: modelPreset('shapes-tiny'),
     data: { ...referenceData, synth: { ...referenceData.synth }, inputSize: 128 },
     device: 'auto',
-    train: { epochs: 14, batchSize: 8, replicas: 1, workers: 4, prefetch: 2, seed: 0, maxIters: null, maxMinutes: 9 },
+    train: { epochs: 14, batchSize: 8, replicas: 1, workers: 4, prefetch: 2, seed: 0, maxIters: null, maxMinutes: 9, loadFrom: null },
     optimizer: { type: 'adam', lr: 2.5e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, gradClip: 35 },
     schedule: { steps: [11], gamma: 0.1, warmupIters: 100, warmupRatio: 1 / 3 },
     checkpoint: { intervalIters: null, keep: 3 },

@@ -45,7 +45,24 @@ export interface ConfigFlags {
   maxIters?: number;
   maxMinutes?: number;
   seed?: number;
+  /** Fine-tuning: train.loadFrom (resolved to an absolute path). */
+  loadFrom?: string;
   set?: readonly string[];
+}
+
+/**
+ * A config object as a file or the API gives it: complete, or `"extends": "<preset>"`
+ * with the keys it overrides. `where` names it in errors; `name` is used when it has none.
+ */
+function fromConfigObject(raw: unknown, where: string, name: string): ConfigObject {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${where}: expected a JSON object`);
+  const obj = raw as ConfigObject;
+  const base = obj.extends;
+  if (base === undefined) return { name, ...obj };
+  if (typeof base !== 'string' || !recipes[base]) throw new Error(`${where}: "extends" must name a preset (${recipeNames.join(', ')}), got ${JSON.stringify(base)}`);
+  const { extends: _e, ...rest } = obj;
+  void _e;
+  return mergeConfig({ ...recipes[base]!(), name }, rest);
 }
 
 function readConfigFile(file: string): ConfigObject {
@@ -55,21 +72,19 @@ function readConfigFile(file: string): ConfigObject {
   } catch (e) {
     throw e instanceof JsonFileError ? new Error(`--config ${e.message}`) : e;
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`--config ${file}: expected a JSON object`);
-  const obj = raw as ConfigObject;
-  const base = obj.extends;
-  if (base === undefined) return { name: path.basename(file, '.json'), ...obj };
-  if (typeof base !== 'string' || !recipes[base]) throw new Error(`--config ${file}: "extends" must name a preset (${recipeNames.join(', ')}), got ${JSON.stringify(base)}`);
-  const { extends: _e, ...rest } = obj;
-  void _e;
-  return mergeConfig({ ...recipes[base]!(), name: path.basename(file, '.json') }, rest);
+  return fromConfigObject(raw, `--config ${file}`, path.basename(file, '.json'));
 }
 
-/** The config before validation: preset or file, then flags, then --set. */
-export function composeConfig(spec: string, flags: ConfigFlags = {}): ConfigObject {
-  const recipe = recipes[spec];
+/**
+ * The config before validation: preset, file or object (from code; named after
+ * the preset it extends when it has no name), then flags, then --set.
+ */
+export function composeConfig(spec: string | ConfigObject, flags: ConfigFlags = {}): ConfigObject {
   let c: ConfigObject;
-  if (recipe) c = recipe();
+  if (typeof spec !== 'string') {
+    const base = spec !== null && typeof spec === 'object' ? spec.extends : undefined;
+    c = fromConfigObject(spec, 'config', typeof base === 'string' ? base : 'custom');
+  } else if (recipes[spec]) c = recipes[spec]!();
   else if (spec.endsWith('.json') || fs.existsSync(spec)) c = readConfigFile(spec);
   else throw new Error(`--config ${spec}: not a preset (${recipeNames.join(', ')}) nor a JSON file`);
   const sets: string[] = [];
@@ -79,6 +94,7 @@ export function composeConfig(spec: string, flags: ConfigFlags = {}): ConfigObje
   if (flags.maxIters !== undefined) sets.push(`train.maxIters=${flags.maxIters}`);
   if (flags.maxMinutes !== undefined) sets.push(`train.maxMinutes=${flags.maxMinutes}`);
   if (flags.seed !== undefined) sets.push(`train.seed=${flags.seed}`);
+  if (flags.loadFrom !== undefined) sets.push(`train.loadFrom=${JSON.stringify(path.resolve(flags.loadFrom))}`);
   return applyOverrides(c, [...sets, ...(flags.set ?? [])]);
 }
 
@@ -103,6 +119,6 @@ export function validateResolvedConfig(c: ConfigObject): ResolvedConfig {
   return { ...(t.data as TrainConfig), name: c.name as string, model: model!, data: d.data! };
 }
 
-export function resolveConfig(spec: string, flags: ConfigFlags = {}): ResolvedConfig {
+export function resolveConfig(spec: string | ConfigObject, flags: ConfigFlags = {}): ResolvedConfig {
   return validateResolvedConfig(composeConfig(spec, flags));
 }

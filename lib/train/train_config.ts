@@ -22,6 +22,8 @@ export const trainSectionSchema = z
     /** Stop early after this many iterations / minutes (null: run the schedule). */
     maxIters: positiveInt.nullable(),
     maxMinutes: z.number().positive().nullable(),
+    /** Fine-tuning: start from these weights (safetensors or .pth), matching tensors by name and shape (null: the seeded initialisation). */
+    loadFrom: z.string().min(1).nullable().default(null),
   })
   .strict();
 
@@ -81,7 +83,7 @@ export type TrainConfig = z.infer<typeof trainConfigSchema>;
 /** The reference recipe (cornernet_hourglass104_mstest_8x6_210e_coco), per replica. */
 export const referenceTrainConfig: TrainConfig = {
   device: 'auto',
-  train: { epochs: 210, batchSize: 6, replicas: 1, workers: 3, prefetch: 4, seed: 0, maxIters: null, maxMinutes: null },
+  train: { epochs: 210, batchSize: 6, replicas: 1, workers: 3, prefetch: 4, seed: 0, maxIters: null, maxMinutes: null, loadFrom: null },
   optimizer: { type: 'adam', lr: 5e-4, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, gradClip: 35 },
   schedule: { steps: [180], gamma: 0.1, warmupIters: 500, warmupRatio: 1 / 3 },
   checkpoint: { intervalIters: null, keep: 3 },

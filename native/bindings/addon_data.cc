@@ -42,11 +42,12 @@ Backend& AddonData::backend(const std::string& spec) {
     if (static_cast<int>(isa) > static_cast<int>(detect_isa()))
       fail("backend '", spec, "': this CPU does not support ", want, " (best: ", isa_name(detect_isa()), ")");
     be.reset(new CpuBackend(runtime_->pool(), isa));
-  } else if (spec == "cuda" || spec.rfind("cuda:", 0) == 0 || spec == "cuda-emu") {
-    bool emu = spec == "cuda-emu";
+  } else if (spec == "cuda" || spec.rfind("cuda:", 0) == 0 || spec == "cuda-emu" || spec.rfind("cuda-emu:", 0) == 0) {
+    bool emu = spec.rfind("cuda-emu", 0) == 0;
     int index = 0;
-    if (spec.rfind("cuda:", 0) == 0) {
-      std::string idx = spec.substr(5);
+    const size_t colon = spec.find(':');
+    if (colon != std::string::npos) {
+      std::string idx = spec.substr(colon + 1);
       char* end = nullptr;
       long v = std::strtol(idx.c_str(), &end, 10);
       if (idx.empty() || *end || v < 0) fail("backend '", spec, "': the device index must be a non-negative integer");
@@ -56,13 +57,14 @@ Backend& AddonData::backend(const std::string& spec) {
     if (!pl.loaded || pl.probe.status != CN_PROBE_OK) fail_cuda(pl, spec);
     if (index >= pl.probe.device_count)
       fail("backend '", spec, "': device index ", index, " is out of range (", pl.probe.device_count,
-           " CUDA device", pl.probe.device_count == 1 ? "" : "s", " visible)");
+           " CUDA device", pl.probe.device_count == 1 ? "" : "s", " visible",
+           emu ? "; CORNERNET_EMU_DEVICES sets the emulator's count)" : ")");
     char err[512] = {0};
     Backend* raw = pl.create(index, err, sizeof(err));
     if (!raw) fail("backend '", spec, "': ", err);
     be.reset(raw);
   } else {
-    fail("unknown backend '", spec, "' (expected cpu, cuda, cuda:N or cuda-emu)");
+    fail("unknown backend '", spec, "' (expected cpu, cuda, cuda:N, cuda-emu or cuda-emu:N)");
   }
   Backend& ref = *be;
   opened_[spec] = std::move(be);

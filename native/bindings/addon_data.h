@@ -25,12 +25,15 @@ class AddonData {
   Backend& backend(const std::string& spec);
 
   static AddonData& of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+  // The JS ProcessGroup class (bindings/process_group.cc), to recognise its objects.
+  Napi::FunctionReference* process_group_class() { return &process_group_class_; }
 
  private:
   std::shared_ptr<Runtime> runtime_;  // declared first: destroyed last
   std::unique_ptr<CpuBackend> cpu_;
   std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Backend>> opened_;
+  Napi::FunctionReference process_group_class_;
 };
 
 }  // namespace cn

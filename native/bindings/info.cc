@@ -6,6 +6,7 @@
 #include "../train/train_step.h"
 #include "addon_data.h"
 #include "info.h"
+#include "process_group.h"
 
 namespace cn {
 
@@ -69,6 +70,7 @@ Napi::Value info(const Napi::CallbackInfo& info) {
 #endif
   o.Set("cuda", plugin_info(env, ad.runtime().plugin("cuda")));
   o.Set("cudaEmu", plugin_info(env, ad.runtime().plugin("cuda_emu")));
+  o.Set("mpi", mpi_info(env));
   return o;
 }
 

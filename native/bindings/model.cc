@@ -91,7 +91,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceMethod("stateDict", &ModelWrap::state_dict), InstanceMethod("forward", &ModelWrap::forward),
                         InstanceMethod("backward", &ModelWrap::backward), InstanceMethod("gradients", &ModelWrap::gradients),
                         InstanceMethod("zeroGrad", &ModelWrap::zero_grad),
-                        InstanceMethod("detect", &ModelWrap::detect)});
+                        InstanceMethod("detect", &ModelWrap::detect), InstanceMethod("release", &ModelWrap::release),
+                        InstanceMethod("released", &ModelWrap::released)});
   }
 
   // new Model(config, {backend = 'cpu', seed = 0})
@@ -121,10 +122,20 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     }
   }
 
-  void finish_work() { busy_.clear(); Unref(); }
+  void finish_work() {
+    busy_.clear();
+    if (release_when_idle_) net_.reset();
+    Unref();
+  }
 
  private:
+  // After release() the weights, gradients and saved activations are gone; only backend() still answers.
+  void check_live(Napi::Env env, const char* what) {
+    if (!net_ || release_when_idle_)
+      throw Napi::Error::New(env, std::string("model.") + what + ": the model was released (disposed); its engine memory is freed");
+  }
   void check_idle(Napi::Env env, const char* what) {
+    check_live(env, what);
     if (!busy_.empty())
       throw Napi::Error::New(env, std::string("model.") + what + ": the model is busy with " + busy_ +
                                       "(); await it before calling " + what + "()");
@@ -157,6 +168,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   Napi::Value keys(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    check_live(env, "keys");
     const auto& entries = net_->store().entries();
     Napi::Array out = Napi::Array::New(env, entries.size());
     uint32_t i = 0;
@@ -172,6 +184,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   }
 
   Napi::Value parameter_count(const Napi::CallbackInfo& info) {
+    check_live(info.Env(), "parameterCount");
     return Napi::Number::New(info.Env(), static_cast<double>(net_->store().parameter_count()));
   }
 
@@ -179,6 +192,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   Napi::Value output_shapes(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    check_live(env, "outputShapes");
     if (!info[0].IsArray()) type_error(env, "model.outputShapes: argument 'inputShape' must be an array [N, 3, H, W]");
     Napi::Array a = info[0].As<Napi::Array>();
     Shape s;
@@ -416,7 +430,20 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     }
   }
 
+  // release(): frees the network (weights, gradients, activations kept for backward)
+  // now, or when the async call in flight ends; every later call but backend() throws.
+  Napi::Value release(const Napi::CallbackInfo& info) {
+    if (!busy_.empty()) release_when_idle_ = true;
+    else net_.reset();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value released(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), !net_ || release_when_idle_);
+  }
+
   std::unique_ptr<CornerNet> net_;
+  bool release_when_idle_ = false;
   Backend* be_ = nullptr;
   uint64_t seed_ = 0;
   std::string busy_;  // the async call in flight, empty when idle

@@ -9,12 +9,15 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <cstdio>
 #include <thread>
 
+#include "../train/bucketed_communicator.h"
 #include "../train/trainer.h"
 #include "addon_data.h"
 #include "model_config_js.h"
 #include "op_call.h"
+#include "process_group.h"
 #include "state_dict_js.h"
 
 namespace cn {
@@ -23,6 +26,27 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// How several replicas on CUDA devices combine their gradients: NCCL's bucketed
+// all-reduce overlapped with backward when the plugin can make the
+// communicators, else (no NCCL, or it failed) the host copies of
+// InProcessCommunicator, said once per process on stderr. CPU replicas, and a
+// single replica, keep the in-process communicator.
+std::unique_ptr<Communicator> replica_communicator(AddonData& ad, const std::string& spec,
+                                                   const std::vector<Backend*>& backends, size_t bucket_bytes) {
+  if (backends.size() < 2 || backends[0]->device().type != DeviceType::CUDA) return nullptr;
+  const Plugin& pl = ad.runtime().plugin(spec.rfind("cuda-emu", 0) == 0 ? "cuda_emu" : "cuda");
+  char err[1024] = {0};
+  ReplicaTransport* t =
+      pl.loaded ? pl.nccl_replica_transport(backends.data(), static_cast<int>(backends.size()), err, sizeof(err)) : nullptr;
+  if (t) return std::make_unique<BucketedCommunicator>(std::unique_ptr<ReplicaTransport>(t), bucket_bytes);
+  static std::once_flag said;
+  std::call_once(said, [&] {
+    std::fprintf(stderr, "cornernet: %zu CUDA replicas synchronise through host copies (slower): %s\n",
+                 backends.size(), err);
+  });
+  return nullptr;
+}
+
 struct OptimizerEntry {
   std::string name;
   Tensor exp_avg, exp_avg_sq;  // host
@@ -30,7 +54,7 @@ struct OptimizerEntry {
 };
 
 struct Command {
-  enum Kind { Step, Snapshot, Load, Stop } kind = Step;
+  enum Kind { Step, Snapshot, Load, Sync, Stop } kind = Step;
   TrainBatch batch;
   int64_t iter = 0;
   int request = 0;
@@ -71,10 +95,12 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
                        {InstanceMethod("feed", &TrainerWrap::feed), InstanceMethod("snapshot", &TrainerWrap::snapshot),
                         InstanceMethod("load", &TrainerWrap::load), InstanceMethod("cancel", &TrainerWrap::cancel),
                         InstanceMethod("close", &TrainerWrap::close), InstanceMethod("pending", &TrainerWrap::pending),
-                        InstanceMethod("keys", &TrainerWrap::keys)});
+                        InstanceMethod("keys", &TrainerWrap::keys),
+                        InstanceMethod("syncFromRoot", &TrainerWrap::sync_from_root),
+                        InstanceMethod("requestStop", &TrainerWrap::request_stop)});
   }
 
-  // new Trainer({model, replicas, backend, seed, adam: {...}, loss: {...}}, onEvent)
+  // new Trainer({model, replicas, backend, seed, adam: {...}, loss: {...}, frozenBn, group}, onEvent)
   explicit TrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainerWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
@@ -110,22 +136,32 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       if (!fb.IsBoolean()) type_error(env, "Trainer: options.frozenBn must be a boolean");
       opts.frozen_bn = fb.As<Napi::Boolean>().Value();
     }
+    double bucket_bytes = number_opt(env, o, "allReduceBucketBytes", static_cast<double>(BucketedCommunicator::kDefaultBucketBytes),
+                                     "Trainer: options");
+    if (!(bucket_bytes >= 4) || bucket_bytes > 1e12 || bucket_bytes != std::floor(bucket_bytes))
+      type_error(env, "Trainer: options.allReduceBucketBytes must be an integer of at least 4 (bytes)");
     std::string spec = "cpu";
     Napi::Value b = o.Get("backend");
     if (!b.IsUndefined()) {
       if (!b.IsString()) type_error(env, "Trainer: options.backend must be a string such as 'cpu' or 'cuda:0'");
       spec = b.As<Napi::String>().Utf8Value();
     }
+    std::shared_ptr<ProcessGroup> group;
+    Napi::Value gv = o.Get("group");
+    if (!gv.IsUndefined() && !gv.IsNull()) group = unwrap_process_group(env, gv, "Trainer: options.group");
     try {
       AddonData& ad = AddonData::of(env);
       std::vector<Backend*> backends;
       for (int r = 0; r < static_cast<int>(replicas); ++r) {
-        // cuda with several replicas: one device each (cuda:0, cuda:1, ...).
+        // cuda with several replicas: one device each (cuda:0, cuda:1, ...); the
+        // emulator likewise (cuda-emu, cuda-emu:1, ... with CORNERNET_EMU_DEVICES).
         std::string s = spec;
         if (spec == "cuda" || (spec.rfind("cuda:", 0) == 0 && replicas > 1)) s = "cuda:" + std::to_string(r);
+        if (spec == "cuda-emu" && r > 0) s = "cuda-emu:" + std::to_string(r);
         backends.push_back(&ad.backend(s));
       }
-      trainer_.reset(new Trainer(backends, opts, ad.runtime().pool()));
+      trainer_.reset(new Trainer(backends, opts, ad.runtime().pool(),
+                                 replica_communicator(ad, spec, backends, static_cast<size_t>(bucket_bytes)), group));
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, std::string("Trainer: ") + e.what());
     }
@@ -152,6 +188,16 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       }
       if (cmd.kind == Command::Stop) break;
       auto* msg = new Message();
+      if (cmd.kind == Command::Step && ended_) {
+        // With several ranks, a step after the one where the group decided to stop
+        // (a stop request, a non-finite step) must run nowhere: it was fed before
+        // this rank's loop heard of the decision.
+        --pending_steps_;
+        msg->kind = Message::Cancelled;
+        msg->dropped = 1;
+        send(msg);
+        continue;
+      }
       try {
         if (cmd.kind == Command::Step) {
           Clock::time_point t0 = Clock::now();
@@ -160,7 +206,10 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
           msg->report = trainer_->step(cmd.batch);
           msg->seconds = std::chrono::duration<double>(Clock::now() - t0).count();
           msg->kind = msg->report.finite ? Message::StepDone : Message::NonFinite;
-          if (!msg->report.finite) drop_queued_steps();  // nothing after a bad step may run
+          if (!msg->report.finite || msg->report.stop) {
+            drop_queued_steps();  // nothing after a bad step (or the last one) may run
+            if (trainer_->group()) ended_ = true;
+          }
         } else if (cmd.kind == Command::Snapshot) {
           msg->kind = Message::Reply;
           msg->request = cmd.request;
@@ -192,6 +241,10 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
             st[oe.name] = s;
           }
           trainer_->sync_replicas_from_root();
+        } else if (cmd.kind == Command::Sync) {
+          msg->kind = Message::Reply;
+          msg->request = cmd.request;
+          trainer_->broadcast_from_root();
         }
       } catch (const std::exception& e) {
         msg->kind = cmd.kind == Command::Step ? Message::StepError : Message::Reply;
@@ -206,6 +259,8 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
 
   void on_thread_finished(Napi::Env env) {
     if (thread_.joinable()) thread_.join();
+    // The replicas, gradients and optimizer moments go now, not when the JS object is collected.
+    trainer_.reset();
     closed_ = true;
     for (auto& d : close_waiters_) d.Resolve(env.Undefined());
     close_waiters_.clear();
@@ -293,7 +348,19 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
         ev.Set("gradNorm", m.report.grad_norm);
         ev.Set("seconds", m.seconds);
         ev.Set("waitSeconds", m.wait_seconds);
+        if (m.report.sync.buckets > 0) {
+          Napi::Object sync = Napi::Object::New(env);
+          sync.Set("buckets", m.report.sync.buckets);
+          sync.Set("duringBackward", m.report.sync.launched_during_backward);
+          ev.Set("allReduce", sync);
+        }
         if (!m.report.finite) ev.Set("term", m.report.problem);
+        if (m.report.stop) {
+          Napi::Array why = Napi::Array::New(env);
+          if (m.report.stop & kStopInterrupted) why.Set(why.Length(), "interrupted");
+          if (m.report.stop & kStopTimeLimit) why.Set(why.Length(), "max-minutes");
+          ev.Set("stop", why);
+        }
         break;
       }
       case Message::StepError:
@@ -487,11 +554,32 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     return d.Promise();
   }
 
+  // syncFromRoot() -> Promise<void>: rank 0's weights, BN statistics and optimizer state on
+  // every rank (after queued steps); every rank of the group must call it.
+  Napi::Value sync_from_root(const Napi::CallbackInfo& info) {
+    check_open(info.Env(), "syncFromRoot");
+    Command c;
+    c.kind = Command::Sync;
+    return request(info.Env(), std::move(c));
+  }
+
+  // requestStop('interrupted' | 'max-minutes'): the next step tells every rank to stop after it
+  // (its event carries stop: [...reasons]); queued and later steps are then dropped on every rank.
+  Napi::Value request_stop(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string why = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    if (why == "interrupted") trainer_->request_stop(kStopInterrupted);
+    else if (why == "max-minutes") trainer_->request_stop(kStopTimeLimit);
+    else type_error(env, "trainer.requestStop: expected 'interrupted' or 'max-minutes'");
+    return env.Undefined();
+  }
+
   Napi::Value pending(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), pending_steps_.load()); }
 
   // keys() -> [{name, shape, kind}] of the model (same as Model.keys()).
   Napi::Value keys(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    check_open(env, "keys");
     const auto& entries = trainer_->model(0).store().entries();
     Napi::Array out = Napi::Array::New(env, entries.size());
     uint32_t i = 0;
@@ -523,10 +611,97 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   int next_request_ = 0;
   std::atomic<int> pending_steps_{0};  // fed but not yet reported
   bool closing_ = false, closed_ = false;
+  bool ended_ = false;  // training thread: the group decided to stop; later steps are dropped
 };
 
 }  // namespace
 
-void register_trainer(Napi::Env env, Napi::Object exports) { exports.Set("Trainer", TrainerWrap::define(env)); }
+namespace {
+// Reads a JS array of non-negative integers (the bucket bindings below).
+std::vector<int64_t> int_array(const Napi::Env& env, const Napi::Value& v, const char* what) {
+  if (!v.IsArray()) type_error(env, std::string(what) + " must be an array of non-negative integers");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<int64_t> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value x = a.Get(i);
+    double d = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0) || d != std::floor(d) || d > 9e15)
+      type_error(env, std::string(what) + "[" + std::to_string(i) + "] must be a non-negative integer");
+    out.push_back(static_cast<int64_t>(d));
+  }
+  return out;
+}
+
+Napi::Array js_array(const Napi::Env& env, const std::vector<size_t>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), static_cast<double>(v[i]));
+  return a;
+}
+
+// gradBuckets(numel[], isParam[], capBytes[, arrived[]]) -> entry indices per
+// bucket (train/grad_buckets.h); with `arrived`, the rebuild after a first step
+// whose gradients became final in that order.
+Napi::Value grad_buckets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<int64_t> numel = int_array(env, info[0], "gradBuckets: numel");
+  if (!info[1].IsArray()) type_error(env, "gradBuckets: isParam must be an array of booleans");
+  Napi::Array flags = info[1].As<Napi::Array>();
+  std::vector<bool> is_param;
+  for (uint32_t i = 0; i < flags.Length(); ++i) is_param.push_back(flags.Get(i).ToBoolean().Value());
+  if (!info[2].IsNumber()) type_error(env, "gradBuckets: capBytes must be a number");
+  try {
+    const size_t cap = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
+    std::vector<GradBucket> buckets;
+    if (info.Length() > 3 && !info[3].IsUndefined()) {
+      CN_CHECK(numel.size() == is_param.size(), "gradBuckets: ", numel.size(), " sizes but ", is_param.size(), " flags");
+      std::vector<size_t> arrived;
+      for (int64_t e : int_array(env, info[3], "gradBuckets: arrived")) arrived.push_back(static_cast<size_t>(e));
+      buckets = pack_grad_buckets(observed_bucket_order(arrived, is_param), numel, cap);
+    } else {
+      buckets = assign_grad_buckets(numel, is_param, cap);
+    }
+    Napi::Array out = Napi::Array::New(env, buckets.size());
+    for (size_t b = 0; b < buckets.size(); ++b) out.Set(static_cast<uint32_t>(b), js_array(env, buckets[b].entries));
+    return out;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+// bucketSchedule(buckets, entryCount, readyOrder) -> {launches: buckets launched
+// after each ready entry, remaining: buckets launched at the end of backward}.
+Napi::Value bucket_schedule(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) type_error(env, "bucketSchedule: buckets must be an array of entry-index arrays");
+  Napi::Array bs = info[0].As<Napi::Array>();
+  std::vector<GradBucket> buckets;
+  for (uint32_t b = 0; b < bs.Length(); ++b) {
+    GradBucket g;
+    for (int64_t e : int_array(env, bs.Get(b), "bucketSchedule: buckets[b]")) g.entries.push_back(static_cast<size_t>(e));
+    buckets.push_back(g);
+  }
+  if (!info[1].IsNumber()) type_error(env, "bucketSchedule: entryCount must be a number");
+  const size_t entries = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+  std::vector<int64_t> order = int_array(env, info[2], "bucketSchedule: readyOrder");
+  try {
+    BucketSchedule sched(buckets, entries);
+    Napi::Array launches = Napi::Array::New(env, order.size());
+    for (size_t i = 0; i < order.size(); ++i)
+      launches.Set(static_cast<uint32_t>(i), js_array(env, sched.mark_ready(static_cast<size_t>(order[i]))));
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("launches", launches);
+    out.Set("remaining", js_array(env, sched.launch_remaining()));
+    return out;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+}  // namespace
+
+void register_trainer(Napi::Env env, Napi::Object exports) {
+  exports.Set("Trainer", TrainerWrap::define(env));
+  exports.Set("gradBuckets", Napi::Function::New(env, grad_buckets, "gradBuckets"));
+  exports.Set("bucketSchedule", Napi::Function::New(env, bucket_schedule, "bucketSchedule"));
+}
 
 }  // namespace cn

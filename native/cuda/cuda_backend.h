@@ -44,6 +44,11 @@ class CudaBackend : public Backend {
   MemoryStats memory_stats() const override;
   void release_cached_memory() override { alloc_->release_cache(); }
 
+  // For the NCCL communicators (nccl_communicator.cc): the device index and the
+  // stream every op of this backend runs on.
+  int device_index() const { return index_; }
+  cudaStream_t compute_stream() const { return stream_; }
+
  protected:
   // Each calls its op's entry in cuda_ops.h (arguments already checked by the engine).
   CN_BACKEND_RUN_OPS(, override)

@@ -63,12 +63,10 @@ LoadResult open_library(const std::vector<std::string>& sonames, const std::vect
   return r;
 }
 
-#if !defined(CN_CUDA_EMU)
 bool env_off(const char* name) {
   const char* v = std::getenv(name);
   return v && (std::strcmp(v, "0") == 0 || std::strcmp(v, "off") == 0 || std::strcmp(v, "false") == 0);
 }
-#endif
 
 // Process-wide: a library is opened once; each backend creates its own handle.
 struct Process {
@@ -101,7 +99,45 @@ const Process& process() {
   return p;
 }
 
+// NCCL on its own: a process that never trains on several GPUs never opens it.
+struct ProcessNccl {
+  NcclApi api;
+  LoadResult load;
+  std::string version;
+  ProcessNccl() {
+    if (env_off("CORNERNET_NCCL")) {
+      load.why_not = "disabled by CORNERNET_NCCL=0";
+      return;
+    }
+#if defined(CN_CUDA_EMU)
+    // A host-memory stand-in (test/native/cuda_check/host_nccl.cc) runs the
+    // NCCL paths on the emulator; NVIDIA's NCCL needs real devices.
+    const char* host_nccl = std::getenv("CORNERNET_EMU_NCCL");
+    if (host_nccl && *host_nccl) load = load_nccl({host_nccl}, &api);
+    else load.why_not = "not loaded on the CUDA emulator: NCCL runs on real GPUs, the emulator's device memory is host memory";
+#else
+    load = load_nccl(nccl_sonames(), &api);
+#endif
+    int v = 0;
+    if (load.found && api.ncclGetVersion(&v) == nccl::ncclSuccess) version = nccl_version_text(v);
+  }
+};
+
+const ProcessNccl& process_nccl_state() {
+  static const ProcessNccl p;
+  return p;
+}
+
 }  // namespace
+
+const NcclApi* process_nccl(std::string* why_not) {
+  const ProcessNccl& p = process_nccl_state();
+  if (!p.load.found && why_not) *why_not = p.load.why_not;
+  return p.load.found ? &p.api : nullptr;
+}
+
+std::string process_nccl_version() { return process_nccl_state().version; }
+
 
 const std::vector<std::string>& cudnn_sonames() {
   static const std::vector<std::string> v{"libcudnn.so.9", "libcudnn.so.8"};
@@ -110,6 +146,11 @@ const std::vector<std::string>& cudnn_sonames() {
 
 const std::vector<std::string>& cublas_sonames() {
   static const std::vector<std::string> v{"libcublas.so.13", "libcublas.so.12"};
+  return v;
+}
+
+const std::vector<std::string>& nccl_sonames() {
+  static const std::vector<std::string> v{"libnccl.so.2"};
   return v;
 }
 
@@ -129,6 +170,14 @@ LoadResult load_cublas(const std::vector<std::string>& sonames, CublasApi* api) 
   return open_library(sonames, syms);
 }
 
+LoadResult load_nccl(const std::vector<std::string>& sonames, NcclApi* api) {
+  std::vector<Symbol> syms;
+#define CN_NCCL_SYMBOL(name, ret, params) syms.push_back({#name, &api->name});
+  CN_NCCL_FUNCTIONS(CN_NCCL_SYMBOL)
+#undef CN_NCCL_SYMBOL
+  return open_library(sonames, syms);
+}
+
 std::string cudnn_version_text(size_t v) {
   // cuDNN 9: major*10000 + minor*100 + patch; cuDNN 8: major*1000 + minor*100 + patch.
   size_t major = v >= 90000 ? v / 10000 : v / 1000;
@@ -140,11 +189,19 @@ std::string cublas_version_text(int v) {
   return std::to_string(v / 10000) + "." + std::to_string(v % 10000 / 100) + "." + std::to_string(v % 100);
 }
 
+std::string nccl_version_text(int v) {
+  // nccl.h NCCL_VERSION(X,Y,Z): X*1000 + Y*100 + Z up to 2.8, X*10000 + Y*100 + Z from 2.9 on.
+  int major = v >= 10000 ? v / 10000 : v / 1000;
+  int minor = v >= 10000 ? v % 10000 / 100 : v % 1000 / 100;
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(v % 100);
+}
+
 Libraries::Libraries(int device, cudaStream_t stream) : device_name_("cuda:" + std::to_string(device)) {
   info_[Cudnn].name = "cuDNN";
   info_[Cublas].name = "cuBLAS";
+  info_[Nccl].name = "NCCL";
 #if defined(CN_CUDA_EMU)
-  device_name_ = "cuda-emu";
+  device_name_ = device == 0 ? "cuda-emu" : "cuda-emu:" + std::to_string(device);
 #endif
   const Process& p = process();
   // cuDNN: version, handle on this backend's stream, fp32 math only (see conv2d_cudnn.cc).
@@ -192,6 +249,18 @@ Libraries::Libraries(int device, cudaStream_t stream) : device_name_("cuda:" + s
                                    : "used for 1x1 stride-1 convolutions (GEMMs), checked once per shape against the own kernel";
     }
   }
+  // NCCL: no handle per backend; communicators are made per trainer (nccl_communicator.cc).
+  BackendLibrary& nc = info_[Nccl];
+  std::string nccl_why;
+  nc.found = process_nccl(&nccl_why) != nullptr;
+  enabled_[Nccl] = nc.found;
+  if (nc.found) {
+    nc.version = process_nccl_version();
+    nc.path = process_nccl_state().load.path;
+    nc.message = "used for the gradient all-reduce of several GPU replicas or ranks (bucketed, overlapped with backward)";
+  } else {
+    nc.message = nccl_why + "; several GPU replicas synchronise through host copies";
+  }
 }
 
 Libraries::~Libraries() {
@@ -211,8 +280,8 @@ void Libraries::disable(Which which, const std::string& why) {
 }
 
 std::vector<BackendLibrary> Libraries::status() const {
-  std::vector<BackendLibrary> v(info_, info_ + 2);
-  for (int i = 0; i < 2; ++i) {
+  std::vector<BackendLibrary> v(info_, info_ + 3);
+  for (int i = 0; i < 3; ++i) {
     v[i].enabled = enabled_[i];
     v[i].uses = uses_[i];
   }

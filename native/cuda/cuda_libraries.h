@@ -1,8 +1,9 @@
-// Optional NVIDIA libraries, opened at run time: cuDNN (convolutions) and cuBLAS
-// (SGEMM, for 1x1 convolutions when cuDNN is absent). Nothing links them: the
-// plugin dlopens their versioned sonames and dlsyms each function it declares
-// (cudnn_api.h, cublas_api.h), so it loads and runs on its own kernels where
-// they are missing. Loading never throws and never aborts; each library ends
+// Optional NVIDIA libraries, opened at run time: cuDNN (convolutions), cuBLAS
+// (SGEMM, for 1x1 convolutions when cuDNN is absent) and NCCL (gradient
+// all-reduce between GPU replicas and ranks, nccl_communicator.h). Nothing links
+// them: the plugin dlopens their versioned sonames and dlsyms each function it
+// declares (cudnn_api.h, cublas_api.h, nccl_api.h), so it loads and runs on its
+// own kernels (and host-copy replica synchronisation) where they are missing. Loading never throws and never aborts; each library ends
 // with a status saying what was found, or why not.
 //
 // One `Libraries` object per CudaBackend holds the handles (created on the
@@ -22,6 +23,7 @@
 #include "../engine/backend.h"
 #include "cublas_api.h"
 #include "cudnn_api.h"
+#include "nccl_api.h"
 
 namespace cn {
 namespace cuda {
@@ -40,6 +42,13 @@ struct CublasApi {
 #undef CN_CUBLAS_SLOT
 };
 
+// Every function of nccl_api.h, as loaded from the library.
+struct NcclApi {
+#define CN_NCCL_SLOT(name, ret, params) nccl::name##_fn name = nullptr;
+  CN_NCCL_FUNCTIONS(CN_NCCL_SLOT)
+#undef CN_NCCL_SLOT
+};
+
 // What dlopen + dlsym gave for one library.
 struct LoadResult {
   bool found = false;       // opened, and every declared symbol resolved
@@ -51,17 +60,27 @@ struct LoadResult {
 // Default sonames, newest first.
 const std::vector<std::string>& cudnn_sonames();   // libcudnn.so.9, libcudnn.so.8
 const std::vector<std::string>& cublas_sonames();  // libcublas.so.13, libcublas.so.12
+const std::vector<std::string>& nccl_sonames();    // libnccl.so.2
 
 // Open the first soname that loads and resolve every function into *api. The
 // library stays open on success (never dlclosed); on failure *api is left
 // null-filled. Exposed with a soname list for tests of the failure paths.
 LoadResult load_cudnn(const std::vector<std::string>& sonames, CudnnApi* api);
 LoadResult load_cublas(const std::vector<std::string>& sonames, CublasApi* api);
+LoadResult load_nccl(const std::vector<std::string>& sonames, NcclApi* api);
 
+// The process's NCCL (loaded once, on first use; CORNERNET_NCCL=0 / on the
+// emulator CORNERNET_EMU_NCCL): the functions, or nullptr with *why_not saying
+// why (the sonames tried, the missing symbol, the variable that turned it off).
+const NcclApi* process_nccl(std::string* why_not);
+// NCCL's version as text: "2.21.5"; empty when NCCL is not loaded.
+std::string process_nccl_version();
 // cudnnGetVersion()'s number as text: 90600 -> "9.6.0" (cuDNN 9), 8907 -> "8.9.7" (cuDNN 8).
 std::string cudnn_version_text(size_t v);
 // cublasGetVersion's number as text: 120604 -> "12.6.4".
 std::string cublas_version_text(int v);
+// ncclGetVersion's number as text (NCCL_VERSION in nccl.h): 22105 -> "2.21.5" (2.9 and later), 2804 -> "2.8.4".
+std::string nccl_version_text(int v);
 
 // A chosen algorithm (cuDNN) or path (cuBLAS) for one convolution shape and direction.
 struct ConvPlan {
@@ -77,7 +96,7 @@ using ConvKey = std::vector<int64_t>;
 
 class Libraries {
  public:
-  enum Which { Cudnn = 0, Cublas = 1 };
+  enum Which { Cudnn = 0, Cublas = 1, Nccl = 2 };
 
   // Loads what the process has (once per process) and creates this backend's
   // handles on `stream`. Never throws: failures end up in status().
@@ -112,9 +131,9 @@ class Libraries {
   const CublasApi* cublas_api_ = nullptr;
   cudnn::cudnnHandle_t cudnn_handle_ = nullptr;
   cublas::cublasHandle_t cublas_handle_ = nullptr;
-  bool enabled_[2] = {false, false};
-  BackendLibrary info_[2];
-  int64_t uses_[2] = {0, 0};
+  bool enabled_[3] = {false, false, false};
+  BackendLibrary info_[3];
+  int64_t uses_[3] = {0, 0, 0};
 };
 
 }  // namespace cuda

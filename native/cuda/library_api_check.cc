@@ -1,6 +1,6 @@
-// Compiled only when CMake finds a real cudnn.h (CN_CHECK_CUDNN) and/or a real
-// cublas_api.h (CN_CHECK_CUBLAS): asserts that the hand declarations in
-// cudnn_api.h / cublas_api.h match the vendor's header. A mismatch fails the
+// Compiled only when CMake finds a real cudnn.h (CN_CHECK_CUDNN), cublas_api.h
+// (CN_CHECK_CUBLAS) and/or nccl.h (CN_CHECK_NCCL): asserts that the hand
+// declarations in cudnn_api.h / cublas_api.h / nccl_api.h match the vendor's header. A mismatch fails the
 // build. Nothing here runs; the object holds no code.
 //
 // What is compared, for each library:
@@ -23,9 +23,13 @@
 #endif
 #include <cublas_api.h>
 #endif
+#if defined(CN_CHECK_NCCL)
+#include <nccl.h>
+#endif
 
 #include "cublas_api.h"
 #include "cudnn_api.h"
+#include "nccl_api.h"
 
 namespace {
 
@@ -155,3 +159,33 @@ CN_SAME_VALUE(cublas, CUBLAS_STATUS_SUCCESS)
 CN_SAME_VALUE(cublas, CUBLAS_OP_N)
 CN_SAME_VALUE(cublas, CUBLAS_OP_T)
 #endif  // CN_CHECK_CUBLAS
+
+#if defined(CN_CHECK_NCCL)
+namespace real_signatures {
+#define CN_REAL_FN_TYPE(name, ret, params) using name##_fn = ret(*) params;
+CN_NCCL_FUNCTIONS(CN_REAL_FN_TYPE)
+#undef CN_REAL_FN_TYPE
+}  // namespace real_signatures
+CN_NCCL_FUNCTIONS(CN_SAME_SIGNATURE)
+
+static_assert(same_pointer<cn::nccl::ncclComm_t, ::ncclComm_t>(), "ncclComm_t");
+static_assert(sizeof(cn::nccl::ncclUniqueId) == sizeof(::ncclUniqueId) && NCCL_UNIQUE_ID_BYTES == cn::nccl::kUniqueIdBytes,
+              "ncclUniqueId: size differs");
+static_assert(std::is_same<decltype(::ncclUniqueId::internal), char[cn::nccl::kUniqueIdBytes]>::value,
+              "ncclUniqueId.internal: type differs");
+static_assert(same_enum<cn::nccl::ncclResult_t, ::ncclResult_t>(), "ncclResult_t");
+static_assert(same_enum<cn::nccl::ncclRedOp_t, ::ncclRedOp_t>(), "ncclRedOp_t");
+static_assert(same_enum<cn::nccl::ncclDataType_t, ::ncclDataType_t>(), "ncclDataType_t");
+CN_SAME_VALUE(nccl, ncclSuccess)
+CN_SAME_VALUE(nccl, ncclUnhandledCudaError)
+CN_SAME_VALUE(nccl, ncclSystemError)
+CN_SAME_VALUE(nccl, ncclInternalError)
+CN_SAME_VALUE(nccl, ncclInvalidArgument)
+CN_SAME_VALUE(nccl, ncclInvalidUsage)
+CN_SAME_VALUE(nccl, ncclRemoteError)
+CN_SAME_VALUE(nccl, ncclInProgress)
+CN_SAME_VALUE(nccl, ncclSum)
+CN_SAME_VALUE(nccl, ncclUint8)
+CN_SAME_VALUE(nccl, ncclFloat32)
+CN_SAME_VALUE(nccl, ncclFloat64)
+#endif  // CN_CHECK_NCCL

@@ -56,7 +56,24 @@ inline const char* cudaGetErrorString(cudaError_t e) {
   return "unknown error";
 }
 inline cudaError_t cudaGetLastError() { return cudaSuccess; }
-inline cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+
+namespace cn_emu {
+// Devices the emulator reports: 1, or CORNERNET_EMU_DEVICES (up to 16) so tests
+// can drive several replicas, each with a backend of its own. They all share
+// the host's memory.
+inline int device_count() {
+  static const int n = [] {
+    const char* v = std::getenv("CORNERNET_EMU_DEVICES");
+    int k = v ? std::atoi(v) : 1;
+    return k < 1 ? 1 : k > 16 ? 16 : k;
+  }();
+  return n;
+}
+}  // namespace cn_emu
+
+inline cudaError_t cudaSetDevice(int d) {
+  return d >= 0 && d < cn_emu::device_count() ? cudaSuccess : cudaErrorInvalidDevice;
+}
 inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 
 namespace cn_emu {
@@ -137,6 +154,7 @@ inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
   return cudaSuccess;
 }
 inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; }
 
 // Work is done when enqueued, so an event is complete as soon as it is recorded
 // (and, as in CUDA, an event never recorded counts as complete).

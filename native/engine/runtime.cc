@@ -57,6 +57,10 @@ const Plugin& Runtime::plugin(const std::string& name) {
   }
   auto probe = reinterpret_cast<cn_plugin_probe_fn>(dlsym(h, CN_PLUGIN_PROBE_SYMBOL));
   auto create = reinterpret_cast<cn_plugin_create_fn>(dlsym(h, CN_PLUGIN_CREATE_SYMBOL));
+  auto nccl_id = reinterpret_cast<cn_plugin_nccl_unique_id_fn>(dlsym(h, CN_PLUGIN_NCCL_UNIQUE_ID_SYMBOL));
+  auto nccl_pg = reinterpret_cast<cn_plugin_nccl_process_group_fn>(dlsym(h, CN_PLUGIN_NCCL_PROCESS_GROUP_SYMBOL));
+  auto nccl_rt =
+      reinterpret_cast<cn_plugin_nccl_replica_transport_fn>(dlsym(h, CN_PLUGIN_NCCL_REPLICA_TRANSPORT_SYMBOL));
   if (!probe || !create) {
     pl.load_error = pl.path + " is not a cornernet backend plugin (missing entry points)";
     return pl;
@@ -69,7 +73,15 @@ const Plugin& Runtime::plugin(const std::string& name) {
                     "; rebuild the package (npm run build:native)";
     return pl;
   }
+  if (!nccl_id || !nccl_pg || !nccl_rt) {
+    pl.load_error = pl.path + " speaks plugin ABI " + std::to_string(CN_PLUGIN_ABI_VERSION) +
+                    " but lacks its NCCL entry points; rebuild the package (npm run build:native)";
+    return pl;
+  }
   pl.create = create;
+  pl.nccl_unique_id = nccl_id;
+  pl.nccl_process_group = nccl_pg;
+  pl.nccl_replica_transport = nccl_rt;
   pl.loaded = true;
   return pl;
 }

@@ -20,6 +20,10 @@ struct Plugin {
   std::string load_error;  // why it is not loaded (file missing, dlopen message)
   cn_plugin_probe probe{};
   cn_plugin_create_fn create = nullptr;
+  // NCCL entry points (plugin_abi.h), resolved with create.
+  cn_plugin_nccl_unique_id_fn nccl_unique_id = nullptr;
+  cn_plugin_nccl_process_group_fn nccl_process_group = nullptr;
+  cn_plugin_nccl_replica_transport_fn nccl_replica_transport = nullptr;
 };
 
 class Runtime {

@@ -1,13 +1,25 @@
 #include "parameter_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <random>
 
 namespace cn {
 
+namespace {
+// Process-wide, so that two stores (or one store before and after a change)
+// never share a version.
+std::atomic<uint64_t> g_next_version{1};
+}  // namespace
+
+ParameterStore::ParameterStore() : version_(g_next_version++) {}
+
+void ParameterStore::mark_changed() { version_ = g_next_version++; }
+
 Entry& ParameterStore::add(const std::string& name, Shape shape, EntryKind kind, InitRule init) {
   Entry& e = entries_.emplace_back();
+  e.index = entries_.size() - 1;
   e.name = name;
   e.shape = std::move(shape);
   e.kind = kind;
@@ -72,6 +84,7 @@ void ParameterStore::materialize(Backend& be, uint64_t seed) {
     e.value = be.upload(host);
   }
   materialized_ = true;
+  mark_changed();
 }
 
 void ParameterStore::zero_grad() {
@@ -87,6 +100,7 @@ Tensor ParameterStore::grad_target(Backend& be, Entry& e) {
 void ParameterStore::accumulate_grad(Backend& be, Entry& e, const Tensor& g) {
   if (g.data() != e.grad.data()) be.axpy(1.f, g, e.grad);
   e.grad_valid = true;
+  if (grad_ready_) grad_ready_(e.index);
 }
 
 }  // namespace cn

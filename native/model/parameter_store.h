@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 
 #include "../engine/backend.h"
@@ -21,6 +22,7 @@ struct InitRule {
 };
 
 struct Entry {
+  size_t index = 0;  // position in the store
   std::string name;
   Shape shape;
   EntryKind kind = EntryKind::Parameter;
@@ -33,6 +35,7 @@ struct Entry {
 
 class ParameterStore {
  public:
+  ParameterStore();
   // Entries are returned by reference and stay valid (deque: no relocation).
   Entry& add(const std::string& name, Shape shape, EntryKind kind, InitRule init = {});
   std::deque<Entry>& entries() { return entries_; }
@@ -49,15 +52,33 @@ class ParameterStore {
 
   // Stores a freshly computed gradient: copied over the entry's gradient after a
   // zero_grad, added to it otherwise (gradients accumulate across backward calls).
+  // Then tells the gradient-ready hook, if one is set.
   void accumulate_grad(Backend& be, Entry& e, const Tensor& g);
+  // Called with an entry's index each time accumulate_grad has queued its
+  // gradient's last write. The model's layers compute each parameter's gradient
+  // once per backward, so during a training step this says "entry i's gradient
+  // is final": the bucketed all-reduce (train/bucketed_communicator.h) starts a
+  // bucket's reduction from it while backward goes on. Empty: no hook.
+  void set_grad_ready_hook(std::function<void(size_t)> hook) { grad_ready_ = std::move(hook); }
   // Where a backward op may write the gradient of `e` directly: the entry's own
   // buffer when it holds nothing yet (saves a copy), else a scratch tensor that
   // the caller then passes to accumulate_grad.
   Tensor grad_target(Backend& be, Entry& e);
 
+  // Names the contents of every value in the store: a new number, unique in the
+  // process, each time values change. Caches derived from the values (eval-time
+  // batch-norm folding, layers.h) stay valid while it stays the same. Whatever
+  // writes entry values calls mark_changed(): materialize, loading a state dict,
+  // the optimizer step, the replica broadcast and buffer restores (native/train),
+  // and a training-mode BN forward (running statistics).
+  uint64_t version() const { return version_; }
+  void mark_changed();
+
  private:
   std::deque<Entry> entries_;
   bool materialized_ = false;
+  uint64_t version_;
+  std::function<void(size_t)> grad_ready_;
 };
 
 }  // namespace cn

@@ -6,8 +6,10 @@
 
 namespace cn {
 
-Trainer::Trainer(const std::vector<Backend*>& backends, const TrainerOptions& o, ThreadPool& pool)
-    : backends_(backends), opts_(o), pool_(pool), adam_(o.adam) {
+Trainer::Trainer(const std::vector<Backend*>& backends, const TrainerOptions& o, ThreadPool& pool,
+                 std::unique_ptr<Communicator> comm, std::shared_ptr<ProcessGroup> group)
+    : backends_(backends), opts_(o), pool_(pool), adam_(o.adam), comm_(std::move(comm)), group_(std::move(group)) {
+  if (!comm_) comm_.reset(new InProcessCommunicator());
   CN_CHECK(!backends.empty(), "trainer: at least one replica is needed");
   o.model.validate();
   for (size_t r = 0; r < backends.size(); ++r) {
@@ -20,7 +22,7 @@ Trainer::Trainer(const std::vector<Backend*>& backends, const TrainerOptions& o,
 void Trainer::sync_replicas_from_root() {
   std::vector<ParameterStore*> stores;
   for (auto& m : models_) stores.push_back(&m->store());
-  comm_.broadcast_parameters(stores, backends_);
+  comm_->broadcast_parameters(stores, backends_);
   // Buffers (BN running statistics) and counters too: a loaded checkpoint is one model.
   auto& e0 = models_[0]->store().entries();
   for (size_t r = 1; r < models_.size(); ++r) {
@@ -34,7 +36,106 @@ void Trainer::sync_replicas_from_root() {
         er[i].count = e0[i].count;
       }
     }
+    models_[r]->store().mark_changed();
   }
+}
+
+void Trainer::broadcast_from_root() {
+  if (multi_rank()) {
+    const bool root = group_->rank() == 0;
+    Backend& be = *backends_[0];
+    auto& entries = models_[0]->store().entries();
+    // First what is small: counters, and which parameters have Adam state (its step, -1: none).
+    std::vector<int64_t> counters, adam_steps;
+    auto& state = adam_.state();
+    for (const Entry& e : entries) {
+      if (e.kind == EntryKind::Counter) counters.push_back(e.count);
+      if (e.kind != EntryKind::Parameter) continue;
+      auto it = state.find(e.name);
+      adam_steps.push_back(it != state.end() ? it->second.step : -1);
+    }
+    group_->broadcast_host(counters.data(), counters.size() * sizeof(int64_t), 0);
+    group_->broadcast_host(adam_steps.data(), adam_steps.size() * sizeof(int64_t), 0);
+    if (!root) state.clear();
+    // Then every tensor (weights, BN statistics, Adam moments) in store order, packed into
+    // broadcasts of up to 16 MB so that no rank holds a second copy of the whole state.
+    std::vector<Tensor*> tensors;
+    size_t p = 0, c = 0;
+    for (Entry& e : entries) {
+      if (e.kind == EntryKind::Counter) {
+        e.count = counters[c++];
+        continue;
+      }
+      tensors.push_back(&e.value);
+      if (e.kind != EntryKind::Parameter || adam_steps[p++] < 0) continue;
+      if (!root) {
+        AdamState s;
+        s.step = adam_steps[p - 1];
+        s.exp_avg = be.empty(e.shape);
+        s.exp_avg_sq = be.empty(e.shape);
+        state[e.name] = s;
+      }
+      AdamState& s = state.at(e.name);
+      tensors.push_back(&s.exp_avg);
+      tensors.push_back(&s.exp_avg_sq);
+    }
+    constexpr int64_t kChunkFloats = int64_t(1) << 22;
+    std::vector<float> buf;
+    for (size_t i = 0; i < tensors.size();) {
+      size_t j = i;
+      int64_t total = 0;
+      while (j < tensors.size() && (j == i || total + tensors[j]->numel() <= kChunkFloats)) total += tensors[j++]->numel();
+      buf.resize(total);
+      int64_t off = 0;
+      for (size_t k = i; k < j; off += tensors[k++]->numel())
+        if (root) {
+          Tensor h = Tensor::view(buf.data() + off, tensors[k]->shape());
+          be.download(*tensors[k], h);
+        }
+      group_->broadcast_host(buf.data(), buf.size() * sizeof(float), 0);
+      off = 0;
+      for (size_t k = i; k < j; off += tensors[k++]->numel())
+        if (!root) be.copy(be.upload(Tensor::view(buf.data() + off, tensors[k]->shape())), *tensors[k]);
+      i = j;
+    }
+  }
+  sync_replicas_from_root();
+}
+
+void Trainer::all_reduce_gradients() {
+  Backend& be = *backends_[0];
+  // Buckets of at most 4 Mi floats: one collective for many small gradients,
+  // without a second copy of the whole model's gradients.
+  constexpr int64_t kBucketFloats = int64_t(1) << 22;
+  int64_t filled = 0;
+  std::vector<Entry*> packed;
+  auto flush = [&] {
+    if (packed.empty()) return;
+    group_->all_reduce_sum(be, bucket_.data(), filled);
+    int64_t off = 0;
+    for (Entry* e : packed) {
+      Tensor v = Tensor::view(bucket_.data() + off, e->shape, bucket_.device());
+      be.copy(v, e->grad);
+      off += shape_numel(e->shape);
+    }
+    packed.clear();
+    filled = 0;
+  };
+  for (Entry& e : models_[0]->store().entries()) {
+    if (e.kind != EntryKind::Parameter || !e.grad_valid) continue;
+    const int64_t n = shape_numel(e.shape);
+    if (n >= kBucketFloats) {
+      group_->all_reduce_sum(be, e.grad.data(), n);
+      continue;
+    }
+    if (filled + n > kBucketFloats) flush();
+    if (!bucket_.defined()) bucket_ = be.empty({kBucketFloats});
+    Tensor v = Tensor::view(bucket_.data() + filled, e.shape, bucket_.device());
+    be.copy(e.grad, v);
+    packed.push_back(&e);
+    filled += n;
+  }
+  flush();
 }
 
 void Trainer::save_buffers() {
@@ -61,6 +162,7 @@ void Trainer::restore_buffers() {
       if (e.kind == EntryKind::Counter) e.count = saved_counters_[r][c++];
       if (e.kind == EntryKind::Buffer) backends_[r]->copy(saved_buffers_[r][k++], e.value);
     }
+    models_[r]->store().mark_changed();
   }
 }
 
@@ -97,8 +199,24 @@ StepReport Trainer::step(const TrainBatch& b) {
       s[0] = per;
       Tensor slice = Tensor::view(b.images.data() + r * per * image_floats, s);
       std::vector<std::vector<GtBox>> boxes(b.boxes.begin() + r * per, b.boxes.begin() + (r + 1) * per);
-      models_[r]->store().zero_grad();
-      losses[r] = forward_backward(*backends_[r], *models_[r], backends_[r]->upload(slice), boxes, opts_.loss, opts_.frozen_bn);
+      ParameterStore& store = models_[r]->store();
+      store.zero_grad();
+      comm_->begin_backward(r, store, *backends_[r]);
+      try {
+        losses[r] = forward_backward(*backends_[r], *models_[r], backends_[r]->upload(slice), boxes, opts_.loss,
+                                     opts_.frozen_bn);
+      } catch (...) {
+        // The step fails, but this replica's share of the collectives still goes
+        // out (zeros where backward stopped) so the other replicas are not left
+        // waiting for it; no weight changes.
+        try {
+          comm_->end_backward(r, store, *backends_[r]);
+        } catch (...) {
+          store.set_grad_ready_hook(nullptr);
+        }
+        throw;
+      }
+      comm_->end_backward(r, store, *backends_[r]);
     } catch (...) {
       errors[r] = std::current_exception();
     }
@@ -123,6 +241,48 @@ StepReport Trainer::step(const TrainBatch& b) {
       rep.levels[k].pull += l.levels[k].pull / R;
       rep.levels[k].push += l.levels[k].push / R;
     }
+  std::vector<ParameterStore*> stores;
+  for (auto& m : models_) stores.push_back(&m->store());
+  double divisor = R;
+  if (multi_rank()) {
+    // One host all-reduce decides for every rank alike: the losses (averaged over
+    // the ranks, so a NaN anywhere is a NaN everywhere), the stop requests, and
+    // which parameters have a gradient on some rank (zeros stand in elsewhere).
+    comm_->reduce_sum(stores, backends_);
+    rep.sync = comm_->last_step();
+    const int P = group_->size();
+    divisor = static_cast<double>(R) * P;
+    auto& entries = models_[0]->store().entries();
+    const size_t L = rep.levels.size();
+    std::vector<double> shared(4 * L + 2);
+    for (size_t k = 0; k < L; ++k) {
+      shared[4 * k] = rep.levels[k].det;
+      shared[4 * k + 1] = rep.levels[k].off;
+      shared[4 * k + 2] = rep.levels[k].pull;
+      shared[4 * k + 3] = rep.levels[k].push;
+    }
+    const int stop = stop_request_.exchange(0);
+    shared[4 * L] = (stop & kStopInterrupted) ? 1 : 0;
+    shared[4 * L + 1] = (stop & kStopTimeLimit) ? 1 : 0;
+    for (const Entry& e : entries)
+      if (e.kind == EntryKind::Parameter) shared.push_back(e.grad_valid ? 1 : 0);
+    group_->all_reduce_sum_host(shared.data(), static_cast<int64_t>(shared.size()));
+    for (size_t k = 0; k < L; ++k) {
+      rep.levels[k].det = shared[4 * k] / P;
+      rep.levels[k].off = shared[4 * k + 1] / P;
+      rep.levels[k].pull = shared[4 * k + 2] / P;
+      rep.levels[k].push = shared[4 * k + 3] / P;
+    }
+    rep.stop = (shared[4 * L] > 0 ? kStopInterrupted : 0) | (shared[4 * L + 1] > 0 ? kStopTimeLimit : 0);
+    size_t i = 4 * L + 2;
+    for (Entry& e : entries) {
+      if (e.kind != EntryKind::Parameter) continue;
+      if (shared[i++] > 0 && !e.grad_valid) {
+        e.grad = backends_[0]->zeros(e.shape);
+        e.grad_valid = true;
+      }
+    }
+  }
   for (const auto& l : rep.levels) rep.total += l.total();
   rep.problem = nonfinite_term(rep.levels);
   if (!rep.problem.empty()) {
@@ -131,18 +291,30 @@ StepReport Trainer::step(const TrainBatch& b) {
     return rep;
   }
 
-  std::vector<ParameterStore*> stores;
-  for (auto& m : models_) stores.push_back(&m->store());
-  comm_.reduce_sum(stores, backends_);
-  rep.grad_norm = Adam::grad_norm(*backends_[0], models_[0]->store(), R);
-  if (!std::isfinite(rep.grad_norm)) {
+  if (multi_rank()) {
+    all_reduce_gradients();
+  } else {
+    comm_->reduce_sum(stores, backends_);
+    rep.sync = comm_->last_step();
+  }
+  rep.grad_norm = Adam::grad_norm(*backends_[0], models_[0]->store(), divisor);
+  bool norm_finite = std::isfinite(rep.grad_norm);
+  if (multi_rank()) {
+    // Every rank holds the same gradients, but the decision must not hinge on that.
+    double bad = norm_finite ? 0 : 1;
+    group_->all_reduce_sum_host(&bad, 1);
+    norm_finite = bad == 0;
+  }
+  if (!norm_finite) {
     rep.finite = false;
     rep.problem = "gradient norm";
     if (!opts_.frozen_bn) restore_buffers();
     return rep;
   }
-  adam_.step(*backends_[0], models_[0]->store(), b.lr, R, rep.grad_norm);
-  comm_.broadcast_parameters(stores, backends_);
+  adam_.step(*backends_[0], models_[0]->store(), b.lr, divisor, rep.grad_norm);
+  comm_->broadcast_parameters(stores, backends_);
+  // Whatever the communicator wrote the replicas' weights with.
+  for (ParameterStore* s : stores) s->mark_changed();
   return rep;
 }
 

@@ -14,7 +14,7 @@ describe('bench/run (npm run bench)', () => {
   it('registers every benchmark the issues ask for, under distinct names', () => {
     const names = groups.map((g) => g.name);
     assert.equal(new Set(names).size, names.length);
-    for (const n of ['sgemm', 'conv2d', 'corner-pool', 'decode', 'coco-eval', 'data-pipeline', 'data-load', 'model', 'train']) assert.ok(names.includes(n), n);
+    for (const n of ['sgemm', 'conv2d', 'corner-pool', 'decode', 'coco-eval', 'data-pipeline', 'data-load', 'model', 'train', 'distributed']) assert.ok(names.includes(n), n);
   });
 
   it('--list names each group and marks the slow ones that --quick leaves out', () => {
@@ -27,7 +27,7 @@ describe('bench/run (npm run bench)', () => {
       assert.ok(line, g.name);
       assert.equal(/^\S+\s+slow /.test(line), !!g.slow, line);
     }
-    assert.deepEqual(groups.filter((g) => g.slow).map((g) => g.name).sort(), ['data-load', 'model', 'train']);
+    assert.deepEqual(groups.filter((g) => g.slow).map((g) => g.name).sort(), ['data-load', 'distributed', 'model', 'train']);
   });
 
   it('an unknown group or option exits 2 and says what is known', () => {

@@ -1,15 +1,21 @@
 // `cornernet detect` as a user runs it (child processes): inputs that are not
-// regular files are refused before anything reads them, and --out never
-// overwrites an input nor draws two inputs to one file.
+// regular files are refused before anything reads them, --out never
+// overwrites an input nor draws two inputs to one file, --time reports the
+// milliseconds per image and --heatmaps draws the corner heat maps. (The
+// detections themselves: test/detector/detector.test.ts, against cornernet test.)
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
+
+import sharp from 'sharp';
 
 import { cornernet, makeCliFixture, makeFifo, type CliFixture } from './cli_fixture';
 
 interface DetectOut {
   file: string;
   drawn?: string;
+  device: string;
+  timeMs?: { load: number; model: number };
   detections: unknown[];
 }
 
@@ -59,5 +65,45 @@ describe('cornernet detect', function () {
     // Each file is its own image's drawing: the two inputs differ, so do the two outputs.
     const [a, b] = res.map((d) => fs.readFileSync(d.drawn!));
     assert.ok(!a!.equals(b!), 'both outputs hold the same drawing');
+  });
+
+  it('errors name the flags (--weights, --config, --device), as the other commands\' do', () => {
+    const r = cornernet(['detect', '--weights', f.weights, '--config', 'hourglass52', f.images('val')[0]!]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^cornernet: --weights .*weights\.safetensors does not fit --config hourglass52 \(nothing was loaded\)/);
+    const d = cornernet(['detect', '--weights', f.weights, '--device', 'tpu', f.images('val')[0]!]);
+    assert.match(d.stderr, /^cornernet: --device tpu: /);
+  });
+
+  it('--time prints the milliseconds per image and adds them to the JSON', () => {
+    const r = cornernet(['detect', '--weights', f.weights, '--device', 'cpu', '--time', ...f.images('val')]);
+    assert.equal(r.status, 0, r.stderr);
+    const res = JSON.parse(r.stdout) as DetectOut[];
+    for (const d of res) {
+      assert.equal(d.device, 'cpu');
+      assert.ok(d.timeMs && d.timeMs.load > 0 && d.timeMs.model > 0, JSON.stringify(d.timeMs));
+      assert.match(r.stderr, new RegExp(`^${d.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\d+ detections; load [\\d.]+ ms, model [\\d.]+ ms on cpu$`, 'm'));
+    }
+    assert.match(r.stderr, /^mean of 2 images: load [\d.]+ ms, model [\d.]+ ms on cpu$/m);
+    const plain = cornernet(['detect', '--weights', f.weights, '--device', 'cpu', f.images('val')[0]!]);
+    assert.equal((JSON.parse(plain.stdout) as DetectOut[])[0]!.timeMs, undefined, 'timings without --time');
+  });
+
+  it('--heatmaps writes the top-left and bottom-right corner maps over each image', async () => {
+    const dir = path.join(f.dir, 'heat');
+    const input = f.images('val')[0]!;
+    const r = cornernet(['detect', '--weights', f.weights, '--device', 'cpu', '--heatmaps', dir, input]);
+    assert.equal(r.status, 0, r.stderr);
+    const name = path.basename(input, path.extname(input));
+    assert.deepEqual(fs.readdirSync(dir).sort(), [`${name}-br.png`, `${name}-tl.png`]);
+    const original = await sharp(input).removeAlpha().raw().toBuffer();
+    const maps = [];
+    for (const corner of ['tl', 'br']) {
+      const { data, info } = await sharp(path.join(dir, `${name}-${corner}.png`)).raw().toBuffer({ resolveWithObject: true });
+      assert.deepEqual([info.width, info.height, info.channels], [64, 64, 3], corner);
+      assert.ok(!data.equals(original), `${corner}: the image is unchanged`);
+      maps.push(data);
+    }
+    assert.ok(!maps[0]!.equals(maps[1]!), 'the tl and br drawings are the same');
   });
 });

@@ -23,7 +23,8 @@ interface Load {
 interface LibrariesOut {
   cudnn: Load;
   cublas: Load;
-  version: { cudnn90600: string; cudnn8907: string; cublas120604: string };
+  nccl: Load;
+  version: { cudnn90600: string; cudnn8907: string; cublas120604: string; nccl22105: string; nccl2804: string };
 }
 
 function libraries(sonames: string[] = []): LibrariesOut {
@@ -35,7 +36,7 @@ function libraries(sonames: string[] = []): LibrariesOut {
 describe('CUDA optional libraries: loader', () => {
   it('names every soname it tried when none opens', () => {
     const out = libraries(['libcornernet-absent-a.so.1', 'libcornernet-absent-b.so.2']);
-    for (const l of [out.cudnn, out.cublas]) {
+    for (const l of [out.cudnn, out.cublas, out.nccl]) {
       assert.equal(l.found, false);
       assert.equal(l.soname, '');
       assert.match(l.whyNot, /^not found \(tried /);
@@ -44,13 +45,15 @@ describe('CUDA optional libraries: loader', () => {
     }
   });
 
-  it('tries libcudnn.so.9 then .8 and libcublas.so.13 then .12 by default', () => {
+  it('tries libcudnn.so.9 then .8, libcublas.so.13 then .12, and libnccl.so.2 by default', () => {
     const out = libraries();
     // Where the libraries are installed the default lists open one of them.
     if (out.cudnn.found) assert.ok(['libcudnn.so.9', 'libcudnn.so.8'].includes(out.cudnn.soname), out.cudnn.soname);
     else assert.match(out.cudnn.whyNot, /libcudnn\.so\.9.*libcudnn\.so\.8/);
     if (out.cublas.found) assert.ok(['libcublas.so.13', 'libcublas.so.12'].includes(out.cublas.soname), out.cublas.soname);
     else assert.match(out.cublas.whyNot, /libcublas\.so\.13.*libcublas\.so\.12/);
+    if (out.nccl.found) assert.equal(out.nccl.soname, 'libnccl.so.2');
+    else assert.match(out.nccl.whyNot, /^not found \(tried libnccl\.so\.2/);
   });
 
   it('refuses a library that opens but lacks a declared function, naming it', () => {
@@ -60,11 +63,13 @@ describe('CUDA optional libraries: loader', () => {
     assert.match(out.cudnn.whyNot, /^libm\.so\.6 opened but lacks cudnnGetVersion/);
     assert.equal(out.cublas.found, false);
     assert.match(out.cublas.whyNot, /^libm\.so\.6 opened but lacks cublasCreate_v2/);
+    assert.equal(out.nccl.found, false);
+    assert.match(out.nccl.whyNot, /^libm\.so\.6 opened but lacks ncclGetVersion/);
   });
 
   it('formats library versions as the libraries number them', () => {
     const v = libraries(['libcornernet-absent.so.1']).version;
-    assert.deepEqual(v, { cudnn90600: '9.6.0', cudnn8907: '8.9.7', cublas120604: '12.6.4' });
+    assert.deepEqual(v, { cudnn90600: '9.6.0', cudnn8907: '8.9.7', cublas120604: '12.6.4', nccl22105: '2.21.5', nccl2804: '2.8.4' });
   });
 });
 
@@ -73,18 +78,18 @@ describe('CUDA optional libraries: status on cuda-emu', () => {
     if (!native().info().cudaEmu.loaded) this.skip();
   });
 
-  it('backendInfo reports cuDNN and cuBLAS as not available, saying why', () => {
+  it('backendInfo reports cuDNN, cuBLAS and NCCL as not available, saying why', () => {
     const b = native().backendInfo('cuda-emu');
     assert.deepEqual(
       b.libraries.map((l) => l.name),
-      ['cuDNN', 'cuBLAS']
+      ['cuDNN', 'cuBLAS', 'NCCL']
     );
     for (const l of b.libraries) {
       assert.equal(l.found, false, l.name);
       assert.equal(l.enabled, false, l.name);
       assert.equal(l.uses, 0, l.name);
       assert.match(l.message, /not loaded on the CUDA emulator/);
-      assert.match(l.message, /own kernels/);
+      assert.match(l.message, l.name === 'NCCL' ? /several GPU replicas synchronise through host copies/ : /own kernels/);
     }
   });
 
@@ -101,11 +106,15 @@ describe('CUDA optional libraries: status on cuda-emu', () => {
       [
         ['cuDNN', false],
         ['cuBLAS', false],
+        ['NCCL', false],
       ]
     );
     assert.deepEqual(i.backends.find((b) => b.backend === 'cpu')?.libraries, []);
     const text = formatInfo(i);
-    assert.match(text, /^ {2}cuda-emu +.*\n +cuDNN: not available: not loaded on the CUDA emulator.*\n +cuBLAS: not available: not loaded on the CUDA emulator/m);
+    assert.match(
+      text,
+      /^ {2}cuda-emu +.*\n +cuDNN: not available: not loaded on the CUDA emulator.*\n +cuBLAS: not available: not loaded on the CUDA emulator.*\n +NCCL: not available: not loaded on the CUDA emulator/m
+    );
   });
 
   // 1x1 (the cuBLAS path on a GPU without cuDNN) and a padded strided 3x3 (cuDNN's).

@@ -22,12 +22,14 @@ describe('package entry points', () => {
     const out = node([
       '--input-type=module',
       '-e',
-      "import cn, { info, ops } from 'cornernet-native'; console.log(JSON.stringify([typeof info, typeof ops.tensor, cn.version]))",
+      "import cn, { info, ops, loadDetector, train, Detector } from 'cornernet-native'; " +
+        'console.log(JSON.stringify([typeof info, typeof ops.tensor, cn.version, typeof loadDetector, typeof train, typeof Detector.prototype[Symbol.asyncDispose]]))',
     ]);
-    const [info, tensor, version] = JSON.parse(out) as [string, string, string];
+    const [info, tensor, version, loadDetector, train, asyncDispose] = JSON.parse(out) as string[];
     assert.equal(info, 'function');
     assert.equal(tensor, 'function');
-    assert.match(version, /^\d+\.\d+\.\d+/);
+    assert.match(version!, /^\d+\.\d+\.\d+/);
+    assert.deepEqual([loadDetector, train, asyncDispose], ['function', 'function', 'function']);
   });
 
   it('cornernet --version prints the package version', () => {

@@ -26,7 +26,9 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "allocator_checks.h"
@@ -34,6 +36,8 @@
 #include "engine/runtime.h"
 #include "model/cornernet.h"
 #include "model/targets.h"
+#include "train/process_group.h"
+#include "train/replica_transport.h"
 #include "train/trainer.h"
 
 namespace {
@@ -711,6 +715,128 @@ void perf_model(Backends& bs) {
   }
 }
 
+// NCCL on the GPUs present, one rank each (native/cuda/nccl_communicator.cc):
+// the replicas' transport (ncclCommInitAll: a thread per replica enqueues a
+// 2-tensor all-reduce, then the broadcast from replica 0) and the process group
+// of several processes (ncclCommInitRank from one unique id; ranks as threads
+// here): device and host all-reduce, host broadcast. Values are small integers
+// and quarters, so every sum is exact. Skipped, saying why, without NCCL or
+// with fewer than 2 GPUs. Returns the number of failures.
+int test_nccl(Backends& bs) {
+  std::vector<Backend*> gpus;
+  for (auto& b : bs.others)
+    if (b->name().rfind("cuda:", 0) == 0) gpus.push_back(b.get());
+  if (gpus.size() < 2) {
+    std::printf("skip  %-26s %-32s needs 2 or more GPUs, %zu present\n", "nccl", "all-reduce", gpus.size());
+    return 0;
+  }
+  const cn::Plugin& pl = bs.rt->plugin("cuda");
+  const int n = static_cast<int>(gpus.size());
+  char err[1024] = {0};
+  std::unique_ptr<cn::ReplicaTransport> t(pl.nccl_replica_transport(gpus.data(), n, err, sizeof err));
+  if (!t) {
+    std::printf("skip  %-26s %-32s %s\n", "nccl", "all-reduce", err);
+    return 0;
+  }
+  const int64_t sizes[2] = {(int64_t(1) << 20) + 3, 1000};
+  auto value = [](int r, int64_t i) { return static_cast<float>(r + 1) + static_cast<float>(i % 7) * 0.25f; };
+  std::vector<std::vector<cn::Tensor>> dev(n);
+  for (int r = 0; r < n; ++r)
+    for (int64_t size : sizes) {
+      cn::Tensor h = cn::Tensor::host(cn::Shape{size});
+      for (int64_t i = 0; i < size; ++i) h.data()[i] = value(r, i);
+      dev[r].push_back(gpus[r]->upload(h));
+    }
+  std::string problem;
+  auto expect = [&](const char* what, int r, const cn::Tensor& d, const std::function<float(int64_t)>& want) {
+    cn::Tensor h = cn::Tensor::host(d.shape());
+    gpus[r]->download(d, h);
+    for (int64_t i = 0; i < h.numel() && problem.empty(); ++i)
+      if (h.data()[i] != want(i))
+        problem = std::string(what) + " on " + gpus[r]->name() + " element " + std::to_string(i) + ": " +
+                  std::to_string(h.data()[i]) + ", want " + std::to_string(want(i));
+  };
+  try {
+    std::vector<std::thread> threads;
+    std::vector<std::string> errors(n);
+    for (int r = 0; r < n; ++r)
+      threads.emplace_back([&, r] {
+        try {
+          t->all_reduce_sum_async(r, {{dev[r][0].data(), dev[r][0].numel()}, {dev[r][1].data(), dev[r][1].numel()}});
+          t->wait_all(r);
+          gpus[r]->synchronize();
+        } catch (const std::exception& e) {
+          errors[r] = e.what();
+        }
+      });
+    for (auto& th : threads) th.join();
+    for (const std::string& e : errors)
+      if (!e.empty() && problem.empty()) problem = e;
+    float ranks_sum = 0;  // sum over r of (r + 1)
+    for (int r = 0; r < n; ++r) ranks_sum += static_cast<float>(r + 1);
+    for (int r = 0; r < n; ++r)
+      for (int k = 0; k < 2; ++k)
+        expect("replica all-reduce", r, dev[r][k],
+               [&](int64_t i) { return ranks_sum + static_cast<float>(n) * static_cast<float>(i % 7) * 0.25f; });
+    // Broadcast: replica 0's (summed) tensors over everyone's, after each replica's own write of -1.
+    std::vector<std::vector<cn::DeviceSpan>> spans(n);
+    for (int r = 0; r < n; ++r) {
+      if (r > 0) {
+        cn::Tensor h = cn::Tensor::host(dev[r][1].shape());
+        std::fill(h.data(), h.data() + h.numel(), -1.f);
+        gpus[r]->copy(gpus[r]->upload(h), dev[r][1]);
+      }
+      for (auto& d : dev[r]) spans[r].push_back({d.data(), d.numel()});
+    }
+    t->broadcast_from_first(spans);
+    for (int r = 1; r < n; ++r)
+      expect("replica broadcast", r, dev[r][1],
+             [&](int64_t i) { return ranks_sum + static_cast<float>(n) * static_cast<float>(i % 7) * 0.25f; });
+    t.reset();
+
+    // Process group: ranks as threads of this process, one GPU each.
+    char id[CN_NCCL_UNIQUE_ID_BYTES];
+    if (pl.nccl_unique_id(id, err, sizeof err) != 0) throw std::runtime_error(err);
+    threads.clear();
+    std::vector<std::vector<double>> host(n);
+    std::vector<std::string> bytes(n);
+    for (int r = 0; r < n; ++r)
+      threads.emplace_back([&, r] {
+        try {
+          char e[1024] = {0};
+          std::unique_ptr<cn::ProcessGroup> pg(pl.nccl_process_group(r, n, id, r, 60.0, e, sizeof e));
+          if (!pg) throw std::runtime_error(e);
+          pg->all_reduce_sum(*gpus[r], dev[r][1].data(), dev[r][1].numel());
+          double v[2] = {static_cast<double>(r), 0.25};
+          pg->all_reduce_sum_host(v, 2);
+          host[r].assign(v, v + 2);
+          char b[4] = {'-', '-', '-', 0};
+          if (r == n - 1) std::memcpy(b, "top", 3);
+          pg->broadcast_host(b, 3, n - 1);
+          bytes[r] = b;
+          pg->barrier();
+        } catch (const std::exception& ex) {
+          errors[r] = ex.what();
+        }
+      });
+    for (auto& th : threads) th.join();
+    for (const std::string& e : errors)
+      if (!e.empty() && problem.empty()) problem = e;
+    const double rank_sum = n * (n - 1) / 2.0;
+    for (int r = 0; r < n && problem.empty(); ++r) {
+      expect("process-group all-reduce", r, dev[r][1],
+             [&](int64_t i) { return static_cast<float>(n) * (ranks_sum + static_cast<float>(n) * static_cast<float>(i % 7) * 0.25f); });
+      if (host[r] != std::vector<double>{rank_sum, 0.25 * n}) problem = "process-group host all-reduce on rank " + std::to_string(r);
+      if (bytes[r] != "top") problem = "process-group broadcast on rank " + std::to_string(r) + ": " + bytes[r];
+    }
+  } catch (const std::exception& e) {
+    if (problem.empty()) problem = e.what();
+  }
+  std::printf("%s  %-26s %-32s %s%s\n", problem.empty() ? "ok  " : "FAIL", "nccl",
+              (std::to_string(n) + " GPUs, replicas + ranks").c_str(), problem.empty() ? "" : ": ", problem.c_str());
+  return problem.empty() ? 0 : 1;
+}
+
 int usage() {
   std::fprintf(stderr,
                "usage: test-backend-ops test|perf [-b cuda|cuda:N|cuda-emu]... [-o OP] [--require-all] [--no-model]\n"
@@ -763,6 +889,7 @@ int main(int argc, char** argv) {
     if (mode == "test") {
       failed = test_ops(bs, only, require_all);
       if (model && only.empty()) failed += test_model(bs, require_all);
+      if (only.empty()) failed += test_nccl(bs);
     } else {
       perf_ops(bs, only);
       if (model && only.empty()) perf_model(bs);

@@ -10,3 +10,5 @@ std::unique_ptr<cn::Backend> open_backend(const std::string& plugin_path, int de
 int run_probe(const std::string& plugin_path);
 int run_op(int argc, char** argv);
 int run_memory(const std::string& plugin_path, int device);
+// `nccl-group <plugin.so> <ranks> <dead-rank>`: the NCCL ProcessGroup through the plugin (nccl_group.cc).
+int run_nccl_group(const std::string& plugin_path, int ranks, int dead_rank);

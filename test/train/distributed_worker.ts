@@ -1,0 +1,128 @@
+// Run by test/train/distributed.test.ts under mpirun (2 ranks), one mode per run;
+// rank 0 prints one line `RESULT <json>` for the test to check.
+//   equivalence  2 ranks x B images train to the weights of 1 process x 2B images
+//   configs      each rank resolves a config; rank 1's differs when asked to
+// and, without mpirun, one process of a torchrun-style launch:
+//   rendezvous   meets the others through MASTER_ADDR:MASTER_PORT and prints the id
+import { randomBytes } from 'crypto';
+
+import { detectLaunch, joinRanks } from '../../lib/train/distributed';
+import { rendezvous, UNIQUE_ID_BYTES } from '../../lib/train/rendezvous';
+import { NativeTrainer, type NativeTrainerOptions, type TrainBatch, type TrainerState } from '../../lib/train/native_trainer';
+import { batchOf, tiny } from './tiny_batches';
+
+async function run(opts: NativeTrainerOptions, batches: TrainBatch[], sync: boolean, load?: TrainerState): Promise<{ state: TrainerState; totals: number[]; norms: number[] }> {
+  const totals: number[] = [], norms: number[] = [];
+  const t = new NativeTrainer(opts, (e) => {
+    if (e.type === 'step') totals.push(e.total), norms.push(e.gradNorm);
+    if (e.type === 'error' || e.type === 'nonfinite') throw new Error(JSON.stringify(e));
+  });
+  try {
+    if (load) await t.load(load);
+    if (sync) await t.syncFromRoot();
+    for (const b of batches) t.feed(b);
+    return { state: await t.snapshot(), totals, norms };
+  } finally {
+    await t.close();
+  }
+}
+
+/**
+ * A fingerprint of the weights and Adam moments. BN running statistics are left out:
+ * each rank updates its own from its own images (no SyncBN, as the reference's
+ * DistributedDataParallel with broadcast_buffers=False).
+ */
+function checksum(s: TrainerState): number {
+  let sum = 0;
+  const add = (k: string, data: Float32Array) => {
+    for (let i = 0; i < data.length; i++) sum += data[i]! * (1 + (i % 7)) * (k.length % 5 + 1);
+  };
+  for (const [k, v] of Object.entries(s.stateDict)) if (v.data instanceof Float32Array && !/running_(mean|var)$/.test(k)) add(k, v.data);
+  for (const [k, v] of Object.entries(s.optimizer)) add(k, v.expAvg.data), add(k, v.expAvgSq.data);
+  return sum;
+}
+
+async function equivalence(replicas: number): Promise<void> {
+  const ranks = await joinRanks('cpu');
+  const group = ranks.group!;
+  // Pull/push are summed over a replica's images, so only the positive-count
+  // normalised terms average identically across layouts (as in the replica test).
+  const opts = { model: tiny, frozenBn: true, loss: { pullWeight: 0, pushWeight: 0 } };
+  const K = 4;
+  const per = replicas; // images per rank and step
+  const images = (i: number) => Array.from({ length: 2 * per }, (_, k) => 2 * per * i + k);
+  // Each rank starts from a different seed: the first syncFromRoot must make them rank 0's.
+  const mine = await run(
+    { ...opts, seed: 7 + ranks.rank, group, replicas },
+    Array.from({ length: K }, (_, i) => batchOf(images(i).slice(ranks.rank * per, (ranks.rank + 1) * per), i)),
+    true,
+  );
+  const sums = new Float64Array(2);
+  sums[ranks.rank] = checksum(mine.state);
+  const both = await group.allReduceSumHost(sums);
+  if (!ranks.isRoot) return;
+  const single = await run({ ...opts, seed: 7 }, Array.from({ length: K }, (_, i) => batchOf(images(i), i)), false);
+  let worst = 0;
+  for (const [k, v] of Object.entries(single.state.stateDict)) {
+    if (v.data instanceof BigInt64Array) continue;
+    const w = mine.state.stateDict[k]!.data as Float32Array;
+    for (let i = 0; i < v.data.length; i++) worst = Math.max(worst, Math.abs(v.data[i]! - w[i]!));
+  }
+  let adamWorst = 0;
+  for (const [k, v] of Object.entries(single.state.optimizer)) {
+    const w = mine.state.optimizer[k]!;
+    if (w.step !== v.step) adamWorst = Infinity;
+    for (let i = 0; i < v.expAvg.data.length; i++) adamWorst = Math.max(adamWorst, Math.abs(v.expAvg.data[i]! - w.expAvg.data[i]!));
+  }
+  console.log(`RESULT ${JSON.stringify({ worst, adamWorst, ranksAgree: both[0] === both[1], single: single.totals, ranks: mine.totals, singleNorms: single.norms, rankNorms: mine.norms })}`);
+}
+
+/**
+ * 4 steps in one go against 2 steps, then a new trainer on each rank (another seed)
+ * of which rank 0 alone loads the state, syncFromRoot, and 2 more: every rank must
+ * end with the uninterrupted weights, which needs rank 0's Adam state on rank 1.
+ */
+async function resumed(): Promise<void> {
+  const ranks = await joinRanks('cpu');
+  const group = ranks.group!;
+  const opts = { model: tiny, group };
+  const batches = Array.from({ length: 4 }, (_, i) => batchOf([2 * i + ranks.rank], i, 2e-3));
+  const whole = await run({ ...opts, seed: 3 }, batches, true);
+  const first = await run({ ...opts, seed: 3 }, batches.slice(0, 2), true);
+  const rest = await run({ ...opts, seed: 50 + ranks.rank }, batches.slice(2), true, ranks.isRoot ? first.state : undefined);
+  const sums = new Float64Array(4);
+  sums[ranks.rank] = checksum(whole.state);
+  sums[2 + ranks.rank] = checksum(rest.state);
+  const all = await group.allReduceSumHost(sums);
+  if (ranks.isRoot) console.log(`RESULT ${JSON.stringify({ whole: [all[0], all[1]], resumed: [all[2], all[3]] })}`);
+}
+
+async function configs(differ: boolean): Promise<void> {
+  const ranks = await joinRanks('cpu');
+  const config = { train: { batchSize: 2, seed: 0 }, data: { inputSize: differ && ranks.rank === 1 ? 96 : 64 } };
+  try {
+    await ranks.checkSameConfig(config);
+    console.log(`RESULT ${JSON.stringify({ rank: ranks.rank, ok: true })}`);
+  } catch (e) {
+    console.log(`RESULT ${JSON.stringify({ rank: ranks.rank, ok: false, message: (e as Error).message })}`);
+  }
+}
+
+async function meet(timeoutMs: number): Promise<void> {
+  const l = detectLaunch();
+  if (l.kind !== 'torchrun') throw new Error(`not a torchrun-style launch: ${JSON.stringify(l)}`);
+  const id = await rendezvous({ ...l, worldSize: l.size, uniqueId: l.rank === 0 ? randomBytes(UNIQUE_ID_BYTES) : undefined, timeoutMs });
+  console.log(`RESULT ${JSON.stringify({ rank: l.rank, id: Buffer.from(id).toString('hex') })}`);
+}
+
+const mode = process.argv[2];
+const modes: Record<string, () => Promise<void>> = {
+  equivalence: () => equivalence(Number(process.argv[3] ?? 1)),
+  resumed,
+  configs: () => configs(process.argv[3] === 'differ'),
+  rendezvous: () => meet(Number(process.argv[3] ?? 30000)),
+};
+(modes[mode ?? ''] ?? (() => Promise.reject(new Error(`unknown mode ${mode}`))))().catch((e: Error) => {
+  process.stderr.write(`worker: ${e.stack}\n`);
+  process.exitCode = 1;
+});
