@@ -3,13 +3,10 @@
 // PyTorch's figures on this machine; and PyTorch itself in the same run when
 // python3 can import torch. The `conv2d` group also times the same layer's
 // kernels on the GPU backend when there is one (GFLOP/s next to the CPU's).
-import { spawnSync } from 'node:child_process';
-import * as path from 'node:path';
-
-import { packageRoot } from '../lib/native';
 import { conv2dBackward, conv2dForward, tensor, timeKernel } from '../lib/ops';
 import { fmt3, missingFigure, missingOps, type GpuFigure, type GpuTarget } from './gpu';
 import { filled, time, type BenchContext, type BenchGroup, type BenchResult } from './harness';
+import { runTorchScript } from './pytorch';
 
 interface Layer {
   N: number;
@@ -35,30 +32,9 @@ interface TorchTimes {
   forward_backward_ms: number;
 }
 
-/** The first Python that can import torch: $PYTHON, python3 on PATH, then the system one (Debian's python3-torch). */
-function pythonWithTorch(ctx: BenchContext): string | null {
-  const candidates = [...new Set([process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p))];
-  const why: string[] = [];
-  for (const py of candidates) {
-    const probe = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
-    if (probe.status === 0) return py;
-    why.push(`${py}: ${probe.error ? probe.error.message : (probe.stderr.trim().split('\n').pop() ?? `exit ${probe.status}`)}`);
-  }
-  ctx.note(`conv2d: no Python here imports torch (${why.join('; ')}); compared with the recorded figures only.`);
-  return null;
-}
-
 function torchSideBySide(threads: number, ctx: BenchContext): TorchTimes | null {
-  const py = pythonWithTorch(ctx);
-  if (!py) return null;
-  const script = path.join(packageRoot, 'bench', 'pytorch_conv2d.py');
   const { N, C, H, W, O, K, PAD } = FULL;
-  const r = spawnSync(py, [script, ...[threads, N, C, H, W, O, K, PAD].map(String)], { encoding: 'utf8', timeout: 300_000 });
-  if (r.status !== 0) {
-    ctx.note(`conv2d: the PyTorch timing script failed: ${r.stderr.trim().split('\n').pop()}`);
-    return null;
-  }
-  return JSON.parse(r.stdout) as TorchTimes;
+  return runTorchScript<TorchTimes>(ctx, 'conv2d', 'pytorch_conv2d.py', [threads, N, C, H, W, O, K, PAD].map(String), 300_000);
 }
 
 /**

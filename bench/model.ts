@@ -11,44 +11,44 @@
 //   fwdbwd Model.forward in train mode, cornerTargets + cornerHeadLosses per
 //          level, Model.backward: forward, losses and backward without any
 //          optimizer state, the same work as the PyTorch reference's figure
-// Peak memory is the child's VmHWM (the kernel's peak resident set size). It
-// counts what glibc's allocator keeps after frees (below its dynamic mmap
-// threshold, freed blocks stay mapped), so each measurement runs a second time,
-// once, with MALLOC_MMAP_THRESHOLD_=65536: large blocks then go back to the
-// kernel when freed and the peak follows live memory (the allocator setting a
-// deployment can choose; its time shows what the extra page faults cost).
-// The references are PyTorch 1.13 (oneDNN, 2 threads) on the project's
-// 2-core machine running MMDetection's CornerNet.
+// Peak memory is the child's VmHWM (the kernel's peak resident set size); each
+// measurement also counts the minor page faults per timed call (getrusage) and
+// the host blocks the engine's host pool asked of the system per call
+// (native/engine/caching_allocator.h: zero once the shapes repeat). Eval and
+// forward + losses + backward run a second time, once, with
+// CORNERNET_HOST_CACHE_MB=0 (the host pool caches nothing: every tensor's pages
+// are fresh), which shows in the same run what the cache saves.
+// The reference is PyTorch (bench/pytorch_cornernet.py: the same model with
+// MMDetection's semantics) measured the same way in its own processes in the
+// same run: eval and forward + losses + backward; medians of the timed calls
+// on both sides. Without torch here, the figures recorded in
+// pytorch_reference.json stand in, and the rows say so.
 //
 // With a GPU backend (BenchContext.gpu) that has every kernel a measurement
 // needs (native().modelOps), the eval, forward + losses + backward and training
 // rows are measured again on it, in children of their own: milliseconds per
 // image next to the CPU's, and the backend's peak device memory beside the
-// peak RSS row. The MALLOC_MMAP_THRESHOLD_ rows (a host allocator setting) are
-// CPU only.
+// peak RSS row. The CORNERNET_HOST_CACHE_MB=0 rows (a host allocator setting)
+// are CPU only.
 //
 // Run alone: node dist/bench/model.js [--preset hourglass104] [--size 511] [--reps 2] [--backend cpu]
-// As a group of the bench runner: `modelGroups` (marked slow: about 2-3 minutes).
+// As a group of the bench runner: `modelGroups` (marked slow: about 5 minutes
+// with PyTorch). bench/train.ts measures its small models' training steps with
+// the same children (--batch, --config).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { modelPreset } from '../lib/configs';
+import { modelPreset, type ModelConfig } from '../lib/configs';
 import { Model, type HeadOutputs } from '../lib/model';
 import { native } from '../lib/native';
 import { cornerHeadLossesAsync, cornerTargetsAsync } from '../lib/ops';
 import { missingFigure, missingOps, versusCpu, type GpuFigure, type GpuTarget } from './gpu';
 import { filled, type BenchContext, type BenchGroup, type BenchResult } from './harness';
+import { median, torchLabel, torchModel, type TorchFigure } from './pytorch';
 import { syntheticBatch, timeTrainerSteps } from './trainer_steps';
 
 const GIB = 1024 ** 3;
-const REFERENCE = {
-  label: 'PyTorch 1.13 oneDNN, 2 threads',
-  evalSeconds: 3.2,
-  evalPeakGiB: 1.36,
-  trainSeconds: 10.1,
-  trainPeakGiB: 3.7,
-};
 type Kind = 'eval' | 'train' | 'fwdbwd';
 const KINDS: readonly Kind[] = ['eval', 'train', 'fwdbwd'];
 
@@ -69,8 +69,14 @@ export interface ModelMeasurement {
   stepSeconds?: number[];
   /** Peak resident set size of the child, bytes. */
   peakRssBytes: number;
-  /** MALLOC_MMAP_THRESHOLD_ of the child, when set. */
-  mmapThreshold?: string;
+  /** Minor page faults of the child per timed call (every thread; getrusage). */
+  minorFaultsPerCall: number;
+  /** Blocks the host pool asked of the system per timed call (backendInfo('cpu').memory.mallocs). */
+  hostMallocsPerCall: number;
+  /** Images per call. */
+  batch: number;
+  /** CORNERNET_HOST_CACHE_MB of the child, when set. */
+  hostCacheMb?: string;
 }
 
 /** The kernel's peak RSS of this process (VmHWM); getrusage's maxrss where /proc is absent. */
@@ -90,11 +96,34 @@ function backendFacts(backend: string): { backend: string; devicePeakBytes?: num
   return { backend, ...(peak !== undefined ? { devicePeakBytes: peak } : {}) };
 }
 
-async function measureEval(preset: string, size: number, reps: number, backend: string): Promise<ModelMeasurement> {
-  const model = new Model(preset, { seed: 0, backend });
-  const input = { data: filled(3 * size * size, 1), shape: [1, 3, size, size] };
+/** Minor page faults of this process so far and the blocks the host pool asked of the system. */
+function faultCounters(): { faults: number; hostMallocs: number } {
+  return { faults: process.resourceUsage().minorPageFault, hostMallocs: native().backendInfo('cpu').memory.mallocs };
+}
+
+/** Per-call page faults and host blocks since `c0`, for `calls` calls. */
+function perCall(c0: { faults: number; hostMallocs: number }, calls: number): { minorFaultsPerCall: number; hostMallocsPerCall: number } {
+  const c = faultCounters();
+  return { minorFaultsPerCall: (c.faults - c0.faults) / calls, hostMallocsPerCall: (c.hostMallocs - c0.hostMallocs) / calls };
+}
+
+/** What a child measures: a preset by name, or a config given as JSON (--config), at `batch` images of size x size. */
+interface Work {
+  preset: string;
+  model: ModelConfig;
+  size: number;
+  batch: number;
+  reps: number;
+  backend: string;
+}
+
+async function measureEval(w: Work): Promise<ModelMeasurement> {
+  const { size, batch, reps, backend } = w;
+  const model = new Model(w.model, { seed: 0, backend });
+  const input = { data: filled(batch * 3 * size * size, 1), shape: [batch, 3, size, size] };
   await model.forward(input);
   const seconds: number[] = [];
+  const c0 = faultCounters();
   const cpu0 = process.cpuUsage();
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
@@ -103,36 +132,44 @@ async function measureEval(preset: string, size: number, reps: number, backend: 
   }
   const cpu = process.cpuUsage(cpu0);
   return {
-    kind: 'eval', preset, size, threads: native().info().threads, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 / reps, peakRssBytes: peakRssBytes(),
-    ...backendFacts(backend), ...mmapThreshold(),
+    kind: 'eval', preset: w.preset, size, batch, threads: native().info().threads, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 / reps,
+    ...perCall(c0, reps), peakRssBytes: peakRssBytes(), ...backendFacts(backend), ...hostCacheMb(),
   };
 }
 
-async function measureTrain(preset: string, size: number, reps: number, backend: string): Promise<ModelMeasurement> {
-  const model = modelPreset(preset);
-  // The reference recipe's optimizer: Adam, lr 5e-4, gradient clip 35; two boxes per image.
+async function measureTrain(w: Work): Promise<ModelMeasurement> {
+  const { model, size, batch, reps, backend } = w;
+  // The reference recipe's optimizer: Adam, lr 5e-4, gradient clip 35; two
+  // boxes per image at batch 1 (hourglass104), three for the small models' batches.
+  const boxes = batch === 1 ? 2 : 3;
+  let c0 = faultCounters();
   const t = await timeTrainerSteps(
     { model, seed: 0, backend, adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 35 } },
-    (iter) => ({ ...syntheticBatch(1, size, model.numClasses, 2, 7 + iter), lr: 5e-4 }),
-    { warmup: 1, timed: reps, mode: 'one-by-one' }
+    (iter) => ({ ...syntheticBatch(batch, size, model.numClasses, boxes, 7 + iter), lr: 5e-4 }),
+    { warmup: batch === 1 ? 1 : 2, timed: reps, mode: 'one-by-one', onTimed: () => (c0 = faultCounters()) }
   );
-  if (!Number.isFinite(t.lastLoss)) throw new Error(`${preset}: the training loss is not finite (${t.lastLoss})`);
+  if (!Number.isFinite(t.lastLoss)) throw new Error(`${w.preset}: the training loss is not finite (${t.lastLoss})`);
   return {
-    kind: 'train', preset, size, threads: native().info().threads,
-    seconds: t.wallSeconds, cpuSeconds: t.cpuSeconds, stepSeconds: t.stepSeconds, peakRssBytes: peakRssBytes(),
-    ...backendFacts(backend), ...mmapThreshold(),
+    kind: 'train', preset: w.preset, size, batch, threads: native().info().threads,
+    seconds: t.wallSeconds, cpuSeconds: t.cpuSeconds, stepSeconds: t.stepSeconds, ...perCall(c0, reps), peakRssBytes: peakRssBytes(),
+    ...backendFacts(backend), ...hostCacheMb(),
   };
 }
 
 /** Forward (train mode), targets and losses of every level, backward: no optimizer. */
-async function measureFwdBwd(preset: string, size: number, reps: number, backend: string): Promise<ModelMeasurement> {
-  const model = new Model(preset, { seed: 0, backend });
-  const numClasses = modelPreset(preset).numClasses;
+async function measureFwdBwd(w: Work): Promise<ModelMeasurement> {
+  const { size, batch, reps, backend } = w;
+  const model = new Model(w.model, { seed: 0, backend });
+  const numClasses = w.model.numClasses;
   const seconds: number[] = [];
   let cpu0 = process.cpuUsage();
+  let c0 = faultCounters();
   for (let i = 0; i < reps + 1; i++) {
-    if (i === 1) cpu0 = process.cpuUsage();
-    const b = syntheticBatch(1, size, numClasses, 2, 7 + i);
+    if (i === 1) {
+      cpu0 = process.cpuUsage();
+      c0 = faultCounters();
+    }
+    const b = syntheticBatch(batch, size, numClasses, 2, 7 + i);
     const t0 = performance.now();
     const outs = await model.forward(b.images, { train: true });
     const feat = outs[0]!.tlHeat.shape;
@@ -152,26 +189,38 @@ async function measureFwdBwd(preset: string, size: number, reps: number, backend
       loss += r.det + r.off + r.pull + r.push;
       grads.push({ tlHeat: r.gradTlHeat, brHeat: r.gradBrHeat, tlEmb: r.gradTlEmb, brEmb: r.gradBrEmb, tlOff: r.gradTlOff, brOff: r.gradBrOff });
     }
-    if (!Number.isFinite(loss)) throw new Error(`${preset}: the loss is not finite (${loss})`);
+    if (!Number.isFinite(loss)) throw new Error(`${w.preset}: the loss is not finite (${loss})`);
     outs.length = 0;
     await model.backward(grads);
     if (i > 0) seconds.push((performance.now() - t0) / 1000);
   }
+  const faults = perCall(c0, reps);
   const cpu = process.cpuUsage(cpu0);
   return {
-    kind: 'fwdbwd', preset, size, threads: native().info().threads, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 / reps, peakRssBytes: peakRssBytes(),
-    ...backendFacts(backend), ...mmapThreshold(),
+    kind: 'fwdbwd', preset: w.preset, size, batch, threads: native().info().threads, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 / reps,
+    ...faults, peakRssBytes: peakRssBytes(), ...backendFacts(backend), ...hostCacheMb(),
   };
 }
 
-function mmapThreshold(): { mmapThreshold?: string } {
-  const v = process.env.MALLOC_MMAP_THRESHOLD_;
-  return v === undefined ? {} : { mmapThreshold: v };
+function hostCacheMb(): { hostCacheMb?: string } {
+  const v = process.env.CORNERNET_HOST_CACHE_MB;
+  return v === undefined ? {} : { hostCacheMb: v };
 }
 
-/** Runs one measurement in a fresh Node process (this file with --child); `env` adds to this process's environment. */
-export function measureInChild(kind: Kind, preset = 'hourglass104', size = 511, reps = 2, env: Record<string, string> = {}, backend = 'cpu'): ModelMeasurement {
-  const args = ['--child', kind, '--preset', preset, '--size', String(size), '--reps', String(reps), '--backend', backend];
+/** A measurement's options beyond the preset: batch, a config instead of the preset's (named `preset` in the rows), extra environment, backend. */
+export interface ChildOptions {
+  batch?: number;
+  config?: ModelConfig;
+  env?: Record<string, string>;
+  backend?: string;
+}
+
+/** Runs one measurement in a fresh Node process (this file with --child); `o.env` adds to this process's environment. */
+export function measureInChild(kind: Kind, preset = 'hourglass104', size = 511, reps = 2, o: ChildOptions = {}): ModelMeasurement {
+  const backend = o.backend ?? 'cpu';
+  const env = o.env ?? {};
+  const args = ['--child', kind, '--preset', preset, '--size', String(size), '--reps', String(reps), '--backend', backend, '--batch', String(o.batch ?? 1)];
+  if (o.config) args.push('--config', JSON.stringify(o.config));
   const r = spawnSync(process.execPath, [__filename, ...args], {
     env: { ...process.env, ...env },
     encoding: 'utf8',
@@ -185,15 +234,12 @@ export function measureInChild(kind: Kind, preset = 'hourglass104', size = 511, 
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as ModelMeasurement;
 }
 
-/** Compared with the reference: 'all' (hourglass104 at 511 on 2 threads), 'memory' (other thread counts), 'none'. */
-type Compare = 'all' | 'memory' | 'none';
-
 /** The GPU's measurement of the same kind (batch 1: seconds per image), or why there is none. */
 type GpuMeasurement = { gpu: GpuTarget; m: ModelMeasurement } | { gpu: GpuTarget; missing: GpuFigure };
 
-function gpuCells(g: GpuMeasurement | undefined, cpuBestSeconds: number, cpuPeakGiB: number): { time?: GpuFigure; memory?: GpuFigure } {
+function gpuCells(g: GpuMeasurement | undefined, cpuBestSeconds: number, cpuPeakGiB: number, cpuFaults: number): { time?: GpuFigure; memory?: GpuFigure; faults?: GpuFigure } {
   if (!g) return {};
-  if ('missing' in g) return { time: g.missing, memory: g.missing };
+  if ('missing' in g) return { time: g.missing, memory: g.missing, faults: g.missing };
   const ms = Math.min(...g.m.seconds) * 1000;
   const rssGiB = g.m.peakRssBytes / GIB;
   return {
@@ -208,38 +254,42 @@ function gpuCells(g: GpuMeasurement | undefined, cpuBestSeconds: number, cpuPeak
             details: { devicePeakBytes: g.m.devicePeakBytes, peakRssBytes: g.m.peakRssBytes },
           }
         : { backend: g.gpu.backend, value: rssGiB, metric: 'GiB', compare: 'host RSS of the GPU run (no device figures)' },
+    faults: { backend: g.gpu.backend, value: g.m.minorFaultsPerCall, metric: 'faults', compare: `host page faults of the GPU run (CPU run ${Math.round(cpuFaults)})` },
   };
 }
 
-function toResults(group: string, m: ModelMeasurement, compare: Compare, g?: GpuMeasurement): BenchResult[] {
-  const best = Math.min(...m.seconds);
-  const sorted = [...m.seconds].sort((a, b) => a - b);
-  const label = REFERENCE.label;
-  const refS = m.kind === 'eval' ? REFERENCE.evalSeconds : REFERENCE.trainSeconds;
-  const refGiB = m.kind === 'eval' ? REFERENCE.evalPeakGiB : REFERENCE.trainPeakGiB;
+/** Which of our measurements PyTorch measured too. */
+const TORCH_KINDS: readonly Kind[] = ['eval', 'fwdbwd'];
+
+/** The time row and peak RSS row of a measurement, and its page faults; compared with PyTorch's figure when given. */
+export function toResults(group: string, m: ModelMeasurement, torch: TorchFigure | null, g?: GpuMeasurement): BenchResult[] {
+  const mid = median(m.seconds);
   const short = { eval: 'eval forward', train: 'training iteration', fwdbwd: 'forward + losses + backward' }[m.kind];
-  const alloc = m.mmapThreshold !== undefined ? `, MALLOC_MMAP_THRESHOLD_=${m.mmapThreshold}` : '';
+  const alloc = m.hostCacheMb !== undefined ? `, CORNERNET_HOST_CACHE_MB=${m.hostCacheMb}` : '';
   const what = {
-    eval: `${m.preset} eval forward, 1x3x${m.size}x${m.size}${alloc}`,
-    train: `${m.preset} training iteration, batch 1 at ${m.size} (Adam update included)${alloc}`,
-    fwdbwd: `${m.preset} forward (train mode) + losses + backward, batch 1 at ${m.size}, no optimizer${alloc}`,
+    eval: `${m.preset} eval forward, ${m.batch}x3x${m.size}x${m.size}${alloc}`,
+    train: `${m.preset} training iteration, batch ${m.batch} at ${m.size} (Adam update included)${alloc}`,
+    fwdbwd: `${m.preset} forward (train mode) + losses + backward, batch ${m.batch} at ${m.size}, no optimizer${alloc}`,
   }[m.kind];
   const peakGiB = m.peakRssBytes / GIB;
-  const cells = gpuCells(g, best, peakGiB);
+  const cells = gpuCells(g, Math.min(...m.seconds), peakGiB, m.minorFaultsPerCall);
+  const label = torch ? torchLabel(torch) : '';
+  const torchMid = torch ? median(torch.seconds) : 0;
   return [
     {
       group,
       name: what,
       metric: 's',
-      value: best,
+      value: mid,
       cpu: m.cpuSeconds,
-      ...(compare === 'all' ? { reference: { value: refS, label }, ratio: refS / best } : {}),
+      ...(torch ? { reference: { value: torchMid, label: `${label} (CPU ${torch.cpuSeconds.toFixed(2)} s)` }, ratio: torchMid / mid } : {}),
       details: {
         reps: m.seconds.length,
         threads: m.threads,
-        medianSeconds: sorted[sorted.length >> 1]!,
+        minSeconds: Math.min(...m.seconds),
         cpuSeconds: m.cpuSeconds,
-        ...(m.stepSeconds ? { trainerThreadSeconds: Math.min(...m.stepSeconds) } : {}),
+        ...(m.stepSeconds ? { trainerThreadSeconds: median(m.stepSeconds) } : {}),
+        ...(torch ? { torchSeconds: torchMid, torchCpuSeconds: torch.cpuSeconds, torchCpuRatio: torch.cpuSeconds / m.cpuSeconds } : {}),
       },
       ...(cells.time ? { gpu: cells.time } : {}),
     },
@@ -248,9 +298,18 @@ function toResults(group: string, m: ModelMeasurement, compare: Compare, g?: Gpu
       name: `${m.preset} ${short}: peak RSS (own process)${alloc}`,
       metric: 'GiB',
       value: peakGiB,
-      ...(compare !== 'none' ? { reference: { value: refGiB, label }, ratio: refGiB / peakGiB } : {}),
+      ...(torch ? { reference: { value: torch.peakRssBytes / GIB, label }, ratio: torch.peakRssBytes / m.peakRssBytes } : {}),
       details: { peakRssBytes: m.peakRssBytes },
       ...(cells.memory ? { gpu: cells.memory } : {}),
+    },
+    {
+      group,
+      name: `${m.preset} ${short}: minor page faults per call${alloc}`,
+      metric: 'faults',
+      value: m.minorFaultsPerCall,
+      ...(torch ? { reference: { value: torch.minorFaultsPerCall, label } } : {}),
+      details: { hostMallocsPerCall: m.hostMallocsPerCall },
+      ...(cells.faults ? { gpu: cells.faults } : {}),
     },
   ];
 }
@@ -265,7 +324,7 @@ function measureOnGpu(gpu: GpuTarget | null | undefined, kind: Kind, s: Sizes): 
   const missing = missingOps(gpu, native().modelOps(kind === 'eval' ? 'test' : 'train'));
   if (missing.length) return { gpu, missing: missingFigure(gpu, missing) };
   try {
-    return { gpu, m: measureInChild(kind, s.preset, s.size, s.reps, {}, gpu.backend) };
+    return { gpu, m: measureInChild(kind, s.preset, s.size, s.reps, { backend: gpu.backend }) };
   } catch (e) {
     return { gpu, missing: { backend: gpu.backend, missing: `failed: ${e instanceof Error ? e.message : String(e)}` } };
   }
@@ -280,29 +339,32 @@ interface Sizes {
 async function run(ctx: BenchContext): Promise<BenchResult[]> {
   const group = 'model';
   if (ctx.tiny) return runTiny(ctx);
-  // The reference ran on 2 threads: a time is compared only at the same count.
-  const compare: Compare = ctx.threads === 2 ? 'all' : 'memory';
-  if (compare !== 'all') ctx.note(`model: ${ctx.threads} engine threads, the PyTorch times were taken with 2: times not compared`);
   ctx.note(
-    'model: best of 2 timed calls after 1 warm-up (1 timed call for the MALLOC_MMAP_THRESHOLD_ rows), each measurement in its own process ' +
-      '(peak RSS = its VmHWM); the training iteration at batch 1 includes the Adam update (weights, gradients and 2 moments: ~3 GiB before activations), ' +
-        'forward + losses + backward has no optimizer state (the work the PyTorch training figure covers)'
+    'model: medians of 2 timed calls after 1 warm-up (1 timed call for the CORNERNET_HOST_CACHE_MB=0 rows), each measurement in its own process ' +
+      '(peak RSS = its VmHWM; page faults: getrusage minor faults per timed call), PyTorch (bench/pytorch_cornernet.py) the same way in its own processes; ' +
+      'the training iteration at batch 1 includes the Adam update (weights, gradients and 2 moments: ~3 GiB before activations) and has no PyTorch figure, ' +
+      'forward + losses + backward has no optimizer state on either side'
   );
-  const lean = { MALLOC_MMAP_THRESHOLD_: '65536' };
-  // The CPU's measurements first, each followed by the GPU's (their processes never overlap).
+  // The CPU's measurements first, each followed by the GPU's (their processes never overlap), then PyTorch's.
   const full: Sizes = { preset: 'hourglass104', size: 511, reps: 2 };
+  const hg104 = modelPreset('hourglass104');
   const both = (kind: Kind) => {
     const cpu = measureInChild(kind);
-    return toResults(group, cpu, compare, measureOnGpu(ctx.gpu, kind, full));
+    const gpu = measureOnGpu(ctx.gpu, kind, full);
+    const torch = TORCH_KINDS.includes(kind)
+      ? torchModel(ctx, group, `hourglass104-${kind}`, kind, hg104, { size: 511, batch: 1, warmup: 1, reps: 2 })
+      : null;
+    return toResults(group, cpu, torch, gpu);
   };
   if (ctx.gpu && !missingOps(ctx.gpu, native().modelOps('test')).length)
     ctx.note(`model: ${ctx.gpu.backend} rows: the same measurements on that backend in their own processes (ms per image at batch 1; its peak device memory beside the peak RSS)`);
+  const uncached = { env: { CORNERNET_HOST_CACHE_MB: '0' } };
   return [
     ...both('eval'),
     ...both('fwdbwd'),
     ...both('train'),
-    ...toResults(group, measureInChild('eval', 'hourglass104', 511, 1, lean), compare),
-    ...toResults(group, measureInChild('train', 'hourglass104', 511, 1, lean), compare),
+    ...toResults(group, measureInChild('eval', 'hourglass104', 511, 1, uncached), null),
+    ...toResults(group, measureInChild('fwdbwd', 'hourglass104', 511, 1, uncached), null),
   ];
 }
 
@@ -311,14 +373,14 @@ function runTiny(ctx: BenchContext): BenchResult[] {
   const tiny: Sizes = { preset: 'shapes-tiny', size: 128, reps: 1 };
   ctx.note('model: --tiny: shapes-tiny at 128, 1 timed call after 1 warm-up');
   return KINDS.flatMap((kind) =>
-    toResults('model', measureInChild(kind, tiny.preset, tiny.size, tiny.reps), 'none', measureOnGpu(ctx.gpu, kind, tiny))
+    toResults('model', measureInChild(kind, tiny.preset, tiny.size, tiny.reps), null, measureOnGpu(ctx.gpu, kind, tiny))
   );
 }
 
 export const modelGroups: BenchGroup[] = [
   {
     name: 'model',
-    description: 'hourglass104 at 1x3x511x511 on the CPU (and the GPU): eval forward and one training iteration (batch 1), seconds and peak RSS vs PyTorch',
+    description: 'hourglass104 at 1x3x511x511 on the CPU (and the GPU): eval forward, forward + losses + backward and one training iteration (batch 1): seconds, peak RSS and page faults vs PyTorch in the same run',
     slow: true,
     gpu: true,
     run,
@@ -330,7 +392,9 @@ async function main(): Promise<void> {
     options: {
       child: { type: 'string' },
       preset: { type: 'string', default: 'hourglass104' },
+      config: { type: 'string' },
       size: { type: 'string', default: '511' },
+      batch: { type: 'string', default: '1' },
       reps: { type: 'string', default: '2' },
       backend: { type: 'string', default: 'cpu' },
     },
@@ -338,23 +402,23 @@ async function main(): Promise<void> {
   });
   const size = Number(values.size);
   const reps = Number(values.reps);
+  const batch = Number(values.batch);
   if (!Number.isInteger(size) || size < 1) throw new Error(`--size must be a positive integer, got ${values.size}`);
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer, got ${values.reps}`);
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`--batch must be a positive integer, got ${values.batch}`);
   const child = values.child as Kind | undefined;
   if (child !== undefined && KINDS.includes(child)) {
     const measure = { eval: measureEval, train: measureTrain, fwdbwd: measureFwdBwd }[child];
-    const m = await measure(values.preset, size, reps, values.backend);
+    const model = values.config ? (JSON.parse(values.config) as ModelConfig) : modelPreset(values.preset);
+    const m = await measure({ preset: values.preset, model, size, batch, reps, backend: values.backend });
     process.stdout.write(`${JSON.stringify(m)}\n`);
     return;
   }
   if (values.child !== undefined) throw new Error(`--child must be one of ${KINDS.join(', ')}, got ${values.child}`);
-  const reference = values.preset === 'hourglass104' && size === 511;
-  const compare: Compare = !reference ? 'none' : native().info().threads === 2 ? 'all' : 'memory';
   for (const kind of KINDS) {
-    for (const r of toResults('model', measureInChild(kind, values.preset, size, reps, {}, values.backend), values.backend === 'cpu' ? compare : 'none')) {
-      const ref = r.reference ? `   reference ${r.reference.value} ${r.metric} (${r.reference.label}), ratio ${r.ratio!.toFixed(2)}` : '';
+    for (const r of toResults('model', measureInChild(kind, values.preset, size, reps, { backend: values.backend, batch }), null)) {
       const cpu = r.cpu !== undefined ? `, ${r.cpu.toFixed(2)} s CPU` : '';
-      console.log(`${r.name}: ${r.value.toFixed(3)} ${r.metric}${cpu}${ref}`);
+      console.log(`${r.name}: ${r.value.toFixed(3)} ${r.metric}${cpu}`);
     }
   }
 }

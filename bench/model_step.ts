@@ -3,8 +3,8 @@
 // for backward; the head-output gradients are constants, so no loss is timed.
 // Run: npx tsc -p tsconfig.json && node dist/bench/model_step.js [preset] [batch] [size] [iterations]
 //   e.g. node dist/bench/model_step.js hourglass104 1 511 2
-// Peak RSS depends on the allocator: glibc keeps freed blocks up to its dynamic
-// mmap threshold; MALLOC_MMAP_THRESHOLD_=65536 makes RSS follow live memory.
+// Host tensors come from the engine's host pool (native/engine/caching_allocator.h),
+// which never holds more than its in-use peak: the peak RSS follows live memory.
 import { Model, type HeadOutputs } from '../lib/model';
 
 export interface ModelStepResult {

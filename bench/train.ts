@@ -6,9 +6,13 @@
 //           iterations on a small synthetic shapes dataset in a temporary
 //           cache: images/s inside the steps and the share of step time the
 //           trainer waited for data (both from its TrainResult)
-// and, for orientation, the trainer on a model shaped like the one PyTorch was
-// timed with on this machine (1-stack hourglass, 3 halvings, channels 32-64,
-// the reference head widths 128/256, 3 classes, 128x128, batch 8: 29 images/s).
+// and the trainer on a model shaped like the one PyTorch was first timed with on
+// this machine (1-stack hourglass, 3 halvings, channels 32-64, the reference
+// head widths 128/256, 3 classes, 128x128, batch 8). Both small models are also
+// trained side by side with PyTorch (bench/pytorch_cornernet.py, the same
+// model, losses, gradient clipping and Adam), each side in its own process
+// (bench/model.ts's children: steps one by one, peak RSS and page faults of
+// that process alone): medians of 6 steps after 2 warm-up steps.
 // Seconds per iteration of hourglass104 (batch 1, 511x511) are the `model`
 // group's training row.
 //
@@ -30,12 +34,16 @@ import { train } from '../lib/train/loop';
 import { recipes } from '../lib/train/recipes';
 import { missingFigure, missingOps, versusCpu, type GpuFigure } from './gpu';
 import type { BenchContext, BenchGroup, BenchResult } from './harness';
+import { measureInChild, toResults } from './model';
+import { median, torchLabel, torchModel, type TorchFigure } from './pytorch';
 import { syntheticBatch, timeTrainerSteps } from './trainer_steps';
 
 const GROUP = 'train';
 const SIZE = 128;
-/** PyTorch on this machine, 2 threads: its 1-stack hourglass at 128x128, batch 8. */
-const PYTORCH = { imagesPerSecond: 29, batch: 8, label: 'PyTorch, 1-stack hg, heads 128/256, batch 8' };
+/** The PyTorch-shaped model's batch. */
+const PYTORCH = { batch: 8 };
+/** Side by side with PyTorch: timed steps after the warm-up ones, each side in its own process. */
+const SIDE_BY_SIDE = { warmup: 2, reps: 6 };
 const LOOP_ITERS = 20;
 const STEPS = 12;
 
@@ -61,10 +69,14 @@ function recipe(): RecipeFacts {
 /** Images/s of queued trainer steps on in-memory batches (4 distinct batches, reused). */
 async function stepThroughput(model: ModelConfig, batch: number, timed: number, backend = 'cpu') {
   const batches = [0, 1, 2, 3].map((k) => syntheticBatch(batch, SIZE, model.numClasses, 3, 11 + k));
-  const t = await timeTrainerSteps({ model, seed: 0, backend, adam: recipe().adam }, (iter) => batches[iter % 4]!, { warmup: 2, timed, mode: 'queued' });
+  let faults0 = 0;
+  const t = await timeTrainerSteps({ model, seed: 0, backend, adam: recipe().adam }, (iter) => batches[iter % 4]!, {
+    warmup: 2, timed, mode: 'queued', onTimed: () => (faults0 = process.resourceUsage().minorPageFault),
+  });
+  const faultsPerStep = (process.resourceUsage().minorPageFault - faults0) / timed;
   if (!Number.isFinite(t.lastLoss)) throw new Error(`the training loss is not finite (${t.lastLoss})`);
   const wall = t.wallSeconds[0]!;
-  return { imagesPerSecond: (timed * batch) / wall, cpuSecondsPerImage: t.cpuSeconds / batch, secondsPerStep: wall / timed, trainerSecondsPerStep: Math.min(...t.stepSeconds) };
+  return { imagesPerSecond: (timed * batch) / wall, cpuSecondsPerImage: t.cpuSeconds / batch, secondsPerStep: wall / timed, trainerSecondsPerStep: Math.min(...t.stepSeconds), faultsPerStep };
 }
 
 class Discard extends Writable {
@@ -99,6 +111,13 @@ async function loopThroughput(batch: number, device = 'cpu', iters = LOOP_ITERS)
   }
 }
 
+/** One small model trained by the engine and by PyTorch, each in its own process: step time, peak RSS, page faults per step. */
+function sideBySide(ctx: BenchContext, name: string, model: ModelConfig, batch: number): { rows: BenchResult[]; torch: TorchFigure | null } {
+  const ours = measureInChild('train', name, SIZE, SIDE_BY_SIDE.reps, { batch, config: model });
+  const torch = torchModel(ctx, GROUP, `${name}-train`, 'train', model, { size: SIZE, batch, ...SIDE_BY_SIDE });
+  return { rows: toResults(GROUP, ours, torch), torch };
+}
+
 export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
   const tiny = modelPreset('shapes-tiny');
   const batch = recipe().batchSize;
@@ -109,25 +128,28 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
   const like = await stepThroughput(torchLike, PYTORCH.batch, n.steps);
   const loop = await loopThroughput(batch, 'cpu', n.loop);
   const gpu = ctx.gpu ? await onGpu(ctx, tiny, torchLike, batch, { steps, like, loop }) : null;
-  const compare = ctx.threads === 2 && !ctx.tiny;
+  const tinyVs = ctx.tiny ? null : sideBySide(ctx, 'shapes-tiny', tiny, batch);
+  const likeVs = ctx.tiny ? null : sideBySide(ctx, 'torch-shaped', torchLike, PYTORCH.batch);
   ctx.note(
-    `train: shapes-tiny has head widths 32 (pool and branches); the PyTorch figure (${PYTORCH.imagesPerSecond} images/s) is for a 1-stack hourglass with ` +
-      `the reference widths 128/256 and 3 classes at batch ${PYTORCH.batch}; the "PyTorch-shaped" row runs that shape ` +
-      `(stage widths ${torchLike.stageChannels.join('/')}, blocks ${torchLike.stageBlocks.join('/')}: PyTorch's exact stage widths are only known as 32-64)`
+    `train: shapes-tiny has head widths 32 (pool and branches); the "PyTorch-shaped" (torch-shaped) model has the reference widths 128/256 and 3 classes at batch ${PYTORCH.batch} ` +
+      `(stage widths ${torchLike.stageChannels.join('/')}, blocks ${torchLike.stageBlocks.join('/')}); the side-by-side rows (seconds per step) train both with the engine and with PyTorch, ` +
+      `${SIDE_BY_SIDE.reps} steps one by one after ${SIDE_BY_SIDE.warmup}, medians, each side in its own process`
   );
   ctx.note(
     `train: CPU seconds per image (all threads) ${steps.cpuSecondsPerImage.toFixed(4)} for shapes-tiny, ${like.cpuSecondsPerImage.toFixed(4)} for the PyTorch-shaped model: ` +
       `with ${ctx.threads} idle cores, at most ${ctx.threads} / that images/s (${(ctx.threads / steps.cpuSecondsPerImage).toFixed(1)} and ${(ctx.threads / like.cpuSecondsPerImage).toFixed(1)})`
   );
   ctx.note(`train: the loop row is ${loop.iterations} iterations of ${loop.batch} from JPEGs with ${loop.workers} decode workers, the first step included; trainer rows: ${n.steps} queued steps after 2 warm-up steps`);
-  const torchRef = compare ? { reference: { value: PYTORCH.imagesPerSecond, label: PYTORCH.label }, ratio: like.imagesPerSecond / PYTORCH.imagesPerSecond } : {};
+  const likeTorch = likeVs?.torch;
+  const torchIps = likeTorch ? PYTORCH.batch / median(likeTorch.seconds) : 0;
+  const torchRef = likeTorch ? { reference: { value: torchIps, label: `${torchLabel(likeTorch)}, steps one by one` }, ratio: like.imagesPerSecond / torchIps } : {};
   return [
     {
       group: GROUP,
       name: `shapes-tiny trainer steps, ${SIZE}x${SIZE} batch ${batch}, in-memory batches (heads 32)`,
       metric: 'images/s',
       value: steps.imagesPerSecond,
-      details: { secondsPerStep: steps.secondsPerStep, trainerSecondsPerStep: steps.trainerSecondsPerStep, cpuSecondsPerImage: steps.cpuSecondsPerImage },
+      details: { secondsPerStep: steps.secondsPerStep, trainerSecondsPerStep: steps.trainerSecondsPerStep, cpuSecondsPerImage: steps.cpuSecondsPerImage, minorFaultsPerStep: steps.faultsPerStep },
       ...(gpu ? { gpu: gpu.steps } : {}),
     },
     {
@@ -136,7 +158,7 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
       metric: 'images/s',
       value: like.imagesPerSecond,
       ...torchRef,
-      details: { secondsPerStep: like.secondsPerStep, trainerSecondsPerStep: like.trainerSecondsPerStep, cpuSecondsPerImage: like.cpuSecondsPerImage },
+      details: { secondsPerStep: like.secondsPerStep, trainerSecondsPerStep: like.trainerSecondsPerStep, cpuSecondsPerImage: like.cpuSecondsPerImage, minorFaultsPerStep: like.faultsPerStep },
       ...(gpu ? { gpu: gpu.like } : {}),
     },
     {
@@ -147,6 +169,8 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
       details: { wallSeconds: loop.wall, cpuSeconds: loop.cpu, endToEndImagesPerSecond: loop.images / loop.wall },
       ...(gpu ? { gpu: gpu.loop } : {}),
     },
+    ...(tinyVs?.rows ?? []),
+    ...(likeVs?.rows ?? []),
     {
       group: GROUP, name: 'shapes-tiny training loop: share of step time waiting for data', metric: '%', value: 100 * loop.dataWait,
       ...(gpu ? { gpu: gpu.wait } : {}),

@@ -63,14 +63,15 @@ class Events {
 }
 
 /**
- * Runs `warmup` untimed steps, then `timed` steps. 'one-by-one' feeds a step
+ * Runs `warmup` untimed steps, then `timed` steps (`onTimed` is called between
+ * the two, for counters of the timed steps alone). 'one-by-one' feeds a step
  * only when the previous one has reported (per-step latency); 'queued' feeds
  * every timed step at once, so the trainer thread never waits (throughput).
  */
 export async function timeTrainerSteps(
   opts: NativeTrainerOptions,
   batch: (iter: number) => TrainBatch,
-  o: { warmup: number; timed: number; mode: 'one-by-one' | 'queued' }
+  o: { warmup: number; timed: number; mode: 'one-by-one' | 'queued'; onTimed?: () => void }
 ): Promise<TrainerTiming> {
   const events = new Events();
   const trainer = new NativeTrainer(opts, events.push);
@@ -83,6 +84,7 @@ export async function timeTrainerSteps(
     const wallSeconds: number[] = [];
     const stepSeconds: number[] = [];
     let lastLoss = NaN;
+    o.onTimed?.();
     const cpu0 = process.cpuUsage();
     if (o.mode === 'one-by-one') {
       for (let i = 0; i < o.timed; i++) {

@@ -62,26 +62,36 @@ export interface BackendInfo {
   supports: string[];
   /** Optional libraries (cuDNN, cuBLAS, NCCL) and their state; empty on the CPU. */
   libraries: BackendLibraryInfo[];
-  /** CUDA backends only: the caching device allocator's figures at the time of the call. */
-  memory?: BackendMemory;
+  /** The figures of the memory pool this backend's tensors come from, at the time of the call: the host pool on the CPU, the device pool on CUDA. */
+  memory: BackendMemory;
 }
 
-/** A CUDA backend's device allocator and pinned staging buffers (native/cuda/device_allocator.h). */
+/**
+ * A pool of the engine's caching allocator (native/engine/caching_allocator.h):
+ * the host pool behind every CPU tensor, or a CUDA backend's device pool (with
+ * its pinned staging buffers).
+ */
 export interface BackendMemory {
-  /** Bytes in device blocks held by live tensors (block sizes: 512 B classes up to 1 MiB, then 2 MiB). */
+  /** Bytes in blocks held by live tensors (block sizes: host 64 B classes up to 1 MiB, then 64 KiB; CUDA 512 B, then 2 MiB). */
   inUse: number;
-  /** Bytes in free device blocks kept for reuse. */
+  /** Bytes in free blocks kept for reuse. */
   cached: number;
-  /** Highest `inUse` since the backend was created. */
+  /** Highest `inUse` since the pool was created (the host pool: since the addon loaded). */
   peak: number;
-  /** cudaMalloc calls so far (flat once a loop's shapes have all been seen). */
+  /** Blocks asked of the system so far (cudaMalloc; mmap or aligned_alloc on the host): flat once a loop's shapes have all been seen. */
   mallocs: number;
-  /** cudaFree calls so far (only when memory runs out, or the backend goes). */
+  /** Blocks given back to the system so far (over the cap, to stay under the peak, on release, when memory runs out). */
   frees: number;
-  /** Bytes of page-locked host buffers that stage uploads and downloads. */
-  pinned: number;
-  /** cudaHostAlloc calls so far. */
-  pinnedAllocs: number;
+  /** Requests served from the cache so far. */
+  reuses: number;
+  /** Requests served by resizing a cached block of another size (host: mremap of a mapped block, its pages kept). */
+  resizes: number;
+  /** Most bytes kept cached (host: CORNERNET_HOST_CACHE_MB, default a quarter of the machine's memory). */
+  cap: number;
+  /** CUDA backends: bytes of page-locked host buffers that stage uploads and downloads. */
+  pinned?: number;
+  /** CUDA backends: cudaHostAlloc calls so far. */
+  pinnedAllocs?: number;
 }
 
 /** The engine's CornerNet (native/bindings/model.cc); lib/model.ts is its typed face. */
@@ -118,6 +128,8 @@ export interface EngineOp {
 export interface NativeAddon {
   info(): NativeInfo;
   backendInfo(backend: string): BackendInfo;
+  /** Gives the cached blocks of a backend's pool ('cpu', the default: the host pool) back to the system; its figures after. */
+  releaseCachedMemory(backend?: string): BackendMemory;
   engineOps(): EngineOp[];
   /** The engine ops a training run ('train') or a forward pass ('test') needs. */
   modelOps(purpose: 'train' | 'test'): string[];

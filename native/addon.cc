@@ -21,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   exports.Set("info", Napi::Function::New(env, cn::info, "info"));
   exports.Set("backendInfo", Napi::Function::New(env, cn::backend_info, "backendInfo"));
+  exports.Set("releaseCachedMemory", Napi::Function::New(env, cn::release_cached_memory, "releaseCachedMemory"));
   exports.Set("engineOps", Napi::Function::New(env, cn::engine_ops, "engineOps"));
   exports.Set("modelOps", Napi::Function::New(env, cn::model_ops, "modelOps"));
   exports.Set("fmaPeakGflops", Napi::Function::New(env, cn::fma_peak_gflops, "fmaPeakGflops"));

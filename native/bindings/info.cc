@@ -74,6 +74,27 @@ Napi::Value info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+namespace {
+// A pool's figures for JS (BackendMemory in lib/native.ts); the pinned staging
+// figures only for CUDA backends, which have them.
+Napi::Object memory_figures(Napi::Env env, const MemoryStats& s, bool pinned) {
+  Napi::Object m = Napi::Object::New(env);
+  m.Set("inUse", static_cast<double>(s.in_use));
+  m.Set("cached", static_cast<double>(s.cached));
+  m.Set("peak", static_cast<double>(s.peak));
+  m.Set("mallocs", static_cast<double>(s.mallocs));
+  m.Set("frees", static_cast<double>(s.frees));
+  m.Set("reuses", static_cast<double>(s.reuses));
+  m.Set("resizes", static_cast<double>(s.resizes));
+  m.Set("cap", static_cast<double>(s.cap));
+  if (pinned) {
+    m.Set("pinned", static_cast<double>(s.pinned));
+    m.Set("pinnedAllocs", static_cast<double>(s.pinned_allocs));
+  }
+  return m;
+}
+}  // namespace
+
 Napi::Value backend_info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString())
@@ -92,18 +113,7 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
   for (int i = 0; i < static_cast<int>(Op::Count); ++i)
     if (be->supports(static_cast<Op>(i))) ops.Set(k++, op_name(static_cast<Op>(i)));
   o.Set("supports", ops);
-  if (be->device().type == DeviceType::CUDA) {
-    MemoryStats s = be->memory_stats();
-    Napi::Object m = Napi::Object::New(env);
-    m.Set("inUse", static_cast<double>(s.in_use));
-    m.Set("cached", static_cast<double>(s.cached));
-    m.Set("peak", static_cast<double>(s.peak));
-    m.Set("mallocs", static_cast<double>(s.mallocs));
-    m.Set("frees", static_cast<double>(s.frees));
-    m.Set("pinned", static_cast<double>(s.pinned));
-    m.Set("pinnedAllocs", static_cast<double>(s.pinned_allocs));
-    o.Set("memory", m);
-  }
+  o.Set("memory", memory_figures(env, be->memory_stats(), be->device().type == DeviceType::CUDA));
   // Optional vendor libraries (cuDNN, cuBLAS on CUDA backends): found, version, used, or why not.
   Napi::Array libs = Napi::Array::New(env);
   uint32_t j = 0;
@@ -120,6 +130,20 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
   }
   o.Set("libraries", libs);
   return o;
+}
+
+Napi::Value release_cached_memory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() >= 1 && !info[0].IsString() && !info[0].IsUndefined())
+    throw Napi::TypeError::New(env, "releaseCachedMemory: argument 'backend' must be a string such as 'cpu' or 'cuda:0'");
+  const std::string name = info.Length() >= 1 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "cpu";
+  try {
+    Backend& be = AddonData::of(env).backend(name);
+    be.release_cached_memory();
+    return memory_figures(env, be.memory_stats(), be.device().type == DeviceType::CUDA);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("releaseCachedMemory: ") + e.what());
+  }
 }
 
 Napi::Value engine_ops(const Napi::CallbackInfo& info) {

@@ -24,6 +24,8 @@ class CpuBackend : public Backend {
   void download(const Tensor& src, Tensor& dst) override {
     if (src.data() != dst.data() && src.numel()) std::memcpy(dst.data(), src.data(), src.bytes());
   }
+  MemoryStats memory_stats() const override { return host_pool().stats(); }
+  void release_cached_memory() override { host_pool().release_cache(); }
 
   // Other native/cpu code calls the kernels through the public, checked methods.
  protected:

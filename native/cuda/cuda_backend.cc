@@ -11,7 +11,7 @@ namespace cuda {
 CudaBackend::CudaBackend(int device_index, std::string name)
     : index_(device_index),
       name_(std::move(name)),
-      alloc_(std::make_shared<DeviceAllocator>(device_index)),
+      alloc_(make_device_allocator(device_index)),
       staging_(device_index) {
   use_device();
   // Non-blocking: no implicit ordering with the legacy default stream that
@@ -85,7 +85,7 @@ void CudaBackend::check_here(const Tensor& t, const char* op, const char* arg) c
 Tensor CudaBackend::empty(const Shape& shape) {
   size_t bytes = static_cast<size_t>(shape_numel(shape)) * sizeof(float);
   void* p = alloc_->allocate(bytes, stream_, shape_str(shape));
-  std::shared_ptr<DeviceAllocator> alloc = alloc_;
+  std::shared_ptr<CachingAllocator> alloc = alloc_;
   // Back to the cache for the compute stream: work enqueued later on it runs
   // after every use of the block, so reuse needs no event.
   return Tensor::adopt(static_cast<float*>(p), shape, device(), [alloc](float* q) { alloc->free(q); });
@@ -104,10 +104,10 @@ Tensor CudaBackend::upload(const Tensor& host) {
   // belongs to the copy stream's pool and, once freed, waits for the compute
   // stream's work before the copy stream may write it again.
   void* p = alloc_->allocate(bytes, copy_stream_, shape_str(host.shape()));
-  std::shared_ptr<DeviceAllocator> alloc = alloc_;
+  std::shared_ptr<CachingAllocator> alloc = alloc_;
   cudaStream_t compute = stream_;
   Tensor t = Tensor::adopt(static_cast<float*>(p), host.shape(), device(),
-                           [alloc, compute](float* q) { alloc->free(q, compute); });
+                           [alloc, compute](float* q) { alloc->free(q, static_cast<void*>(compute)); });
   if (!bytes) return t;
   use_device();
   // The host buffer (often a JavaScript array) may go away once this returns:

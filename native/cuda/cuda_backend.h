@@ -42,6 +42,7 @@ class CudaBackend : public Backend {
   void synchronize() override;
   std::vector<BackendLibrary> libraries() const override;
   MemoryStats memory_stats() const override;
+  void release_cached_memory() override { alloc_->release_cache(); }
 
   // For the NCCL communicators (nccl_communicator.cc): the device index and the
   // stream every op of this backend runs on.
@@ -62,7 +63,7 @@ class CudaBackend : public Backend {
   cudaStream_t copy_stream_ = nullptr;  // host-to-device copies (upload)
   // Shared with the deleters of the tensors it handed out, which may outlive
   // the backend (closed then: blocks go straight back to the driver).
-  std::shared_ptr<DeviceAllocator> alloc_;
+  std::shared_ptr<CachingAllocator> alloc_;  // the device pool (device_allocator.h)
   PinnedStaging staging_;
   std::unique_ptr<Libraries> libs_;  // optional cuDNN / cuBLAS, handles on stream_
   Ctx ctx_;

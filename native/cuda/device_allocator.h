@@ -1,98 +1,54 @@
-// The CUDA backend's caching device allocator. cudaMalloc and cudaFree are slow
-// and cudaFree synchronises the whole device, so blocks a tensor gives back stay
-// cached, binned by stream and size, and serve later requests of about the same
-// size on the same stream: after the first steps of a training loop, a step
-// allocates nothing from the driver. The same idea as PyTorch's caching
-// allocator, much reduced: no block splitting or merging (every block is one
-// cudaMalloc), which sizes classes make cheap enough for a model whose tensor
-// shapes repeat step after step.
+// The CUDA backend's device pool: the engine's caching allocator
+// (native/engine/caching_allocator.h, the same size classes and free lists as
+// the host pool) over cudaMalloc / cudaFree, with CUDA events as the fences of
+// blocks used on another stream. cudaMalloc is slow and cudaFree synchronises
+// the whole device, so after the first steps of a training loop a step
+// allocates nothing from the driver.
 //
 // Size classes: requests up to 1 MiB round up to a multiple of 512 B, larger
-// ones to a multiple of 2 MiB. A cached block serves a request when it is on the
-// same stream, at least the rounded size and at most a quarter larger (so a
-// small request never pins a large block).
-//
-// Streams: a block belongs to the stream it was allocated for, and work on that
-// stream may reuse it as soon as it is freed (stream order makes that safe). A
-// block also used on another stream (an upload written on the copy stream and
-// read on the compute stream) is freed with `used_on`: it stays pending until an
-// event recorded on `used_on` at free time has completed.
-//
-// When cudaMalloc fails, the cache is released (cudaFree of every cached block)
-// and the request tried once more; then the error names the request and the
-// allocator's figures. Thread-safe (one mutex): tensors may be freed on any thread.
+// ones to a multiple of 2 MiB; a cached block serves requests on its stream up
+// to a quarter smaller. No cap and no footprint bound: device memory is given
+// back when cudaMalloc fails (then the request is retried once), on
+// release_cache() (native().releaseCachedMemory()) and when the backend goes.
 #pragma once
-#include <cstddef>
-#include <cstdint>
-#include <mutex>
-#include <set>
+#include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
-#include "../engine/backend.h"
+#include "../engine/caching_allocator.h"
 #include "cuda_compat.cuh"
 
 namespace cn {
 namespace cuda {
 
-class DeviceAllocator {
+// The device-specific half of the pool: one device's memory and events.
+class CudaMemory final : public MemorySource {
  public:
-  static constexpr size_t kSmallLimit = size_t{1} << 20;  // requests up to this size...
-  static constexpr size_t kSmallRound = 512;              // ...round to 512 B
-  static constexpr size_t kLargeRound = size_t{2} << 20;  // larger ones to 2 MiB
+  explicit CudaMemory(int device) : device_(device) {}
+  ~CudaMemory() override { close(); }
 
-  explicit DeviceAllocator(int device);
-  ~DeviceAllocator();  // releases the cache; blocks still held by tensors are freed when they return
-  DeviceAllocator(const DeviceAllocator&) = delete;
-  DeviceAllocator& operator=(const DeviceAllocator&) = delete;
-
-  // The size of the block that serves a request of `bytes`.
-  static size_t round_size(size_t bytes);
-
-  // A block of at least `bytes` (nullptr for 0) for work on `stream`. `what`
-  // describes the request in the error when device memory runs out (a shape).
-  void* allocate(size_t bytes, cudaStream_t stream, const std::string& what);
-  // Returns `p` to the cache. With `used_on` set (another stream that used the
-  // block), the block waits for the work enqueued on `used_on` so far. Never
-  // throws: it runs in tensor deleters.
-  void free(void* p, cudaStream_t used_on = nullptr) noexcept;
-  // cudaFree of every cached block (waiting for pending ones first).
-  void release_cache();
-  // The owner's streams are going away: release the cache, and from now on give
-  // blocks straight back to the driver when their tensors let them go.
-  void close();
-
-  MemoryStats stats() const;
+  std::string device_name() const override { return "cuda:" + std::to_string(device_); }
+  void* allocate(size_t bytes) override;
+  void free(void* p, size_t bytes) noexcept override;
+  std::string last_error() const override { return last_error_; }
+  void* record_fence(void* stream) noexcept override;
+  bool fence_done(void* fence) noexcept override;
+  void fence_wait(void* fence) noexcept override;
+  void fence_release(void* fence) noexcept override;
+  void stream_wait(void* stream) noexcept override;
+  void close() noexcept override;
 
  private:
-  struct Block {
-    void* ptr = nullptr;
-    size_t size = 0;
-    cudaStream_t stream = nullptr;
-  };
-  struct Pending {
-    Block block;
-    cudaEvent_t ready = nullptr;  // recorded on the other stream at free time
-  };
-  struct BySize {  // free blocks ordered by stream, then size: best fit is a lower_bound
-    bool operator()(const Block& a, const Block& b) const;
-  };
-
-  void collect_pending_locked();
-  void release_cache_locked();
-  cudaEvent_t take_event_locked();
-  void device_free_locked(const Block& b);
-
   int device_;
-  mutable std::mutex mu_;
-  bool closed_ = false;
-  std::unordered_map<void*, Block> live_;
-  std::set<Block, BySize> free_;
-  std::vector<Pending> pending_;
-  std::vector<cudaEvent_t> spare_events_;
-  uint64_t in_use_ = 0, cached_ = 0, peak_ = 0, mallocs_ = 0, frees_ = 0;
+  std::string last_error_ = "out of memory";
+  std::vector<cudaEvent_t> spare_events_;  // recorded fences come back here (the pool's mutex guards them)
 };
+
+// The size classes of device memory.
+CachePolicy device_cache_policy();
+
+// A device pool for CUDA device `device`.
+std::shared_ptr<CachingAllocator> make_device_allocator(int device);
 
 }  // namespace cuda
 }  // namespace cn

@@ -101,19 +101,6 @@ struct BackendLibrary {
   int64_t uses = 0;      // ops that ran on it so far
 };
 
-// ---- memory statistics (Backend::memory_stats) -------------------------------
-// Device memory held by a backend's allocator, in bytes and calls; all zero on
-// the CPU, whose tensors are plain host allocations.
-struct MemoryStats {
-  uint64_t in_use = 0;         // in blocks held by live tensors (block sizes, rounded up)
-  uint64_t cached = 0;         // in free blocks kept for reuse
-  uint64_t peak = 0;           // highest in_use so far
-  uint64_t mallocs = 0;        // device allocations asked of the driver
-  uint64_t frees = 0;          // device allocations given back to the driver
-  uint64_t pinned = 0;         // page-locked host staging buffers held
-  uint64_t pinned_allocs = 0;  // page-locked host allocations so far
-};
-
 // Head outputs of one view for Backend::decode; [0] = top-left, [1] = bottom-right.
 struct DecodeHeads {
   Tensor heat[2];  // [N,C,H,W] logits
@@ -208,8 +195,11 @@ class Backend {
   virtual void synchronize() {}
   // Optional libraries this backend found and uses (none on the CPU).
   virtual std::vector<BackendLibrary> libraries() const { return {}; }
-  // The allocator's figures (see MemoryStats); zeros where nothing is cached.
-  virtual MemoryStats memory_stats() const { return {}; }
+  // The figures of the pool this backend's tensors come from (MemoryStats,
+  // caching_allocator.h): the host pool on the CPU, the device pool on CUDA.
+  virtual MemoryStats memory_stats() const = 0;
+  // Gives the pool's cached blocks back to the system (in-use blocks stay).
+  virtual void release_cached_memory() = 0;
 
   // ---- ops ----------------------------------------------------------------
   // Each checks its arguments (check::, above) and runs the backend's run_<op>.

@@ -4,7 +4,9 @@
 // memory someone else keeps alive (a JavaScript Float32Array, a memory-mapped file).
 //
 // Header-only on purpose: backend plugins (cuda, cuda-emu) are separate shared
-// libraries and must agree with the addon on this type without linking it.
+// libraries and must agree with the addon on this type without linking it. Each
+// of them compiles caching_allocator.cc, so each has a host pool of its own; a
+// tensor's deleter gives its block back to the pool it came from.
 #pragma once
 #include <cstdint>
 #include <cstdlib>
@@ -14,12 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "caching_allocator.h"
 #include "error.h"
 
-#if defined(__linux__) || defined(__APPLE__)
-#include <sys/mman.h>
-#define CN_TENSOR_MMAP 1
-#endif
 
 namespace cn {
 
@@ -73,30 +72,14 @@ class Tensor {
     return t;
   }
 
-  // Blocks from this size on are mapped from the kernel and unmapped when freed.
-  // Through malloc they would not be: once glibc frees one mmapped block it
-  // raises its mmap threshold past that size, later blocks come from the heap,
-  // and what a training step frees stays resident (hourglass104's forward and
-  // backward peaked at 5.9 GiB that way). 8 MiB keeps the large activations of
-  // big models mapped (hourglass104: 3.31 GiB peak) while the many 1-4 MiB
-  // tensors of small models stay on malloc, whose reuse spares a page fault per
-  // page each step (shapes-tiny trained 12 % slower with a 1 MiB threshold).
-  static constexpr size_t kMapBytes = size_t{1} << 23;
-
-  // Host allocation, 64-byte aligned (one cache line, one AVX-512 vector), uninitialised.
+  // Host allocation from the engine's host pool (caching_allocator.h), 64-byte
+  // aligned (one cache line, one AVX-512 vector), uninitialised: a block freed
+  // by an earlier tensor of about the same size comes back with its pages
+  // already mapped, so steady-state steps make no page faults.
   static Tensor host(Shape shape) {
     size_t bytes = static_cast<size_t>(shape_numel(shape)) * sizeof(float);
-    size_t rounded = (bytes + 63) / 64 * 64;
-#ifdef CN_TENSOR_MMAP
-    if (rounded >= kMapBytes) {
-      void* m = mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (m == MAP_FAILED) fail("out of host memory allocating a tensor of shape ", shape_str(shape));
-      return adopt(static_cast<float*>(m), std::move(shape), Device{}, [rounded](float* q) { munmap(q, rounded); });
-    }
-#endif
-    void* p = rounded ? std::aligned_alloc(64, rounded) : nullptr;
-    if (rounded && !p) fail("out of host memory allocating a tensor of shape ", shape_str(shape));
-    return adopt(static_cast<float*>(p), std::move(shape), Device{}, [](float* q) { std::free(q); });
+    void* p = host_pool().allocate(bytes, nullptr, shape_str(shape));
+    return adopt(static_cast<float*>(p), std::move(shape), Device{}, [](float* q) { host_pool().free(q); });
   }
 
   static Tensor host_zeros(Shape shape) {

@@ -107,13 +107,16 @@ describe('bench GPU columns (npm run bench beside a GPU)', function () {
     const { head, rows } = parseTable(r.stdout);
     assert.deepEqual(head.slice(-2), ['cpu', 'cpu compared with']);
     const all = rows.map((c) => c.join(' | ')).join('\n');
-    assert.equal(rows.filter((c) => c[0] === 'model').length, 6, all);
+    assert.equal(rows.filter((c) => c[0] === 'model').length, 9, all);
     assert.equal(rows.filter((c) => c[0] === 'train').length, 5, all);
     for (const c of rows) {
       const line = c.join(' | ');
       if (/peak RSS/.test(c[1]!)) {
         assert.match(c[6]!, /^\d+\.\d+ GiB$/, line);
         assert.match(c[7]!, /^host RSS of the GPU run/, line);
+      } else if (/page faults/.test(c[1]!)) {
+        assert.match(c[6]!, /^\d+(\.\d+)? faults$/, line);
+        assert.match(c[7]!, /^host page faults of the GPU run \(CPU run \d+\)$/, line);
       } else if (/waiting for data/.test(c[1]!)) {
         assert.match(c[7]!, /^CPU \d+(\.\d+)? %$/, line);
       } else if (/end to end/.test(c[1]!)) {
@@ -134,7 +137,7 @@ describe('bench GPU columns (npm run bench beside a GPU)', function () {
     const r = run('--only', 'model', '--gpu-backend', 'cuda-emu', '--tiny');
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     const { rows } = parseTable(r.stdout);
-    assert.equal(rows.length, 6);
+    assert.equal(rows.length, 9);
     for (const c of rows) {
       const first = lacking(/eval/.test(c[1]!) ? 'test' : 'train')[0]!;
       assert.ok(c[6]!.startsWith(`no kernel for ${first}`), c.join(' | '));
