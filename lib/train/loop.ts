@@ -234,6 +234,7 @@ async function timeEvaluation(c: ResolvedConfig, backend: string, state: Trainer
 
 async function reportImages(d: Datasets, perImage: ImagePrediction[], threshold = 0.3, count = 6): Promise<ReportImage[]> {
   const out: ReportImage[] = [];
+  const names = classesByLabel(d.val!).classNames;
   for (const p of perImage.slice(0, count)) {
     const im = d.val!.images[p.imageIndex]!;
     const boxes = [];
@@ -241,8 +242,8 @@ async function reportImages(d: Datasets, perImage: ImagePrediction[], threshold 
       const score = p.detections.scores[k]!;
       if (score < threshold) continue;
       const b = p.detections.boxes;
-      const cat = d.val!.categories[p.detections.labels[k]!];
-      boxes.push({ box: [b[4 * k]!, b[4 * k + 1]!, b[4 * k + 2]!, b[4 * k + 3]!] as [number, number, number, number], label: cat?.name ?? String(p.detections.labels[k]), score });
+      const name = names[p.detections.labels[k]!];
+      boxes.push({ box: [b[4 * k]!, b[4 * k + 1]!, b[4 * k + 2]!, b[4 * k + 3]!] as [number, number, number, number], label: name ?? String(p.detections.labels[k]), score });
     }
     out.push({ title: `${im.fileName}: ${boxes.length} detections >= ${threshold}`, png: await drawDetections(path.join(d.val!.imageDir, im.fileName), boxes) });
   }
@@ -485,7 +486,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (!ranks.isRoot) return state;
     const meta: CheckpointMeta = {
       iter: stepsDone, epoch: pos.epoch, epochIter: pos.batches, epochImages: pos.images, ...(fractions ? { plan } : {}),
-      loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name), categoryIds: d.train.categories.map((k) => k.id), ...(places ? { ranks: ranks.size, epochImagesPerRank: places } : {}) },
+      loop: { seed: c.train.seed, ...classesByLabel(d.train), ...(places ? { ranks: ranks.size, epochImagesPerRank: places } : {}) },
       config: c as unknown as Record<string, unknown>, time: new Date().toISOString(),
     };
     lastCheckpoint = await saveCheckpoint(workDir, meta, state, c.checkpoint.keep);
@@ -689,4 +690,10 @@ function sumTerms(losses: Record<string, number>): Record<string, number> {
     if (term in out) out[term]! += v;
   }
   return out;
+}
+
+/** Class names and category ids by class index (the loader's labels: ascending category id, whatever the file's order). */
+function classesByLabel(ds: CocoDataset): { classNames: string[]; categoryIds: number[] } {
+  const byId = new Map(ds.categories.map((k) => [k.id, k.name]));
+  return { classNames: ds.labelToCategoryId.map((id) => byId.get(id)!), categoryIds: [...ds.labelToCategoryId] };
 }

@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
+import { loadDetector } from '../../lib/detector';
 import { loadCheckpoint } from '../../lib/train/checkpoint';
 import type { TrainCheckpointEvent, TrainEvalEvent, TrainProgressEvent, TrainStepEvent } from '../../lib/train/loop';
 import { train } from '../../lib/train/train_api';
@@ -57,6 +58,12 @@ describe('train() from code', function () {
     assert.deepEqual(checkpoints.map((e) => [e.iteration, e.epoch]), [[8, 1], [10, 2]]);
     for (const e of checkpoints) assert.equal((await loadCheckpoint(e.file)).meta.iter, e.iteration);
     assert.equal(r.checkpoint, checkpoints[1]!.file);
+    // The checkpoint records the dataset's category ids: a detector on it reports them, not class indices.
+    const annotations = (fs.readdirSync(cache, { recursive: true }) as string[]).find((p) => p.endsWith('instances_train.json'))!;
+    const categories = (JSON.parse(fs.readFileSync(path.join(cache, annotations), 'utf8')) as { categories: { id: number; name: string }[] }).categories;
+    await using det = await loadDetector({ weights: r.checkpoint!, device: 'cpu' });
+    assert.deepEqual([...det.categoryIds], [...categories].sort((a, b) => a.id - b.id).map((k) => k.id));
+    assert.deepEqual([...det.classNames], [...categories].sort((a, b) => a.id - b.id).map((k) => k.name));
     const evals = events.filter((e): e is TrainEvalEvent => e.phase === 'eval');
     const finished = evals.filter((e) => e.stats);
     assert.deepEqual(finished.map((e) => e.iteration), [8, 10]);
