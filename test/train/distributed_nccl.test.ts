@@ -1,10 +1,11 @@
 // GPU ranks, tested without a GPU as far as that goes: which device each rank
 // takes; the NCCL bindings (ncclUniqueId, ncclProcessGroup) with both ranks as
-// threads of one process on the host-memory NCCL (the stand-in joins ranks of
-// one process only: it cannot carry a collective between processes); and
-// `cornernet train --device cuda-emu` as 2 processes, torchrun-style and under
-// mpirun, reaching the dlopen of libnccl and stopping there with each rank's
-// message saying what to install.
+// threads of one process on the host-memory NCCL; GPU ranks of 2 processes
+// through the whole wiring (joinRanks: the id by the rendezvous or by MPI) on the
+// host NCCL's cross-process mode (its collectives go through files of a shared
+// directory), against one process; and `cornernet train --device cuda-emu` as 2
+// processes, torchrun-style and under mpirun, reaching the dlopen of libnccl and
+// stopping there with each rank's message saying what to install.
 import { strict as assert } from 'assert';
 import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -87,6 +88,44 @@ describe('train/distributed nccl: both ranks as threads of one process (host NCC
     // Both ranks apply the same update: rank 0's weights are rank 1's, and those of 1 process x 2 images.
     assert.ok(res.worst < 1e-5, `max weight difference ${res.worst}`);
     for (const t of res.threads) t.forEach((v, i) => assert.ok(Math.abs(v - res.single[i]!) < 1e-5 * Math.abs(res.single[i]!), `losses ${JSON.stringify(res)}`));
+  });
+});
+
+describe('train/distributed nccl: GPU ranks of 2 processes on cuda-emu (host NCCL across processes)', function () {
+  this.timeout(60000);
+  let dir = '';
+  before(function () {
+    if (!native().info().cudaEmu.loaded) this.skip();
+    assert.ok(fs.existsSync(hostNccl), `${hostNccl} is missing: build the native code (CORNERNET_TEST_TOOLS=ON)`);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cn-gpu-ranks-'));
+  });
+  after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
+  // TMPDIR: where rank 0's host NCCL makes the directory its id names.
+  const env = () => ({ CORNERNET_EMU_DEVICES: '2', CORNERNET_EMU_NCCL: hostNccl, CORNERNET_HOST_NCCL_PROCESSES: '1', CORNERNET_HOST_NCCL_WAIT_S: '30', TMPDIR: dir, CORNERNET_NUM_THREADS: '1' });
+  type Res = { backend: string; describe: string; worst: number; ranksAgree: boolean; single: number[]; ranks: number[] };
+  const check = (out: string) => {
+    const res = JSON.parse(out.split('\n').find((l) => l.startsWith('RESULT '))!.slice(7)) as Res;
+    assert.equal(res.backend, 'cuda-emu:0');
+    assert.equal(res.describe, '2 ranks (nccl 0.0.0)');
+    assert.ok(res.ranksAgree, out);
+    assert.ok(res.worst < 1e-5, `max weight difference ${res.worst}`);
+    res.ranks.forEach((v, i) => assert.ok(Math.abs(v - res.single[i]!) < 1e-5 * Math.abs(res.single[i]!), out));
+  };
+
+  it('torchrun-style: the rendezvous hands out rank 0\'s id, 2 ranks x 1 image train to the weights of 1 process x 2 images', async () => {
+    const port = await freePort();
+    const rankEnv = (rank: number) => ({ ...env(), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: '2', RANK: String(rank), LOCAL_RANK: String(rank) });
+    const [a, b] = await Promise.all([runNode([WORKER, 'gpu-equivalence'], rankEnv(0)), runNode([WORKER, 'gpu-equivalence'], rankEnv(1))]);
+    assert.equal(a.code, 0, a.out);
+    assert.equal(b.code, 0, b.out);
+    check(a.out);
+  });
+
+  it('mpirun -np 2: MPI broadcasts the id, the same weights (skipped without mpirun)', async function () {
+    if (!MPIRUN) this.skip();
+    const r = await runNode(['--allow-run-as-root', '--oversubscribe', '-np', '2', process.execPath, WORKER, 'gpu-equivalence'], env(), MPIRUN);
+    assert.equal(r.code, 0, r.out);
+    check(r.out);
   });
 });
 

@@ -6,6 +6,8 @@
 //   rendezvous   meets the others through MASTER_ADDR:MASTER_PORT and prints the id
 // and one process holding both ranks of an NCCL group as threads (host NCCL, cuda-emu):
 //   nccl-threads the bindings ncclUniqueId / ncclProcessGroup and 2 trainers on the two groups
+// and, under mpirun or torchrun-style, GPU ranks on cuda-emu (host NCCL across processes):
+//   gpu-equivalence  joinRanks('cuda-emu'): 2 ranks x 1 image against 1 process x 2 images
 import { randomBytes } from 'crypto';
 
 import { native } from '../../lib/native';
@@ -118,6 +120,41 @@ async function meet(timeoutMs: number): Promise<void> {
   console.log(`RESULT ${JSON.stringify({ rank: l.rank, id: Buffer.from(id).toString('hex') })}`);
 }
 
+// A smaller network than `tiny`: the emulator runs every kernel on the host.
+const emuModel = { ...tiny, numStacks: 1, downsampleTimes: 1, stageChannels: [4, 8], stageBlocks: [1, 1], featChannel: 4, poolFeatChannels: 4, headFeatChannels: 4 };
+
+/** Weights of `a` against `b`, largest absolute difference (BN running statistics left out: per rank). */
+function weightDifference(a: TrainerState, b: TrainerState): number {
+  let worst = 0;
+  for (const [k, v] of Object.entries(a.stateDict)) {
+    if (v.data instanceof BigInt64Array || /running_(mean|var)$/.test(k)) continue;
+    const w = b.stateDict[k]!.data as Float32Array;
+    for (let i = 0; i < v.data.length; i++) worst = Math.max(worst, Math.abs(v.data[i]! - w[i]!));
+  }
+  return worst;
+}
+
+/**
+ * GPU ranks of separate processes through the whole wiring (joinRanks: device of
+ * the local rank, the unique id by MPI or the rendezvous, ncclProcessGroup), on
+ * cuda-emu with the host NCCL's cross-process mode: 2 steps of 1 image per rank
+ * against 1 process with both images.
+ */
+async function gpuEquivalence(): Promise<void> {
+  const ranks = await joinRanks('cuda-emu');
+  const opts = { model: emuModel, frozenBn: true, loss: { pullWeight: 0, pushWeight: 0 } };
+  const K = 2;
+  const mine = await run({ ...opts, seed: 7 + ranks.rank, group: ranks.group!, backend: ranks.backend! },
+    Array.from({ length: K }, (_, i) => batchOf([2 * i + ranks.rank], i)), true);
+  const sums = new Float64Array(2);
+  sums[ranks.rank] = checksum(mine.state);
+  const both = await ranks.group!.allReduceSumHost(sums);
+  if (!ranks.isRoot) return;
+  const single = await run({ ...opts, seed: 7, backend: 'cuda-emu' }, Array.from({ length: K }, (_, i) => batchOf([2 * i, 2 * i + 1], i)), false);
+  console.log(`RESULT ${JSON.stringify({ backend: ranks.backend, describe: ranks.describe(), worst: weightDifference(single.state, mine.state),
+    ranksAgree: both[0] === both[1], single: single.totals, ranks: mine.totals })}`);
+}
+
 /**
  * Both ranks of an NCCL process group in this one process (threads, as
  * cornernet_cuda_check nccl-group does), on cuda-emu:0 and cuda-emu:1 with the
@@ -148,22 +185,13 @@ async function ncclThreads(): Promise<void> {
     }
   }
   // Same scheme as equivalence(): rank r trains on image r of each step, one process on both.
-  // A smaller network than `tiny`: the emulator runs every kernel on the host.
-  const model = { ...tiny, numStacks: 1, downsampleTimes: 1, stageChannels: [4, 8], stageBlocks: [1, 1], featChannel: 4, poolFeatChannels: 4, headFeatChannels: 4 };
-  const opts = { model, frozenBn: true, loss: { pullWeight: 0, pushWeight: 0 } };
+  const opts = { model: emuModel, frozenBn: true, loss: { pullWeight: 0, pushWeight: 0 } };
   const K = 2;
   const mine = await Promise.all(groups.map((group, r) =>
     run({ ...opts, seed: 7 + r, group, backend: `cuda-emu:${r}` }, Array.from({ length: K }, (_, i) => batchOf([2 * i + r], i)), true),
   ));
   const single = await run({ ...opts, seed: 7, backend: 'cuda-emu:0' }, Array.from({ length: K }, (_, i) => batchOf([2 * i, 2 * i + 1], i)), false);
-  let worst = 0;
-  for (const [k, v] of Object.entries(single.state.stateDict)) {
-    if (v.data instanceof BigInt64Array || /running_(mean|var)$/.test(k)) continue;
-    for (const m of mine) {
-      const w = m.state.stateDict[k]!.data as Float32Array;
-      for (let i = 0; i < v.data.length; i++) worst = Math.max(worst, Math.abs(v.data[i]! - w[i]!));
-    }
-  }
+  const worst = Math.max(...mine.map((m) => weightDifference(single.state, m.state)));
   console.log(`RESULT ${JSON.stringify({
     names: groups.map((g) => g.name), ranks: groups.map((g) => [g.rank, g.size]),
     sums: sums.map((x) => [...x]), bytes: bytes.map((x) => [...x]), errors, worst, single: single.totals, threads: mine.map((m) => m.totals),
@@ -177,6 +205,7 @@ const modes: Record<string, () => Promise<void>> = {
   configs: () => configs(process.argv[3] === 'differ'),
   rendezvous: () => meet(Number(process.argv[3] ?? 30000)),
   'nccl-threads': ncclThreads,
+  'gpu-equivalence': gpuEquivalence,
 };
 (modes[mode ?? ''] ?? (() => Promise.reject(new Error(`unknown mode ${mode}`))))().catch((e: Error) => {
   process.stderr.write(`worker: ${e.stack}\n`);
