@@ -3,6 +3,7 @@
 // ones (a minute or more each) come last; `--quick` leaves them out.
 import { cocoEvalGroups } from './coco_eval';
 import { conv2dGroups } from './conv2d';
+import { convShapesGroups } from './conv_shapes';
 import { cornerPoolGroups } from './corner_pool';
 import { dataLoadGroups } from './data_load';
 import { dataPipelineGroups } from './data_pipeline';
@@ -17,6 +18,7 @@ import { trainGroups } from './train';
 export const groups: BenchGroup[] = [
   ...sgemmGroups,
   ...conv2dGroups,
+  ...convShapesGroups,
   ...cornerPoolGroups,
   ...decodeGroups,
   ...cocoEvalGroups,

@@ -6,7 +6,7 @@
 // the function `cornernet test` runs per image). `cornernet detect` is a user of
 // this class, so the command and the API give the same numbers.
 import type { ModelConfig } from './configs';
-import { COCO_CLASSES } from './data/coco_classes';
+import { COCO_CATEGORY_IDS, COCO_CLASSES } from './data/coco_classes';
 import { decodeImage, decodeImageBuffer, rawPixelsToImage, type DecodedImage, type RawPixels } from './data/image_decode';
 import { testInput, type TestInput } from './data/train_loader';
 import { REFERENCE_TEST, type TestMeta, type TestTransformConfig } from './data/transforms';
@@ -48,8 +48,11 @@ export interface Detection {
   /** [x, y, width, height] in pixels of the original image. */
   bbox: [number, number, number, number];
   score: number;
-  /** The model's class index (0-based; the order of the categories it was trained on). */
+  /** The category id: the training dataset's (as its annotations number them) when the weights record
+   *  them, COCO's for an 80-class model that records none, else the class index. */
   categoryId: number;
+  /** The model's class index (0-based; the order of the categories it was trained on). */
+  classIndex: number;
   /** The class name: from the training checkpoint, COCO's for an 80-class model, else `class_<k>`. */
   label: string;
 }
@@ -101,6 +104,8 @@ export class Detector {
   readonly device: string;
   /** Class names by class index. */
   readonly classNames: readonly string[];
+  /** Category ids by class index. */
+  readonly categoryIds: readonly number[];
   readonly flip: boolean;
   readonly scoreThreshold: number;
   readonly maxDetections: number;
@@ -115,10 +120,11 @@ export class Detector {
   /** Use loadDetector(). */
   constructor(
     private readonly modelRef: Model,
-    o: { classNames: readonly string[]; flip: boolean; scoreThreshold: number; maxDetections: number; transform?: TestTransformConfig },
+    o: { classNames: readonly string[]; categoryIds: readonly number[]; flip: boolean; scoreThreshold: number; maxDetections: number; transform?: TestTransformConfig },
   ) {
     this.device = modelRef.backend;
     this.classNames = o.classNames;
+    this.categoryIds = o.categoryIds;
     this.flip = o.flip;
     this.scoreThreshold = o.scoreThreshold;
     this.maxDetections = o.maxDetections;
@@ -239,8 +245,11 @@ export class Detector {
       const score = d.scores[k]!;
       if (score < this.scoreThreshold) continue;
       const [x1, y1, x2, y2] = [d.boxes[4 * k]!, d.boxes[4 * k + 1]!, d.boxes[4 * k + 2]!, d.boxes[4 * k + 3]!];
-      const categoryId = d.labels[k]!;
-      dets.push({ bbox: [x1, y1, x2 - x1, y2 - y1], score, categoryId, label: this.classNames[categoryId] ?? `class_${categoryId}` });
+      const classIndex = d.labels[k]!;
+      dets.push({
+        bbox: [x1, y1, x2 - x1, y2 - y1], score, categoryId: this.categoryIds[classIndex] ?? classIndex, classIndex,
+        label: this.classNames[classIndex] ?? `class_${classIndex}`,
+      });
     }
     return Object.assign(dets, { device: this.device, size: img.size, timeMs: { load: img.loadMs, model: modelMs } });
   }
@@ -295,8 +304,10 @@ export async function openDetector(o: DetectorOptions, errorTerms: 'options' | '
     if (errorTerms === 'options' && e instanceof Error) e.message = e.message.replace(/--(weights|config|device)\b/g, 'options.$1');
     throw e;
   }
-  const { model, classNames, transform } = opened;
+  const { model, classNames, categoryIds, transform } = opened;
   const n = model.config.numClasses;
-  const names = classNames ?? (n === COCO_CLASSES.length ? [...COCO_CLASSES] : Array.from({ length: n }, (_, k) => `class_${k}`));
-  return new Detector(model, { classNames: names, flip: o.flip ?? false, scoreThreshold: o.scoreThreshold ?? 0.3, maxDetections: o.maxDetections ?? 100, transform });
+  const coco = n === COCO_CLASSES.length;
+  const names = classNames ?? (coco ? [...COCO_CLASSES] : Array.from({ length: n }, (_, k) => `class_${k}`));
+  const ids = categoryIds?.length === n ? categoryIds : coco ? [...COCO_CATEGORY_IDS] : Array.from({ length: n }, (_, k) => k);
+  return new Detector(model, { classNames: names, categoryIds: ids, flip: o.flip ?? false, scoreThreshold: o.scoreThreshold ?? 0.3, maxDetections: o.maxDetections ?? 100, transform });
 }

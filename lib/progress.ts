@@ -23,6 +23,8 @@ export interface ProgressOptions {
 export interface Progress {
   /** `done` units of `total` finished; `items` processed since the start (for the rate). */
   update(done: number, fields?: ProgressFields, items?: number): void;
+  /** The run's length changed (a time-budgeted plan). */
+  setTotal(total: number): void;
   /** A line that must not be overwritten by the bar (evaluation results, warnings). */
   log(line: string): void;
   stop(): void;
@@ -59,6 +61,7 @@ export function createProgress(o: ProgressOptions): Progress {
   const now = o.now ?? (() => Date.now());
   const unit = o.unit ?? 'it';
   const t0 = now();
+  let total = o.total;
   let lastPrint = -Infinity;
   let lastDone = 0;
   const rateOf = (done: number, items: number | undefined) => {
@@ -68,7 +71,7 @@ export function createProgress(o: ProgressOptions): Progress {
   };
   const etaOf = (done: number) => {
     const secs = (now() - t0) / 1000;
-    return done > 0 ? (secs / done) * (o.total - done) : NaN;
+    return done > 0 ? (secs / done) * (total - done) : NaN;
   };
 
   if (tty) {
@@ -88,6 +91,10 @@ export function createProgress(o: ProgressOptions): Progress {
         lastDone = done;
         bar.update(done, { fields: formatFields(fields), rate: formatRate(rateOf(done, items)), etaText: formatDuration(etaOf(done)) });
       },
+      setTotal(n) {
+        total = n;
+        bar.setTotal(n);
+      },
       log(line) {
         // Clear the bar's line, print, and let the next update redraw it.
         stream.write(`\r\x1b[K${line}\n`);
@@ -104,13 +111,16 @@ export function createProgress(o: ProgressOptions): Progress {
     update(done, fields = {}, items) {
       lastDone = done;
       const t = now();
-      if (t - lastPrint < interval && done < o.total) return;
+      if (t - lastPrint < interval && done < total) return;
       lastPrint = t;
-      const pct = o.total > 0 ? ((100 * done) / o.total).toFixed(1) : '0.0';
+      const pct = total > 0 ? ((100 * done) / total).toFixed(1) : '0.0';
       const f = formatFields(fields);
       stream.write(
-        `[${o.label}] ${done}/${o.total} (${pct}%)${f ? ` ${f}` : ''} ${formatRate(rateOf(done, items))} ${unit}/s eta ${formatDuration(etaOf(done))}\n`,
+        `[${o.label}] ${done}/${total} (${pct}%)${f ? ` ${f}` : ''} ${formatRate(rateOf(done, items))} ${unit}/s eta ${formatDuration(etaOf(done))}\n`,
       );
+    },
+    setTotal(n) {
+      total = n;
     },
     log(line) {
       stream.write(`${line}\n`);

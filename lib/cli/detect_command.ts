@@ -95,7 +95,7 @@ export const detectCommand: CommandModule<object, DetectArgs> = {
       const file = a.images[i]!;
       const dets = found.map((d) => {
         const [x, y, w, h] = d.bbox;
-        return { box: [x, y, x + w, y + h] as [number, number, number, number], label: d.categoryId, name: d.label, score: d.score };
+        return { box: [x, y, x + w, y + h] as [number, number, number, number], label: d.classIndex, category_id: d.categoryId, name: d.label, score: d.score };
       });
       let drawn: string | undefined;
       if (a.out) {

@@ -35,7 +35,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         describe: 'Fine-tune: start from these weights (safetensors or .pth); tensors load by name and shape, heat heads of another class count are re-initialised (config key train.loadFrom). Unlike --resume, a new run',
       })
       .option('max-iters', { type: 'number', describe: 'Stop after this many iterations' })
-      .option('max-minutes', { type: 'number', describe: 'Stop after this many minutes of training' })
+      .option('max-minutes', {
+        type: 'number',
+        describe: 'Time budget of the whole command: recipes whose lr steps are fractions of the run (the default) fit the run and its evaluation into it; epoch recipes stop training after it',
+      })
       .option('seed', { type: 'number', describe: 'Seed of initialisation and data order' })
       .option('set', { type: 'string', array: true, describe: 'Config overrides key.path=value (repeatable)' })
       .check(checkNumericFlags({ replicas: positiveInteger, 'max-iters': positiveInteger, 'max-minutes': positiveNumber, seed: nonNegativeInteger })),
@@ -72,6 +75,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         set: a.set,
         signal: ctl.signal,
         progressStream: process.stderr,
+        // train.maxMinutes is the command's whole wall time, Node's start-up included.
+        startedAt: Date.now() - process.uptime() * 1000,
       });
       if (r.stopped === 'interrupted') process.exitCode = 130;
     } catch (e) {

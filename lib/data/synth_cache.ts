@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import { SYNTH_GENERATOR_VERSION, writeSynthDataset, type SynthOptions } from './synth/write_dataset';
+import { SYNTH_GENERATOR_VERSION, VARIED_GENERATOR_VERSION, writeSynthDataset, type SynthOptions } from './synth/write_dataset';
 
 /**
  * The default: 1000 train / 200 val images at 128x128, seed 0. 128 px keeps a
@@ -24,7 +24,9 @@ export function cacheRoot(): string {
 }
 
 export function synthCacheDir(o: Omit<SynthOptions, 'concurrency'> = DEFAULT_SYNTH, root = cacheRoot()): string {
-  const key = `shapes-v${SYNTH_GENERATOR_VERSION}-t${o.train}-v${o.val}-s${o.size}-seed${o.seed}${o.maxObjects !== undefined ? `-m${o.maxObjects}` : ''}`;
+  // The first kind keeps its original key (no kind in it), so caches made before 'varied' existed stay valid.
+  const kind = o.kind === 'varied' ? `varied-v${VARIED_GENERATOR_VERSION}` : `shapes-v${SYNTH_GENERATOR_VERSION}`;
+  const key = `${kind}-t${o.train}-v${o.val}-s${o.size}-seed${o.seed}${o.maxObjects !== undefined ? `-m${o.maxObjects}` : ''}`;
   return path.join(root, 'datasets', key);
 }
 

@@ -42,6 +42,8 @@ export function configFromSpec(spec: string): ModelConfig {
 export interface OpenedModel {
   model: Model;
   classNames: string[] | null;
+  /** The dataset's category id of each class index, when the weights record them. */
+  categoryIds: number[] | null;
   backend: string;
   /** The test pipeline for these weights. */
   transform: TestTransformConfig;
@@ -69,5 +71,5 @@ export async function openModel(o: OpenModelOptions): Promise<OpenedModel> {
   }
   if (w.input) o.log?.(`input normalisation of ${o.weights}: mean ${w.input.mean.map((v) => v.toFixed(3)).join('/')}, std ${w.input.std.map((v) => v.toFixed(3)).join('/')} (${w.input.source})`);
   const transform = w.input ? { ...REFERENCE_TEST, mean: w.input.mean, std: w.input.std } : REFERENCE_TEST;
-  return { model, classNames: w.classNames, backend, transform };
+  return { model, classNames: w.classNames, categoryIds: w.categoryIds, backend, transform };
 }

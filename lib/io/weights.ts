@@ -23,6 +23,8 @@ export interface LoadedWeights {
   modelConfig: ModelConfig | null;
   /** From a training checkpoint: class names by label. */
   classNames: string[] | null;
+  /** From a training checkpoint: the dataset's category id of each class index. */
+  categoryIds: number[] | null;
   /** The input normalisation the weights expect, when not the reference's (weights of the original CornerNet). */
   input: InputNormalisation | null;
   /** From a PyTorch checkpoint: what the conversion did. */
@@ -58,18 +60,20 @@ export async function loadWeights(file: string): Promise<LoadedWeights> {
   const kind = await sniffFormat(file).catch(() => null);
   if (kind === 'zip' || kind === 'legacy' || kind === 'tar') {
     const w = await importTorchCheckpoint(file, { undecided: 'keep' });
-    return { file, stateDict: w.stateDict, modelConfig: null, classNames: w.classNames, input: w.input, imported: w.report };
+    return { file, stateDict: w.stateDict, modelConfig: null, classNames: w.classNames, categoryIds: null, input: w.input, imported: w.report };
   }
   const f = await loadSafetensorsAsync(file);
   if (f.metadata?.format === CHECKPOINT_FORMAT) {
     const c = await loadCheckpoint(file);
     const cfg = c.meta.config as { model?: ModelConfig };
-    const names = (c.meta.loop as { classNames?: unknown }).classNames;
+    const { classNames: names, categoryIds: ids } = c.meta.loop as { classNames?: unknown; categoryIds?: unknown };
     return {
       file,
       stateDict: c.state.stateDict,
       modelConfig: cfg.model ?? null,
       classNames: Array.isArray(names) && names.every((n) => typeof n === 'string') ? (names as string[]) : null,
+      // Checkpoints written before the ids were recorded have none: the detector then reports class indices.
+      categoryIds: Array.isArray(ids) && ids.every((n) => Number.isInteger(n)) ? (ids as number[]) : null,
       input: null,
       imported: null,
     };
@@ -93,6 +97,7 @@ export async function loadWeights(file: string): Promise<LoadedWeights> {
     stateDict,
     modelConfig,
     classNames: metadataJson(file, f.metadata, CLASSES_METADATA_KEY, isNames, 'a JSON array of class names'),
+    categoryIds: null,
     input: metadataJson(file, f.metadata, INPUT_METADATA_KEY, isNormalisation, 'a JSON object {mean: [3 numbers], std: [3 positive numbers], source: string}'),
     imported: null,
   };

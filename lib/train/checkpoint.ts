@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { loadSafetensorsAsync, saveSafetensorsAsync, type SafetensorsData } from '../io/safetensors';
+import type { IterationPlan } from './budget';
 import type { OptimizerState, StateDict, TrainerState } from './native_trainer';
 import { validateResolvedConfig, type ResolvedConfig } from './resolve_config';
 
@@ -27,6 +28,8 @@ export interface CheckpointMeta {
    * image was skipped).
    */
   epochImages?: number;
+  /** A run planned by iterations (schedule.stepFractions): its length and lr steps, which a resumed run keeps. */
+  plan?: IterationPlan;
   /** Anything the loop needs to continue exactly (data order, RNG states). */
   loop: Record<string, unknown>;
   /** The resolved config the run was started with. */
@@ -124,7 +127,7 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
  * started with, validated again: a checkpoint edited or written by another tool
  * may hold none, and the run would otherwise fail later on some missing key).
  */
-export function resumePoint(c: Checkpoint): { config: ResolvedConfig; iter: number; epoch: number; epochIter: number } {
+export function resumePoint(c: Checkpoint): { config: ResolvedConfig; iter: number; epoch: number; epochIter: number; plan: IterationPlan | null } {
   const m = c.meta as Partial<CheckpointMeta> | null;
   for (const k of ['iter', 'epoch', 'epochIter'] as const) {
     const v = m?.[k];
@@ -140,7 +143,11 @@ export function resumePoint(c: Checkpoint): { config: ResolvedConfig; iter: numb
   } catch (e) {
     throw new Error(`${c.file}: cannot resume from it: the training config in its metadata is unusable: ${(e as Error).message}`);
   }
-  return { config, iter: m!.iter!, epoch: m!.epoch!, epochIter: m!.epochIter! };
+  const plan = m!.plan;
+  const isCount = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (plan !== undefined && !(plan && isCount(plan.totalIters) && Array.isArray(plan.stepIters) && plan.stepIters.every(isCount) && ['epochs', 'max-minutes'].includes(plan.limit) && [undefined, true].includes(plan.timeFitted)))
+    throw new Error(`${c.file}: cannot resume from it: metadata.meta.plan must be {totalIters, stepIters, limit[, timeFitted]}, got ${JSON.stringify(plan)}`);
+  return { config, iter: m!.iter!, epoch: m!.epoch!, epochIter: m!.epochIter!, plan: plan ?? null };
 }
 
 /** The newest checkpoint that loads; a damaged one is reported through `warn` and skipped. */

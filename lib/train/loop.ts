@@ -30,6 +30,7 @@ import { readJsonFile } from '../io/json_file';
 import { Model } from '../model';
 import { createProgress } from '../progress';
 import { drawDetections } from '../render/draw_detections';
+import { BudgetPlanner, countPlan, placeSteps, type IterationPlan } from './budget';
 import { latestCheckpoint, loadCheckpoint, removeStaleTemps, resumePoint, retireCheckpointsAfter, saveCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint';
 import { resolveTrainingBackend } from './device';
 import { joinRanks } from './distributed';
@@ -57,6 +58,11 @@ export interface TrainOptions extends ConfigFlags {
   signal?: AbortSignal;
   /** Where the synthetic dataset is cached (default: $CORNERNET_CACHE or ~/.cache/cornernet-native). */
   cacheRoot?: string;
+  /**
+   * When train.maxMinutes started counting (ms since the epoch); default: when train() is called.
+   * The CLI passes its process's start, so the budget is the command's whole wall time.
+   */
+  startedAt?: number;
   /** Called with each progress event; an exception thrown here stops the run as a failure would. */
   onProgress?: (event: TrainProgressEvent) => void;
 }
@@ -198,6 +204,34 @@ async function evaluate(
 }
 
 
+/**
+ * Seconds one evaluation of the val split will take, from predicting a few val
+ * images (both views with the flip test) with the given weights: the time
+ * budget reserves it for the final evaluation and each one on the way.
+ */
+async function timeEvaluation(c: ResolvedConfig, backend: string, state: TrainerState, d: Datasets, sample = 4): Promise<number> {
+  const total = Math.min(d.val!.images.length, c.data.maxValImages ?? Infinity);
+  if (total === 0) return 0;
+  const model = new Model(c.model, { backend });
+  model.loadStateDict(state.stateDict);
+  // One image at a time: the first pays for allocations once (as an evaluation does), the others give the
+  // time per image. An unreadable one is left out here; the evaluation itself reports it.
+  const seconds: number[] = [];
+  for (let i = 0; i < total && seconds.length < sample; i++) {
+    const t = Date.now();
+    try {
+      await predictDataset(model, d.val!, { flip: c.evaluation.flip, indices: [i] });
+    } catch {
+      continue;
+    }
+    seconds.push((Date.now() - t) / 1000);
+  }
+  if (seconds.length === 0) return 1;
+  const perImage = seconds.length > 1 ? seconds.slice(1).reduce((a, b) => a + b, 0) / (seconds.length - 1) : seconds[0]!;
+  // COCO evaluation and model set-up: a second, and a tenth more for images of other sizes.
+  return 1 + seconds[0]! + 1.1 * perImage * (total - 1);
+}
+
 async function reportImages(d: Datasets, perImage: ImagePrediction[], threshold = 0.3, count = 6): Promise<ReportImage[]> {
   const out: ReportImage[] = [];
   for (const p of perImage.slice(0, count)) {
@@ -222,6 +256,7 @@ function writeJsonAtomic(file: string, value: unknown): void {
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const startedAt = opts.startedAt ?? Date.now();
   let progressStream = opts.progressStream ?? process.stderr;
   let log = opts.log ?? ((l: string) => progressStream.write(`${l}\n`));
 
@@ -237,6 +272,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
   const workDir = path.resolve(opts.workDir ?? path.join('work_dirs', c.name));
   let resumeFrom: Checkpoint | null = null;
+  let resumedPlan: IterationPlan | null = null;
+  let replanFrom: { iter: number; stepIters: number[] } | null = null;
   // Rank 0 reads the checkpoint; the others get its place in the run (the state itself
   // reaches them from rank 0's trainer: syncFromRoot below).
   const resumeAt = !opts.resume ? null : await ranks.fromRoot(async () => {
@@ -252,6 +289,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         `resume it with the same number (${savedRanks > 1 ? `mpirun -np ${savedRanks}` : 'without mpirun'})`));
     // The run continues with the config it was started with; only the stopping limits may change.
     const saved = resumeAt.config;
+    // A plan is kept while the time budget it was made for stays; a new one plans again from the checkpoint on.
+    if (saved.train.maxMinutes === c.train.maxMinutes) resumedPlan = resumeAt.meta.plan ?? null;
+    else if (resumeAt.meta.plan) replanFrom = { iter: resumeAt.meta.iter, stepIters: resumeAt.meta.plan.stepIters };
     c = { ...saved, train: { ...saved.train, maxIters: c.train.maxIters, maxMinutes: c.train.maxMinutes } };
     log(`resuming from ${resumeAt.file} (iteration ${resumeAt.meta.iter}, epoch ${resumeAt.meta.epoch + 1})`);
   }
@@ -286,11 +326,22 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   });
   const itersPerEpoch = loader.batchesPerEpoch;
   if (itersPerEpoch < 1) throw new Error(`data: ${loader.indices.length} usable training images, fewer than one batch of ${globalBatch}`);
-  const totalIters = c.train.maxIters !== null ? Math.min(c.train.maxIters, itersPerEpoch * c.train.epochs) : itersPerEpoch * c.train.epochs;
+  // The run's length and, with schedule.stepFractions, its lr steps (budget.ts); a resumed run keeps its checkpoint's plan.
+  const fractions = c.schedule.stepFractions;
+  let plan: IterationPlan = countPlan(fractions ?? [], itersPerEpoch * c.train.epochs);
+  if (fractions && resumedPlan) plan = resumedPlan;
+  else if (fractions && replanFrom) plan = { ...plan, stepIters: placeSteps(fractions, plan.totalIters, replanFrom.iter, replanFrom.stepIters) };
+  else resumedPlan = null;
+  // Where training ends: the plan, or maxIters when sooner (a stop limit: the lr steps stay the plan's).
+  const stopAt = () => Math.min(plan.totalIters, c.train.maxIters ?? Infinity);
+  // Fitting the run to the time budget measures this process's speed: with several ranks each would
+  // plan its own lr steps, so there the plan is the epochs' and maxMinutes only stops training.
+  const budgeted = fractions !== null && c.train.maxMinutes !== null && ranks.size === 1;
   const split = [ranks.size > 1 ? `${ranks.size} ranks` : '', c.train.replicas > 1 ? `${c.train.replicas} replicas` : ''].filter(Boolean);
   log(
     `training ${c.name} on ${backend}${ranks.size > 1 ? ` x ${ranks.describe()}` : ''}: ${loader.indices.length} images, ${itersPerEpoch} iterations/epoch of ${globalBatch} images` +
-      `${split.length ? ` (${split.join(' x ')} x ${c.train.batchSize})` : ''}, ${c.train.epochs} epochs; work dir ${workDir}`,
+      `${split.length ? ` (${split.join(' x ')} x ${c.train.batchSize})` : ''}, ` +
+      `${budgeted ? `at most ${c.train.epochs} epochs, as many as fit in ${c.train.maxMinutes} min` : `${c.train.epochs} epochs`}; work dir ${workDir}`,
   );
 
   const metrics = ranks.isRoot ? new MetricsLog(path.join(workDir, 'metrics.jsonl')) : null;
@@ -315,12 +366,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let wake: (() => void) | null = null;
   let stepsDone = iter;
   let stepSeconds = 0, waitSeconds = 0, imagesTrained = 0;
-  const progress = createProgress({ label: 'train', total: totalIters, unit: 'img', stream: progressStream, tty: opts.tty, intervalMs: 15000 });
+  const progress = createProgress({ label: 'train', total: stopAt(), unit: 'img', stream: progressStream, tty: opts.tty, intervalMs: 15000 });
   const t0 = Date.now();
+  // The lr each fed iteration was given, until its step reports (steps run a few feeds behind).
+  const lrOf = new Map<number, number>();
+  let planner: BudgetPlanner | null = null;
   const firstIter = iter;
   // The 1-based epoch of the step that made `steps` steps.
   const epochOf = (steps: number) => Math.floor(Math.max(0, steps - 1) / itersPerEpoch) + 1;
-  let lastLr = 0;
   // Ranks stop together: a rank's signal or time limit is a request carried by the next
   // step to every rank, whose event then says why (the same step everywhere).
   let groupStop: StopReason | null = null;
@@ -367,15 +420,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     imagesTrained += globalBatch;
     if (e.stop) groupStop ??= e.stop.includes('interrupted') ? 'interrupted' : 'max-minutes';
     const terms = sumTerms(e.losses);
-    progress.update(stepsDone, { epoch: Math.floor(e.iter / itersPerEpoch) + 1, loss: e.total, ...terms, lr: lastLr }, imagesTrained);
+    const lr = lrOf.get(e.iter) ?? NaN;
+    lrOf.delete(e.iter);
+    progress.update(stepsDone, { epoch: Math.floor(e.iter / itersPerEpoch) + 1, loss: e.total, ...terms, lr }, imagesTrained);
+    planner?.stepDone(stepsDone, Date.now());
     emit({
-      phase: 'train', iteration: stepsDone, totalIterations: totalIters, epoch: Math.floor(e.iter / itersPerEpoch) + 1,
-      losses: { ...terms, total: e.total, ...e.losses }, lr: lastLr, gradNorm: e.gradNorm, imagesPerSecond: bs / Math.max(1e-9, e.seconds),
-      etaSeconds: ((stepSeconds + waitSeconds) / Math.max(1, stepsDone - firstIter)) * (totalIters - stepsDone),
+      phase: 'train', iteration: stepsDone, totalIterations: stopAt(), epoch: Math.floor(e.iter / itersPerEpoch) + 1,
+      losses: { ...terms, total: e.total, ...e.losses }, lr, gradNorm: e.gradNorm, imagesPerSecond: bs / Math.max(1e-9, e.seconds),
+      etaSeconds: ((stepSeconds + waitSeconds) / Math.max(1, stepsDone - firstIter)) * (stopAt() - stepsDone),
     });
-    if (e.iter % c.log.intervalIters === 0 || stepsDone === totalIters) {
+    if (e.iter % c.log.intervalIters === 0 || stepsDone === stopAt()) {
       metrics?.append({
-        kind: 'train', time: new Date().toISOString(), device: backend, epoch: Math.floor(e.iter / itersPerEpoch), iter: stepsDone, lr: lastLr,
+        kind: 'train', time: new Date().toISOString(), device: backend, epoch: Math.floor(e.iter / itersPerEpoch), iter: stepsDone, lr,
         losses: { ...e.losses, ...terms, total: e.total }, imagesPerSec: globalBatch / Math.max(1e-9, e.seconds), dataWait: e.waitSeconds / Math.max(1e-9, e.seconds + e.waitSeconds),
       });
     }
@@ -429,8 +485,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const places = ranks.size > 1 ? await ranks.allGather(pos.images) : null;
     if (!ranks.isRoot) return state;
     const meta: CheckpointMeta = {
-      iter: stepsDone, epoch: pos.epoch, epochIter: pos.batches, epochImages: pos.images,
-      loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name), ...(places ? { ranks: ranks.size, epochImagesPerRank: places } : {}) },
+      iter: stepsDone, epoch: pos.epoch, epochIter: pos.batches, epochImages: pos.images, ...(fractions ? { plan } : {}),
+      loop: { seed: c.train.seed, classNames: d.train.categories.map((k) => k.name), categoryIds: d.train.categories.map((k) => k.id), ...(places ? { ranks: ranks.size, epochImagesPerRank: places } : {}) },
       config: c as unknown as Record<string, unknown>, time: new Date().toISOString(),
     };
     lastCheckpoint = await saveCheckpoint(workDir, meta, state, c.checkpoint.keep);
@@ -439,9 +495,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   };
   const runEval = async (state: TrainerState, ep: number) => {
     let r: Awaited<ReturnType<typeof evaluate>>;
+    const evalStart = Date.now();
     try {
       const onImage = (done: number, total: number) => emit({ phase: 'eval', iteration: stepsDone, epoch: epochOf(stepsDone), imagesDone: done, imagesTotal: total });
       r = await evaluate(c, backend, state, d, (l) => progress.log(l), onImage);
+      if (planner) {
+        planner.pause(Date.now() - evalStart);
+        planner.evalSeconds = (Date.now() - evalStart) / 1000;
+      }
     } catch (e) {
       const m = (e as Error).message;
       // Finite but huge weights (checked finite when saved) can still overflow in the eval-mode
@@ -473,7 +534,25 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     // Rank 0 loads the weights (and writes load_from.json); syncFromRoot hands them to the others.
     else if (c.train.loadFrom !== null && ranks.isRoot) await loadFrom(trainer, c.train.loadFrom, workDir, log);
     if (ranks.size > 1) await trainer.syncFromRoot();
-    const deadline = c.train.maxMinutes !== null ? t0 + c.train.maxMinutes * 60000 : Infinity;
+    if (fractions) log(`schedule: lr x${c.schedule.gamma} at ${fractions.map((f) => `${(100 * f).toFixed(0)} %`).join(', ')} of the run's iterations`);
+    if (budgeted) {
+      // The time budget sets the run's length: measure what one evaluation costs before training starts.
+      const timingStart = Date.now();
+      const evalSeconds = d.val ? await timeEvaluation(c, backend, await trainer.snapshot(), d) : 0;
+      planner = new BudgetPlanner({
+        fractions, cap: plan, budgetSeconds: c.train.maxMinutes! * 60, startedAt, itersPerEpoch, epochs: c.train.epochs,
+        intervalEpochs: c.evaluation.intervalEpochs, evalSeconds, resumed: resumedPlan ? plan : null,
+      });
+      planner.pause(Date.now() - timingStart);
+      log(`budget: ${c.train.maxMinutes} min for the whole run, ${((Date.now() - startedAt) / 1000).toFixed(1)} s spent before training; ` +
+        `one evaluation estimated at ${evalSeconds.toFixed(1)} s; ` +
+        (planner.decided ? `the checkpoint's plan continues: ${plan.totalIters} iterations, lr steps at iterations ${plan.stepIters.join(', ')}` : 'the iterations are fitted once a few steps are measured'));
+    }
+    let loggedTotal = planner?.decided ? plan.totalIters : 0;
+    // Epoch schedules: maxMinutes stops training (evaluation follows). A time-budgeted plan ends in
+    // time by itself; this only stops a run whose machine stalls, leaving time for the evaluation.
+    const deadline = () =>
+      c.train.maxMinutes === null ? Infinity : planner ? startedAt + (c.train.maxMinutes * 60 - planner.evalSeconds - 2) * 1000 : t0 + c.train.maxMinutes * 60000;
     outer: for (; epoch < c.train.epochs; epoch++, start = { batches: 0, images: 0 }) {
       let b = start.batches;
       const badBefore = loader.badImages.length;
@@ -481,19 +560,30 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         // Several ranks go on feeding after a signal until the group's stop step comes back.
         const aborted = () => ranks.size === 1 && opts.signal?.aborted;
         while (inflight >= c.train.prefetch && !failure && !aborted() && !groupStop) await new Promise<void>((r) => (wake = r));
+        if (planner?.replan(iter, stepsDone, Date.now())) {
+          plan = planner.plan;
+          progress.setTotal(stopAt());
+          if (Math.abs(plan.totalIters - loggedTotal) > 0.05 * loggedTotal) {
+            loggedTotal = plan.totalIters;
+            progress.log(`budget: ${plan.totalIters} iterations (${(plan.totalIters / itersPerEpoch).toFixed(1)} epochs) fit, at ${planner.secondsPerIter()!.toFixed(3)} s per iteration ` +
+              `with ${planner.evalSeconds.toFixed(1)} s per evaluation; lr steps at iterations ${plan.stepIters.join(', ')}`);
+          }
+        }
         // Checked after the wait: an abort during it must not let this batch in.
         if (ranks.size > 1) {
           if (opts.signal?.aborted) requestStop('interrupted'); // also a signal that came before the loop listened
-          if (Date.now() > deadline) requestStop('max-minutes');
+          if (Date.now() > deadline()) requestStop('max-minutes');
           if (groupStop) stopped = groupStop;
-          else if (iter >= totalIters) stopped = 'max-iters';
+          else if (iter >= stopAt()) stopped = 'max-iters';
           else if (b >= itersPerEpoch) break; // a shard's stream may hold more blocks than the epoch's global batches
         } else if (opts.signal?.aborted) stopped = 'interrupted';
-        else if (iter >= totalIters) stopped = 'max-iters';
-        else if (Date.now() > deadline) stopped = 'max-minutes';
-        if (stopped !== 'completed' || failure) break outer;
-        lastLr = learningRate({ lr: c.optimizer.lr, ...c.schedule }, iter, epoch);
-        trainer.feed({ images: batch.images, boxes: batch.boxes, labels: batch.labels, lr: lastLr, iter });
+        else if (iter >= plan.totalIters) stopped = plan.limit === 'epochs' ? 'completed' : plan.limit;
+        else if (c.train.maxIters !== null && iter >= c.train.maxIters) stopped = 'max-iters';
+        else if (Date.now() > deadline()) stopped = 'max-minutes';
+        if (stopped !== 'completed' || failure || iter >= plan.totalIters) break outer;
+        const lr = learningRate({ lr: c.optimizer.lr, ...c.schedule }, iter, epoch, fractions ? plan.stepIters : undefined);
+        lrOf.set(iter, lr);
+        trainer.feed({ images: batch.images, boxes: batch.boxes, labels: batch.labels, lr, iter });
         inflight++;
         b++;
         position.set(iter, { epoch, batches: b, images: batch.consumed });
@@ -510,13 +600,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       position.set(iter - 1, { epoch: epoch + 1, batches: 0, images: 0 });
       const state = await checkpoint();
       if (failure) break;
-      const isLast = epoch + 1 === c.train.epochs || iter >= totalIters;
+      const isLast = epoch + 1 === c.train.epochs || iter >= stopAt();
       if (!isLast && (epoch + 1) % c.evaluation.intervalEpochs === 0) {
         if (ranks.isRoot) await runEval(state, epoch);
         await ranks.barrier(); // the other ranks wait for rank 0's evaluation
       }
-      if (iter >= totalIters && epoch + 1 < c.train.epochs) {
-        stopped = 'max-iters';
+      if (iter >= stopAt() && epoch + 1 < c.train.epochs) {
+        stopped = iter >= plan.totalIters && plan.limit === 'max-minutes' ? 'max-minutes' : 'max-iters';
         break;
       }
     }

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { z } from 'zod';
 
 import { validateModelConfig, type ModelConfig } from '../configs';
+import { SYNTH_KINDS } from '../data/synth/write_dataset';
 import { JsonFileError, readJsonFile, shortJson } from '../io/json_file';
 import { applyOverrides, mergeConfig, type ConfigObject } from './overrides';
 import { recipeNames, recipes } from './recipes';
@@ -17,7 +18,9 @@ const nullableString = z.string().min(1).nullable();
 export const dataSchema = z
   .object({
     root: nullableString,
-    synth: z.object({ train: z.number().int().positive(), val: z.number().int().min(0), size: z.number().int().min(32), seed: z.number().int().min(0) }).strict(),
+    synth: z
+      .object({ kind: z.enum(SYNTH_KINDS).optional(), train: z.number().int().positive(), val: z.number().int().min(0), size: z.number().int().min(32), seed: z.number().int().min(0) })
+      .strict(),
     trainAnnotations: nullableString,
     trainImages: nullableString,
     valAnnotations: nullableString,

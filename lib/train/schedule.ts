@@ -2,6 +2,8 @@
 // linear warmup): lr = base * gamma^(steps passed by the epoch), and during the
 // first `warmupIters` iterations lr is scaled up linearly from `warmupRatio`.
 // The trainer asks for the lr of every iteration; the engine never decides it.
+// A run planned by iterations (budget.ts: steps at fractions of a time or
+// iteration budget) passes its step iterations instead of epochs.
 
 export interface LrSchedule {
   /** Base learning rate (Adam lr; the reference uses 5e-4 for 8x6 images). */
@@ -17,10 +19,14 @@ export interface LrSchedule {
 
 export const referenceSchedule: LrSchedule = { lr: 5e-4, steps: [180], gamma: 0.1, warmupIters: 500, warmupRatio: 1 / 3 };
 
-/** lr for global iteration `iter` (0-based) during epoch `epoch` (0-based). */
-export function learningRate(s: LrSchedule, iter: number, epoch: number): number {
+/**
+ * lr for global iteration `iter` (0-based) during epoch `epoch` (0-based); with
+ * `stepIters`, the steps are those iterations and `s.steps` is not used.
+ */
+export function learningRate(s: LrSchedule, iter: number, epoch: number, stepIters?: readonly number[]): number {
   let passed = 0;
-  for (const step of s.steps) if (epoch >= step) passed++;
+  if (stepIters) for (const step of stepIters) passed += iter >= step ? 1 : 0;
+  else for (const step of s.steps) passed += epoch >= step ? 1 : 0;
   const regular = s.lr * s.gamma ** passed;
   if (s.warmupIters > 0 && iter < s.warmupIters) {
     // mmcv: regular * (1 - (1 - iter / warmup_iters) * (1 - ratio))

@@ -43,6 +43,16 @@ export const scheduleSchema = z
   .object({
     /** Epoch indices (0-based) at which lr is multiplied by gamma. */
     steps: z.array(z.number().int().min(0)),
+    /**
+     * Instead of `steps`: fractions of the run's planned iterations (lib/train/budget.ts: epochs, maxIters
+     * or the iterations that fit in maxMinutes, whichever is fewest) at which lr is multiplied by gamma.
+     * null: the epoch steps, and maxMinutes only stops the run.
+     */
+    stepFractions: z
+      .array(z.number().gt(0).lt(1))
+      .refine((a) => a.every((f, k) => k === 0 || f > a[k - 1]!), 'expected ascending fractions')
+      .nullable()
+      .default(null),
     gamma: z.number().positive(),
     warmupIters: z.number().int().min(0),
     warmupRatio: z.number().positive().max(1),
@@ -85,7 +95,7 @@ export const referenceTrainConfig: TrainConfig = {
   device: 'auto',
   train: { epochs: 210, batchSize: 6, replicas: 1, workers: 3, prefetch: 4, seed: 0, maxIters: null, maxMinutes: null, loadFrom: null },
   optimizer: { type: 'adam', lr: 5e-4, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, gradClip: 35 },
-  schedule: { steps: [180], gamma: 0.1, warmupIters: 500, warmupRatio: 1 / 3 },
+  schedule: { steps: [180], stepFractions: null, gamma: 0.1, warmupIters: 500, warmupRatio: 1 / 3 },
   checkpoint: { intervalIters: null, keep: 3 },
   evaluation: { intervalEpochs: 1, flip: true },
   log: { intervalIters: 50 },

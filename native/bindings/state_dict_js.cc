@@ -145,6 +145,8 @@ std::vector<HostEntry> read_state_dict(Napi::Env env, const Napi::Object& dict, 
 }
 
 void apply_state(Backend& be, ParameterStore& store, const std::vector<HostEntry>& entries) {
+  // Before the first write, so that a load stopped half-way still invalidates what was derived from the old values.
+  store.mark_changed();
   for (const HostEntry& h : entries) {
     Entry* e = store.find(h.name);
     CN_CHECK(e != nullptr, "state dict: the model has no entry ", h.name);

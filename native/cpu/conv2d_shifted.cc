@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "gemm.h"
+#include "gemm_kernels.h"
 #include "scratch.h"
 
 namespace cn {
@@ -62,11 +63,9 @@ void shifted_weight_grad(ThreadPool& pool, Isa isa, const ShiftedConvGeom& g, co
       }
       std::memset(dst, 0, static_cast<size_t>(g.pw * g.c) * sizeof(float));
       std::memset(dst + (g.pw + g.w) * g.c, 0, static_cast<size_t>(g.pw * g.c) * sizeof(float));
-      float* body = dst + g.pw * g.c;
-      for (int64_t c = 0; c < g.c; ++c) {
-        const float* src = x + ((n * g.c + c) * g.h + ih) * g.w;
-        for (int64_t iw = 0; iw < g.w; ++iw) body[iw * g.c + c] = src[iw];
-      }
+      // body[iw * C + c] = x[n, c, ih, iw]: a transpose, in 4x4 register blocks.
+      gemm_pack_transposed_rows(x + (n * g.c * g.h + ih) * g.w, g.h * g.w, 0, static_cast<int>(g.c), g.w,
+                                static_cast<int>(g.c), dst + g.pw * g.c);
     }
   }, 4);
   pool.parallel_for(g.n * l.hb, [&](int64_t r0, int64_t r1) {
@@ -78,10 +77,8 @@ void shifted_weight_grad(ThreadPool& pool, Isa isa, const ShiftedConvGeom& g, co
         continue;
       }
       std::memset(dst + g.wo * g.o, 0, static_cast<size_t>((l.wp - g.wo) * g.o) * sizeof(float));
-      for (int64_t o = 0; o < g.o; ++o) {
-        const float* src = gy + ((n * g.o + o) * g.ho + oh) * g.wo;
-        for (int64_t ow = 0; ow < g.wo; ++ow) dst[ow * g.o + o] = src[ow];
-      }
+      gemm_pack_transposed_rows(gy + (n * g.o * g.ho + oh) * g.wo, g.ho * g.wo, 0, static_cast<int>(g.o), g.wo,
+                                static_cast<int>(g.o), dst);
     }
   }, 4);
 

@@ -1,13 +1,16 @@
-// The driver of the Winograd convolution: weight transform, then per image and
-// per band of tile rows (so buffers stay bounded): input transform (threads
-// split channels), 36 independent GEMMs (threads split them), output transform
-// (threads split output channels).
+// The driver of the Winograd convolution: weight transform (or the cached one),
+// then per image and per band of tile rows (so buffers stay bounded): input
+// transform (threads split channels), 36 independent GEMMs (threads split
+// them), output transform (threads split output channels).
 #include "conv2d_winograd.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <tuple>
 #include <vector>
 
 #include "../engine/error.h"
@@ -42,6 +45,99 @@ void transform_weights(ThreadPool& pool, const WinogradF4x3Kernels& k, const Win
   }, 1);
 }
 
+// Transformed weights kept between calls, keyed by the weight's storage, its
+// version (Conv2dParams::weight_version), the direction (forward or adjoint)
+// and the kernel build. Eval runs the same weights every call; a training step
+// changes them before they come by again. So a weight is kept only the second
+// time its key comes by: training never pays for a copy it cannot reuse. The
+// cache holds at most kCacheBytes (a model's transformed 3x3 weights are 4x
+// its weights: hourglass104's would be 3 GB, a small model's fit); when full it drops entries no
+// call has used for kStaleCalls calls (weights of a model that is gone), else
+// the newcomer runs uncached. A newer version of a cached weight replaces it.
+class WeightCache {
+ public:
+  using Buffer = std::shared_ptr<const std::vector<float>>;
+  struct Key {
+    const float* weight;
+    bool flip;
+    int64_t o, c;
+    Isa isa;
+    bool operator<(const Key& k) const {
+      return std::tie(weight, flip, o, c, isa) < std::tie(k.weight, k.flip, k.o, k.c, k.isa);
+    }
+  };
+
+  // The cached transform of (key, version) if there is one; else whether the
+  // caller should compute it into a fresh buffer and add() it.
+  Buffer find(const Key& key, uint64_t version, bool& add_it) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++tick_;
+    add_it = false;
+    auto it = entries_.find(key);
+    if (it != entries_.end()) {
+      if (it->second.version == version) {
+        it->second.last_use = tick_;
+        return it->second.data;
+      }
+      bytes_ -= it->second.data->size() * sizeof(float);
+      entries_.erase(it);
+    }
+    auto seen = seen_.find(key);
+    if (seen != seen_.end() && seen->second == version) {
+      seen_.erase(seen);
+      add_it = room_for(static_cast<size_t>(36 * key.o * key.c) * sizeof(float));
+      return nullptr;
+    }
+    if (seen_.size() >= kMaxSeen) seen_.clear();
+    seen_[key] = version;
+    return nullptr;
+  }
+
+  void add(const Key& key, uint64_t version, Buffer data) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const size_t bytes = data->size() * sizeof(float);
+    if (!room_for(bytes)) return;
+    auto it = entries_.find(key);
+    if (it != entries_.end()) bytes_ -= it->second.data->size() * sizeof(float);
+    entries_[key] = Entry{version, tick_, std::move(data)};
+    bytes_ += bytes;
+  }
+
+ private:
+  static constexpr size_t kCacheBytes = size_t{64} << 20;
+  static constexpr uint64_t kStaleCalls = 4096;
+  static constexpr size_t kMaxSeen = 4096;
+  struct Entry {
+    uint64_t version, last_use;
+    Buffer data;
+  };
+
+  // Drops stale entries until `bytes` more fit; false if they still do not.
+  bool room_for(size_t bytes) {
+    if (bytes > kCacheBytes) return false;
+    for (auto it = entries_.begin(); bytes_ + bytes > kCacheBytes && it != entries_.end();) {
+      if (tick_ - it->second.last_use > kStaleCalls) {
+        bytes_ -= it->second.data->size() * sizeof(float);
+        it = entries_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return bytes_ + bytes <= kCacheBytes;
+  }
+
+  std::mutex mutex_;
+  std::map<Key, Entry> entries_;
+  std::map<Key, uint64_t> seen_;  // keys met once, with the version met
+  size_t bytes_ = 0;
+  uint64_t tick_ = 0;
+};
+
+WeightCache& weight_cache() {
+  static WeightCache cache;
+  return cache;
+}
+
 // One padded input row in phase layout (dst[j * pitch + t] = column 4t + j - pw,
 // zero outside [0, w)), read straight from x: going through a freshly copied
 // padded line made to_phases' wide loads straddle the copy's narrower stores and
@@ -67,11 +163,12 @@ void row_to_phases(const WinogradF4x3Kernels& k, const float* xrow, int64_t w, i
   for (int64_t t = t1; t < groups; ++t) edge(t);
 }
 
-// Transformed input tiles of tile rows [ty0, ty0 + rows) of image xn [c, h, w]
-// (padded by ph, pw): v[xi, channel, r * wt + tile], channel stride tc.
-void transform_input_band(ThreadPool& pool, const WinogradF4x3Kernels& k, const float* xn, int64_t c_count,
-                          int64_t h, int64_t w, int ph, int pw, int64_t ty0, int64_t rows, int64_t wt,
-                          int64_t in_pitch, float* v, int64_t tc) {
+// Transformed input tiles of tile rows [ty0, ty0 + rows) of `images` images
+// [c, h, w] from x0 on (padded by ph, pw): v[xi, channel, image * rows * wt +
+// r * wt + tile], channel stride tc. Threads split (image, channel) pairs.
+void transform_input_band(ThreadPool& pool, const WinogradF4x3Kernels& k, const float* x0, int64_t images,
+                          int64_t c_count, int64_t h, int64_t w, int ph, int pw, int64_t ty0, int64_t rows,
+                          int64_t wt, int64_t in_pitch, float* v, int64_t tc) {
   // Each padded input row of the band is phased once into `rows_buf` (row q at
   // q * 4 * in_pitch), and each tile row reads its 6 rows (stride 4 * in_pitch,
   // as input_row wants) straight from there: tile rows overlap by 2 input rows.
@@ -79,16 +176,18 @@ void transform_input_band(ThreadPool& pool, const WinogradF4x3Kernels& k, const 
   // above or below the image (the same rows for every channel) and the
   // padding tails that row_to_phases leaves alone.
   const int64_t band_in_rows = 4 * rows + 2;
-  pool.parallel_for(c_count, [&](int64_t c0, int64_t c1) {
+  pool.parallel_for(images * c_count, [&](int64_t i0, int64_t i1) {
     std::vector<float> rows_buf(static_cast<size_t>(band_in_rows * 4 * in_pitch), 0.0f);
-    for (int64_t c = c0; c < c1; ++c) {
-      const float* xc = xn + c * h * w;
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t img = i / c_count, c = i % c_count;
+      const float* xc = x0 + i * h * w;  // image img, channel c
+      float* vc = v + c * tc + img * rows * wt;
       for (int64_t q = 0; q < band_in_rows; ++q) {
         const int64_t ih = 4 * ty0 - ph + q;
         if (ih >= 0 && ih < h) row_to_phases(k, xc + ih * w, w, pw, in_pitch, rows_buf.data() + q * 4 * in_pitch, in_pitch);
       }
       for (int64_t r = 0; r < rows; ++r)
-        k.input_row(rows_buf.data() + 4 * r * 4 * in_pitch, in_pitch, wt, v + c * tc + r * wt, c_count * tc);
+        k.input_row(rows_buf.data() + 4 * r * 4 * in_pitch, in_pitch, wt, vc + r * wt, c_count * tc);
     }
   }, 1);
 }
@@ -96,9 +195,9 @@ void transform_input_band(ThreadPool& pool, const WinogradF4x3Kernels& k, const 
 }  // namespace
 
 bool winograd_f4x3_suits(int64_t kh, int64_t kw, int sh, int sw, int ph, int pw, int64_t in_channels,
-                         int64_t out_channels, int64_t out_h, int64_t out_w) {
+                         int64_t out_channels, int64_t batch, int64_t out_h, int64_t out_w) {
   return kh == 3 && kw == 3 && sh == 1 && sw == 1 && ph >= 0 && ph <= 2 && pw >= 0 && pw <= 2 &&
-         in_channels >= 16 && out_channels >= 16 && ((out_h + 3) / 4) * ((out_w + 3) / 4) >= 16;
+         in_channels >= 16 && out_channels >= 16 && batch * ((out_h + 3) / 4) * ((out_w + 3) / 4) >= 16;
 }
 
 void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
@@ -110,22 +209,49 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
   // extra tile the input transform peeks at.
   const int64_t out_pitch = (wt + 15) / 16 * 16, in_pitch = out_pitch + 1;
   // Tile rows per band: about 16 MB for each of the transformed input and output.
+  // Images of fewer than kBandTiles tiles (the inner hourglass levels, small
+  // models) share a band, their tiles side by side, so that the 36 GEMMs are
+  // about kBandTiles wide instead of each image running 36 narrow ones; no wider,
+  // as the transformed output would then leave the cache before its transform.
   const int64_t budget = int64_t(1) << 22;  // floats
+  constexpr int64_t kBandTiles = 128;
   const int64_t band_rows = std::min(ht, std::max<int64_t>(1, budget / (36 * std::max(a.c, a.o) * wt)));
-  const int64_t tc = band_rows * wt;  // tiles per band (the stride of the buffers)
+  const int64_t band_images =
+      band_rows < ht ? 1
+                     : std::max<int64_t>(1, std::min({a.n, (kBandTiles + ht * wt - 1) / (ht * wt),
+                                                      budget / (36 * std::max(a.c, a.o) * ht * wt)}));
+  const int64_t tc = band_images * band_rows * wt;  // tiles per band (the stride of the buffers)
 
-  float* u = thread_scratch(ScratchSlot::Conv0, static_cast<size_t>(36 * a.o * a.c));
   float* v = thread_scratch(ScratchSlot::Conv1, static_cast<size_t>(36 * a.c * tc));
   float* m = thread_scratch(ScratchSlot::Conv2, static_cast<size_t>(36 * a.o * tc));
-  transform_weights(pool, k, a, u);
+  const size_t u_floats = static_cast<size_t>(36 * a.o * a.c);
+  WeightCache::Buffer cached;  // held for the whole call: the cache may drop it meanwhile
+  const float* u = nullptr;
+  if (a.weight_version) {
+    const WeightCache::Key key{a.weight, a.flip_transpose, a.o, a.c, isa};
+    bool add_it = false;
+    cached = weight_cache().find(key, a.weight_version, add_it);
+    if (!cached && add_it) {
+      auto fresh = std::make_shared<std::vector<float>>(u_floats);
+      transform_weights(pool, k, a, fresh->data());
+      cached = fresh;
+      weight_cache().add(key, a.weight_version, cached);
+    }
+    if (cached) u = cached->data();
+  }
+  if (!u) {
+    float* scratch = thread_scratch(ScratchSlot::Conv0, u_floats);
+    transform_weights(pool, k, a, scratch);
+    u = scratch;
+  }
 
-  for (int64_t n = 0; n < a.n; ++n) {
+  for (int64_t n = 0; n < a.n; n += band_images) {
+    const int64_t images = std::min(band_images, a.n - n);
     const float* xn = a.x + n * a.c * a.h * a.w;
-    float* yn = a.y + n * a.o * ho * wo;
     for (int64_t ty0 = 0; ty0 < ht; ty0 += band_rows) {
-      const int64_t rows = std::min(band_rows, ht - ty0), tiles = rows * wt;
+      const int64_t rows = std::min(band_rows, ht - ty0), tiles = images * rows * wt;
 
-      transform_input_band(pool, k, xn, a.c, a.h, a.w, a.ph, a.pw, ty0, rows, wt, in_pitch, v, tc);
+      transform_input_band(pool, k, xn, images, a.c, a.h, a.w, a.ph, a.pw, ty0, rows, wt, in_pitch, v, tc);
 
       pool.run_tasks(36, [&](int64_t xi) {
         GemmOp op;
@@ -141,16 +267,18 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
         sgemm(isa, nullptr, op);
       });
 
-      pool.parallel_for(a.o, [&](int64_t o0, int64_t o1) {
+      pool.parallel_for(images * a.o, [&](int64_t i0, int64_t i1) {
         std::vector<float> out(static_cast<size_t>(16 * out_pitch)), line(static_cast<size_t>(4 * wt));
-        for (int64_t o = o0; o < o1; ++o) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const int64_t img = i / a.o, o = i % a.o;
           const float b = a.bias ? a.bias[o] : 0.0f;
+          float* yo = a.y + ((n + img) * a.o + o) * ho * wo;
           for (int64_t r = 0; r < rows; ++r) {
-            k.output_row(m + o * tc + r * wt, a.o * tc, wt, b, out.data(), out_pitch);
+            k.output_row(m + o * tc + (img * rows + r) * wt, a.o * tc, wt, b, out.data(), out_pitch);
             const int64_t oh0 = 4 * (ty0 + r);
-            for (int i = 0; i < 4 && oh0 + i < ho; ++i) {
-              k.from_phases(out.data() + 4 * i * out_pitch, out_pitch, wt, line.data());
-              std::memcpy(yn + (o * ho + oh0 + i) * wo, line.data(), wo * sizeof(float));
+            for (int q = 0; q < 4 && oh0 + q < ho; ++q) {
+              k.from_phases(out.data() + 4 * q * out_pitch, out_pitch, wt, line.data());
+              std::memcpy(yo + (oh0 + q) * wo, line.data(), wo * sizeof(float));
             }
           }
         }

@@ -12,11 +12,12 @@ namespace cn {
 
 // Layers worth it: 3x3, stride 1, padding <= 2 on both axes (so the adjoint's
 // padding 2 - pad is valid), enough channels that the 36 GEMMs dominate the
-// tile transforms, and at least 16 output tiles (4x4 each) per image: each GEMM
-// is as wide as an image's tiles, and below that its micro-tiles run mostly
-// empty, so im2col (4x the multiplies, 16x the width) is faster.
+// tile transforms, and at least 16 output tiles (4x4 each) in the batch: images
+// with few tiles share their GEMMs (see winograd_f4x3_conv), and below 16 tiles
+// the GEMMs' micro-tiles run mostly empty, so im2col (4x the multiplies, 16x the
+// width) is faster.
 bool winograd_f4x3_suits(int64_t kh, int64_t kw, int sh, int sw, int ph, int pw, int64_t in_channels,
-                         int64_t out_channels, int64_t out_h, int64_t out_w);
+                         int64_t out_channels, int64_t batch, int64_t out_h, int64_t out_w);
 
 struct WinogradConvArgs {
   const float* x = nullptr;  // [n, c, h, w]
@@ -28,6 +29,9 @@ struct WinogradConvArgs {
   bool flip_transpose = false;
   int64_t o = 0;
   int ph = 0, pw = 0;
+  // Conv2dParams::weight_version of the weight (0: unknown). With a version, the
+  // transformed weights are kept between calls (see conv2d_winograd.cc).
+  uint64_t weight_version = 0;
   const float* bias = nullptr;  // [o] or nullptr
   float* y = nullptr;           // [n, o, h + 2ph - 2, w + 2pw - 2], overwritten
 };

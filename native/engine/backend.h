@@ -62,6 +62,12 @@ inline const char* corner_pool_mode_name(CornerPoolMode m) {
 struct Conv2dParams {
   int stride_h = 1, stride_w = 1;
   int pad_h = 0, pad_w = 0;
+  // Names the weight tensor's contents (ParameterStore::version): while the
+  // weight's storage and this number stay the same, so do its values. 0: not
+  // known. A hint, not part of the arithmetic: a backend may keep forms of the
+  // weight derived from it between calls (the CPU keeps Winograd-transformed
+  // weights) keyed by it, or ignore it.
+  uint64_t weight_version = 0;
 };
 
 inline int64_t conv_out_size(int64_t in, int64_t k, int stride, int pad) {
@@ -248,7 +254,7 @@ class Backend {
     check::same_shape(*this, Op::ReluForward, x, "x", y, "y");
     run_relu_forward(x, y);
   }
-  // gx = gy where y > 0, else 0 (y is the forward output).
+  // gx = gy where y > 0, else 0 (y is the forward output). gx may be gy (in place).
   void relu_backward(const Tensor& y, const Tensor& gy, Tensor& gx) {
     check::same_shape(*this, Op::ReluBackward, y, "y", gy, "gradY");
     check::same_shape(*this, Op::ReluBackward, y, "y", gx, "gradX");

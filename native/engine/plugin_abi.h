@@ -14,7 +14,7 @@ class ReplicaTransport;  // train/replica_transport.h
 
 extern "C" {
 
-#define CN_PLUGIN_ABI_VERSION 3  // 2: Backend::libraries(); 3: the NCCL entry points
+#define CN_PLUGIN_ABI_VERSION 4  // 2: Backend::libraries(); 3: the NCCL entry points; 4: Conv2dParams::weight_version
 #define CN_PLUGIN_MAX_DEVICES 16
 
 enum cn_probe_status {

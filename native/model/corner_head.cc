@@ -49,10 +49,10 @@ Tensor BiCornerPool::forward(const Pass& p, const Tensor& x) {
 }
 
 Tensor BiCornerPool::backward(const Pass& p, const Tensor& gy, const Tensor& y) {
-  Tensor gm = conv2_.backward(p, gy, true, Tensor{}, y);
-  Tensor gm_pre = p.be.empty(gm.shape());
-  p.be.relu_backward(merged_, gm, gm_pre);
-  merged_ = gm = Tensor{};
+  // In place: conv2's input gradient is this layer's own.
+  Tensor gm_pre = conv2_.backward(p, gy, true, Tensor{}, y);
+  p.be.relu_backward(merged_, gm_pre, gm_pre);
+  merged_ = Tensor{};
   Tensor gx = conv1_.backward(p, gm_pre);
   Tensor a = direction1_conv_.output_again(p), b = direction2_conv_.output_again(p);
   // both pools' output gradient (their sum's)

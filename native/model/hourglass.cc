@@ -99,11 +99,11 @@ void HourglassNet::backward(const Pass& p, const std::vector<Tensor>& grads) {
     Tensor g_from_gap;  // this stack's input, through conv1x1s[s]
     if (s + 1 < num_stacks_) {
       if (g_inter.defined()) {
-        Tensor gm = inters_->block(s).backward(p, g_inter);
+        // In place: the block's input gradient is ours (see layers.h).
+        Tensor gm_pre = inters_->block(s).backward(p, g_inter);
         g_inter = Tensor{};
-        Tensor gm_pre = p.be.empty(gm.shape());
-        p.be.relu_backward(merged_[s], gm, gm_pre);
-        merged_[s] = gm = Tensor{};
+        p.be.relu_backward(merged_[s], gm_pre, gm_pre);
+        merged_[s] = Tensor{};
         g_from_gap = conv1x1s_[s].backward(p, gm_pre);
         Tensor g_remap = remap_convs_[s].backward(p, gm_pre);
         // g_feat may be the caller's tensor: add into the fresh one.

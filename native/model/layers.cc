@@ -37,8 +37,41 @@ Conv2d::Conv2d(ParameterStore& s, const std::string& prefix, int cin, int cout, 
 Tensor Conv2d::forward(const Pass& p, const Tensor& x) {
   Tensor y = p.be.empty({x.size(0), cout_, conv_out_size(x.size(2), k_, params_.stride_h, params_.pad_h),
                          conv_out_size(x.size(3), k_, params_.stride_w, params_.pad_w)});
-  p.be.conv2d_forward(x, w_->value, b_ ? b_->value : Tensor{}, params_, y);
+  p.be.conv2d_forward(x, w_->value, b_ ? b_->value : Tensor{}, params_at(p.store.version()), y);
   x_ = p.record ? x : Tensor{};
+  return y;
+}
+
+Tensor Conv2d::forward_bn(const Pass& p, const Tensor& x, BatchNorm2d& bn) {
+  CN_CHECK(folds_batch_norm(p), "internal: conv ", w_->name, ": batch norm is folded only for inference");
+  const Shape out{x.size(0), cout_, conv_out_size(x.size(2), k_, params_.stride_h, params_.pad_h),
+                  conv_out_size(x.size(3), k_, params_.stride_w, params_.pad_w)};
+  if (shape_numel(w_->shape) > shape_numel(out)) {
+    folded_ = Folded{};
+    return bn.forward(p, forward(p, x));
+  }
+  if (folded_.version != p.store.version() || folded_.be != &p.be) {
+    std::vector<double> scale, shift;
+    bn.eval_scale_shift(p.be, scale, shift);
+    Tensor w = Tensor::host(w_->shape), b = Tensor::host({cout_});
+    p.be.download(w_->value, w);
+    if (b_) p.be.download(b_->value, b);
+    const int64_t per_out = w.numel() / cout_;
+    for (int64_t o = 0; o < cout_; ++o) {
+      float* wo = w.data() + o * per_out;
+      for (int64_t i = 0; i < per_out; ++i) wo[i] = static_cast<float>(wo[i] * scale[o]);
+      const double conv_bias = b_ ? b.data()[o] : 0.0;
+      b.data()[o] = static_cast<float>(shift[o] + conv_bias * scale[o]);
+    }
+    // Upload may alias host memory on the CPU: w and b are fresh, owned by the cache from here on.
+    folded_.w = p.be.upload(w);
+    folded_.b = p.be.upload(b);
+    folded_.version = p.store.version();
+    folded_.be = &p.be;
+  }
+  Tensor y = p.be.empty(out);
+  p.be.conv2d_forward(x, folded_.w, folded_.b, params_at(folded_.version), y);
+  x_ = Tensor{};
   return y;
 }
 
@@ -53,7 +86,7 @@ Tensor Conv2d::backward(const Pass& p, const Tensor& x, const Tensor& gy, bool n
   Tensor gx = need_gx ? p.be.empty(x.shape()) : Tensor{};
   Tensor gw = p.store.grad_target(p.be, *w_);
   Tensor gb = b_ ? p.store.grad_target(p.be, *b_) : Tensor{};
-  p.be.conv2d_backward(x, w_->value, gy, params_, gx, gw, gb);
+  p.be.conv2d_backward(x, w_->value, gy, params_at(p.store.version()), gx, gw, gb);
   p.store.accumulate_grad(p.be, *w_, gw);
   if (b_) p.store.accumulate_grad(p.be, *b_, gb);
   return gx;
@@ -76,6 +109,7 @@ Tensor BatchNorm2d::forward(const Pass& p, const Tensor& x) {
     Tensor m = p.be.empty({x.size(1)}), is = p.be.empty({x.size(1)});
     p.be.batch_norm_forward_train(x, w_->value, b_->value, mean_->value, var_->value, bn_, y, m, is);
     ++count_->count;
+    p.store.mark_changed();  // the running statistics moved
     save_mean_ = p.record ? m : Tensor{};
     save_invstd_ = p.record ? is : Tensor{};
   } else {
@@ -125,6 +159,21 @@ Tensor BatchNorm2d::recompute(const Pass& p) {
 
 void BatchNorm2d::release() { x_ = save_mean_ = save_invstd_ = Tensor{}; }
 
+void BatchNorm2d::eval_scale_shift(Backend& be, std::vector<double>& scale, std::vector<double>& shift) const {
+  const int64_t c = w_->shape.at(0);
+  Tensor g = Tensor::host({c}), b = Tensor::host({c}), m = Tensor::host({c}), v = Tensor::host({c});
+  be.download(w_->value, g);
+  be.download(b_->value, b);
+  be.download(mean_->value, m);
+  be.download(var_->value, v);
+  scale.resize(c);
+  shift.resize(c);
+  for (int64_t i = 0; i < c; ++i) {
+    scale[i] = g.data()[i] / std::sqrt(double(v.data()[i]) + bn_.eps);
+    shift[i] = b.data()[i] - m.data()[i] * scale[i];
+  }
+}
+
 // ---- ConvModule ---------------------------------------------------------------
 
 ConvModule::ConvModule(ParameterStore& s, const std::string& prefix, const ConvModuleSpec& spec,
@@ -135,10 +184,15 @@ ConvModule::ConvModule(ParameterStore& s, const std::string& prefix, const ConvM
 
 Tensor ConvModule::forward(const Pass& p, const Tensor& x, bool keep_input, bool keep_output) {
   CN_CHECK(keep_output || (act_ && !bn_.empty()), "internal: only a conv-BN-ReLU module can rebuild its output");
-  Pass conv_pass = p;
-  conv_pass.record = p.record && keep_input;
-  Tensor y = conv_.forward(conv_pass, x);
-  if (!bn_.empty()) y = bn_[0].forward(p, y);
+  Tensor y;
+  if (!bn_.empty() && folds_batch_norm(p)) {
+    y = conv_.forward_bn(p, x, bn_[0]);
+  } else {
+    Pass conv_pass = p;
+    conv_pass.record = p.record && keep_input;
+    y = conv_.forward(conv_pass, x);
+    if (!bn_.empty()) y = bn_[0].forward(p, y);
+  }
   if (act_) {
     // In place: neither the conv nor BN backward needs this buffer's pre-ReLU values.
     p.be.relu_forward(y, y);
@@ -187,6 +241,7 @@ BasicBlock::BasicBlock(ParameterStore& s, const std::string& prefix, int cin, in
 }
 
 Tensor BasicBlock::forward(const Pass& p, const Tensor& x) {
+  if (folds_batch_norm(p)) return forward_folded(p, x);
   Tensor h = bn1_.forward(p, conv1_.forward(p, x));
   p.be.relu_forward(h, h);
   // conv2's input (and the ReLU's output) is not kept: backward recomputes it
@@ -206,6 +261,21 @@ Tensor BasicBlock::forward(const Pass& p, const Tensor& x) {
   return y;
 }
 
+Tensor BasicBlock::forward_folded(const Pass& p, const Tensor& x) {
+  Tensor h = conv1_.forward_bn(p, x, bn1_);
+  p.be.relu_forward(h, h);
+  Tensor y = conv2_.forward_bn(p, h, bn2_);
+  h = Tensor{};
+  if (ds_conv_.empty()) {
+    p.be.axpy(1.f, x, y);
+  } else {
+    p.be.axpy(1.f, ds_conv_[0].forward_bn(p, x, ds_bn_[0]), y);
+  }
+  p.be.relu_forward(y, y);
+  y_ = Tensor{};
+  return y;
+}
+
 Tensor BasicBlock::backward(const Pass& p, const Tensor& gy) {
   CN_CHECK(y_.defined(), "internal: BasicBlock has no recorded forward");
   Tensor g_sum = p.be.empty(gy.shape());  // gradient at the residual sum
@@ -214,11 +284,11 @@ Tensor BasicBlock::backward(const Pass& p, const Tensor& gy) {
   Tensor g2 = bn2_.backward(p, g_sum);
   Tensor h = bn1_.recompute(p);
   p.be.relu_forward(h, h);
-  Tensor gh = conv2_.backward(p, h, g2, true);
+  // In place: conv2's input gradient is this block's own.
+  Tensor gh_pre = conv2_.backward(p, h, g2, true);
   g2 = Tensor{};
-  Tensor gh_pre = p.be.empty(gh.shape());
-  p.be.relu_backward(h, gh, gh_pre);
-  h = gh = Tensor{};
+  p.be.relu_backward(h, gh_pre, gh_pre);
+  h = Tensor{};
   Tensor gx = conv1_.backward(p, bn1_.backward(p, gh_pre), true);
   gh_pre = Tensor{};
   if (ds_conv_.empty()) {

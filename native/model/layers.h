@@ -27,6 +27,13 @@ struct Pass {
 // an undefined acc takes t, an undefined t adds nothing.
 void sum_into(Backend& be, Tensor& acc, const Tensor& t);
 
+class BatchNorm2d;
+
+// Inference (eval mode, nothing recorded) may run a convolution followed by a
+// batch norm as one convolution with the BN folded into its weights and bias
+// (Conv2d::forward_bn); ReLUs after it run in place on its output either way.
+inline bool folds_batch_norm(const Pass& p) { return !p.train && !p.record; }
+
 enum class ConvInit {
   TorchDefault,        // nn.Conv2d.reset_parameters: U(+-1/sqrt(fan_in)) for weight and bias
   KaimingNormalFanOut  // mmcv ConvModule: N(0, 2/fan_out) weight (ReLU gain), bias 0
@@ -41,6 +48,15 @@ class Conv2d {
   Tensor backward(const Pass& p, const Tensor& gy, bool need_gx);
   // For a forward run with record off: the caller brings the input back.
   Tensor backward(const Pass& p, const Tensor& x, const Tensor& gy, bool need_gx);
+  // Inference only (folds_batch_norm): bn(conv(x)). Where the folded weights
+  // take no more memory than the output (the layers of high resolution, whose
+  // BN pass costs most), as one convolution with w' = w * s and
+  // b' = beta + (b - mean) * s per output channel, s = gamma / sqrt(running_var
+  // + eps), folded once per store version and backend and kept until the weights
+  // change; elsewhere (4x4 to 32x32 levels of 384-512 channels, where a copy of
+  // the weights would cost more memory than the BN pass costs time) conv and BN
+  // apart.
+  Tensor forward_bn(const Pass& p, const Tensor& x, BatchNorm2d& bn);
   void release() { x_ = Tensor{}; }
   Entry* bias() { return b_; }
 
@@ -50,6 +66,17 @@ class Conv2d {
   int cout_, k_;
   Conv2dParams params_;
   Tensor x_;
+  Conv2dParams params_at(uint64_t weight_version) const {
+    Conv2dParams p = params_;
+    p.weight_version = weight_version;
+    return p;
+  }
+  // forward_bn's folded weights and bias, and what they were folded from.
+  struct Folded {
+    Tensor w, b;
+    uint64_t version = 0;
+    const Backend* be = nullptr;
+  } folded_;
 };
 
 class BatchNorm2d {
@@ -61,6 +88,9 @@ class BatchNorm2d {
   // statistics (nothing is updated): lets a caller drop that output until backward.
   Tensor recompute(const Pass& p);
   void release();
+  // The eval-mode transform as y = x * scale + shift per channel, in double,
+  // from the current weights and running statistics (for Conv2d::forward_bn).
+  void eval_scale_shift(Backend& be, std::vector<double>& scale, std::vector<double>& shift) const;
 
  private:
   Entry *w_, *b_, *mean_, *var_, *count_;
@@ -108,6 +138,8 @@ class BasicBlock {
   void release();
 
  private:
+  Tensor forward_folded(const Pass& p, const Tensor& x);  // inference: each conv-BN pair through forward_bn
+
   Conv2d conv1_;
   BatchNorm2d bn1_;
   Conv2d conv2_;

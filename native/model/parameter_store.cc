@@ -1,10 +1,21 @@
 #include "parameter_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <random>
 
 namespace cn {
+
+namespace {
+// Process-wide, so that two stores (or one store before and after a change)
+// never share a version.
+std::atomic<uint64_t> g_next_version{1};
+}  // namespace
+
+ParameterStore::ParameterStore() : version_(g_next_version++) {}
+
+void ParameterStore::mark_changed() { version_ = g_next_version++; }
 
 Entry& ParameterStore::add(const std::string& name, Shape shape, EntryKind kind, InitRule init) {
   Entry& e = entries_.emplace_back();
@@ -73,6 +84,7 @@ void ParameterStore::materialize(Backend& be, uint64_t seed) {
     e.value = be.upload(host);
   }
   materialized_ = true;
+  mark_changed();
 }
 
 void ParameterStore::zero_grad() {

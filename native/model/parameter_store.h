@@ -35,6 +35,7 @@ struct Entry {
 
 class ParameterStore {
  public:
+  ParameterStore();
   // Entries are returned by reference and stay valid (deque: no relocation).
   Entry& add(const std::string& name, Shape shape, EntryKind kind, InitRule init = {});
   std::deque<Entry>& entries() { return entries_; }
@@ -64,9 +65,19 @@ class ParameterStore {
   // the caller then passes to accumulate_grad.
   Tensor grad_target(Backend& be, Entry& e);
 
+  // Names the contents of every value in the store: a new number, unique in the
+  // process, each time values change. Caches derived from the values (eval-time
+  // batch-norm folding, layers.h) stay valid while it stays the same. Whatever
+  // writes entry values calls mark_changed(): materialize, loading a state dict,
+  // the optimizer step, the replica broadcast and buffer restores (native/train),
+  // and a training-mode BN forward (running statistics).
+  uint64_t version() const { return version_; }
+  void mark_changed();
+
  private:
   std::deque<Entry> entries_;
   bool materialized_ = false;
+  uint64_t version_;
   std::function<void(size_t)> grad_ready_;
 };
 

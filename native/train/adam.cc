@@ -35,6 +35,7 @@ void Adam::step(Backend& be, ParameterStore& store, float lr, double grad_diviso
     p.grad_scale = static_cast<float>(scale);
     be.adam_update(e.value, e.grad, s.exp_avg, s.exp_avg_sq, p);
   }
+  store.mark_changed();
 }
 
 }  // namespace cn

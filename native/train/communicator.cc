@@ -52,6 +52,7 @@ void InProcessCommunicator::broadcast_parameters(const std::vector<ParameterStor
     for (size_t i = 0; i < e0.size(); ++i)
       if (e0[i].kind == EntryKind::Parameter)
         copy_across(*backends[0], e0[i].value, *backends[r], stores[r]->entries()[i].value);
+  for (size_t r = 1; r < stores.size(); ++r) stores[r]->mark_changed();
 }
 
 }  // namespace cn

@@ -36,6 +36,7 @@ void Trainer::sync_replicas_from_root() {
         er[i].count = e0[i].count;
       }
     }
+    models_[r]->store().mark_changed();
   }
 }
 
@@ -161,6 +162,7 @@ void Trainer::restore_buffers() {
       if (e.kind == EntryKind::Counter) e.count = saved_counters_[r][c++];
       if (e.kind == EntryKind::Buffer) backends_[r]->copy(saved_buffers_[r][k++], e.value);
     }
+    models_[r]->store().mark_changed();
   }
 }
 
@@ -311,6 +313,8 @@ StepReport Trainer::step(const TrainBatch& b) {
   }
   adam_.step(*backends_[0], models_[0]->store(), b.lr, divisor, rep.grad_norm);
   comm_->broadcast_parameters(stores, backends_);
+  // Whatever the communicator wrote the replicas' weights with.
+  for (ParameterStore* s : stores) s->mark_changed();
   return rep;
 }
 

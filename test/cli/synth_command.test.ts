@@ -24,6 +24,20 @@ describe('cli/synth', () => {
     assert.equal(j.images[0].width, 48);
   });
 
+  it('cornernet synth --kind varied writes the second kind: sizes around --size, ids 3, 7, 11, 20', async () => {
+    const out = path.join(tmpDir('cli-synth-varied'), 'ds');
+    const write = process.stdout.write;
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    try {
+      await main(['synth', '--kind', 'varied', '--out', out, '--train', '4', '--val', '1', '--size', '90', '--seed', '5']);
+    } finally {
+      process.stdout.write = write;
+    }
+    const j = JSON.parse(fs.readFileSync(path.join(out, 'annotations', 'instances_train.json'), 'utf8'));
+    assert.deepEqual(j.categories.map((c: { id: number }) => c.id), [3, 7, 11, 20]);
+    for (const im of j.images) assert.ok(im.width >= 70 && im.width <= 110 && im.height >= 70 && im.height <= 110, `${im.width}x${im.height}`);
+  });
+
   it('reports bad options as a message and exit code 1, not a crash', async () => {
     const write = process.stderr.write;
     let printed = '';

@@ -84,7 +84,7 @@ describe('cuda-emu as the device of train, test and detect', function () {
     // weights differ by more than 1e-4 between cpu and cuda-emu, and 9.7 %
     // between the CPU's own avx512 and portable kernels (CORNERNET_CPU_ISA).
     // The bound below allows 5 %; the losses of every step must agree closely.
-    const lr = 2.5e-3; // shapes-tiny's
+    const lr = 2.5e-3; // shapes-tiny's when these bounds were measured
     let worst = 0;
     let loose = 0;
     let total = 0;

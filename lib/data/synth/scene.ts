@@ -37,7 +37,7 @@ export interface Scene {
   objects: SceneObject[];
 }
 
-function hsvToRgb(h: number, s: number, v: number): [number, number, number] {
+export function hsvToRgb(h: number, s: number, v: number): [number, number, number] {
   const f = (n: number) => {
     const k = (n + h / 60) % 6;
     return v - v * s * Math.max(0, Math.min(k, 4 - k, 1));
@@ -80,6 +80,51 @@ function background(rng: Rng, w: number, h: number): Float32Array {
   return out;
 }
 
+/**
+ * Adds `polygon` to the scene being built when it covers at least `minPixels`
+ * and hides no earlier object below `minVisible` of its full pixel count;
+ * `instance` and the earlier objects' visible areas are updated. Returns the
+ * new object's pixel count, or 0 when it was not placed.
+ */
+export function placeObject(
+  instance: Int16Array, width: number, height: number, placed: { area: number; full: number }[], polygon: Point[], minVisible: number, minPixels = 30,
+): number {
+  const spans: [number, number, number][] = [];
+  let count = 0;
+  scanPolygon(polygon, width, height, (y, x0, x1) => {
+    spans.push([y, x0, x1]);
+    count += x1 - x0;
+  });
+  if (count < minPixels) return 0;
+  // Would this hide too much of an earlier object?
+  const hidden = new Array<number>(placed.length).fill(0);
+  for (const [y, x0, x1] of spans) for (let x = x0; x < x1; x++) {
+    const o = instance[y * width + x]!;
+    if (o >= 0) hidden[o]!++;
+  }
+  if (hidden.some((hd, o) => placed[o]!.area - hd < minVisible * placed[o]!.full)) return 0;
+  const idx = placed.length;
+  for (const [y, x0, x1] of spans) instance.fill(idx, y * width + x0, y * width + x1);
+  for (let o = 0; o < placed.length; o++) placed[o]!.area -= hidden[o]!;
+  return count;
+}
+
+/** [x, y, w, h] of each object's visible pixels in the instance map (exact, integers). */
+export function visibleBounds(instance: Int16Array, width: number, height: number, count: number): [number, number, number, number][] {
+  const minX = new Array<number>(count).fill(Infinity), minY = new Array<number>(count).fill(Infinity);
+  const maxX = new Array<number>(count).fill(-1), maxY = new Array<number>(count).fill(-1);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const o = instance[y * width + x]!;
+      if (o < 0) continue;
+      if (x < minX[o]!) minX[o] = x;
+      if (x > maxX[o]!) maxX[o] = x;
+      if (y < minY[o]!) minY[o] = y;
+      if (y > maxY[o]!) maxY[o] = y;
+    }
+  return minX.map((_, i) => [minX[i]!, minY[i]!, maxX[i]! - minX[i]! + 1, maxY[i]! - minY[i]! + 1]);
+}
+
 function objectColor(rng: Rng, bgMean: number[]): [number, number, number] {
   for (let t = 0; ; t++) {
     const c = hsvToRgb(rng.uniform(0, 360), rng.uniform(0.55, 1), rng.uniform(0.55, 1));
@@ -101,7 +146,7 @@ export function renderScene(rng: Rng, opts: SceneOptions): Scene {
     return s / (w * h);
   });
   const instance = new Int16Array(w * h).fill(-1);
-  const full: number[] = []; // full pixel count per object
+  const placed: { area: number; full: number }[] = [];
   const objects: SceneObject[] = [];
   const n = rng.int(1, maxObjects + 1);
   for (let k = 0; k < n; k++) {
@@ -111,42 +156,16 @@ export function renderScene(rng: Rng, opts: SceneOptions): Scene {
       const cx = rng.uniform(size / 2 + 1, S - size / 2 - 1);
       const cy = rng.uniform(size / 2 + 1, S - size / 2 - 1);
       const polygon = cls.outline(rng, cx, cy, size);
-      const spans: [number, number, number][] = [];
-      let count = 0;
-      scanPolygon(polygon, w, h, (y, x0, x1) => {
-        spans.push([y, x0, x1]);
-        count += x1 - x0;
-      });
-      if (count < 30) continue;
-      // Would this hide too much of an earlier object?
-      const hidden = new Array<number>(objects.length).fill(0);
-      for (const [y, x0, x1] of spans) for (let x = x0; x < x1; x++) {
-        const o = instance[y * w + x]!;
-        if (o >= 0) hidden[o]!++;
-      }
-      const visibleNow = objects.map((o) => o.area);
-      if (hidden.some((hd, o) => visibleNow[o]! - hd < minVisible * full[o]!)) continue;
-      const idx = objects.length;
-      for (const [y, x0, x1] of spans) instance.fill(idx, y * w + x0, y * w + x1);
-      for (let o = 0; o < objects.length; o++) objects[o]!.area -= hidden[o]!;
-      full.push(count);
+      const count = placeObject(instance, w, h, placed, polygon, minVisible);
+      if (!count) continue;
+      placed.push({ area: count, full: count });
       objects.push({ categoryId: cls.id, polygon, bbox: [0, 0, 0, 0], area: count, color: objectColor(rng, bgMean) });
       break;
     }
   }
   // Exact visible bounds from the instance map.
-  const minX = objects.map(() => Infinity), minY = objects.map(() => Infinity);
-  const maxX = objects.map(() => -1), maxY = objects.map(() => -1);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const o = instance[y * w + x]!;
-      if (o < 0) continue;
-      if (x < minX[o]!) minX[o] = x;
-      if (x > maxX[o]!) maxX[o] = x;
-      if (y < minY[o]!) minY[o] = y;
-      if (y > maxY[o]!) maxY[o] = y;
-    }
-  objects.forEach((o, i) => (o.bbox = [minX[i]!, minY[i]!, maxX[i]! - minX[i]! + 1, maxY[i]! - minY[i]! + 1]));
+  const bounds = visibleBounds(instance, w, h, objects.length);
+  objects.forEach((o, i) => ((o.bbox = bounds[i]!), (o.area = placed[i]!.area)));
 
   // Shade each object with a gentle linear gradient so it is not a flat stamp.
   const shade = objects.map(() => [rng.uniform(-0.25, 0.25), rng.uniform(-0.25, 0.25)]);

@@ -1,0 +1,98 @@
+// `cornernet train --max-minutes M` with the default recipe's schedule
+// (schedule.stepFractions): the whole command ends within the budget, its final
+// evaluation included, after taking its lr step; a run stopped after the plan
+// was decided resumes with that plan.
+import { strict as assert } from 'assert';
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { packageRoot } from '../../lib/native';
+import { latestCheckpoint } from '../../lib/train/checkpoint';
+import { cornernet, makeCliFixture, type CliFixture } from './cli_fixture';
+
+// 16 training images of 64 px, batches of 4: steps of a few hundredths of a second.
+const SMALL = ['data.inputSize=64', 'data.workers=2', 'train.batchSize=4', 'evaluation.flip=false', 'evaluation.intervalEpochs=3', 'log.intervalIters=1',
+  'schedule.warmupIters=2', 'optimizer.lr=0.004'].flatMap((s) => ['--set', s]);
+
+interface TrainRecord {
+  kind: string;
+  iter: number;
+  lr: number;
+}
+
+function trainRecords(workDir: string): TrainRecord[] {
+  return fs
+    .readFileSync(path.join(workDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .filter((l) => l.endsWith('}')) // not a line being written
+    .map((l) => JSON.parse(l) as TrainRecord)
+    .filter((r) => r.kind === 'train');
+}
+
+describe('cornernet train --max-minutes (a time-budgeted schedule)', function () {
+  this.timeout(60_000);
+  let f: CliFixture;
+  before(async () => {
+    f = await makeCliFixture('cli-budget', { train: 16, val: 4 });
+  });
+  after(() => fs.rmSync(f.dir, { recursive: true, force: true }));
+
+  it('ends within the budget, evaluation included, after its lr step at 86 % of the planned iterations', async () => {
+    const wd = path.join(f.dir, 'budget');
+    const budget = 0.2; // minutes: 12 s
+    const t0 = Date.now();
+    const r = cornernet(['train', '--data', f.data, '--work-dir', wd, '--max-minutes', String(budget), ...SMALL]);
+    const wall = (Date.now() - t0) / 1000;
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(wall <= budget * 60 + 1, `took ${wall.toFixed(1)} s of a ${budget * 60} s budget`);
+    assert.match(r.stderr, /budget: \d+ iterations \([\d.]+ epochs\) fit, at [\d.]+ s per iteration with [\d.]+ s per evaluation; lr steps at iterations \d+/);
+    assert.match(r.stderr, /stopped \(max-minutes\): \d+ iterations in/);
+    assert.match(r.stderr, /Average Precision {2}\(AP\) @\[ IoU=0\.50:0\.95/);
+    const ck = (await latestCheckpoint(wd))!;
+    const plan = ck.meta.plan!;
+    assert.equal(plan.limit, 'max-minutes');
+    assert.equal(plan.timeFitted, true);
+    assert.equal(ck.meta.iter, plan.totalIters);
+    // The step comes at 86 % of the plan (or, had the plan been shortened late, no later than it).
+    assert.ok(plan.stepIters[0]! <= Math.round(0.86 * plan.totalIters) + 1 && plan.stepIters[0]! < plan.totalIters, JSON.stringify(plan));
+    const records = trainRecords(wd);
+    const lrAt = (iter: number) => records.find((x) => x.iter === iter + 1)!.lr;
+    assert.equal(lrAt(plan.totalIters - 1), 0.004 * 0.1, 'the last iteration ran at the stepped lr');
+    assert.equal(lrAt(plan.stepIters[0]! - 1), 0.004, 'the one before the step at the full lr');
+  });
+
+  it('a run stopped once its plan is decided resumes with that plan', async () => {
+    const wd = path.join(f.dir, 'resume');
+    const args = ['train', '--data', f.data, '--work-dir', wd, '--max-minutes', '0.25', ...SMALL];
+    const child = spawn(process.execPath, [path.join(packageRoot, 'bin', 'cornernet.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exit = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    // Stopped halfway through its plan: the resumed run's own budget holds the other half even on a busy machine.
+    const halfway = () => {
+      const planned = Number(/budget: (\d+) iterations/.exec(err)?.[1]);
+      return planned > 0 && fs.existsSync(path.join(wd, 'metrics.jsonl')) && trainRecords(wd).some((x) => x.iter >= planned / 2);
+    };
+    while (!halfway()) {
+      assert.equal(child.exitCode, null, `ended before half its plan:\n${err}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    child.kill('SIGINT');
+    assert.equal(await exit, 130, err);
+    const stopped = (await latestCheckpoint(wd))!;
+    const plan = stopped.meta.plan!;
+    assert.equal(plan.timeFitted, true);
+    assert.ok(stopped.meta.iter < plan.stepIters[0]!, `stopped at ${stopped.meta.iter}, before the step (${JSON.stringify(plan)})`);
+    // Its own budget (a fresh 15 s) would fit more iterations than the half left: the plan stays.
+    const r = cornernet(['train', '--data', f.data, '--work-dir', wd, '--max-minutes', '0.25', '--resume']);
+    assert.equal(r.status, 0, r.stderr);
+    const end = (await latestCheckpoint(wd))!;
+    assert.deepEqual(end.meta.plan, plan);
+    assert.equal(end.meta.iter, plan.totalIters);
+    const records = trainRecords(wd);
+    assert.equal(records.find((x) => x.iter === plan.stepIters[0]! + 1)!.lr, 0.004 * 0.1);
+    assert.equal(records.find((x) => x.iter === plan.stepIters[0]!)!.lr, 0.004);
+  });
+});
