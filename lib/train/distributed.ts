@@ -201,8 +201,7 @@ export function gpuRankBackend(device: string, launch: Exclude<Launch, { kind: '
   if (device === 'cpu') return null;
   const emu = device.startsWith('cuda-emu');
   if (device === 'auto' && gpuAvailable().count === 0) return null;
-  const named = /^cuda(-emu)?:(\d+)$/.exec(device);
-  if (named) return device;
+  if (/^cuda(-emu)?:\d+$/.test(device)) return device;
   const { count, why } = gpuAvailable();
   const base = emu ? 'cuda-emu' : 'cuda';
   if (launch.localRank >= count)
@@ -258,7 +257,7 @@ export async function joinRanks(device: string, env: NodeJS.ProcessEnv = process
     requireNccl(backend, launch);
   }
   const timeoutSeconds = collectiveTimeoutSeconds(env);
-  const mpi = native() as unknown as {
+  const addon = native() as unknown as {
     mpiProcessGroup(o: { timeoutSeconds: number }): ProcessGroup;
     mpiAbandon(): void;
     ncclUniqueId(backend: string): Uint8Array;
@@ -268,25 +267,25 @@ export async function joinRanks(device: string, env: NodeJS.ProcessEnv = process
   let ranks: Ranks | null = null;
   let uniqueId: Uint8Array;
   if (launch.kind === 'mpi') {
-    const group = mpi.mpiProcessGroup({ timeoutSeconds });
+    const group = addon.mpiProcessGroup({ timeoutSeconds });
     if (group.size !== launch.size || group.rank !== launch.rank)
       throw new Error(`mpi: ${launch.launcher} says rank ${launch.rank} of ${launch.size}, MPI_COMM_WORLD says rank ${group.rank} of ${group.size}`);
     const mpiRanks = new Ranks(launch, group);
     process.once('exit', (code) => {
-      if (code !== 0 && !(ranks ?? mpiRanks).failedTogether) mpi.mpiAbandon();
+      if (code !== 0 && !(ranks ?? mpiRanks).failedTogether) addon.mpiAbandon();
     });
     if (backend === null) return (ranks = mpiRanks);
     // GPU ranks under mpirun: MPI carries only the unique id; rank 0's failure to make it reaches every rank.
-    uniqueId = await mpiRanks.fromRoot(() => Buffer.from(mpi.ncclUniqueId(backend)).toString('base64')).then((b64) => Buffer.from(b64, 'base64'));
+    uniqueId = await mpiRanks.fromRoot(() => Buffer.from(addon.ncclUniqueId(backend)).toString('base64')).then((b64) => Buffer.from(b64, 'base64'));
   } else {
-    uniqueId = await rendezvous({ ...launch, worldSize: launch.size, uniqueId: launch.rank === 0 ? mpi.ncclUniqueId(backend!) : undefined });
+    uniqueId = await rendezvous({ ...launch, worldSize: launch.size, uniqueId: launch.rank === 0 ? addon.ncclUniqueId(backend!) : undefined });
   }
   let group: ProcessGroup;
   try {
-    group = await mpi.ncclProcessGroup({ rank: launch.rank, size: launch.size, uniqueId: new Uint8Array(uniqueId), backend: backend!, timeoutSeconds });
+    group = await addon.ncclProcessGroup({ rank: launch.rank, size: launch.size, uniqueId: new Uint8Array(uniqueId), backend: backend!, timeoutSeconds });
   } catch (e) {
     const shared = /^cuda(-emu)?:\d+$/.test(device)
-      ? ` (--device ${device} names the same GPU on every rank of a machine, and NCCL needs a GPU per rank: use --device ${device.replace(/:\d+$/, '')}, and each rank takes its local rank's)`
+      ? ` (if several ranks run on this machine: --device ${device} puts them all on that one GPU, which NCCL refuses; use --device ${device.replace(/:\d+$/, '')}, and each rank takes its local rank's)`
       : '';
     throw rankError(launch, `${(e as Error).message}${shared}`);
   }
