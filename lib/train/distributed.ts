@@ -204,8 +204,9 @@ export function gpuRankBackend(device: string, launch: Exclude<Launch, { kind: '
   if (/^cuda(-emu)?:\d+$/.test(device)) return device;
   const { count, why } = gpuAvailable();
   const base = emu ? 'cuda-emu' : 'cuda';
+  if (count === 0) throw rankError(launch, `--device ${device}: this machine has no usable GPU: ${why}`);
   if (launch.localRank >= count)
-    throw rankError(launch, `--device ${device} gives local rank ${launch.localRank} ${base}:${launch.localRank}, but this machine has ${count === 0 ? 'no usable GPU' : `${count} GPU${count > 1 ? 's' : ''}`}${why ? ` (${why})` : ''}: ` +
+    throw rankError(launch, `--device ${device} gives local rank ${launch.localRank} ${base}:${launch.localRank}, but this machine has ${count} GPU${count > 1 ? 's' : ''}: ` +
       `start at most ${count} rank${count === 1 ? '' : 's'} per machine, one GPU each${emu ? ' (CORNERNET_EMU_DEVICES sets the emulator\'s count)' : ''}`);
   return `${base}:${launch.localRank}`;
 }

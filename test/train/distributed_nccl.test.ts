@@ -60,7 +60,7 @@ describe('train/distributed nccl: the device of a GPU rank', () => {
 
   it('a local rank without a GPU of its own is an error naming the rank and the count', () => {
     assert.throws(() => gpuRankBackend('cuda', at(2), gpus(2)), /^Error: rank 4 of 4: --device cuda gives local rank 2 cuda:2, but this machine has 2 GPUs: start at most 2 ranks per machine, one GPU each$/);
-    assert.throws(() => gpuRankBackend('cuda', at(0), gpus(0)), /rank 2 of 4: .*this machine has no usable GPU \(no CUDA driver\)/);
+    assert.throws(() => gpuRankBackend('cuda', at(0), gpus(0)), /^Error: rank 2 of 4: --device cuda: this machine has no usable GPU: no CUDA driver$/);
     assert.throws(() => gpuRankBackend('cuda-emu', at(1), gpus(1)), /rank 3 of 4: .*cuda-emu:1, but this machine has 1 GPU: start at most 1 rank per machine, one GPU each \(CORNERNET_EMU_DEVICES sets the emulator's count\)$/);
   });
 });
@@ -154,7 +154,7 @@ describe('train/distributed nccl: GPU ranks of 2 processes reach the dlopen of l
     assert.match(b.out, missingNccl(1));
   });
 
-  it('torchrun-style: more local ranks than devices, and --replicas 2, are refused before any rank meets', async () => {
+  it('torchrun-style: more local ranks than devices, --replicas 2, and no GPU at all are refused before any rank meets', async () => {
     const env = { ...emuEnv(), CORNERNET_EMU_DEVICES: '1', MASTER_ADDR: '127.0.0.1', MASTER_PORT: '1', WORLD_SIZE: '2', RANK: '1', LOCAL_RANK: '1' };
     const few = await runNode([CLI, 'train', '--device', 'cuda-emu', '--max-iters', '1'], env);
     assert.equal(few.code, 1, few.out);
@@ -162,6 +162,12 @@ describe('train/distributed nccl: GPU ranks of 2 processes reach the dlopen of l
     const replicas = await runNode([CLI, 'train', '--device', 'cuda-emu', '--replicas', '2', '--max-iters', '1'], { ...env, CORNERNET_EMU_DEVICES: '2' });
     assert.equal(replicas.code, 1, replicas.out);
     assert.match(replicas.out, /rank 1 of 2: --replicas 2 with GPU ranks: each rank trains on one GPU \(cuda-emu:1\); start one rank per GPU/);
+    if (native().info().cuda.status !== 'ok') {
+      // No plugin, driver or device here: --device cuda says so, naming the rank.
+      const none = await runNode([CLI, 'train', '--device', 'cuda', '--max-iters', '1'], env);
+      assert.equal(none.code, 1, none.out);
+      assert.match(none.out, /rank 1 of 2: --device cuda: this machine has no usable GPU: \S/);
+    }
   });
 
   it('mpirun -np 2: the same message from the ranks (skipped without mpirun)', async function () {
