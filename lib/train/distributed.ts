@@ -4,10 +4,17 @@
 //
 //   mpirun -np N cornernet train --device cpu ...   Open MPI (OMPI_COMM_WORLD_*) or MPICH (PMI_*):
 //                                                    an MPI process group (libcornernet_mpi.so)
-//   MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE,       torchrun-style: GPU ranks meet through
-//   LOCAL_RANK                                        rendezvous.ts and share an NCCL unique id
+//   mpirun -np N cornernet train --device cuda ...  GPU ranks: rank 0's NCCL unique id broadcast
+//                                                    with MPI, then an NCCL process group
+//   MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE,       torchrun-style GPU ranks: rank 0's NCCL unique
+//   LOCAL_RANK                                        id handed out by rendezvous.ts, then NCCL
 //   neither (or a size of 1)                          one process, no group
+//
+// A GPU rank trains on cuda:LOCAL_RANK (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID)
+// unless --device names cuda:N, with one replica: one GPU per rank.
 import { native } from '../native';
+import { resolveTrainingBackend } from './device';
+import { rendezvous } from './rendezvous';
 
 export type Launch =
   | { kind: 'single' }
@@ -74,6 +81,8 @@ export class Ranks {
    * for it) and mpirun ends the job at once.
    */
   failedTogether = false;
+  /** GPU ranks: the backend this rank trains on (cuda:LOCAL_RANK or as --device named it); null for CPU ranks. */
+  backend: string | null = null;
 
   constructor(
     readonly launch: Launch,
@@ -178,34 +187,111 @@ export class Ranks {
   }
 }
 
+/** Why a rank cannot join, said as this rank: "rank 1 of 2: ...". */
+function rankError(launch: Exclude<Launch, { kind: 'single' }>, what: string): Error {
+  return new Error(`rank ${launch.rank} of ${launch.size}: ${what}`);
+}
+
 /**
- * Joins the ranks this process was launched with. CPU ranks need mpirun (MPI
- * all-reduce); GPU ranks take an NCCL group, which this build does not have yet
- * (it would be created here from rank, size, the unique id that rendezvous()
- * or an MPI broadcast hands out, and the device of LOCAL_RANK: hence async).
+ * The backend a GPU rank trains on: `cuda:N` (or `cuda-emu:N`) as named, else the
+ * device of its local rank. Null for CPU ranks (`--device cpu`, or `auto` without a
+ * usable GPU). Throws when the machine has fewer devices than the local rank needs.
  */
-export async function joinRanks(device: string, env: NodeJS.ProcessEnv = process.env): Promise<Ranks> {
+export function gpuRankBackend(device: string, launch: Exclude<Launch, { kind: 'single' }>, gpuAvailable: () => { count: number; why: string }): string | null {
+  if (device === 'cpu') return null;
+  const emu = device.startsWith('cuda-emu');
+  if (device === 'auto' && gpuAvailable().count === 0) return null;
+  if (/^cuda(-emu)?:\d+$/.test(device)) return device;
+  const { count, why } = gpuAvailable();
+  const base = emu ? 'cuda-emu' : 'cuda';
+  if (count === 0) throw rankError(launch, `--device ${device}: this machine has no usable GPU: ${why}`);
+  if (launch.localRank >= count)
+    throw rankError(launch, `--device ${device} gives local rank ${launch.localRank} ${base}:${launch.localRank}, but this machine has ${count} GPU${count > 1 ? 's' : ''}: ` +
+      `start at most ${count} rank${count === 1 ? '' : 's'} per machine, one GPU each${emu ? ' (CORNERNET_EMU_DEVICES sets the emulator\'s count)' : ''}`);
+  return `${base}:${launch.localRank}`;
+}
+
+/** NCCL loaded on `backend` (its dlopen happens here), or an error naming the rank and what to install. */
+function requireNccl(backend: string, launch: Exclude<Launch, { kind: 'single' }>): void {
+  const nccl = native().backendInfo(backend).libraries.find((l) => l.name === 'NCCL');
+  if (nccl?.found) return;
+  const why = (nccl?.message ?? 'this CUDA plugin does not list NCCL').replace(/; several GPU replicas synchronise through host copies$/, '');
+  const hint = /disabled by CORNERNET_NCCL/.test(why)
+    ? 'unset CORNERNET_NCCL'
+    : 'install NCCL 2 for your CUDA version, e.g. `pip install nvidia-nccl-cu13` (cu12 for CUDA 12) with its lib folder (site-packages/nvidia/nccl/lib) on LD_LIBRARY_PATH, ' +
+      "or the distribution's libnccl2 package (NVIDIA's CUDA repository: apt-get install libnccl2)";
+  throw rankError(launch, `GPU ranks sum their gradients with NCCL, which is not available on ${backend}: ${why}; ${hint}`);
+}
+
+/**
+ * Joins the ranks this process was launched with. CPU ranks need mpirun (an MPI
+ * group, MPI all-reduce). GPU ranks (`--device cuda`, `cuda:N`, `cuda-emu[:N]`, or
+ * `auto` when a GPU is usable) take an NCCL group: rank 0 makes the unique id, MPI
+ * (under mpirun) or rendezvous() (torchrun-style) hands it out, and every rank
+ * creates its communicator on its device (`ranks.backend`).
+ */
+export async function joinRanks(device: string, env: NodeJS.ProcessEnv = process.env, opts: { replicas?: number } = {}): Promise<Ranks> {
   const launch = detectLaunch(env);
   if (launch.kind === 'single') return new Ranks(launch, null);
-  const gpu = device !== 'cpu' && device !== 'auto';
-  if (gpu)
-    throw new Error(
-      `--device ${device} with ${launch.size} ranks: multi-process GPU training needs the NCCL process group, which this build does not provide; ` +
-        `train with --device cpu under mpirun, or with --replicas N on one machine`,
-    );
-  if (launch.kind === 'torchrun')
+  const gpuCount = () => {
+    const p = device.startsWith('cuda-emu') ? native().info().cudaEmu : native().info().cuda;
+    const usable = p.loaded && p.status === 'ok';
+    return { count: usable ? p.devices.length : 0, why: usable ? '' : p.message };
+  };
+  const backend = gpuRankBackend(device, launch, gpuCount);
+  if (backend === null && launch.kind === 'torchrun')
     throw new Error(
       `RANK/WORLD_SIZE/MASTER_ADDR are set (WORLD_SIZE ${launch.size}) but CPU ranks sum their gradients with MPI: ` +
         `launch them with mpirun (mpirun -np ${launch.size} cornernet train --device cpu ...; as root add --allow-run-as-root)`,
     );
-  const mpi = native() as unknown as { mpiProcessGroup(o: { timeoutSeconds: number }): ProcessGroup; mpiAbandon(): void };
-  const group = mpi.mpiProcessGroup({ timeoutSeconds: collectiveTimeoutSeconds(env) });
-  if (group.size !== launch.size || group.rank !== launch.rank)
-    throw new Error(`mpi: ${launch.launcher} says rank ${launch.rank} of ${launch.size}, MPI_COMM_WORLD says rank ${group.rank} of ${group.size}`);
-  const ranks = new Ranks(launch, group);
-  process.once('exit', (code) => {
-    if (code !== 0 && !ranks.failedTogether) mpi.mpiAbandon();
-  });
+  if (backend !== null) {
+    const replicas = opts.replicas ?? 1;
+    if (replicas > 1)
+      throw rankError(launch, `--replicas ${replicas} with GPU ranks: each rank trains on one GPU (${backend}); start one rank per GPU instead ` +
+        `(mpirun -np <ranks x ${replicas}>, or ${replicas} times as many torchrun-style processes) with --replicas 1`);
+    try {
+      // The engine says why the device cannot train (no plugin, no driver, no device, missing kernels).
+      resolveTrainingBackend(backend);
+    } catch (e) {
+      throw rankError(launch, (e as Error).message);
+    }
+    requireNccl(backend, launch);
+  }
+  const timeoutSeconds = collectiveTimeoutSeconds(env);
+  const addon = native() as unknown as {
+    mpiProcessGroup(o: { timeoutSeconds: number }): ProcessGroup;
+    mpiAbandon(): void;
+    ncclUniqueId(backend: string): Uint8Array;
+    ncclProcessGroup(o: { rank: number; size: number; uniqueId: Uint8Array; backend: string; timeoutSeconds: number }): Promise<ProcessGroup>;
+  };
+  // The Ranks the loop gets: its failedTogether decides, at exit, whether MPI is finalised.
+  let ranks: Ranks | null = null;
+  let uniqueId: Uint8Array;
+  if (launch.kind === 'mpi') {
+    const group = addon.mpiProcessGroup({ timeoutSeconds });
+    if (group.size !== launch.size || group.rank !== launch.rank)
+      throw new Error(`mpi: ${launch.launcher} says rank ${launch.rank} of ${launch.size}, MPI_COMM_WORLD says rank ${group.rank} of ${group.size}`);
+    const mpiRanks = new Ranks(launch, group);
+    process.once('exit', (code) => {
+      if (code !== 0 && !(ranks ?? mpiRanks).failedTogether) addon.mpiAbandon();
+    });
+    if (backend === null) return (ranks = mpiRanks);
+    // GPU ranks under mpirun: MPI carries only the unique id; rank 0's failure to make it reaches every rank.
+    uniqueId = await mpiRanks.fromRoot(() => Buffer.from(addon.ncclUniqueId(backend)).toString('base64')).then((b64) => Buffer.from(b64, 'base64'));
+  } else {
+    uniqueId = await rendezvous({ ...launch, worldSize: launch.size, uniqueId: launch.rank === 0 ? addon.ncclUniqueId(backend!) : undefined });
+  }
+  let group: ProcessGroup;
+  try {
+    group = await addon.ncclProcessGroup({ rank: launch.rank, size: launch.size, uniqueId: new Uint8Array(uniqueId), backend: backend!, timeoutSeconds });
+  } catch (e) {
+    const shared = /^cuda(-emu)?:\d+$/.test(device)
+      ? ` (if several ranks run on this machine: --device ${device} puts them all on that one GPU, which NCCL refuses; use --device ${device.replace(/:\d+$/, '')}, and each rank takes its local rank's)`
+      : '';
+    throw rankError(launch, `${(e as Error).message}${shared}`);
+  }
+  ranks = new Ranks(launch, group);
+  ranks.backend = backend;
   return ranks;
 }
 

@@ -263,7 +263,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   // ---- ranks, config, resume point --------------------------------------------------
   let c = resolveConfig(opts.config, opts);
-  const ranks = await joinRanks(c.device);
+  const ranks = await joinRanks(c.device, process.env, { replicas: c.train.replicas });
   await ranks.checkSameConfig(c);
   if (!ranks.isRoot) {
     // Rank 0 speaks for the run; the others say only what is theirs (skipped images, their errors).
@@ -307,8 +307,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
 
   // ---- device, data, model, trainer ----------------------------------------------------
-  // Several MPI ranks on one machine would share its first GPU: `auto` means the CPU there.
-  const backend = ranks.size > 1 && c.device === 'auto' ? 'cpu' : resolveTrainingBackend(c.device, log);
+  // GPU ranks train on the device joinRanks gave them (their local rank's); CPU ranks
+  // (`auto` included, when joinRanks found no usable GPU) on the CPU.
+  const backend = ranks.backend ?? (ranks.size > 1 && c.device === 'auto' ? 'cpu' : resolveTrainingBackend(c.device, log));
   // Rank 0 first: it may generate the synthetic dataset the others then read from the cache.
   const d = await ranks.rootFirst(() => openDatasets(c, opts, log));
   if (!resumeAt) applyClasses(c, d.train, log);

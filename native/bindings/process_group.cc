@@ -128,7 +128,7 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
   }
   explicit ProcessGroupWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProcessGroupWrap>(info) {
     if (info.Length() != 1 || !info[0].IsExternal())
-      throw Napi::TypeError::New(info.Env(), "ProcessGroup: made by mpiProcessGroup(), not with new");
+      throw Napi::TypeError::New(info.Env(), "ProcessGroup: made by mpiProcessGroup() or ncclProcessGroup(), not with new");
     group_ = *info[0].As<Napi::External<std::shared_ptr<ProcessGroup>>>().Data();
   }
   std::shared_ptr<ProcessGroup> group() const { return group_; }
@@ -216,6 +216,106 @@ Napi::Value mpi_abandon(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The CUDA plugin (or the emulator's) behind backend `spec` ("cuda:N", "cuda-emu:N") and its
+// device index. Opening the backend first gives its errors (no plugin, driver or device, an
+// index out of range) before NCCL is touched.
+const Plugin& nccl_plugin(Napi::Env env, const std::string& spec, const char* where, int* device) {
+  AddonData& ad = AddonData::of(env);
+  Backend* be;
+  try {
+    be = &ad.backend(spec);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string(where) + ": " + e.what());
+  }
+  if (be->device().type != DeviceType::CUDA)
+    throw Napi::Error::New(env, std::string(where) + ": backend '" + spec + "' is not a CUDA device (NCCL joins GPUs)");
+  *device = be->device().index;
+  return ad.runtime().plugin(spec.rfind("cuda-emu", 0) == 0 ? "cuda_emu" : "cuda");
+}
+
+// ncclUniqueId(backend) -> Uint8Array of 128 bytes: ncclGetUniqueId through the plugin of
+// `backend`. Rank 0 calls it; the launcher (MPI broadcast or the TCP rendezvous) hands the
+// bytes to every rank.
+Napi::Value nccl_unique_id(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString())
+    throw Napi::TypeError::New(env, "ncclUniqueId: expected the backend, e.g. 'cuda:0'");
+  int device = 0;
+  const Plugin& pl = nccl_plugin(env, info[0].As<Napi::String>().Utf8Value(), "ncclUniqueId", &device);
+  auto id = Napi::Uint8Array::New(env, CN_NCCL_UNIQUE_ID_BYTES);
+  char err[1024] = {0};
+  if (pl.nccl_unique_id(reinterpret_cast<char*>(id.Data()), err, sizeof(err)) != 0)
+    throw Napi::Error::New(env, err);
+  return id;
+}
+
+// ncclCommInitRank on a libuv worker (it waits for every rank to join), then the group to JS.
+class NcclGroupWorker : public Napi::AsyncWorker {
+ public:
+  NcclGroupWorker(Napi::Env env, cn_plugin_nccl_process_group_fn create, int rank, int size, std::vector<char> id,
+                  int device, double timeout)
+      : Napi::AsyncWorker(env, "ncclProcessGroup"), deferred_(Napi::Promise::Deferred::New(env)), create_(create),
+        rank_(rank), size_(size), id_(std::move(id)), device_(device), timeout_(timeout) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    char err[1024] = {0};
+    group_.reset(create_(rank_, size_, id_.data(), device_, timeout_, err, sizeof(err)));
+    if (!group_) SetError(err);
+  }
+  void OnOK() override { deferred_.Resolve(wrap_process_group(Env(), group_)); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  cn_plugin_nccl_process_group_fn create_;
+  int rank_, size_;
+  std::vector<char> id_;
+  int device_;
+  double timeout_;
+  std::shared_ptr<ProcessGroup> group_;
+};
+
+// ncclProcessGroup({rank, size, uniqueId, backend, timeoutSeconds}) -> Promise<ProcessGroup>
+// over ncclCommInitRank on the device of `backend`; resolves once every rank has joined.
+Napi::Value nccl_process_group(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject())
+    throw Napi::TypeError::New(env, "ncclProcessGroup: expected {rank, size, uniqueId, backend, timeoutSeconds}");
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto integer = [&](const char* key) {
+    Napi::Value v = o.Get(key);
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d < 1 << 30) || d != std::floor(d))
+      throw Napi::TypeError::New(env, std::string("ncclProcessGroup: ") + key + " must be a non-negative integer");
+    return static_cast<int>(d);
+  };
+  const int rank = integer("rank"), size = integer("size");
+  if (size < 1 || rank >= size)
+    throw Napi::RangeError::New(env, "ncclProcessGroup: rank " + std::to_string(rank) + " of " + std::to_string(size) +
+                                         " is not valid");
+  Napi::Value idv = o.Get("uniqueId");
+  if (!idv.IsTypedArray() || idv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      idv.As<Napi::Uint8Array>().ElementLength() != CN_NCCL_UNIQUE_ID_BYTES)
+    throw Napi::TypeError::New(env, "ncclProcessGroup: uniqueId must be a Uint8Array of " +
+                                        std::to_string(CN_NCCL_UNIQUE_ID_BYTES) + " bytes (from ncclUniqueId on rank 0)");
+  auto idArray = idv.As<Napi::Uint8Array>();
+  std::vector<char> id(idArray.Data(), idArray.Data() + CN_NCCL_UNIQUE_ID_BYTES);
+  Napi::Value bv = o.Get("backend");
+  if (!bv.IsString()) throw Napi::TypeError::New(env, "ncclProcessGroup: backend must be a string such as 'cuda:0'");
+  Napi::Value tv = o.Get("timeoutSeconds");
+  if (!tv.IsNumber() || !(tv.As<Napi::Number>().DoubleValue() > 0))
+    throw Napi::TypeError::New(env, "ncclProcessGroup: timeoutSeconds must be a positive number");
+  int device = 0;
+  const Plugin& pl = nccl_plugin(env, bv.As<Napi::String>().Utf8Value(), "ncclProcessGroup", &device);
+  auto* w = new NcclGroupWorker(env, pl.nccl_process_group, rank, size, std::move(id), device,
+                                tv.As<Napi::Number>().DoubleValue());
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
 }  // namespace
 
 Napi::Object wrap_process_group(Napi::Env env, std::shared_ptr<ProcessGroup> group) {
@@ -234,7 +334,7 @@ Napi::Object mpi_info(Napi::Env env) {
 std::shared_ptr<ProcessGroup> unwrap_process_group(Napi::Env env, Napi::Value v, const std::string& where) {
   if (v.IsObject() && v.As<Napi::Object>().InstanceOf(ProcessGroupWrap::constructor(env)->Value()))
     return ProcessGroupWrap::Unwrap(v.As<Napi::Object>())->group();
-  throw Napi::TypeError::New(env, where + " must be a ProcessGroup (from mpiProcessGroup())");
+  throw Napi::TypeError::New(env, where + " must be a ProcessGroup (from mpiProcessGroup() or ncclProcessGroup())");
 }
 
 void register_process_group(Napi::Env env, Napi::Object exports) {
@@ -243,6 +343,8 @@ void register_process_group(Napi::Env env, Napi::Object exports) {
   exports.Set("ProcessGroup", cls);
   exports.Set("mpiProcessGroup", Napi::Function::New(env, mpi_process_group, "mpiProcessGroup"));
   exports.Set("mpiAbandon", Napi::Function::New(env, mpi_abandon, "mpiAbandon"));
+  exports.Set("ncclUniqueId", Napi::Function::New(env, nccl_unique_id, "ncclUniqueId"));
+  exports.Set("ncclProcessGroup", Napi::Function::New(env, nccl_process_group, "ncclProcessGroup"));
 }
 
 }  // namespace cn

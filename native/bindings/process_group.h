@@ -16,8 +16,8 @@ void register_process_group(Napi::Env env, Napi::Object exports);
 // MPI), the MPI library's version, or why not. For info().
 Napi::Object mpi_info(Napi::Env env);
 
-// A JS ProcessGroup object holding `group` (what mpiProcessGroup returns; another
-// transport's factory, e.g. NCCL's, makes its objects the same way).
+// A JS ProcessGroup object holding `group` (what mpiProcessGroup and ncclProcessGroup,
+// the factories of both transports, return).
 Napi::Object wrap_process_group(Napi::Env env, std::shared_ptr<ProcessGroup> group);
 
 // The group a JS ProcessGroup object holds; throws a TypeError naming `where`

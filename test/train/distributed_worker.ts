@@ -4,9 +4,14 @@
 //   configs      each rank resolves a config; rank 1's differs when asked to
 // and, without mpirun, one process of a torchrun-style launch:
 //   rendezvous   meets the others through MASTER_ADDR:MASTER_PORT and prints the id
+// and one process holding both ranks of an NCCL group as threads (host NCCL, cuda-emu):
+//   nccl-threads the bindings ncclUniqueId / ncclProcessGroup and 2 trainers on the two groups
+// and, under mpirun or torchrun-style, GPU ranks on cuda-emu (host NCCL across processes):
+//   gpu-equivalence  joinRanks('cuda-emu'): 2 ranks x 1 image against 1 process x 2 images
 import { randomBytes } from 'crypto';
 
-import { detectLaunch, joinRanks } from '../../lib/train/distributed';
+import { native } from '../../lib/native';
+import { detectLaunch, joinRanks, type ProcessGroup } from '../../lib/train/distributed';
 import { rendezvous, UNIQUE_ID_BYTES } from '../../lib/train/rendezvous';
 import { NativeTrainer, type NativeTrainerOptions, type TrainBatch, type TrainerState } from '../../lib/train/native_trainer';
 import { batchOf, tiny } from './tiny_batches';
@@ -115,12 +120,92 @@ async function meet(timeoutMs: number): Promise<void> {
   console.log(`RESULT ${JSON.stringify({ rank: l.rank, id: Buffer.from(id).toString('hex') })}`);
 }
 
+// A smaller network than `tiny`: the emulator runs every kernel on the host.
+const emuModel = { ...tiny, numStacks: 1, downsampleTimes: 1, stageChannels: [4, 8], stageBlocks: [1, 1], featChannel: 4, poolFeatChannels: 4, headFeatChannels: 4 };
+
+/** Weights of `a` against `b`, largest absolute difference (BN running statistics left out: per rank). */
+function weightDifference(a: TrainerState, b: TrainerState): number {
+  let worst = 0;
+  for (const [k, v] of Object.entries(a.stateDict)) {
+    if (v.data instanceof BigInt64Array || /running_(mean|var)$/.test(k)) continue;
+    const w = b.stateDict[k]!.data as Float32Array;
+    for (let i = 0; i < v.data.length; i++) worst = Math.max(worst, Math.abs(v.data[i]! - w[i]!));
+  }
+  return worst;
+}
+
+/**
+ * GPU ranks of separate processes through the whole wiring (joinRanks: device of
+ * the local rank, the unique id by MPI or the rendezvous, ncclProcessGroup), on
+ * cuda-emu with the host NCCL's cross-process mode: 2 steps of 1 image per rank
+ * against 1 process with both images.
+ */
+async function gpuEquivalence(): Promise<void> {
+  const ranks = await joinRanks('cuda-emu');
+  const opts = { model: emuModel, frozenBn: true, loss: { pullWeight: 0, pushWeight: 0 } };
+  const K = 2;
+  const mine = await run({ ...opts, seed: 7 + ranks.rank, group: ranks.group!, backend: ranks.backend! },
+    Array.from({ length: K }, (_, i) => batchOf([2 * i + ranks.rank], i)), true);
+  const sums = new Float64Array(2);
+  sums[ranks.rank] = checksum(mine.state);
+  const both = await ranks.group!.allReduceSumHost(sums);
+  if (!ranks.isRoot) return;
+  const single = await run({ ...opts, seed: 7, backend: 'cuda-emu' }, Array.from({ length: K }, (_, i) => batchOf([2 * i, 2 * i + 1], i)), false);
+  console.log(`RESULT ${JSON.stringify({ backend: ranks.backend, describe: ranks.describe(), worst: weightDifference(single.state, mine.state),
+    ranksAgree: both[0] === both[1], single: single.totals, ranks: mine.totals })}`);
+}
+
+/**
+ * Both ranks of an NCCL process group in this one process (threads, as
+ * cornernet_cuda_check nccl-group does), on cuda-emu:0 and cuda-emu:1 with the
+ * host-memory NCCL (CORNERNET_EMU_NCCL, CORNERNET_EMU_DEVICES=2): the groups the
+ * bindings make, their host collectives, and 2 trainers x 1 image against 1 x 2.
+ */
+async function ncclThreads(): Promise<void> {
+  const n = native() as unknown as {
+    ncclUniqueId(backend: string): Uint8Array;
+    ncclProcessGroup(o: { rank: number; size: number; uniqueId: Uint8Array; backend: string; timeoutSeconds: number }): Promise<ProcessGroup>;
+  };
+  const uniqueId = n.ncclUniqueId('cuda-emu:0');
+  const groups = await Promise.all([0, 1].map((rank) => n.ncclProcessGroup({ rank, size: 2, uniqueId, backend: `cuda-emu:${rank}`, timeoutSeconds: 60 })));
+  const sums = await Promise.all(groups.map((g) => g.allReduceSumHost(Float64Array.from([g.rank + 1, 0.5]))));
+  const bytes = await Promise.all(groups.map((g) => g.broadcastHost(Uint8Array.from(g.rank === 1 ? [7, 8, 9] : [0, 0, 0]), 1)));
+  await Promise.all(groups.map((g) => g.barrier()));
+  const errors: string[] = [];
+  for (const bad of [
+    () => n.ncclProcessGroup({ rank: 0, size: 2, uniqueId: uniqueId.slice(1), backend: 'cuda-emu:0', timeoutSeconds: 1 }),
+    () => n.ncclProcessGroup({ rank: 0, size: 2, uniqueId, backend: 'cpu', timeoutSeconds: 1 }),
+    () => n.ncclProcessGroup({ rank: 2, size: 2, uniqueId, backend: 'cuda-emu:0', timeoutSeconds: 1 }),
+  ]) {
+    try {
+      await bad();
+      errors.push('no error');
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  // Same scheme as equivalence(): rank r trains on image r of each step, one process on both.
+  const opts = { model: emuModel, frozenBn: true, loss: { pullWeight: 0, pushWeight: 0 } };
+  const K = 2;
+  const mine = await Promise.all(groups.map((group, r) =>
+    run({ ...opts, seed: 7 + r, group, backend: `cuda-emu:${r}` }, Array.from({ length: K }, (_, i) => batchOf([2 * i + r], i)), true),
+  ));
+  const single = await run({ ...opts, seed: 7, backend: 'cuda-emu:0' }, Array.from({ length: K }, (_, i) => batchOf([2 * i, 2 * i + 1], i)), false);
+  const worst = Math.max(...mine.map((m) => weightDifference(single.state, m.state)));
+  console.log(`RESULT ${JSON.stringify({
+    names: groups.map((g) => g.name), ranks: groups.map((g) => [g.rank, g.size]),
+    sums: sums.map((x) => [...x]), bytes: bytes.map((x) => [...x]), errors, worst, single: single.totals, threads: mine.map((m) => m.totals),
+  })}`);
+}
+
 const mode = process.argv[2];
 const modes: Record<string, () => Promise<void>> = {
   equivalence: () => equivalence(Number(process.argv[3] ?? 1)),
   resumed,
   configs: () => configs(process.argv[3] === 'differ'),
   rendezvous: () => meet(Number(process.argv[3] ?? 30000)),
+  'nccl-threads': ncclThreads,
+  'gpu-equivalence': gpuEquivalence,
 };
 (modes[mode ?? ''] ?? (() => Promise.reject(new Error(`unknown mode ${mode}`))))().catch((e: Error) => {
   process.stderr.write(`worker: ${e.stack}\n`);

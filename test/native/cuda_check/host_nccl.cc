@@ -17,12 +17,25 @@
 // gives up, the call returns as if enqueued, and the communicator reports
 // ncclRemoteError through ncclCommGetAsyncError (what NCCL does when a peer
 // process dies), so tests reach the process group's abort path.
+//
+// Ranks of several processes (CORNERNET_HOST_NCCL_PROCESSES=1, ncclCommInitRank
+// only): ncclGetUniqueId makes a directory ($TMPDIR/cn-host-nccl-XXXXXX) and the id
+// carries its path; the k-th collective of rank r is the file k.r there (header +
+// its data, written whole then renamed into place); every rank waits until the
+// file of each rank exists, then computes the same result from them (sums in rank
+// order, the root's bytes). A rank writes file k only after it has read all of
+// k - 1, so it then removes its own k - 1. The last collective's files stay (the
+// directory is the caller's to remove). Same machine only: the bytes travel
+// through the file system, which is the point of a test stand-in, not a transport.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <map>
+#include <string>
+#include <thread>
 #include <mutex>
 #include <vector>
 
@@ -55,9 +68,13 @@ struct Clique {
 }  // namespace
 
 struct cn::nccl::ncclComm {
-  Clique* clique = nullptr;
+  Clique* clique = nullptr;  // ranks of this process; nullptr for ranks of several processes
   int rank = 0;
   ncclResult_t async_error = ncclSuccess;
+  // Ranks of several processes: the shared directory, the rank count, collectives issued.
+  std::string dir;
+  int size = 0;
+  uint64_t issued = 0;
 };
 
 namespace {
@@ -138,8 +155,80 @@ ncclResult_t wait_for(const Ticket& t) {
   return bad ? ncclInvalidUsage : ncclSuccess;
 }
 
+// ---- ranks of several processes: one file per rank and collective ----------------
+
+struct FileHeader {
+  int32_t kind, type, root, pad;
+  uint64_t count;
+};
+
+std::string op_file(const ncclComm& c, uint64_t seq, int rank) {
+  return c.dir + "/" + std::to_string(seq) + "." + std::to_string(rank);
+}
+
+bool write_file(const std::string& path, const FileHeader& h, const void* data, size_t bytes) {
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) return false;
+  bool ok = std::fwrite(&h, sizeof h, 1, f) == 1 && (bytes == 0 || std::fwrite(data, 1, bytes, f) == bytes);
+  ok = std::fclose(f) == 0 && ok;
+  return ok && std::rename(tmp.c_str(), path.c_str()) == 0;  // appears whole to the other ranks
+}
+
+bool read_file(const std::string& path, FileHeader* h, std::vector<char>* data) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  bool ok = std::fread(h, sizeof *h, 1, f) == 1;
+  if (ok) {
+    std::fseek(f, 0, SEEK_END);
+    const long end = std::ftell(f);
+    data->resize(static_cast<size_t>(end) - sizeof *h);
+    std::fseek(f, sizeof *h, SEEK_SET);
+    ok = data->empty() || std::fread(data->data(), 1, data->size(), f) == data->size();
+  }
+  std::fclose(f);
+  return ok;
+}
+
+ncclResult_t file_collective(ncclComm_t comm, Operation::Kind kind, void* buf, size_t count, ncclDataType_t type,
+                             int root) {
+  const uint64_t seq = comm->issued++;
+  const size_t bytes = count * type_bytes(type);
+  const FileHeader mine{static_cast<int32_t>(kind), static_cast<int32_t>(type), root, 0, count};
+  const bool sends = kind == Operation::AllReduce || comm->rank == root;
+  if (!write_file(op_file(*comm, seq, comm->rank), mine, buf, sends ? bytes : 0)) return ncclSystemError;
+  static const char* limit = std::getenv("CORNERNET_HOST_NCCL_WAIT_S");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                              std::chrono::duration<double>(limit && *limit ? std::atof(limit) : 1e9));
+  std::vector<std::vector<char>> parts(comm->size);
+  for (int r = 0; r < comm->size; ++r) {
+    FileHeader h{};
+    while (!read_file(op_file(*comm, seq, r), &h, &parts[r])) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        comm->async_error = ncclRemoteError;  // as NCCL reports a peer process that died
+        return ncclSuccess;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    if (h.kind != mine.kind || h.type != mine.type || h.root != mine.root || h.count != mine.count) return ncclInvalidUsage;
+  }
+  if (kind == Operation::Broadcast) {
+    std::memcpy(buf, parts[root].data(), bytes);
+  } else {
+    Operation op;
+    op.count = count;
+    for (auto& p : parts) op.buffers.push_back(p.data());
+    if (type == ncclFloat64) sum_in_rank_order<double>(op);
+    else sum_in_rank_order<float>(op);
+    std::memcpy(buf, parts[0].data(), bytes);
+  }
+  if (seq > 0) std::remove(op_file(*comm, seq - 1, comm->rank).c_str());
+  return ncclSuccess;
+}
+
 ncclResult_t collective(ncclComm_t comm, Operation::Kind kind, void* buf, size_t count, ncclDataType_t type,
                         int root) {
+  if (comm && !comm->clique) return file_collective(comm, kind, buf, count, type, root);
   Ticket t{};
   ncclResult_t r = contribute(comm, kind, buf, count, type, root, &t);
   if (r != ncclSuccess) return r;
@@ -166,6 +255,15 @@ CN_EXPORT ncclResult_t ncclGetVersion(int* version) {
 CN_EXPORT ncclResult_t ncclGetUniqueId(ncclUniqueId* id) {
   std::lock_guard<std::mutex> lock(g_ids_mu);
   std::memset(id->internal, 0, sizeof(id->internal));
+  const char* processes = std::getenv("CORNERNET_HOST_NCCL_PROCESSES");
+  if (processes && std::strcmp(processes, "1") == 0) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/cn-host-nccl-XXXXXX";
+    if (dir.size() + 10 >= sizeof(id->internal) || !mkdtemp(&dir[0])) return ncclSystemError;
+    std::memcpy(id->internal, "host-fs:", 8);
+    std::memcpy(id->internal + 8, dir.c_str(), dir.size() + 1);
+    return ncclSuccess;
+  }
   std::memcpy(id->internal, "host-nccl", 9);
   const uint64_t n = g_next_id++;
   std::memcpy(id->internal + 16, &n, sizeof n);
@@ -174,6 +272,14 @@ CN_EXPORT ncclResult_t ncclGetUniqueId(ncclUniqueId* id) {
 
 CN_EXPORT ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId id, int rank) {
   if (nranks < 1 || rank < 0 || rank >= nranks) return ncclInvalidArgument;
+  if (std::memcmp(id.internal, "host-fs:", 8) == 0) {
+    auto* c = new ncclComm{};
+    c->dir.assign(id.internal + 8, strnlen(id.internal + 8, kUniqueIdBytes - 8));
+    c->rank = rank;
+    c->size = nranks;
+    *comm = c;
+    return ncclSuccess;
+  }
   std::lock_guard<std::mutex> lock(g_ids_mu);
   Clique*& c = g_cliques[std::vector<char>(id.internal, id.internal + kUniqueIdBytes)];
   if (!c) {
@@ -182,7 +288,9 @@ CN_EXPORT ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUnique
     c->issued.assign(nranks, 0);
   }
   if (c->size != nranks) return ncclInvalidUsage;
-  *comm = new ncclComm{c, rank};
+  *comm = new ncclComm{};
+  (*comm)->clique = c;
+  (*comm)->rank = rank;
   return ncclSuccess;
 }
 
@@ -191,7 +299,11 @@ CN_EXPORT ncclResult_t ncclCommInitAll(ncclComm_t* comms, int ndev, const int*) 
   auto* c = new Clique();  // lives as long as its communicators' users: the process (test tool)
   c->size = ndev;
   c->issued.assign(ndev, 0);
-  for (int r = 0; r < ndev; ++r) comms[r] = new ncclComm{c, r};
+  for (int r = 0; r < ndev; ++r) {
+    comms[r] = new ncclComm{};
+    comms[r]->clique = c;
+    comms[r]->rank = r;
+  }
   return ncclSuccess;
 }
 
