@@ -24,6 +24,9 @@ const SMALL = [
   `data.synth.train=${SYNTH.train}`, `data.synth.val=${SYNTH.val}`, `data.synth.size=${SYNTH.size}`, `data.synth.seed=${SYNTH.seed}`,
   'data.inputSize=64', 'data.workers=1', 'train.batchSize=4', 'train.epochs=1', 'evaluation.flip=false',
   'evaluation.intervalEpochs=5', 'log.intervalIters=1', 'schedule.warmupIters=1', 'schedule.steps=[1]',
+  // The bounds below were measured at this lr, and a time-budgeted schedule would place the lr
+  // step by each device's own speed: an epoch schedule makes both runs take the same rates.
+  'optimizer.lr=2.5e-3', 'schedule.stepFractions=null', 'train.maxMinutes=null',
 ];
 const STEPS = 3;
 
