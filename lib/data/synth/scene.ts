@@ -133,6 +133,15 @@ function objectColor(rng: Rng, bgMean: number[]): [number, number, number] {
   }
 }
 
+/** The mean of each of the 3 channels of an interleaved RGB image of `pixels` pixels. */
+export function channelMeans(rgb: ArrayLike<number>, pixels: number): number[] {
+  return [0, 1, 2].map((c) => {
+    let s = 0;
+    for (let i = c; i < rgb.length; i += 3) s += rgb[i]!;
+    return s / pixels;
+  });
+}
+
 export function renderScene(rng: Rng, opts: SceneOptions): Scene {
   const S = opts.size;
   const w = S, h = S;
@@ -140,11 +149,7 @@ export function renderScene(rng: Rng, opts: SceneOptions): Scene {
   const minScale = opts.minScale ?? 0.14, maxScale = opts.maxScale ?? 0.5;
   const minVisible = opts.minVisible ?? 0.55;
   const bg = background(rng, w, h);
-  const bgMean = [0, 1, 2].map((c) => {
-    let s = 0;
-    for (let i = c; i < bg.length; i += 3) s += bg[i]!;
-    return s / (w * h);
-  });
+  const bgMean = channelMeans(bg, w * h);
   const instance = new Int16Array(w * h).fill(-1);
   const placed: { area: number; full: number }[] = [];
   const objects: SceneObject[] = [];

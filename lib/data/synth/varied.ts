@@ -8,7 +8,7 @@
 // exact bounds of each object's visible pixels, as in the first.
 import { Rng } from '../rng';
 import type { Point } from './raster';
-import { hsvToRgb, placeObject, visibleBounds, type Scene, type SceneObject } from './scene';
+import { channelMeans, hsvToRgb, placeObject, visibleBounds, type Scene, type SceneObject } from './scene';
 import type { ShapeClass } from './shapes';
 
 const rotate = (pts: Point[], cx: number, cy: number, angle: number): Point[] => {
@@ -110,11 +110,7 @@ export function renderVariedScene(rng: Rng, opts: VariedOptions): Scene {
   const minObjects = opts.minObjects ?? 2, maxObjects = opts.maxObjects ?? 5;
   const side = Math.min(w, h);
   const bg = background(rng, w, h);
-  const bgMean = [0, 1, 2].map((c) => {
-    let s = 0;
-    for (let i = c; i < bg.length; i += 3) s += bg[i]!;
-    return s / (w * h);
-  });
+  const bgMean = channelMeans(bg, w * h);
   const instance = new Int16Array(w * h).fill(-1);
   const placed: { area: number; full: number }[] = [];
   const objects: SceneObject[] = [];
