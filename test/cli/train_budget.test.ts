@@ -70,13 +70,15 @@ describe('cornernet train --max-minutes (a time-budgeted schedule)', function ()
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exit = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-    // Stopped halfway through its plan: the resumed run's own budget holds the other half even on a busy machine.
-    const halfway = () => {
+    // Stopped at 70 % of its plan, before the lr step at 86 %: the resumed run's own budget (the same
+    // 15 s, start-up and evaluation included) holds the last 30 % with room to spare even on a busy
+    // machine (at half the plan, a 2-core CI machine had to shorten it: 144 -> 132 iterations).
+    const late = () => {
       const planned = Number(/budget: (\d+) iterations/.exec(err)?.[1]);
-      return planned > 0 && fs.existsSync(path.join(wd, 'metrics.jsonl')) && trainRecords(wd).some((x) => x.iter >= planned / 2);
+      return planned > 0 && fs.existsSync(path.join(wd, 'metrics.jsonl')) && trainRecords(wd).some((x) => x.iter >= planned * 0.7);
     };
-    while (!halfway()) {
-      assert.equal(child.exitCode, null, `ended before half its plan:\n${err}`);
+    while (!late()) {
+      assert.equal(child.exitCode, null, `ended before 70 % of its plan:\n${err}`);
       await new Promise((res) => setTimeout(res, 20));
     }
     child.kill('SIGINT');
@@ -85,7 +87,7 @@ describe('cornernet train --max-minutes (a time-budgeted schedule)', function ()
     const plan = stopped.meta.plan!;
     assert.equal(plan.timeFitted, true);
     assert.ok(stopped.meta.iter < plan.stepIters[0]!, `stopped at ${stopped.meta.iter}, before the step (${JSON.stringify(plan)})`);
-    // Its own budget (a fresh 15 s) would fit more iterations than the half left: the plan stays.
+    // Its own budget (a fresh 15 s) fits more iterations than the 30 % left: the plan stays.
     const r = cornernet(['train', '--data', f.data, '--work-dir', wd, '--max-minutes', '0.25', '--resume']);
     assert.equal(r.status, 0, r.stderr);
     const end = (await latestCheckpoint(wd))!;
