@@ -7,19 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "json_text.h"
 #include "../../../native/cuda/cuda_libraries.h"
 #include "libraries.h"
 
 namespace {
-
-std::string json_str(const std::string& s) {
-  std::string r = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') r += '\\';
-    if (static_cast<unsigned char>(c) >= 0x20) r += c;
-  }
-  return r + "\"";
-}
 
 std::string result_json(const cn::cuda::LoadResult& r) {
   return std::string("{\"found\":") + (r.found ? "true" : "false") + ",\"soname\":" + json_str(r.soname) +

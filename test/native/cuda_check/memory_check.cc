@@ -8,18 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "json_text.h"
 #include "plugin_op.h"
 
 namespace {
-
-std::string json_str(const std::string& s) {
-  std::string r = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') r += '\\';
-    if (static_cast<unsigned char>(c) >= 0x20) r += c;
-  }
-  return r + "\"";
-}
 
 struct Recorder {
   cn::Backend& be;

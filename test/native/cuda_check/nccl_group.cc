@@ -18,21 +18,13 @@
 #include <thread>
 #include <vector>
 
+#include "json_text.h"
 #include "../../../native/engine/backend.h"
 #include "../../../native/engine/plugin_abi.h"
 #include "../../../native/train/process_group.h"
 #include "plugin_op.h"
 
 namespace {
-
-std::string json_str(const std::string& s) {
-  std::string r = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') r += '\\';
-    if (static_cast<unsigned char>(c) >= 0x20) r += c;
-  }
-  return r + "\"";
-}
 
 template <typename T>
 std::string json_array(const std::vector<T>& v) {

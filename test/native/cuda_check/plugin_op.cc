@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "json_text.h"
 #include "../../../native/engine/backend.h"
 #include "../../../native/engine/plugin_abi.h"
 #include "plugin_op.h"
@@ -29,15 +30,6 @@ Loaded load(const std::string& path) {
   l.create = reinterpret_cast<cn_plugin_create_fn>(dlsym(h, CN_PLUGIN_CREATE_SYMBOL));
   if (!l.probe || !l.create) throw std::runtime_error(path + " lacks the plugin entry points");
   return l;
-}
-
-std::string json_str(const char* s) {
-  std::string r = "\"";
-  for (const char* p = s; *p; ++p) {
-    if (*p == '"' || *p == '\\') r += '\\';
-    if (static_cast<unsigned char>(*p) >= 0x20) r += *p;
-  }
-  return r + "\"";
 }
 
 cn::Tensor read_tensor(const std::string& file, const cn::Shape& shape) {
