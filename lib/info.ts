@@ -88,7 +88,7 @@ export function formatInfo(i: EngineInfo): string {
     `backend:      ${i.defaultBackend}`,
     `cpu kernels:  ${i.isa}${i.isa !== i.bestIsa ? ` (best available: ${i.bestIsa})` : ''}`,
     `cpu features: ${i.cpuFeatures.join(' ') || 'none detected'}`,
-    `threads:      ${i.threads}`,
+    `threads:      ${i.threads} (spin ${i.spinMicroseconds} us before sleeping)`,
     `cuda:         ${cudaLine(i.cuda, i.cudaBuilt)}`,
   ];
   for (const d of i.cuda.devices) {

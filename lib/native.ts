@@ -24,6 +24,8 @@ export interface PluginInfo {
 export interface NativeInfo {
   addonDir: string;
   threads: number;
+  /** Microseconds an engine thread spins for the next parallel region before it sleeps (CORNERNET_SPIN_US). */
+  spinMicroseconds: number;
   isa: string;
   bestIsa: string;
   cpuFeatures: string[];

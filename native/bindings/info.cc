@@ -57,6 +57,7 @@ Napi::Value info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("addonDir", ad.runtime().addon_dir());
   o.Set("threads", ad.runtime().pool().num_threads());
+  o.Set("spinMicroseconds", static_cast<double>(ad.runtime().pool().spin_us()));
   o.Set("isa", isa_name(ad.cpu().isa()));
   o.Set("bestIsa", isa_name(detect_isa()));
   Napi::Array feats = Napi::Array::New(env);

@@ -42,7 +42,7 @@ describe('package entry points', () => {
     const out = node([path.join('bin', 'cornernet.js'), 'info']);
     assert.match(out, /^backend: +(cpu|cuda:\d+)$/m);
     assert.match(out, /^cpu kernels: +(portable|avx2|avx512)/m);
-    assert.match(out, /^threads: +\d+$/m);
+    assert.match(out, /^threads: +\d+ \(spin \d+ us before sleeping\)$/m);
     assert.match(out, /^cuda: +\S/m);
     const json = JSON.parse(node([path.join('bin', 'cornernet.js'), 'info', '--json'])) as { threads: number; cuda: { status: string } };
     assert.ok(json.threads >= 1);

@@ -7,6 +7,7 @@
 //   test-backend-ops test  [-b BACKEND]... [-o OP] [--require-all] [--no-model]
 //   test-backend-ops perf  [-b BACKEND]... [-o OP] [--no-model]
 //   test-backend-ops allocator   (the caching allocator's checks: allocator_checks.cc)
+//   test-backend-ops threads     (the thread pool's checks: thread_pool_checks.cc)
 //
 // BACKEND: cuda:N, cuda (every device), cuda-emu; default: every CUDA device, or
 // the emulator when there is none. test: every case of every op (small, odd
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include "allocator_checks.h"
+#include "thread_pool_checks.h"
 #include "cpu/cpu_backend.h"
 #include "engine/runtime.h"
 #include "model/cornernet.h"
@@ -840,7 +842,8 @@ int test_nccl(Backends& bs) {
 int usage() {
   std::fprintf(stderr,
                "usage: test-backend-ops test|perf [-b cuda|cuda:N|cuda-emu]... [-o OP] [--require-all] [--no-model]\n"
-               "       test-backend-ops allocator\n");
+               "       test-backend-ops allocator\n"
+               "       test-backend-ops threads\n");
   return 2;
 }
 
@@ -850,6 +853,7 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage();
   const std::string mode = argv[1];
   if (mode == "allocator") return argc == 2 ? (check_caching_allocator() ? 1 : 0) : usage();
+  if (mode == "threads") return argc == 2 ? (check_thread_pool() ? 1 : 0) : usage();
   if (mode != "test" && mode != "perf") return usage();
   std::vector<std::string> specs;
   std::string only;
