@@ -28,7 +28,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('data', { type: 'string', describe: 'COCO-layout dataset folder (annotations/instances_<split>.json + <split>/)' })
       .option('work-dir', { type: 'string', describe: 'Checkpoints, metrics, report (default work_dirs/<config name>)' })
       .option('device', { type: 'string', describe: 'cpu, cuda, cuda:N, cuda-emu or auto (default: the config\'s, auto)' })
-      .option('replicas', { type: 'number', describe: 'Data-parallel model replicas, each taking batchSize images' })
+      .option('replicas', { type: 'number', describe: 'Data-parallel model replicas, each taking batchSize images (CPU: side by side, each with its share of the threads; CUDA: one per GPU, sharing GPUs when fewer)' })
       .option('resume', { describe: 'Continue from the newest checkpoint of the work dir, or from the given file' })
       .option('load-from', {
         type: 'string',

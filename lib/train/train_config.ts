@@ -13,7 +13,7 @@ export const trainSectionSchema = z
     epochs: positiveInt,
     /** Images per replica per iteration. */
     batchSize: positiveInt,
-    /** Data-parallel model replicas (CPU threads now; one per GPU with CUDA). */
+    /** Data-parallel model replicas, each with batchSize images and its own BN statistics: on the CPU side by side with a share of the threads each; with CUDA one per GPU (replica r on GPU r mod the GPUs). */
     replicas: positiveInt,
     /** Data-loading workers and batches prefetched ahead of the trainer. */
     workers: z.number().int().min(0),

@@ -34,6 +34,10 @@ using Clock = std::chrono::steady_clock;
 std::unique_ptr<Communicator> replica_communicator(AddonData& ad, const std::string& spec,
                                                    const std::vector<Backend*>& backends, size_t bucket_bytes) {
   if (backends.size() < 2 || backends[0]->device().type != DeviceType::CUDA) return nullptr;
+  // Replicas sharing a device add up their gradients there: nothing to all-reduce.
+  for (size_t i = 0; i < backends.size(); ++i)
+    for (size_t j = i + 1; j < backends.size(); ++j)
+      if (backends[i] == backends[j]) return nullptr;
   const Plugin& pl = ad.runtime().plugin(spec.rfind("cuda-emu", 0) == 0 ? "cuda_emu" : "cuda");
   char err[1024] = {0};
   ReplicaTransport* t =
@@ -45,6 +49,23 @@ std::unique_ptr<Communicator> replica_communicator(AddonData& ad, const std::str
                  backends.size(), err);
   });
   return nullptr;
+}
+
+// Replica r's backend. On the CPU the one CPU backend (the Trainer gives each
+// replica its own threads). With CUDA and several replicas, device r (cuda:0,
+// cuda:1, ...), the emulator likewise (cuda-emu, cuda-emu:1, ... with
+// CORNERNET_EMU_DEVICES); with fewer devices than replicas, device r modulo
+// their number: replicas then share a device and take turns on it, so a recipe
+// of 2 replicas x 4 images means the same on one GPU as on two.
+std::string replica_backend(AddonData& ad, const std::string& spec, int r, int replicas) {
+  const bool cuda = spec == "cuda" || (spec.rfind("cuda:", 0) == 0 && replicas > 1);
+  const bool emu = spec == "cuda-emu";
+  if (!cuda && !emu) return spec;
+  const Plugin& pl = ad.runtime().plugin(emu ? "cuda_emu" : "cuda");
+  const int devices = pl.loaded && pl.probe.device_count > 0 ? pl.probe.device_count : 1;
+  const int d = r % devices;
+  if (emu) return d == 0 ? "cuda-emu" : "cuda-emu:" + std::to_string(d);
+  return "cuda:" + std::to_string(d);
 }
 
 struct OptimizerEntry {
@@ -152,14 +173,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     try {
       AddonData& ad = AddonData::of(env);
       std::vector<Backend*> backends;
-      for (int r = 0; r < static_cast<int>(replicas); ++r) {
-        // cuda with several replicas: one device each (cuda:0, cuda:1, ...); the
-        // emulator likewise (cuda-emu, cuda-emu:1, ... with CORNERNET_EMU_DEVICES).
-        std::string s = spec;
-        if (spec == "cuda" || (spec.rfind("cuda:", 0) == 0 && replicas > 1)) s = "cuda:" + std::to_string(r);
-        if (spec == "cuda-emu" && r > 0) s = "cuda-emu:" + std::to_string(r);
-        backends.push_back(&ad.backend(s));
-      }
+      for (int r = 0; r < static_cast<int>(replicas); ++r) backends.push_back(&ad.backend(replica_backend(ad, spec, r, static_cast<int>(replicas))));
       trainer_.reset(new Trainer(backends, opts, ad.runtime().pool(),
                                  replica_communicator(ad, spec, backends, static_cast<size_t>(bucket_bytes)), group));
     } catch (const std::exception& e) {

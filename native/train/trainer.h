@@ -52,6 +52,8 @@ struct StepReport {
 class Trainer {
  public:
   // One backend per replica (the same CPU backend may serve several replicas).
+  // CPU replicas each get a backend of their own over a pool with their share
+  // of `pool`'s threads, and run side by side (give_cpu_replicas_own_threads).
   // `comm` combines the replicas' gradients; null: InProcessCommunicator.
   // `group`: the ranks this process trains with (none, or size 1: alone).
   Trainer(const std::vector<Backend*>& backends, const TrainerOptions& o, ThreadPool& pool,
@@ -80,6 +82,10 @@ class Trainer {
 
  private:
   std::vector<Backend*> backends_;
+  // CPU replicas' own pools and backends (empty otherwise); before models_, so
+  // they outlive the models.
+  std::vector<std::unique_ptr<ThreadPool>> replica_pools_;
+  std::vector<std::unique_ptr<Backend>> replica_backends_;
   std::vector<std::unique_ptr<CornerNet>> models_;
   TrainerOptions opts_;
   ThreadPool& pool_;
@@ -97,6 +103,7 @@ class Trainer {
   std::vector<std::vector<int64_t>> saved_counters_;
   void save_buffers();
   void restore_buffers();
+  void give_cpu_replicas_own_threads(ThreadPool& pool);
 };
 
 }  // namespace cn

@@ -1,7 +1,10 @@
 // The engine's trainer: steps on a native thread, replicas, resume, NaN stop.
 import { strict as assert } from 'assert';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 
 import { NativeTrainer, type NativeTrainerOptions, type StepEvent, type TrainBatch, type TrainerEvent } from '../../lib/train/native_trainer';
+import { availableBackends } from '../../lib/ops';
 import { batchOf, tiny } from './tiny_batches';
 
 async function run(opts: NativeTrainerOptions, batches: TrainBatch[], resumeFrom?: Awaited<ReturnType<NativeTrainer['snapshot']>>) {
@@ -21,6 +24,29 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
+}
+
+/** SHA-256 of the weights after `steps` steps of 2 replicas x `per` images on `backend`, in a child with `env` (thread and device counts are read once per process). */
+function replicaWeightsDigest(backend: string, env: Record<string, string>, steps = 3, per = 2): string {
+  const dist = path.join(__dirname, '..', '..');
+  const script = `
+const { NativeTrainer } = require(${JSON.stringify(path.join(dist, 'lib', 'train', 'native_trainer.js'))});
+const { batchOf, tiny } = require(${JSON.stringify(path.join(dist, 'test', 'train', 'tiny_batches.js'))});
+const { createHash } = require('node:crypto');
+(async () => {
+  const t = new NativeTrainer({ model: tiny, seed: 7, replicas: 2, backend: ${JSON.stringify(backend)} }, (e) => {
+    if (e.type !== 'step') { console.error(JSON.stringify(e)); process.exit(1); }
+  });
+  for (let i = 0; i < ${steps}; i++) t.feed(batchOf(Array.from({ length: ${2 * per} }, (_, k) => ${2 * per} * i + k), i, 2e-3));
+  const { stateDict } = await t.snapshot();
+  await t.close();
+  const h = createHash('sha256');
+  for (const k of Object.keys(stateDict).sort()) h.update(k).update(Buffer.from(stateDict[k].data.buffer));
+  console.log(h.digest('hex'));
+})().catch((e) => { console.error(e); process.exit(1); });`;
+  const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 110_000 });
+  assert.equal(r.status, 0, `${backend} ${JSON.stringify(env)}: ${r.stderr}`);
+  return r.stdout.trim();
 }
 
 describe('train/native_trainer', function () {
@@ -64,6 +90,23 @@ describe('train/native_trainer', function () {
     assert.ok(worst < 1e-5, `max weight difference ${worst}`);
     const l1 = (one.events[3] as StepEvent).total, l2 = (two.events[3] as StepEvent).total;
     assert.ok(Math.abs(l1 - l2) < 1e-4 * Math.abs(l1), `${l1} vs ${l2}`);
+  });
+
+  it('CPU replicas run on their own threads: the same weights bit for bit with 1, 2, 3 or 4 engine threads', function () {
+    // Each replica gets a pool with its share of CORNERNET_NUM_THREADS (1 is 1
+    // and 1, 3 is 2 and 1, 4 is 2 and 2), read once per process: a child each.
+    const digests = ['1', '2', '3', '4'].map((n) => replicaWeightsDigest('cpu', { CORNERNET_NUM_THREADS: n }));
+    assert.match(digests[0]!, /^[0-9a-f]{64}$/);
+    assert.deepEqual(digests, [digests[0], digests[0], digests[0], digests[0]]);
+  });
+
+  it('replicas beyond the device count share a device: 2 on one cuda-emu device give the weights of 2 on two', function () {
+    if (!availableBackends().includes('cuda-emu')) this.skip();
+    // The emulator is slow: 2 steps of 1 image per replica.
+    const shared = replicaWeightsDigest('cuda-emu', { CORNERNET_EMU_DEVICES: '1' }, 2, 1);
+    const apart = replicaWeightsDigest('cuda-emu', { CORNERNET_EMU_DEVICES: '2' }, 2, 1);
+    assert.match(shared, /^[0-9a-f]{64}$/);
+    assert.equal(shared, apart);
   });
 
   it('stops on a NaN loss, names the term and the iteration, and changes no weight', async () => {
