@@ -66,11 +66,11 @@ function recipe(): RecipeFacts {
   };
 }
 
-/** Images/s of queued trainer steps on in-memory batches (4 distinct batches, reused). */
-async function stepThroughput(model: ModelConfig, batch: number, timed: number, backend = 'cpu') {
+/** Images/s of queued trainer steps on in-memory batches of `batch` images in all (4 distinct batches, reused), split over `replicas`. */
+async function stepThroughput(model: ModelConfig, batch: number, timed: number, backend = 'cpu', replicas = 1) {
   const batches = [0, 1, 2, 3].map((k) => syntheticBatch(batch, SIZE, model.numClasses, 3, 11 + k));
   let faults0 = 0;
-  const t = await timeTrainerSteps({ model, seed: 0, backend, adam: recipe().adam }, (iter) => batches[iter % 4]!, {
+  const t = await timeTrainerSteps({ model, seed: 0, backend, adam: recipe().adam, replicas }, (iter) => batches[iter % 4]!, {
     warmup: 2, timed, mode: 'queued', onTimed: () => (faults0 = process.resourceUsage().minorPageFault),
   });
   const faultsPerStep = (process.resourceUsage().minorPageFault - faults0) / timed;
@@ -126,6 +126,8 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
   // Shaped like the PyTorch model: shapes-tiny's stages (3 halvings, 32..64 channels) with the reference head widths.
   const torchLike: ModelConfig = { ...tiny, numClasses: 3, poolFeatChannels: 128, headFeatChannels: 256 };
   const like = await stepThroughput(torchLike, PYTORCH.batch, n.steps);
+  // The same images per step as 2 CPU replicas of half the batch, side by side (each its own BN statistics).
+  const likeSplit = ctx.tiny || ctx.threads < 2 ? null : await stepThroughput(torchLike, PYTORCH.batch, n.steps, 'cpu', 2);
   const loop = await loopThroughput(batch, 'cpu', n.loop);
   const gpu = ctx.gpu ? await onGpu(ctx, tiny, torchLike, batch, { steps, like, loop }) : null;
   const tinyVs = ctx.tiny ? null : sideBySide(ctx, 'shapes-tiny', tiny, batch);
@@ -161,6 +163,16 @@ export async function runTrainBench(ctx: BenchContext): Promise<BenchResult[]> {
       details: { secondsPerStep: like.secondsPerStep, trainerSecondsPerStep: like.trainerSecondsPerStep, cpuSecondsPerImage: like.cpuSecondsPerImage, minorFaultsPerStep: like.faultsPerStep },
       ...(gpu ? { gpu: gpu.like } : {}),
     },
+    ...(likeSplit
+      ? [{
+          group: GROUP,
+          name: `PyTorch-shaped trainer steps, ${PYTORCH.batch} images as 2 CPU replicas x ${PYTORCH.batch / 2} (BN per replica)`,
+          metric: 'images/s',
+          value: likeSplit.imagesPerSecond,
+          ...(likeTorch ? { reference: { value: torchIps, label: `${torchLabel(likeTorch)}, one batch of ${PYTORCH.batch}` }, ratio: likeSplit.imagesPerSecond / torchIps } : {}),
+          details: { secondsPerStep: likeSplit.secondsPerStep, cpuSecondsPerImage: likeSplit.cpuSecondsPerImage, minorFaultsPerStep: likeSplit.faultsPerStep },
+        }]
+      : []),
     {
       group: GROUP,
       name: `shapes-tiny training loop (cornernet train, ${loop.iterations} iters), images/s in steps`,
