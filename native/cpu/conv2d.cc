@@ -180,7 +180,8 @@ void CpuBackend::run_conv2d_forward(const Tensor& x, const Tensor& w, const Tens
     return;
   }
   const int64_t pc = chunk_positions(g);
-  float* col = thread_scratch(ScratchSlot::Conv0, static_cast<size_t>(CK * pc));
+  OpScratch col_buf(ScratchSlot::Conv0, static_cast<size_t>(CK * pc));
+  float* col = col_buf.data();
   for (int64_t n = 0; n < g.n; ++n) {
     const float* xn = x.data() + n * g.c * g.h * g.w;
     for (int64_t p0 = 0; p0 < P; p0 += pc) {
@@ -294,8 +295,9 @@ void CpuBackend::run_conv2d_backward(const Tensor& x, const Tensor& w, const Ten
   }
 
   const int64_t pc = chunk_positions(g);
-  float* col = gw_im2col ? thread_scratch(ScratchSlot::Conv0, static_cast<size_t>(CK * pc)) : nullptr;
-  float* gcol = gx_im2col ? thread_scratch(ScratchSlot::Conv1, static_cast<size_t>(CK * pc)) : nullptr;
+  OpScratch col_buf, gcol_buf;
+  float* col = gw_im2col ? col_buf.take(ScratchSlot::Conv0, static_cast<size_t>(CK * pc)) : nullptr;
+  float* gcol = gx_im2col ? gcol_buf.take(ScratchSlot::Conv1, static_cast<size_t>(CK * pc)) : nullptr;
   for (int64_t n = 0; n < g.n; ++n) {
     const float* gyn = gy.data() + n * g.o * P;
     for (int64_t p0 = 0; p0 < P; p0 += pc) {

@@ -48,9 +48,9 @@ void shifted_weight_grad(ThreadPool& pool, Isa isa, const ShiftedConvGeom& g, co
   const int64_t taps = g.kh * g.kw;
   // Both copies are position-major (channels contiguous), so that the GEMM
   // packs its panels by plain row copies rather than by transposing.
-  float* xw = thread_scratch(ScratchSlot::Conv0, static_cast<size_t>(g.c * l.cs));
-  float* gyw = thread_scratch(ScratchSlot::Conv1, static_cast<size_t>(g.o * l.k));
-  float* gwt = thread_scratch(ScratchSlot::Conv2, static_cast<size_t>(taps * g.o * g.c));
+  OpScratch xw_buf(ScratchSlot::Conv0, static_cast<size_t>(g.c * l.cs)), gyw_buf(ScratchSlot::Conv1, static_cast<size_t>(g.o * l.k)),
+      gwt_buf(ScratchSlot::Conv2, static_cast<size_t>(taps * g.o * g.c));
+  float *xw = xw_buf.data(), *gyw = gyw_buf.data(), *gwt = gwt_buf.data();
 
   const int64_t x_rows = l.cs / l.wp;  // wide rows of the padded x, slack included
   pool.parallel_for(x_rows, [&](int64_t r0, int64_t r1) {

@@ -222,8 +222,8 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
                                                       budget / (36 * std::max(a.c, a.o) * ht * wt)}));
   const int64_t tc = band_images * band_rows * wt;  // tiles per band (the stride of the buffers)
 
-  float* v = thread_scratch(ScratchSlot::Conv1, static_cast<size_t>(36 * a.c * tc));
-  float* m = thread_scratch(ScratchSlot::Conv2, static_cast<size_t>(36 * a.o * tc));
+  OpScratch v_buf(ScratchSlot::Conv1, static_cast<size_t>(36 * a.c * tc)), m_buf(ScratchSlot::Conv2, static_cast<size_t>(36 * a.o * tc)), u_buf;
+  float *v = v_buf.data(), *m = m_buf.data();
   const size_t u_floats = static_cast<size_t>(36 * a.o * a.c);
   WeightCache::Buffer cached;  // held for the whole call: the cache may drop it meanwhile
   const float* u = nullptr;
@@ -240,9 +240,8 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
     if (cached) u = cached->data();
   }
   if (!u) {
-    float* scratch = thread_scratch(ScratchSlot::Conv0, u_floats);
-    transform_weights(pool, k, a, scratch);
-    u = scratch;
+    transform_weights(pool, k, a, u_buf.take(ScratchSlot::Conv0, u_floats));
+    u = u_buf.data();
   }
 
   for (int64_t n = 0; n < a.n; n += band_images) {
