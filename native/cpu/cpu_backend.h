@@ -26,6 +26,13 @@ class CpuBackend : public Backend {
   }
   MemoryStats memory_stats() const override { return host_pool().stats(); }
   void release_cached_memory() override { host_pool().release_cache(); }
+  // Side by side, each branch's ops on one thread, when every thread gets a
+  // branch and the tensors are small: a shapes-tiny step is ~4,000 parallel
+  // regions of a few microseconds each, and the corner head's two corners (half
+  // its convolutions, all at 32x32) ran at ~65 % of 2 threads split op by op.
+  // Large tensors stay split op by op: both corners' temporaries alive at once
+  // would raise the peak memory (hourglass104's head at 511: 4.2 M floats each).
+  void run_branches(int n, int64_t elements, const std::function<void(int)>& fn) override;
 
   // Other native/cpu code calls the kernels through the public, checked methods.
  protected:

@@ -10,6 +10,7 @@
 // (Tensor{}) is not computed, which lets backward skip gradients nobody needs.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -200,6 +201,18 @@ class Backend {
   virtual MemoryStats memory_stats() const = 0;
   // Gives the pool's cached blocks back to the system (in-use blocks stay).
   virtual void release_cached_memory() = 0;
+
+  // ---- scheduling ---------------------------------------------------------
+  // Runs fn(0) ... fn(n - 1): n branches of a model that write no tensor in
+  // common (the corner head's two corners), whose largest tensors hold about
+  // `elements` floats. A backend may run them side by side when that beats
+  // splitting each of their ops (the CPU, for small tensors: see CpuBackend);
+  // by default, and whenever it does not gain, in order. Each op computes the
+  // same values either way, so results do not depend on the choice.
+  virtual void run_branches(int n, int64_t elements, const std::function<void(int)>& fn) {
+    (void)elements;
+    for (int i = 0; i < n; ++i) fn(i);
+  }
 
   // ---- ops ----------------------------------------------------------------
   // Each checks its arguments (check::, above) and runs the backend's run_<op>.

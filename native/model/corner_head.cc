@@ -1,5 +1,6 @@
 #include "corner_head.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace cn {
@@ -102,6 +103,7 @@ void PredictionBranch::release() {
 CornerHead::CornerHead(ParameterStore& s, const std::string& prefix, const CornerNetConfig& cfg) {
   const BatchNormParams bn{cfg.bn_eps, cfg.bn_momentum};
   const int levels = cfg.num_stacks, in = cfg.feat_channel, hid = cfg.head_feat_channels;
+  widest_ = std::max({in, hid, cfg.pool_feat_channels});
   auto name = [&prefix](const char* what, int l) { return prefix + what + "." + std::to_string(l); };
   for (auto* v : {&tl_pool_, &br_pool_}) v->reserve(levels);
   for (auto* v : {&tl_heat_, &br_heat_, &tl_off_, &br_off_, &tl_emb_, &br_emb_}) v->reserve(levels);
@@ -123,15 +125,13 @@ CornerHead::CornerHead(ParameterStore& s, const std::string& prefix, const Corne
 
 HeadTensors CornerHead::forward(const Pass& p, int l, const Tensor& x) {
   HeadTensors out;
-  Tensor tl = tl_pool_[l].forward(p, x);
-  out[TlHeat] = tl_heat_[l].forward(p, tl);
-  out[TlEmb] = tl_emb_[l].forward(p, tl);
-  out[TlOff] = tl_off_[l].forward(p, tl);
-  tl = Tensor{};
-  Tensor br = br_pool_[l].forward(p, x);
-  out[BrHeat] = br_heat_[l].forward(p, br);
-  out[BrEmb] = br_emb_[l].forward(p, br);
-  out[BrOff] = br_off_[l].forward(p, br);
+  run_branches(p, 2, x.numel() / x.shape()[1] * widest_, [&](int corner) {
+    const bool tl = corner == 0;
+    Tensor f = (tl ? tl_pool_ : br_pool_)[l].forward(p, x);
+    out[tl ? TlHeat : BrHeat] = (tl ? tl_heat_ : br_heat_)[l].forward(p, f);
+    out[tl ? TlEmb : BrEmb] = (tl ? tl_emb_ : br_emb_)[l].forward(p, f);
+    out[tl ? TlOff : BrOff] = (tl ? tl_off_ : br_off_)[l].forward(p, f);
+  });
   return out;
 }
 
@@ -159,10 +159,20 @@ Tensor corner_backward(const Pass& p, BiCornerPool& pool, PredictionBranch& heat
 }  // namespace
 
 Tensor CornerHead::backward(const Pass& p, int l, const HeadTensors& g) {
-  Tensor gx;
-  sum_into(p.be, gx, corner_backward(p, tl_pool_[l], tl_heat_[l], tl_emb_[l], tl_off_[l], g[TlHeat], g[TlEmb], g[TlOff]));
-  sum_into(p.be, gx, corner_backward(p, br_pool_[l], br_heat_[l], br_emb_[l], br_off_[l], g[BrHeat], g[BrEmb], g[BrOff]));
-  return gx;
+  Tensor gx[2];
+  int64_t positions = 0;  // N x H x W of the level
+  for (const Tensor& t : g)
+    if (t.defined()) positions = t.numel() / t.shape()[1];
+  run_branches(p, 2, positions * widest_, [&](int corner) {
+    gx[corner] = corner == 0
+                     ? corner_backward(p, tl_pool_[l], tl_heat_[l], tl_emb_[l], tl_off_[l], g[TlHeat], g[TlEmb], g[TlOff])
+                     : corner_backward(p, br_pool_[l], br_heat_[l], br_emb_[l], br_off_[l], g[BrHeat], g[BrEmb], g[BrOff]);
+  });
+  // In this order, whichever ran first: the same sum as one corner after the other.
+  Tensor sum;
+  sum_into(p.be, sum, gx[0]);
+  sum_into(p.be, sum, gx[1]);
+  return sum;
 }
 
 void CornerHead::release(int l) {

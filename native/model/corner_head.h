@@ -58,6 +58,7 @@ class CornerHead {
 
  private:
   std::vector<BiCornerPool> tl_pool_, br_pool_;
+  int widest_ = 0;  // the most channels of any tensor in a corner
   std::vector<PredictionBranch> tl_heat_, br_heat_, tl_off_, br_off_, tl_emb_, br_emb_;
 };
 

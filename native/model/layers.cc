@@ -13,6 +13,14 @@ void sum_into(Backend& be, Tensor& acc, const Tensor& t) {
   be.axpy(1.f, t, acc);
 }
 
+void run_branches(const Pass& p, int n, int64_t elements, const std::function<void(int)>& fn) {
+  if (p.store.has_grad_ready_hook()) {
+    for (int i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  p.be.run_branches(n, elements, fn);
+}
+
 // ---- Conv2d -------------------------------------------------------------------
 
 Conv2d::Conv2d(ParameterStore& s, const std::string& prefix, int cin, int cout, int k, int stride, bool bias,

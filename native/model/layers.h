@@ -8,6 +8,8 @@
 // tensor nobody else holds, which the caller may then add into in place.
 // Parameter gradients go to the ParameterStore (accumulated across calls).
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,12 @@ struct Pass {
 // acc += t (in place, with axpy), where acc is a gradient the caller owns (see conventions above);
 // an undefined acc takes t, an undefined t adds nothing.
 void sum_into(Backend& be, Tensor& acc, const Tensor& t);
+
+// Runs fn(0) ... fn(n - 1), n branches of the model that share no tensor they
+// write, through Backend::run_branches (side by side where the backend gains);
+// in order while a gradient-ready hook is set, since bucketed all-reduces must
+// see the gradients arrive in the same order on every replica.
+void run_branches(const Pass& p, int n, int64_t elements, const std::function<void(int)>& fn);
 
 class BatchNorm2d;
 

@@ -60,6 +60,7 @@ class ParameterStore {
   // is final": the bucketed all-reduce (train/bucketed_communicator.h) starts a
   // bucket's reduction from it while backward goes on. Empty: no hook.
   void set_grad_ready_hook(std::function<void(size_t)> hook) { grad_ready_ = std::move(hook); }
+  bool has_grad_ready_hook() const { return static_cast<bool>(grad_ready_); }
   // Where a backward op may write the gradient of `e` directly: the entry's own
   // buffer when it holds nothing yet (saves a copy), else a scratch tensor that
   // the caller then passes to accumulate_grad.

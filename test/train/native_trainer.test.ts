@@ -27,17 +27,17 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
 }
 
 /** SHA-256 of the weights after `steps` steps of 2 replicas x `per` images on `backend`, in a child with `env` (thread and device counts are read once per process). */
-function replicaWeightsDigest(backend: string, env: Record<string, string>, steps = 3, per = 2): string {
+function replicaWeightsDigest(backend: string, env: Record<string, string>, steps = 3, per = 2, replicas = 2): string {
   const dist = path.join(__dirname, '..', '..');
   const script = `
 const { NativeTrainer } = require(${JSON.stringify(path.join(dist, 'lib', 'train', 'native_trainer.js'))});
 const { batchOf, tiny } = require(${JSON.stringify(path.join(dist, 'test', 'train', 'tiny_batches.js'))});
 const { createHash } = require('node:crypto');
 (async () => {
-  const t = new NativeTrainer({ model: tiny, seed: 7, replicas: 2, backend: ${JSON.stringify(backend)} }, (e) => {
+  const t = new NativeTrainer({ model: tiny, seed: 7, replicas: ${replicas}, backend: ${JSON.stringify(backend)} }, (e) => {
     if (e.type !== 'step') { console.error(JSON.stringify(e)); process.exit(1); }
   });
-  for (let i = 0; i < ${steps}; i++) t.feed(batchOf(Array.from({ length: ${2 * per} }, (_, k) => ${2 * per} * i + k), i, 2e-3));
+  for (let i = 0; i < ${steps}; i++) t.feed(batchOf(Array.from({ length: ${replicas * per} }, (_, k) => ${replicas * per} * i + k), i, 2e-3));
   const { stateDict } = await t.snapshot();
   await t.close();
   const h = createHash('sha256');
@@ -98,6 +98,13 @@ describe('train/native_trainer', function () {
     const digests = ['1', '2', '3', '4'].map((n) => replicaWeightsDigest('cpu', { CORNERNET_NUM_THREADS: n }));
     assert.match(digests[0]!, /^[0-9a-f]{64}$/);
     assert.deepEqual(digests, [digests[0], digests[0], digests[0], digests[0]]);
+  });
+
+  it('one replica: the same weights bit for bit with 1, 2 (the corners side by side) or 4 engine threads', function () {
+    // 2 threads run the corner head's two corners side by side (CpuBackend::run_branches), 1 and 4 split every op.
+    const digests = ['1', '2', '4'].map((n) => replicaWeightsDigest('cpu', { CORNERNET_NUM_THREADS: n }, 3, 4, 1));
+    assert.match(digests[0]!, /^[0-9a-f]{64}$/);
+    assert.deepEqual(digests, [digests[0], digests[0], digests[0]]);
   });
 
   it('replicas beyond the device count share a device: 2 on one cuda-emu device give the weights of 2 on two', function () {

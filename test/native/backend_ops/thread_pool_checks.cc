@@ -4,7 +4,9 @@
 // spin so long nothing sleeps, and with gaps between regions longer than the spin
 // (wake-ups from sleep): every index of every region visited exactly once, task
 // errors rethrown to the caller with the pool still usable, nested regions inline,
-// and two callers at once. One line per check; the count of failures is returned.
+// and two callers at once. Then CpuBackend::run_branches: a model's branches side
+// by side on 2 threads when their tensors are small, in order otherwise. One line
+// per check; the count of failures is returned.
 #include "thread_pool_checks.h"
 
 #include <atomic>
@@ -16,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "cpu/cpu_backend.h"
 #include "engine/thread_pool.h"
 
 namespace {
@@ -89,12 +92,51 @@ void check_pool(int threads, int64_t spin_us) {
   report(ok_a && ok_b, tag + ": two callers at once, 5000 regions each", why_a + why_b);
 }
 
+// Two branches through CpuBackend::run_branches on a pool of `threads`: whether
+// they ran at once (branch 0 waits up to 300 ms for branch 1 to start), on two
+// threads, and whether a region inside a branch stayed on its thread.
+void check_branches(int threads, int64_t elements, bool side_by_side) {
+  cn::ThreadPool pool(threads, 200);
+  cn::CpuBackend be(pool, cn::default_isa());
+  std::atomic<bool> started1{false}, finished0{false};
+  bool overlapped = false, ran_in_order = false;
+  std::thread::id ids[2];
+  std::atomic<int> nested_elsewhere{0}, calls{0};
+  be.run_branches(2, elements, [&](int i) {
+    calls.fetch_add(1);
+    ids[i] = std::this_thread::get_id();
+    if (i == 1) {
+      started1 = true;
+      ran_in_order = finished0.load();
+    } else {
+      const auto t0 = std::chrono::steady_clock::now();
+      while (!started1.load() && std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(300)) std::this_thread::yield();
+      overlapped = started1.load();
+    }
+    pool.parallel_for(64, [&](int64_t, int64_t) {
+      if (std::this_thread::get_id() != ids[i]) nested_elsewhere.fetch_add(1);
+    });
+    if (i == 0) finished0 = true;
+  });
+  const std::string tag = "run_branches, " + std::to_string(threads) + " threads, tensors of " + std::to_string(elements) + " floats";
+  if (side_by_side)
+    report(calls.load() == 2 && overlapped && ids[0] != ids[1] && nested_elsewhere.load() == 0, tag + ": side by side, each branch's regions on its own thread",
+           "overlapped " + std::to_string(overlapped) + ", regions split " + std::to_string(nested_elsewhere.load()));
+  else
+    report(calls.load() == 2 && !overlapped && ran_in_order && ids[0] == std::this_thread::get_id() && ids[1] == ids[0],
+           tag + ": in order on the calling thread", "overlapped " + std::to_string(overlapped));
+}
+
 }  // namespace
 
 int check_thread_pool() {
   failures = 0;
   for (int threads : {2, 4})
     for (int64_t spin : {0, 200, 1000000}) check_pool(threads, spin);
+  check_branches(2, 32 * 32 * 32 * 8, true);  // shapes-tiny's head at batch 8
+  check_branches(2, int64_t{256} * 128 * 128, false);  // hourglass104's at 511
+  check_branches(1, 1000, false);
+  check_branches(4, 1000, false);  // more threads than branches: ops split as before
   std::printf("threads: %d failed\n", failures);
   return failures;
 }
