@@ -181,36 +181,50 @@ void scale_c(const GemmOp& op) {
   }
 }
 
+// Whether the micro-kernel reads B's whole-width panels where they are instead
+// of packed: worth it when each panel serves few rows of A (packing it costs
+// about as much as the few tiles that read it: the 36 GEMMs of a Winograd layer
+// at 32x32 and below are 32-64 rows by ~128 tiles) and B's rows are close
+// enough that a panel's kc rows stay within a few pages.
+bool reads_b_in_place(const GemmKernelInfo& ki, const GemmOp& op) {
+  return !op.trans_b && !op.b_group_offset && op.ldb <= 1024 && (op.m + ki.mr - 1) / ki.mr <= 8;
+}
+
 // One thread's share: the whole blocked algorithm over op's rectangle.
 void sgemm_serial(const GemmKernelInfo& ki, const GemmOp& op) {
   const int mr = ki.mr, nr = ki.nr;
   const int64_t kc = std::min(ki.kc, op.k);
   const int64_t mc = std::min<int64_t>(ki.mc, (op.m + mr - 1) / mr * mr);
   const int64_t nc = std::min<int64_t>(ki.nc, (op.n + nr - 1) / nr * nr);
+  const bool in_place = reads_b_in_place(ki, op);
   float* pa = t_pack_a.get(static_cast<size_t>(mc * kc));
   float* pb = t_pack_b.get(static_cast<size_t>(nc * kc));
   alignas(64) float edge[32 * 32];  // one micro-tile when it overhangs C
 
   for (int64_t jc = 0; jc < op.n; jc += nc) {
     const int64_t nb = std::min(nc, op.n - jc);
+    // In place, only a last partial panel is packed (zero-padded to nr columns).
+    const int64_t packed_from = in_place ? nb / nr * nr : 0;
     for (int64_t pc = 0; pc < op.k; pc += kc) {
       const int64_t kb = std::min(kc, op.k - pc);
       const float beta = pc == 0 ? op.beta : 1.0f;
-      pack_b(op, ki, pc, jc, kb, nb, pb);
+      if (packed_from < nb) pack_b(op, ki, pc, jc + packed_from, kb, nb - packed_from, pb + packed_from * kb);
       for (int64_t ic = 0; ic < op.m; ic += mc) {
         const int64_t mb = std::min(mc, op.m - ic);
         pack_a(op, ki, ic, pc, mb, kb, pa);
         for (int64_t jr = 0; jr < nb; jr += nr) {
           const int cols = static_cast<int>(std::min<int64_t>(nr, nb - jr));
-          const float* bp = pb + jr * kb;
+          const bool direct = jr < packed_from;
+          const float* bp = direct ? op.b + pc * op.ldb + jc + jr : pb + jr * kb;
+          const int64_t ldb = direct ? op.ldb : nr;
           for (int64_t ir = 0; ir < mb; ir += mr) {
             const int rows = static_cast<int>(std::min<int64_t>(mr, mb - ir));
             const float* ap = pa + ir * kb;
             float* c = op.c + (ic + ir) * op.ldc + jc + jr;
             if (rows == mr && cols == nr) {
-              ki.kernel(kb, ap, bp, c, op.ldc, op.alpha, beta);
+              ki.kernel(kb, ap, bp, ldb, c, op.ldc, op.alpha, beta);
             } else {
-              ki.kernel(kb, ap, bp, edge, nr, 1.0f, 0.0f);
+              ki.kernel(kb, ap, bp, ldb, edge, nr, 1.0f, 0.0f);
               for (int i = 0; i < rows; ++i) {
                 float* ci = c + i * op.ldc;
                 const float* ei = edge + i * nr;

@@ -12,14 +12,14 @@ namespace cn {
 namespace {
 constexpr int kMr = 6, kNr = 16;
 
-void kernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+void kernel_6x16(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, float alpha,
                  float beta) {
   __m256 acc0[kMr], acc1[kMr];
 #pragma GCC unroll 6
   for (int i = 0; i < kMr; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * kNr), _MM_HINT_T0);
-    __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb), _MM_HINT_T0);
+    __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
     for (int i = 0; i < kMr; ++i) {
       __m256 ai = _mm256_broadcast_ss(a + i);
@@ -27,7 +27,7 @@ void kernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t l
       acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
     }
     a += kMr;
-    b += kNr;
+    b += ldb;
   }
   __m256 va = _mm256_set1_ps(alpha);
   if (beta == 0.0f) {

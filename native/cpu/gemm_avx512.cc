@@ -13,15 +13,16 @@ namespace cn {
 namespace {
 constexpr int kMr = 12, kNr = 32;
 
-void kernel_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+void kernel_12x32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, float alpha,
                   float beta) {
   __m512 acc0[kMr], acc1[kMr];
 #pragma GCC unroll 12
   for (int i = 0; i < kMr; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    // The B panel is read once per tile row sweep; fetch a few steps ahead.
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * kNr), _MM_HINT_T0);
-    __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+    // B is read once per tile row sweep; fetch a few steps ahead.
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 16), _MM_HINT_T0);
+    __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 12
     for (int i = 0; i < kMr; ++i) {
       __m512 ai = _mm512_set1_ps(a[i]);
@@ -29,7 +30,7 @@ void kernel_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t 
       acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
     }
     a += kMr;
-    b += kNr;
+    b += ldb;
   }
   __m512 va = _mm512_set1_ps(alpha);
   if (beta == 0.0f) {

@@ -5,10 +5,11 @@
 
 namespace cn {
 
-// c[MR x NR] (row stride ldc) = alpha * sum_k a[k*MR + i] * b[k*NR + j] + beta * c,
-// over kc steps. `a` and `b` are packed panels, 64-byte aligned; beta == 0 must not
-// read c.
-using GemmMicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+// c[MR x NR] (row stride ldc) = alpha * sum_k a[k*MR + i] * b[k*ldb + j] + beta * c,
+// over kc steps. `a` is a packed panel, 64-byte aligned; `b` is a packed panel
+// (ldb = NR) or NR columns of B read where they are (ldb = B's row stride);
+// beta == 0 must not read c.
+using GemmMicroKernel = void (*)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                                  float alpha, float beta);
 
 // dst[k * width + i] = src[i * ld + k] for i < rows, k < kb, zero for

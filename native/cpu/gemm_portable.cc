@@ -19,7 +19,7 @@ inline v4 load4(const float* p) {
 }
 inline void store4(float* p, v4 v) { std::memcpy(p, &v, sizeof(v)); }
 
-void kernel_4x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+void kernel_4x16(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, float alpha,
                  float beta) {
   v4 acc[kMr][4] = {};
   for (int64_t k = 0; k < kc; ++k) {
@@ -32,7 +32,7 @@ void kernel_4x16(int64_t kc, const float* a, const float* b, float* c, int64_t l
       acc[i][3] += ai * b3;
     }
     a += kMr;
-    b += kNr;
+    b += ldb;
   }
   const v4 va = {alpha, alpha, alpha, alpha}, vb = {beta, beta, beta, beta};
   for (int i = 0; i < kMr; ++i)

@@ -57,6 +57,8 @@ describe('native/cpu gemm', () => {
     [65, 257, 300], // two KC blocks
     [250, 40, 20], // two MC blocks (MC = 240 on AVX-512)
     [13, 1100, 17], // two NC blocks
+    [96, 64, 520], // B read in place (8 row panels, 3 KC blocks)
+    [97, 70, 40], // 9 row panels: B packed again, with a partial panel
   ];
 
   for (const backend of cpuIsaBackends()) {
