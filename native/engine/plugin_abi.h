@@ -14,7 +14,7 @@ class ReplicaTransport;  // train/replica_transport.h
 
 extern "C" {
 
-#define CN_PLUGIN_ABI_VERSION 5  // 2: Backend::libraries(); 3: the NCCL entry points; 4: Conv2dParams::weight_version; 5: Backend::release_cached_memory()
+#define CN_PLUGIN_ABI_VERSION 6  // 2: Backend::libraries(); 3: the NCCL entry points; 4: Conv2dParams::weight_version; 5: Backend::release_cached_memory(); 6: Backend::run_branches()
 #define CN_PLUGIN_MAX_DEVICES 16
 
 enum cn_probe_status {
