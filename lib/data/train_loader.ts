@@ -9,6 +9,7 @@ import * as path from 'path';
 import type { TensorData } from '../native';
 import { trainImageIndices, trainTargets } from './coco_loader';
 import type { CocoDataset, DataIssue } from './coco_types';
+import { DecodedImageCache } from './decoded_cache';
 import { decodeImage, type DecodedImage } from './image_decode';
 import { imageTransformAsync } from './pixel_ops';
 import { Rng } from './rng';
@@ -49,6 +50,8 @@ export interface TrainLoaderOptions {
   transform?: TrainTransformConfig;
   /** Image indices to train on (default: trainImageIndices(ds), mmdet's filter). */
   indices?: number[];
+  /** Bytes of decoded images kept between epochs (DecodedImageCache; default 0: none). */
+  decodedCacheBytes?: number;
   /** Called once per unreadable image as it is skipped. */
   onBadImage?: (issue: DataIssue) => void;
   /**
@@ -66,6 +69,8 @@ export class TrainLoader {
   readonly badImages: DataIssue[] = [];
   private readonly cfg: TrainTransformConfig;
   private readonly norm: { mean: TensorData; std: TensorData };
+  /** Decoded images kept between epochs, when opts.decodedCacheBytes > 0. */
+  readonly decodedCache: DecodedImageCache | null;
 
   constructor(
     readonly ds: CocoDataset,
@@ -78,6 +83,7 @@ export class TrainLoader {
     this.indices = opts.indices ?? trainImageIndices(ds);
     this.cfg = opts.transform ?? REFERENCE_TRAIN;
     this.norm = normTensors(this.cfg.mean, this.cfg.std);
+    this.decodedCache = opts.decodedCacheBytes ? new DecodedImageCache(opts.decodedCacheBytes) : null;
   }
 
   /** Batches per epoch (an upper bound when images are skipped); with a shard, global batches (one slice of each here). */
@@ -103,9 +109,13 @@ export class TrainLoader {
   /** One image through the full training pipeline. */
   async sample(imageIndex: number, epoch: number): Promise<TrainSample> {
     const img = this.ds.images[imageIndex]!;
-    const decoded = await decodeImage(path.join(this.ds.imageDir, img.fileName));
-    if (decoded.width !== img.width || decoded.height !== img.height)
-      throw new Error(`${path.join(this.ds.imageDir, img.fileName)}: decoded size ${decoded.width}x${decoded.height} differs from the annotation's ${img.width}x${img.height}`);
+    let decoded = this.decodedCache?.get(imageIndex);
+    if (!decoded) {
+      decoded = await decodeImage(path.join(this.ds.imageDir, img.fileName));
+      if (decoded.width !== img.width || decoded.height !== img.height)
+        throw new Error(`${path.join(this.ds.imageDir, img.fileName)}: decoded size ${decoded.width}x${decoded.height} differs from the annotation's ${img.width}x${img.height}`);
+      this.decodedCache?.put(imageIndex, decoded);
+    }
     const t = trainTargets(this.ds, imageIndex);
     const rng = new Rng(this.opts.seed, 'sample', epoch, imageIndex);
     const plan = planTrain(rng, img.width, img.height, t.boxes, t.labels, this.cfg, this.norm);

@@ -321,6 +321,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     batchSize: bs,
     seed: c.train.seed,
     workers: c.data.workers,
+    decodedCacheBytes: c.data.decodedCacheMB * 2 ** 20,
     transform: trainConfigAtSize(c.data.inputSize),
     onBadImage: (i) => log(`data: skipped ${i.file} (${i.where}): ${i.message}`),
     shard: ranks.size > 1 ? { rank: ranks.rank, size: ranks.size } : undefined,

@@ -19,6 +19,8 @@ const referenceData = {
   inputSize: 511,
   /** Images decoded and transformed at once. */
   workers: 4,
+  /** MiB of decoded training images kept between epochs (0: decode every epoch; COCO is far larger than any budget). */
+  decodedCacheMB: 0,
   /** 'dataset': the model has one class per dataset category; 'config': model.numClasses as configured. */
   classes: 'dataset',
   /** Evaluate on the first N val images only (null: all). */
@@ -48,7 +50,7 @@ export const recipes: Record<string, () => ConfigObject> = {
   'shapes-tiny': () => ({
     name: 'shapes-tiny',
     model: modelPreset('shapes-tiny'),
-    data: { ...referenceData, synth: { ...referenceData.synth }, inputSize: 128 },
+    data: { ...referenceData, synth: { ...referenceData.synth }, inputSize: 128, decodedCacheMB: 256 },
     device: 'auto',
     train: { epochs: 200, batchSize: 8, replicas: 1, workers: 4, prefetch: 2, seed: 0, maxIters: null, maxMinutes: 9.5, loadFrom: null },
     optimizer: { type: 'adam', lr: 4e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, gradClip: 35 },

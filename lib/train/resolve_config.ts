@@ -28,6 +28,8 @@ export const dataSchema = z
     // Above 2048 (4x the reference's 511) one image's activations alone outgrow any machine's memory.
     inputSize: z.number().int().min(32).max(2048),
     workers: z.number().int().positive(),
+    // MiB of decoded training images kept between epochs (lib/data/decoded_cache.ts); absent in configs older than the key.
+    decodedCacheMB: z.number().min(0).default(0),
     classes: z.enum(['dataset', 'config']),
     maxValImages: z.number().int().positive().nullable(),
   })

@@ -45,6 +45,29 @@ describe('data/train_loader', () => {
     assert.equal(new Set(ids).size, 8);
   });
 
+  it('with a decoded-image cache: the same batches bit for bit, images decoded once, the budget respected', async () => {
+    const ds = await load();
+    const plain = new TrainLoader(ds, { batchSize: 5, seed: 7, transform: small });
+    const cached = new TrainLoader(ds, { batchSize: 5, seed: 7, transform: small, decodedCacheBytes: 1 << 20 });
+    for (const epoch of [0, 1]) {
+      const a = await collect(plain, epoch);
+      const b = await collect(cached, epoch);
+      assert.deepEqual(a.map((x) => x.imageIds), b.map((x) => x.imageIds));
+      a.forEach((x, i) => {
+        assert.ok(Buffer.from(x.images.data.buffer).equals(Buffer.from(b[i]!.images.data.buffer)), `epoch ${epoch} batch ${i}: pixels differ`);
+        assert.deepEqual(x.boxes, b[i]!.boxes);
+      });
+    }
+    // 10 images of 64 x 64 (8-bit JPEGs: kept as bytes), each decoded once over two epochs.
+    assert.deepEqual(cached.decodedCache!.stats(), { entries: 10, bytes: 10 * 64 * 64 * 3, hits: 10, misses: 10 });
+    assert.equal(plain.decodedCache, null);
+    // A budget of 3 images' bytes keeps the first 3 and decodes the rest every epoch.
+    const tight = new TrainLoader(ds, { batchSize: 5, seed: 7, transform: small, decodedCacheBytes: 3 * 64 * 64 * 3 });
+    await collect(tight, 0);
+    await collect(tight, 1);
+    assert.deepEqual(tight.decodedCache!.stats(), { entries: 3, bytes: 3 * 64 * 64 * 3, hits: 3, misses: 17 });
+  });
+
   it('is reproducible: same seed, same batches, whatever the number of workers', async () => {
     const ds = await load();
     const a = await collect(new TrainLoader(ds, { batchSize: 5, seed: 7, workers: 1, transform: small }), 3);
