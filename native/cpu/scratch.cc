@@ -2,11 +2,11 @@
 
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "../engine/caching_allocator.h"
-#include "../engine/error.h"
 
 namespace cn {
 
