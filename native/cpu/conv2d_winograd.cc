@@ -276,8 +276,11 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
             k.output_row(m + o * tc + (img * rows + r) * wt, a.o * tc, wt, b, out.data(), out_pitch);
             const int64_t oh0 = 4 * (ty0 + r);
             for (int q = 0; q < 4 && oh0 + q < ho; ++q) {
-              k.from_phases(out.data() + 4 * q * out_pitch, out_pitch, wt, line.data());
-              std::memcpy(yo + (oh0 + q) * wo, line.data(), wo * sizeof(float));
+              // Straight into y when the row is whole tiles; else through a line (a short copy per row
+              // cost 2 % of a small model's step when done for every row).
+              float* yrow = yo + (oh0 + q) * wo;
+              k.from_phases(out.data() + 4 * q * out_pitch, out_pitch, wt, wo == 4 * wt ? yrow : line.data());
+              if (wo != 4 * wt) std::memcpy(yrow, line.data(), wo * sizeof(float));
             }
           }
         }

@@ -43,6 +43,9 @@ const cases: Case[] = [
   { name: 'Winograd 3x3 s1 p0', x: [1, 24, 19, 18], w: [16, 24, 3, 3], stride: [1, 1], padding: [0, 0], bias: false },
   { name: 'Winograd 3x3 s1 p2', x: [1, 16, 14, 13], w: [17, 16, 3, 3], stride: [1, 1], padding: [2, 2], bias: true },
   { name: 'Winograd 3x3 s1 padding [1,0]', x: [1, 16, 16, 18], w: [16, 16, 3, 3], stride: [1, 1], padding: [1, 0], bias: true },
+  // Rows of 28 tiles (vectors of 16, 8 and 4 tiles) and of 15 (8, 4 and a tail of 3): each lane width of the transforms.
+  { name: 'Winograd 3x3 s1 p1, rows of 28 tiles', x: [1, 16, 6, 110], w: [16, 16, 3, 3], stride: [1, 1], padding: [1, 1], bias: true },
+  { name: 'Winograd 3x3 s1 p1, rows of 15 tiles', x: [2, 16, 5, 58], w: [18, 16, 3, 3], stride: [1, 1], padding: [1, 1], bias: true },
   { name: '3x3 s1 with too few tiles for Winograd (im2col)', x: [1, 16, 9, 9], w: [16, 16, 3, 3], stride: [1, 1], padding: [1, 1], bias: true },
   { name: 'padding wider than the kernel', x: [1, 2, 3, 3], w: [2, 2, 2, 2], stride: [1, 2], padding: [3, 2], bias: true },
   // The stride-1 weight gradient runs all kernel taps as one GEMM over shifted
