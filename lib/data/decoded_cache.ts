@@ -44,6 +44,11 @@ export class DecodedImageCache {
     return { tensor: { data: Float32Array.from(e.data), shape: [e.height, e.width, 3] }, width: e.width, height: e.height };
   }
 
+  /** Whether image `key` is kept (counts neither a hit nor a miss). */
+  has(key: number): boolean {
+    return this.entries.has(key);
+  }
+
   /** Keeps a copy of `img` as image `key` if it fits in the budget. */
   put(key: number, img: DecodedImage): void {
     if (this.entries.has(key)) return;

@@ -536,7 +536,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     // Rank 0 loads the weights (and writes load_from.json); syncFromRoot hands them to the others.
     else if (c.train.loadFrom !== null && ranks.isRoot) await loadFrom(trainer, c.train.loadFrom, workDir, log);
     if (ranks.size > 1) await trainer.syncFromRoot();
-    if (fractions) log(`schedule: lr x${c.schedule.gamma} at ${fractions.map((f) => `${(100 * f).toFixed(0)} %`).join(', ')} of the run's iterations`);
+    // Every epoch then runs from memory, the first included (and a time budget measures that speed).
+    const warmStart = Date.now();
+    const warmed = await loader.warmDecodedCache(opts.signal);
+    if (warmed && warmed.entries > 0)
+      log(`data: ${warmed.entries} of ${loader.indices.length} training images decoded into memory (${(warmed.bytes / 2 ** 20).toFixed(0)} MiB) in ${((Date.now() - warmStart) / 1000).toFixed(1)} s`);
+    const annealed = c.schedule.annealing !== 'step';
+    if (annealed) log(`schedule: lr annealed (${c.schedule.annealing}) to x${c.schedule.minLrRatio} at the last of the run's iterations`);
+    else if (fractions) log(`schedule: lr x${c.schedule.gamma} at ${fractions.map((f) => `${(100 * f).toFixed(0)} %`).join(', ')} of the run's iterations`);
+    const lrPlan = () => (annealed ? `lr annealed to iteration ${plan.totalIters}` : `lr steps at iterations ${plan.stepIters.join(', ')}`);
     if (budgeted) {
       // The time budget sets the run's length: measure what one evaluation costs before training starts.
       const timingStart = Date.now();
@@ -548,7 +556,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       planner.pause(Date.now() - timingStart);
       log(`budget: ${c.train.maxMinutes} min for the whole run, ${((Date.now() - startedAt) / 1000).toFixed(1)} s spent before training; ` +
         `one evaluation estimated at ${evalSeconds.toFixed(1)} s; ` +
-        (planner.decided ? `the checkpoint's plan continues: ${plan.totalIters} iterations, lr steps at iterations ${plan.stepIters.join(', ')}` : 'the iterations are fitted once a few steps are measured'));
+        (planner.decided ? `the checkpoint's plan continues: ${plan.totalIters} iterations, ${lrPlan()}` : 'the iterations are fitted once a few steps are measured'));
     }
     let loggedTotal = planner?.decided ? plan.totalIters : 0;
     // Epoch schedules: maxMinutes stops training (evaluation follows). A time-budgeted plan ends in
@@ -568,7 +576,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           if (Math.abs(plan.totalIters - loggedTotal) > 0.05 * loggedTotal) {
             loggedTotal = plan.totalIters;
             progress.log(`budget: ${plan.totalIters} iterations (${(plan.totalIters / itersPerEpoch).toFixed(1)} epochs) fit, at ${planner.secondsPerIter()!.toFixed(3)} s per iteration ` +
-              `with ${planner.evalSeconds.toFixed(1)} s per evaluation; lr steps at iterations ${plan.stepIters.join(', ')}`);
+              `with ${planner.evalSeconds.toFixed(1)} s per evaluation; ${lrPlan()}`);
           }
         }
         // Checked after the wait: an abort during it must not let this batch in.
@@ -583,7 +591,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         else if (c.train.maxIters !== null && iter >= c.train.maxIters) stopped = 'max-iters';
         else if (Date.now() > deadline()) stopped = 'max-minutes';
         if (stopped !== 'completed' || failure || iter >= plan.totalIters) break outer;
-        const lr = learningRate({ lr: c.optimizer.lr, ...c.schedule }, iter, epoch, fractions ? plan.stepIters : undefined);
+        const lr = learningRate({ lr: c.optimizer.lr, ...c.schedule }, iter, epoch, fractions ? plan.stepIters : undefined, plan.totalIters);
         lrOf.set(iter, lr);
         trainer.feed({ images: batch.images, boxes: batch.boxes, labels: batch.labels, lr, iter });
         inflight++;

@@ -54,7 +54,7 @@ export const recipes: Record<string, () => ConfigObject> = {
     device: 'auto',
     train: { epochs: 200, batchSize: 8, replicas: 1, workers: 4, prefetch: 2, seed: 0, maxIters: null, maxMinutes: 9.5, loadFrom: null },
     optimizer: { type: 'adam', lr: 4e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, gradClip: 35 },
-    schedule: { steps: [], stepFractions: [0.86], gamma: 0.1, warmupIters: 100, warmupRatio: 1 / 3 },
+    schedule: { steps: [], stepFractions: [0.86], gamma: 0.1, warmupIters: 100, warmupRatio: 1 / 3, annealing: 'step', minLrRatio: 0 },
     checkpoint: { intervalIters: null, keep: 3 },
     evaluation: { intervalEpochs: 5, flip: true },
     log: { intervalIters: 10 },

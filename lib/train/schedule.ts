@@ -4,6 +4,12 @@
 // The trainer asks for the lr of every iteration; the engine never decides it.
 // A run planned by iterations (budget.ts: steps at fractions of a time or
 // iteration budget) passes its step iterations instead of epochs.
+// Annealed schedules (mmcv's CosineAnnealingLrUpdaterHook and its linear
+// counterpart, by iteration) decay lr over the run's planned iterations instead
+// of stepping it; the warm-up multiplies them the same way.
+
+/** How lr falls after the warm-up: in steps of `gamma`, or annealed over the planned iterations. */
+export type Annealing = 'step' | 'linear' | 'cosine';
 
 export interface LrSchedule {
   /** Base learning rate (Adam lr; the reference uses 5e-4 for 8x6 images). */
@@ -15,24 +21,43 @@ export interface LrSchedule {
   warmupIters: number;
   /** lr starts at lr * warmupRatio and reaches lr after warmupIters. */
   warmupRatio: number;
+  /** 'step' (default): the steps above; 'linear' / 'cosine': from lr down to lr * minLrRatio at the last planned iteration. */
+  annealing?: Annealing;
+  /** Where an annealed lr ends, as a fraction of lr (default 0). */
+  minLrRatio?: number;
 }
 
 export const referenceSchedule: LrSchedule = { lr: 5e-4, steps: [180], gamma: 0.1, warmupIters: 500, warmupRatio: 1 / 3 };
 
 /**
  * lr for global iteration `iter` (0-based) during epoch `epoch` (0-based); with
- * `stepIters`, the steps are those iterations and `s.steps` is not used.
+ * `stepIters`, the steps are those iterations and `s.steps` is not used. An
+ * annealed schedule reads only `totalIters`, the run's planned iterations.
  */
-export function learningRate(s: LrSchedule, iter: number, epoch: number, stepIters?: readonly number[]): number {
-  let passed = 0;
-  if (stepIters) for (const step of stepIters) passed += iter >= step ? 1 : 0;
-  else for (const step of s.steps) passed += epoch >= step ? 1 : 0;
-  const regular = s.lr * s.gamma ** passed;
+export function learningRate(s: LrSchedule, iter: number, epoch: number, stepIters?: readonly number[], totalIters?: number): number {
+  const regular = s.annealing === 'linear' || s.annealing === 'cosine' ? annealedLr(s, iter, totalIters) : steppedLr(s, iter, epoch, stepIters);
   if (s.warmupIters > 0 && iter < s.warmupIters) {
     // mmcv: regular * (1 - (1 - iter / warmup_iters) * (1 - ratio))
     return regular * (1 - (1 - iter / s.warmupIters) * (1 - s.warmupRatio));
   }
   return regular;
+}
+
+function steppedLr(s: LrSchedule, iter: number, epoch: number, stepIters?: readonly number[]): number {
+  let passed = 0;
+  if (stepIters) for (const step of stepIters) passed += iter >= step ? 1 : 0;
+  else for (const step of s.steps) passed += epoch >= step ? 1 : 0;
+  return s.lr * s.gamma ** passed;
+}
+
+// mmcv anneals from the start of training (the warm-up scales the annealed value), and reaches the
+// minimum at the last iteration: progress = iter / (totalIters - 1).
+function annealedLr(s: LrSchedule, iter: number, totalIters: number | undefined): number {
+  if (totalIters === undefined) throw new Error(`schedule.annealing '${s.annealing}' needs the run's planned iterations`);
+  const progress = totalIters > 1 ? Math.min(1, Math.max(0, iter / (totalIters - 1))) : 1;
+  const left = s.annealing === 'linear' ? 1 - progress : (1 + Math.cos(Math.PI * progress)) / 2;
+  const min = s.minLrRatio ?? 0;
+  return s.lr * (min + (1 - min) * left);
 }
 
 /** Checks a schedule, naming the field at fault. */
@@ -45,4 +70,8 @@ export function validateSchedule(s: LrSchedule, where = 'schedule'): void {
   if (!(Number.isFinite(s.gamma) && s.gamma > 0)) bad('gamma', 'a positive number', s.gamma);
   if (!(Number.isInteger(s.warmupIters) && s.warmupIters >= 0)) bad('warmupIters', 'a non-negative integer', s.warmupIters);
   if (!(Number.isFinite(s.warmupRatio) && s.warmupRatio > 0 && s.warmupRatio <= 1)) bad('warmupRatio', 'a number in (0, 1]', s.warmupRatio);
+  if (s.annealing !== undefined && !['step', 'linear', 'cosine'].includes(s.annealing)) bad('annealing', "'step', 'linear' or 'cosine'", s.annealing);
+  if (s.minLrRatio !== undefined && !(Number.isFinite(s.minLrRatio) && s.minLrRatio >= 0 && s.minLrRatio <= 1)) bad('minLrRatio', 'a number in [0, 1]', s.minLrRatio);
+  if (s.annealing !== undefined && s.annealing !== 'step' && s.steps.length > 0)
+    bad('steps', `no lr steps with annealing '${s.annealing}' (it decays lr over the whole run)`, s.steps);
 }

@@ -56,8 +56,21 @@ export const scheduleSchema = z
     gamma: z.number().positive(),
     warmupIters: z.number().int().min(0),
     warmupRatio: z.number().positive().max(1),
+    /**
+     * 'step': lr x gamma at `steps` / `stepFractions`; 'linear' / 'cosine': lr decays over the run's planned
+     * iterations (epochs, or with `stepFractions: []` what fits in maxMinutes) to lr x minLrRatio, without steps.
+     */
+    annealing: z.enum(['step', 'linear', 'cosine']).default('step'),
+    minLrRatio: z.number().min(0).max(1).default(0),
   })
-  .strict();
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.annealing === 'step') return;
+    const why = `an annealed schedule ('${s.annealing}') decays lr over the whole run and takes no lr steps`;
+    if (s.steps.length > 0) ctx.addIssue({ code: 'custom', path: ['steps'], message: `${why}: expected [], or annealing 'step'` });
+    if (s.stepFractions && s.stepFractions.length > 0)
+      ctx.addIssue({ code: 'custom', path: ['stepFractions'], message: `${why}: expected [] (the run fitted to train.maxMinutes) or null (planned in epochs)` });
+  });
 
 export const checkpointSchema = z
   .object({
@@ -95,7 +108,7 @@ export const referenceTrainConfig: TrainConfig = {
   device: 'auto',
   train: { epochs: 210, batchSize: 6, replicas: 1, workers: 3, prefetch: 4, seed: 0, maxIters: null, maxMinutes: null, loadFrom: null },
   optimizer: { type: 'adam', lr: 5e-4, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, gradClip: 35 },
-  schedule: { steps: [180], stepFractions: null, gamma: 0.1, warmupIters: 500, warmupRatio: 1 / 3 },
+  schedule: { steps: [180], stepFractions: null, gamma: 0.1, warmupIters: 500, warmupRatio: 1 / 3, annealing: 'step', minLrRatio: 0 },
   checkpoint: { intervalIters: null, keep: 3 },
   evaluation: { intervalEpochs: 1, flip: true },
   log: { intervalIters: 50 },

@@ -68,6 +68,20 @@ describe('data/train_loader', () => {
     assert.deepEqual(tight.decodedCache!.stats(), { entries: 3, bytes: 3 * 64 * 64 * 3, hits: 3, misses: 17 });
   });
 
+  it('warms the decoded-image cache before the first epoch: the same batches, every image of epoch 0 a hit, no more than fit', async () => {
+    const ds = await load();
+    const plain = await collect(new TrainLoader(ds, { batchSize: 5, seed: 7, transform: small }), 0);
+    const warm = new TrainLoader(ds, { batchSize: 5, seed: 7, workers: 3, transform: small, decodedCacheBytes: 1 << 20 });
+    assert.deepEqual(await warm.warmDecodedCache(), { entries: 10, bytes: 10 * 64 * 64 * 3, hits: 0, misses: 10 });
+    const b = await collect(warm, 0);
+    plain.forEach((x, i) => assert.ok(Buffer.from(x.images.data.buffer).equals(Buffer.from(b[i]!.images.data.buffer)), `batch ${i}: pixels differ`));
+    assert.deepEqual(warm.decodedCache!.stats(), { entries: 10, bytes: 10 * 64 * 64 * 3, hits: 10, misses: 10 });
+    // 3 images' bytes: 3 kept, and decoding stops at the first image that is not (with 1 worker: the 4th).
+    const tight = new TrainLoader(ds, { batchSize: 5, seed: 7, workers: 1, transform: small, decodedCacheBytes: 3 * 64 * 64 * 3 });
+    assert.deepEqual(await tight.warmDecodedCache(), { entries: 3, bytes: 3 * 64 * 64 * 3, hits: 0, misses: 4 });
+    assert.equal(await new TrainLoader(ds, { batchSize: 5, seed: 7, transform: small }).warmDecodedCache(), null);
+  });
+
   it('is reproducible: same seed, same batches, whatever the number of workers', async () => {
     const ds = await load();
     const a = await collect(new TrainLoader(ds, { batchSize: 5, seed: 7, workers: 1, transform: small }), 3);

@@ -1,6 +1,7 @@
 import { strict as assert } from 'assert';
 
 import { learningRate, referenceSchedule, validateSchedule } from '../../lib/train/schedule';
+import { referenceTrainConfig, scheduleSchema } from '../../lib/train/train_config';
 
 describe('train/schedule', () => {
   const s = referenceSchedule;
@@ -23,9 +24,39 @@ describe('train/schedule', () => {
     close(learningRate({ ...s, steps: [0] }, 0, 0), 5e-5 / 3);
   });
 
+  it('anneals linearly or by cosine from lr to lr x minLrRatio at the last planned iteration, under the warm-up', () => {
+    const a = { lr: 4e-3, steps: [], gamma: 0.1, warmupIters: 100, warmupRatio: 1 / 3, minLrRatio: 0 };
+    const lin = { ...a, annealing: 'linear' as const };
+    const cos = { ...a, annealing: 'cosine' as const };
+    close(learningRate(lin, 500, 0, undefined, 1001), 4e-3 * 0.5);
+    close(learningRate(lin, 1000, 0, undefined, 1001), 0);
+    close(learningRate(cos, 250, 0, undefined, 1001), 4e-3 * (1 + Math.cos(Math.PI / 4)) / 2);
+    close(learningRate(cos, 500, 0, undefined, 1001), 4e-3 * 0.5);
+    close(learningRate({ ...cos, minLrRatio: 0.1 }, 1000, 0, undefined, 1001), 4e-4);
+    // The warm-up scales the annealed value (mmcv): at iteration 50 of 100, from 1/3.
+    close(learningRate(lin, 50, 0, undefined, 1001), 4e-3 * (1 - 50 / 1000) * (1 - 0.5 * (2 / 3)));
+    // Epochs and steps play no part; the planned iterations are required.
+    close(learningRate(lin, 500, 7, [100], 1001), 4e-3 * 0.5);
+    assert.throws(() => learningRate(lin, 5, 0), /planned iterations/);
+  });
+
+  it('a config with an annealed schedule takes no lr steps, naming the field', () => {
+    const base = { ...referenceTrainConfig.schedule, steps: [], annealing: 'cosine' };
+    assert.equal(scheduleSchema.parse(base).annealing, 'cosine');
+    assert.equal(scheduleSchema.parse({ ...base, stepFractions: [] }).minLrRatio, 0);
+    assert.equal(scheduleSchema.parse({ ...referenceTrainConfig.schedule, annealing: undefined }).annealing, 'step');
+    const issue = (s: object) => scheduleSchema.safeParse(s).error!.issues[0]!;
+    assert.deepEqual(issue({ ...base, steps: [180] }).path, ['steps']);
+    assert.deepEqual(issue({ ...base, stepFractions: [0.86] }).path, ['stepFractions']);
+    assert.match(issue({ ...base, stepFractions: [0.86] }).message, /expected \[\]/);
+    assert.deepEqual(issue({ ...base, annealing: 'exp' }).path, ['annealing']);
+  });
+
   it('rejects bad schedules naming the field', () => {
     assert.throws(() => validateSchedule({ ...s, lr: -1 }), /schedule\.lr: expected a positive number/);
     assert.throws(() => validateSchedule({ ...s, steps: [1.5] }), /schedule\.steps/);
     assert.throws(() => validateSchedule({ ...s, warmupRatio: 0 }), /schedule\.warmupRatio/);
+    assert.throws(() => validateSchedule({ ...s, annealing: 'linear' }), /schedule\.steps: expected no lr steps with annealing 'linear'/);
+    assert.throws(() => validateSchedule({ ...s, steps: [], minLrRatio: 2 }), /schedule\.minLrRatio/);
   });
 });
