@@ -223,6 +223,8 @@ void sgemm_serial(const GemmKernelInfo& ki, const GemmOp& op) {
             float* c = op.c + (ic + ir) * op.ldc + jc + jr;
             if (rows == mr && cols == nr) {
               ki.kernel(kb, ap, bp, ldb, c, op.ldc, op.alpha, beta);
+            } else if (ki.edge_kernel) {
+              ki.edge_kernel(kb, ap, bp, ldb, c, op.ldc, op.alpha, beta, rows, cols);
             } else {
               ki.kernel(kb, ap, bp, ldb, edge, nr, 1.0f, 0.0f);
               for (int i = 0; i < rows; ++i) {

@@ -22,6 +22,11 @@ using GemmPackTransposed = void (*)(const float* src, int64_t ld, int rows, int6
 void gemm_pack_transposed_baseline(const float* src, int64_t ld, int rows, int64_t kb, int width, float* dst);
 void gemm_pack_transposed_rows(const float* src, int64_t ld, int first, int rows, int64_t kb, int width, float* dst);
 
+// The same for a tile that overhangs C: only rows < `rows` and columns < `cols`
+// of c are read and written (and only `rows` rows of `a` are used).
+using GemmEdgeKernel = void (*)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                                float alpha, float beta, int rows, int cols);
+
 struct GemmKernelInfo {
   int mr, nr;      // micro-tile: rows of A broadcast, columns of B in vector registers
   int64_t kc;      // depth of a packed panel: a KC x NR panel of B stays in L1
@@ -29,6 +34,8 @@ struct GemmKernelInfo {
   int64_t nc;      // columns of B packed at once (KC x NC stays in L2/L3), multiple of nr
   GemmMicroKernel kernel;
   GemmPackTransposed pack_transposed;
+  // Null: edge tiles go through `kernel` into a scratch tile, then are copied.
+  GemmEdgeKernel edge_kernel = nullptr;
 };
 
 const GemmKernelInfo& gemm_kernel_portable();

@@ -59,6 +59,8 @@ describe('native/cpu gemm', () => {
     [13, 1100, 17], // two NC blocks
     [96, 64, 520], // B read in place (8 row panels, 3 KC blocks)
     [97, 70, 40], // 9 row panels: B packed again, with a partial panel
+    // Every height of an overhanging row panel (1-11 rows of a 12-row micro-tile), 8 columns past a 32-column one.
+    ...Array.from({ length: 11 }, (_, i): [number, number, number] => [13 + i, 40, 9]),
   ];
 
   for (const backend of cpuIsaBackends()) {
