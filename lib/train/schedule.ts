@@ -27,8 +27,6 @@ export interface LrSchedule {
   minLrRatio?: number;
 }
 
-export const referenceSchedule: LrSchedule = { lr: 5e-4, steps: [180], gamma: 0.1, warmupIters: 500, warmupRatio: 1 / 3 };
-
 /**
  * lr for global iteration `iter` (0-based) during epoch `epoch` (0-based); with
  * `stepIters`, the steps are those iterations and `s.steps` is not used. An
@@ -58,20 +56,4 @@ function annealedLr(s: LrSchedule, iter: number, totalIters: number | undefined)
   const left = s.annealing === 'linear' ? 1 - progress : (1 + Math.cos(Math.PI * progress)) / 2;
   const min = s.minLrRatio ?? 0;
   return s.lr * (min + (1 - min) * left);
-}
-
-/** Checks a schedule, naming the field at fault. */
-export function validateSchedule(s: LrSchedule, where = 'schedule'): void {
-  const bad = (field: string, want: string, got: unknown) => {
-    throw new Error(`${where}.${field}: expected ${want}, got ${JSON.stringify(got)}`);
-  };
-  if (!(Number.isFinite(s.lr) && s.lr > 0)) bad('lr', 'a positive number', s.lr);
-  if (!Array.isArray(s.steps) || !s.steps.every((e) => Number.isInteger(e) && e >= 0)) bad('steps', 'a list of non-negative integer epochs', s.steps);
-  if (!(Number.isFinite(s.gamma) && s.gamma > 0)) bad('gamma', 'a positive number', s.gamma);
-  if (!(Number.isInteger(s.warmupIters) && s.warmupIters >= 0)) bad('warmupIters', 'a non-negative integer', s.warmupIters);
-  if (!(Number.isFinite(s.warmupRatio) && s.warmupRatio > 0 && s.warmupRatio <= 1)) bad('warmupRatio', 'a number in (0, 1]', s.warmupRatio);
-  if (s.annealing !== undefined && !['step', 'linear', 'cosine'].includes(s.annealing)) bad('annealing', "'step', 'linear' or 'cosine'", s.annealing);
-  if (s.minLrRatio !== undefined && !(Number.isFinite(s.minLrRatio) && s.minLrRatio >= 0 && s.minLrRatio <= 1)) bad('minLrRatio', 'a number in [0, 1]', s.minLrRatio);
-  if (s.annealing !== undefined && s.annealing !== 'step' && s.steps.length > 0)
-    bad('steps', `no lr steps with annealing '${s.annealing}' (it decays lr over the whole run)`, s.steps);
 }

@@ -97,4 +97,32 @@ describe('cornernet train --max-minutes (a time-budgeted schedule)', function ()
     assert.equal(records.find((x) => x.iter === plan.stepIters[0]! + 1)!.lr, 0.004 * 0.1);
     assert.equal(records.find((x) => x.iter === plan.stepIters[0]!)!.lr, 0.004);
   });
+
+  it('an annealed schedule decays lr over the planned iterations: linear, in epochs; cosine, fitted to the budget', () => {
+    const lin = path.join(f.dir, 'linear');
+    const common = ['--set', 'schedule.stepFractions=null', '--set', 'schedule.annealing=linear', '--set', 'train.maxMinutes=null', '--set', 'train.epochs=3'];
+    const r = cornernet(['train', '--data', f.data, '--work-dir', lin, ...SMALL, ...common]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /schedule: lr annealed \(linear\) to x0 at the last of the run's iterations/);
+    const records = trainRecords(lin);
+    assert.equal(records.length, 12); // 3 epochs of 16 images in batches of 4
+    const at = (iter: number) => records.find((x) => x.iter === iter + 1)!.lr;
+    // mmcv's linear annealing by iteration, from 4e-3 to 0 at the last of 12 (the 2-iteration warm-up from 1/3 first).
+    assert.ok(Math.abs(at(1) - 0.004 * (1 - 1 / 11) * (1 - 0.5 * (2 / 3))) < 1e-12, String(at(1)));
+    assert.ok(Math.abs(at(6) - 0.004 * (1 - 6 / 11)) < 1e-12, String(at(6)));
+    assert.equal(at(11), 0);
+    // With steps, an annealed schedule is refused, naming the key.
+    const bad = cornernet(['train', '--data', f.data, '--work-dir', path.join(f.dir, 'bad'), ...SMALL, '--set', 'schedule.annealing=cosine']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /schedule\.stepFractions/);
+    // Fitted to a time budget (stepFractions []): the run ends near lr x minLrRatio (exactly there unless a
+    // busy machine shortened the plan after its last iteration was fed).
+    const cos = path.join(f.dir, 'cosine');
+    const c = cornernet(['train', '--data', f.data, '--work-dir', cos, '--max-minutes', '0.2', ...SMALL,
+      '--set', 'schedule.stepFractions=[]', '--set', 'schedule.annealing=cosine', '--set', 'schedule.minLrRatio=0.05']);
+    assert.equal(c.status, 0, c.stderr);
+    assert.match(c.stderr, /budget: \d+ iterations \([\d.]+ epochs\) fit, .*; lr annealed to iteration \d+/);
+    const last = trainRecords(cos).at(-1)!;
+    assert.ok(last.lr >= 0.004 * 0.05 - 1e-12 && last.lr < 0.004 * 0.2, `last lr ${last.lr}`);
+  });
 });

@@ -1,10 +1,11 @@
 import { strict as assert } from 'assert';
 
-import { learningRate, referenceSchedule, validateSchedule } from '../../lib/train/schedule';
+import { learningRate, type LrSchedule } from '../../lib/train/schedule';
 import { referenceTrainConfig, scheduleSchema } from '../../lib/train/train_config';
 
 describe('train/schedule', () => {
-  const s = referenceSchedule;
+  // The reference recipe's: lr 5e-4, x0.1 at epoch 180, warm-up over 500 iterations from 1/3.
+  const s: LrSchedule = { lr: referenceTrainConfig.optimizer.lr, ...referenceTrainConfig.schedule };
   const close = (a: number, b: number) => assert.ok(Math.abs(a - b) <= 1e-15 + 1e-12 * Math.abs(b), `${a} != ${b}`);
 
   it('warms up linearly from lr/3 over 500 iterations', () => {
@@ -50,13 +51,6 @@ describe('train/schedule', () => {
     assert.deepEqual(issue({ ...base, stepFractions: [0.86] }).path, ['stepFractions']);
     assert.match(issue({ ...base, stepFractions: [0.86] }).message, /expected \[\]/);
     assert.deepEqual(issue({ ...base, annealing: 'exp' }).path, ['annealing']);
-  });
-
-  it('rejects bad schedules naming the field', () => {
-    assert.throws(() => validateSchedule({ ...s, lr: -1 }), /schedule\.lr: expected a positive number/);
-    assert.throws(() => validateSchedule({ ...s, steps: [1.5] }), /schedule\.steps/);
-    assert.throws(() => validateSchedule({ ...s, warmupRatio: 0 }), /schedule\.warmupRatio/);
-    assert.throws(() => validateSchedule({ ...s, annealing: 'linear' }), /schedule\.steps: expected no lr steps with annealing 'linear'/);
-    assert.throws(() => validateSchedule({ ...s, steps: [], minLrRatio: 2 }), /schedule\.minLrRatio/);
+    assert.deepEqual(issue({ ...base, minLrRatio: 2 }).path, ['minLrRatio']);
   });
 });
