@@ -6,12 +6,14 @@
 // `train.maxIters` stays a stop limit, as with epoch schedules, so a run stopped
 // by it and resumed with a larger one matches an uninterrupted run. The time-fitted length is decided once, from the
 // seconds per iteration measured over the first tenth of the budget (at most
-// 30 s) and the estimated evaluation time; after that it can only be shortened,
-// when the run falls behind (a shared machine slowing down), so that the run
-// still ends in time and takes its lr steps; shortening only moves steps the
-// trainer has not been fed yet, so the lr of every iteration fed stays what it
-// was. The plan is recorded in every checkpoint and a resumed run keeps it
-// (shortening it only as above), so a killed run resumes exactly.
+// 30 s) and the estimated evaluation time; after that it is shortened when the
+// run falls behind (a shared machine slowing down), so that the run still ends
+// in time and takes its lr steps, and lengthened while no lr step has been fed
+// and the run is at least 3 % ahead (a slow measurement window left a tenth of
+// a budget unused); either only moves steps the trainer has not been fed yet,
+// so the lr of every iteration fed stays what it was. The plan is recorded in
+// every checkpoint and a resumed run keeps it (shortening it only as above,
+// never lengthening it), so a killed run resumes exactly.
 
 export type PlanLimit = 'epochs' | 'max-minutes';
 
@@ -120,6 +122,9 @@ export interface BudgetOptions {
   safety?: number;
 }
 
+/** A decided plan grows only when at least this many times its length fits (no back and forth on noise). */
+const GROW_MARGIN = 1.03;
+
 /**
  * The time-budgeted plan of one run: feed it step completions and the time
  * spent outside training (evaluations), and ask it for the plan before each
@@ -133,6 +138,7 @@ export class BudgetPlanner {
   private pausedMs = 0;
   private mark: { steps: number; ms: number } | null = null;
   private last: { steps: number; ms: number } | null = null;
+  private readonly mayGrow: boolean;
 
   constructor(o: BudgetOptions) {
     this.o = { warmSteps: 2, measureSteps: 3, measureSeconds: Math.min(30, o.budgetSeconds / 10), finishSeconds: 4, safety: 0.95, ...o } as Required<
@@ -140,6 +146,7 @@ export class BudgetPlanner {
     >;
     this.plan = o.resumed ? { ...o.resumed, stepIters: [...o.resumed.stepIters] } : { ...o.cap, stepIters: [...o.cap.stepIters] };
     this.evalSeconds = o.evalSeconds;
+    this.mayGrow = !o.resumed;
   }
 
   /** Wall time that is not training (an evaluation, a timing run): left out of the throughput. */
@@ -177,11 +184,15 @@ export class BudgetPlanner {
       evalSeconds: this.evalSeconds, finishSeconds: this.o.finishSeconds, safety: this.o.safety, itersPerEpoch: this.o.itersPerEpoch,
       epochs: this.o.epochs, intervalEpochs: this.o.intervalEpochs, capIters: this.o.cap.totalIters,
     });
-    // Once decided, a plan is only shortened, when the run falls behind it.
+    // Once decided, a plan is shortened when the run falls behind it, and grows
+    // only while none of its lr steps has been fed and the run is well ahead of
+    // it (the measurement window was slow, or the machine sped up); a resumed
+    // run's plan never grows, so a resumed run ends where the checkpoint's plan does.
     const base = this.plan.totalIters;
-    if (this.decided && fit >= base) return false;
-    let totalIters = Math.min(base, fit);
-    const limit: PlanLimit = totalIters < base ? 'max-minutes' : this.plan.limit;
+    const grows = this.decided && this.mayGrow && fit >= base * GROW_MARGIN && this.plan.stepIters.every((i) => i >= itersFed);
+    if (this.decided && fit >= base && !grows) return false;
+    let totalIters = grows ? fit : Math.min(base, fit);
+    const limit: PlanLimit = totalIters < this.o.cap.totalIters ? 'max-minutes' : this.o.cap.limit;
     const stepIters = placeSteps(this.o.fractions, totalIters, itersFed, this.plan.stepIters);
     // The last lr step always happens: a run too far behind runs one iteration past its step.
     totalIters = Math.max(totalIters, ...stepIters.map((i) => i + 1));

@@ -70,15 +70,16 @@ describe('cornernet train --max-minutes (a time-budgeted schedule)', function ()
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exit = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-    // Stopped at 70 % of its plan, before the lr step at 86 %: the resumed run's own budget (the same
-    // 15 s, start-up and evaluation included) holds the last 30 % with room to spare even on a busy
-    // machine (at half the plan, a 2-core CI machine had to shorten it: 144 -> 132 iterations).
+    // Stopped at 80 % of its plan (the latest: a plan may grow before its step), before the lr step at
+    // 86 %: the resumed run's own budget (the same 15 s, start-up and evaluation included) holds the last
+    // 20 % with room to spare even on a busy machine (at half the plan, a 2-core CI machine had to
+    // shorten it: 144 -> 132 iterations).
     const late = () => {
-      const planned = Number(/budget: (\d+) iterations/.exec(err)?.[1]);
-      return planned > 0 && fs.existsSync(path.join(wd, 'metrics.jsonl')) && trainRecords(wd).some((x) => x.iter >= planned * 0.7);
+      const planned = Number([...err.matchAll(/budget: (\d+) iterations/g)].at(-1)?.[1]);
+      return planned > 0 && fs.existsSync(path.join(wd, 'metrics.jsonl')) && trainRecords(wd).some((x) => x.iter >= planned * 0.8);
     };
     while (!late()) {
-      assert.equal(child.exitCode, null, `ended before 70 % of its plan:\n${err}`);
+      assert.equal(child.exitCode, null, `ended before 80 % of its plan:\n${err}`);
       await new Promise((res) => setTimeout(res, 20));
     }
     child.kill('SIGINT');
@@ -87,7 +88,7 @@ describe('cornernet train --max-minutes (a time-budgeted schedule)', function ()
     const plan = stopped.meta.plan!;
     assert.equal(plan.timeFitted, true);
     assert.ok(stopped.meta.iter < plan.stepIters[0]!, `stopped at ${stopped.meta.iter}, before the step (${JSON.stringify(plan)})`);
-    // Its own budget (a fresh 15 s) fits more iterations than the 30 % left: the plan stays.
+    // Its own budget (a fresh 15 s) fits more iterations than the 20 % left: the plan stays.
     const r = cornernet(['train', '--data', f.data, '--work-dir', wd, '--max-minutes', '0.25', '--resume']);
     assert.equal(r.status, 0, r.stderr);
     const end = (await latestCheckpoint(wd))!;

@@ -73,8 +73,8 @@ describe('train/budget', () => {
     assert.equal(p.replan(7, 5, t), true);
     // 100 - 10.5 - 10 = 79.5 s at 0.1 s: 795 more after 5.
     assert.deepEqual(p.plan, { totalIters: 800, stepIters: [688], limit: 'max-minutes', timeFitted: true });
-    // Decided: a faster machine afterwards does not lengthen it (a resumed run could not follow).
-    for (let k = 6; k <= 20; k++) p.stepDone(k, (t += 10));
+    // Decided: running a little ahead (under 3 %) does not move it.
+    for (let k = 6; k <= 20; k++) p.stepDone(k, (t += 99));
     assert.equal(p.replan(22, 20, t), false);
     assert.equal(p.plan.totalIters, 800);
     // An evaluation's time does not count as training time; the machine then slows down to 0.2 s.
@@ -85,6 +85,47 @@ describe('train/budget', () => {
     assert.equal(p.plan.stepIters[0], 688, 'a step already fed stays');
     assert.ok(p.plan.totalIters < 800);
     assert.ok(p.secondsPerIter()! > 0.19 && p.secondsPerIter()! < 0.2);
+    // Its step fed, a faster machine no longer lengthens it.
+    const shortened = p.plan.totalIters;
+    for (let k = 701; k <= 710; k++) p.stepDone(k, (t += 1));
+    assert.equal(p.replan(712, 710, t), false);
+    assert.equal(p.plan.totalIters, shortened);
+  });
+
+  it('lengthens a decided plan while its lr step is still ahead and the run is well ahead of it', () => {
+    const p = new BudgetPlanner({
+      fractions: [0.86], cap: countPlan([0.86], 100000), budgetSeconds: 100, startedAt: 0, itersPerEpoch: 1000, epochs: 100, intervalEpochs: 1000,
+      evalSeconds: 10, finishSeconds: 0, safety: 1, measureSeconds: 0,
+    });
+    // A slow measurement window (0.1 s steps) decides 800 iterations, as above...
+    let t = 10000;
+    for (let k = 1; k <= 5; k++) {
+      p.stepDone(k, (t += 100));
+      p.replan(k + 2, k, t);
+    }
+    assert.deepEqual(p.plan, { totalIters: 800, stepIters: [688], limit: 'max-minutes', timeFitted: true });
+    // ... then steps of 0.05 s: the average falls, more fits, and the unfed step moves with the end.
+    for (let k = 6; k <= 200; k++) p.stepDone(k, (t += 50));
+    assert.equal(p.replan(202, 200, t), true);
+    const grown = p.plan;
+    assert.ok(grown.totalIters > 800 * 1.03, `grew to ${grown.totalIters}`);
+    assert.deepEqual(grown.stepIters, [Math.round(0.86 * grown.totalIters)]);
+    assert.equal(grown.limit, 'max-minutes');
+    // Never past the epochs' cap.
+    const capped = new BudgetPlanner({
+      fractions: [0.86], cap: countPlan([0.86], 900), budgetSeconds: 100, startedAt: 0, itersPerEpoch: 100, epochs: 9, intervalEpochs: 1000,
+      evalSeconds: 10, finishSeconds: 0, safety: 1, measureSeconds: 0,
+    });
+    t = 10000;
+    for (let k = 1; k <= 5; k++) {
+      capped.stepDone(k, (t += 100));
+      capped.replan(k + 2, k, t);
+    }
+    assert.equal(capped.plan.totalIters, 800);
+    for (let k = 6; k <= 200; k++) capped.stepDone(k, (t += 20));
+    capped.replan(202, 200, t);
+    assert.equal(capped.plan.totalIters, 900);
+    assert.equal(capped.plan.limit, 'epochs');
   });
 
   it('measures over a tenth of the budget (at most 30 s) before deciding', () => {
