@@ -15,46 +15,10 @@ namespace cn {
 namespace {
 constexpr int kMr = 12, kNr = 32;
 
-void kernel_12x32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, float alpha,
-                  float beta) {
-  __m512 acc0[kMr], acc1[kMr];
-#pragma GCC unroll 12
-  for (int i = 0; i < kMr; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    // B is read once per tile row sweep; fetch a few steps ahead.
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 16), _MM_HINT_T0);
-    __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-#pragma GCC unroll 12
-    for (int i = 0; i < kMr; ++i) {
-      __m512 ai = _mm512_set1_ps(a[i]);
-      acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
-      acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
-    }
-    a += kMr;
-    b += ldb;
-  }
-  __m512 va = _mm512_set1_ps(alpha);
-  if (beta == 0.0f) {
-#pragma GCC unroll 12
-    for (int i = 0; i < kMr; ++i) {
-      _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(va, acc0[i]));
-      _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(va, acc1[i]));
-    }
-  } else {
-    __m512 vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 12
-    for (int i = 0; i < kMr; ++i) {
-      float* ci = c + i * ldc;
-      _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, acc0[i], _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));
-      _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, acc1[i], _mm512_mul_ps(vb, _mm512_loadu_ps(ci + 16))));
-    }
-  }
-}
-
-// An overhanging tile: R of the 12 rows (only their FMAs run), columns masked at
-// the store. A small layer's GEMMs are mostly edges (32 output channels are
-// panels of 12, 12 and 8), which went through a scratch tile and a scalar copy.
+// R of the 12 rows of a tile (only their FMAs run), the first `cols` columns
+// stored (masked). Whole tiles are R = 12, cols = 32; an overhanging tile is
+// less: a small layer's GEMMs are mostly edges (32 output channels are panels
+// of 12, 12 and 8), which went through a scratch tile and a scalar copy.
 template <int R>
 void kernel_rows(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, float alpha,
                  float beta, int cols) {
@@ -62,6 +26,7 @@ void kernel_rows(int64_t kc, const float* a, const float* b, int64_t ldb, float*
 #pragma GCC unroll 12
   for (int i = 0; i < R; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
+    // B is read once per tile row sweep; fetch a few steps ahead.
     _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 16), _MM_HINT_T0);
     __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
@@ -92,6 +57,11 @@ void kernel_rows(int64_t kc, const float* a, const float* b, int64_t ldb, float*
       _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(va, acc1[i], _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16))));
     }
   }
+}
+
+void kernel_12x32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, float alpha,
+                  float beta) {
+  kernel_rows<kMr>(kc, a, b, ldb, c, ldc, alpha, beta, kNr);
 }
 
 template <int... R>
