@@ -24,7 +24,7 @@ export interface IterationPlan {
   stepIters: number[];
   /** What bounds totalIters. */
   limit: PlanLimit;
-  /** Set once the time budget has decided the plan (it may only shorten it from then on). */
+  /** Set once the time budget has decided the plan (from then on it only shortens it, or lengthens it before any lr step is fed). */
   timeFitted?: boolean;
 }
 
