@@ -98,14 +98,6 @@ void gemm_pack_transposed_baseline(const float* src, int64_t ld, int rows, int64
 
 namespace {
 
-// kb rows of W floats, ld apart, into a contiguous panel. A fixed-size loop the
-// compiler inlines: a libc memcpy call per 64- or 128-byte row costs more than the copy.
-template <int W>
-void copy_rows(const float* src, int64_t ld, int64_t kb, float* dst) {
-  for (int64_t k = 0; k < kb; ++k)
-    for (int j = 0; j < W; ++j) dst[k * W + j] = src[k * ld + j];
-}
-
 // Packs op(A)[i0 : i0+mb, p0 : p0+kb] into ceil(mb/mr) panels of mr rows,
 // k-major inside a panel; rows past mb are zero so edge tiles need no special case.
 void pack_a(const GemmOp& op, const GemmKernelInfo& ki, int64_t i0, int64_t p0, int64_t mb, int64_t kb, float* dst) {
@@ -115,12 +107,8 @@ void pack_a(const GemmOp& op, const GemmKernelInfo& ki, int64_t i0, int64_t p0, 
     float* panel = dst + ir * kb;
     if (!op.trans_a) {
       ki.pack_transposed(op.a + (i0 + ir) * op.lda + p0, op.lda, rows, kb, mr, panel);
-    } else if (rows == 12 && mr == 12) {  // Stored [K, M]: the mr values of one k are contiguous.
-      copy_rows<12>(op.a + p0 * op.lda + i0 + ir, op.lda, kb, panel);
-    } else if (rows == 6 && mr == 6) {
-      copy_rows<6>(op.a + p0 * op.lda + i0 + ir, op.lda, kb, panel);
-    } else if (rows == 4 && mr == 4) {
-      copy_rows<4>(op.a + p0 * op.lda + i0 + ir, op.lda, kb, panel);
+    } else if (rows == mr) {  // Stored [K, M]: the mr values of one k are contiguous.
+      ki.copy_a_rows(op.a + p0 * op.lda + i0 + ir, op.lda, kb, panel);
     } else {
       for (int64_t k = 0; k < kb; ++k) {
         const float* src = op.a + (p0 + k) * op.lda + i0 + ir;
@@ -154,10 +142,8 @@ void pack_b(const GemmOp& op, const GemmKernelInfo& ki, int64_t p0, int64_t j0, 
                              ? op.b + op.b_group_offset[(op.b_col0 + j0 + jr) / op.b_group_cols] + p0 * op.ldb +
                                    (op.b_col0 + j0 + jr) % op.b_group_cols
                              : op.b + p0 * op.ldb + j0 + jr;
-      if (cols == 32 && nr == 32)
-        copy_rows<32>(src, op.ldb, kb, panel);
-      else if (cols == 16 && nr == 16)
-        copy_rows<16>(src, op.ldb, kb, panel);
+      if (cols == nr)
+        ki.copy_b_rows(src, op.ldb, kb, panel);
       else
         for (int64_t k = 0; k < kb; ++k) {
           float* d = panel + k * nr;
@@ -185,9 +171,18 @@ void scale_c(const GemmOp& op) {
 // of packed: worth it when each panel serves few rows of A (packing it costs
 // about as much as the few tiles that read it: the 36 GEMMs of a Winograd layer
 // at 32x32 and below are 32-64 rows by ~128 tiles) and B's rows are close
-// enough that a panel's kc rows stay within a few pages.
+// enough that a panel's kc rows stay within a few pages. Grouped B (a
+// convolution's shifted taps) too, when no micro-panel straddles two groups.
 bool reads_b_in_place(const GemmKernelInfo& ki, const GemmOp& op) {
-  return !op.trans_b && !op.b_group_offset && op.ldb <= 1024 && (op.m + ki.mr - 1) / ki.mr <= 8;
+  if (op.b_group_offset && (op.b_group_cols % ki.nr != 0 || op.b_col0 % ki.nr != 0)) return false;
+  return !op.trans_b && op.ldb <= 1024 && (op.m + ki.mr - 1) / ki.mr <= 8;
+}
+
+// Where the whole micro-panel of B starting at column j (of this op) and depth p is read in place.
+const float* b_in_place(const GemmOp& op, int64_t p, int64_t j) {
+  if (!op.b_group_offset) return op.b + p * op.ldb + j;
+  const int64_t col = op.b_col0 + j;
+  return op.b + op.b_group_offset[col / op.b_group_cols] + p * op.ldb + col % op.b_group_cols;
 }
 
 // One thread's share: the whole blocked algorithm over op's rectangle.
@@ -215,7 +210,7 @@ void sgemm_serial(const GemmKernelInfo& ki, const GemmOp& op) {
         for (int64_t jr = 0; jr < nb; jr += nr) {
           const int cols = static_cast<int>(std::min<int64_t>(nr, nb - jr));
           const bool direct = jr < packed_from;
-          const float* bp = direct ? op.b + pc * op.ldb + jc + jr : pb + jr * kb;
+          const float* bp = direct ? b_in_place(op, pc, jc + jr) : pb + jr * kb;
           const int64_t ldb = direct ? op.ldb : nr;
           for (int64_t ir = 0; ir < mb; ir += mr) {
             const int rows = static_cast<int>(std::min<int64_t>(mr, mb - ir));

@@ -5,6 +5,7 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
+#include "gemm_copy_rows.inc"
 #include "gemm_pack_avx.inc"
 
 namespace cn {
@@ -49,7 +50,7 @@ void kernel_6x16(int64_t kc, const float* a, const float* b, int64_t ldb, float*
 }  // namespace
 
 const GemmKernelInfo& gemm_kernel_avx2() {
-  static const GemmKernelInfo info{kMr, kNr, 256, 120, 1024, kernel_6x16, pack_transposed_avx};
+  static const GemmKernelInfo info{kMr, kNr, 256, 120, 1024, kernel_6x16, pack_transposed_avx, copy_rows<kMr>, copy_rows<kNr>};
   return info;
 }
 

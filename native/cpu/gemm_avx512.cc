@@ -8,6 +8,7 @@
 
 #include <utility>
 
+#include "gemm_copy_rows.inc"
 #include "gemm_pack_avx.inc"
 
 namespace cn {
@@ -79,7 +80,8 @@ void edge_12x32(int64_t kc, const float* a, const float* b, int64_t ldb, float* 
 }  // namespace
 
 const GemmKernelInfo& gemm_kernel_avx512() {
-  static const GemmKernelInfo info{kMr, kNr, 256, 240, 1024, kernel_12x32, pack_transposed_avx, edge_12x32};
+  static const GemmKernelInfo info{kMr, kNr, 256, 240, 1024, kernel_12x32, pack_transposed_avx,
+                                        copy_rows<kMr>, copy_rows<kNr>, edge_12x32};
   return info;
 }
 

@@ -22,6 +22,10 @@ using GemmPackTransposed = void (*)(const float* src, int64_t ld, int rows, int6
 void gemm_pack_transposed_baseline(const float* src, int64_t ld, int rows, int64_t kb, int width, float* dst);
 void gemm_pack_transposed_rows(const float* src, int64_t ld, int first, int rows, int64_t kb, int width, float* dst);
 
+// dst[k * W + j] = src[k * ld + j] for j < W, k < kb: the copying half of
+// packing, W = mr (A stored [K, M]) or nr (B stored [K, N]); gemm_copy_rows.inc.
+using GemmCopyRows = void (*)(const float* src, int64_t ld, int64_t kb, float* dst);
+
 // The same for a tile that overhangs C: only rows < `rows` and columns < `cols`
 // of c are read and written (and only `rows` rows of `a` are used).
 using GemmEdgeKernel = void (*)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
@@ -34,6 +38,8 @@ struct GemmKernelInfo {
   int64_t nc;      // columns of B packed at once (KC x NC stays in L2/L3), multiple of nr
   GemmMicroKernel kernel;
   GemmPackTransposed pack_transposed;
+  GemmCopyRows copy_a_rows;  // W = mr
+  GemmCopyRows copy_b_rows;  // W = nr
   // Null: edge tiles go through `kernel` into a scratch tile, then are copied.
   GemmEdgeKernel edge_kernel = nullptr;
 };

@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "gemm_copy_rows.inc"
+
 namespace cn {
 
 namespace {
@@ -44,7 +46,8 @@ void kernel_4x16(int64_t kc, const float* a, const float* b, int64_t ldb, float*
 }  // namespace
 
 const GemmKernelInfo& gemm_kernel_portable() {
-  static const GemmKernelInfo info{kMr, kNr, 256, 128, 1024, kernel_4x16, gemm_pack_transposed_baseline};
+  static const GemmKernelInfo info{kMr, kNr, 256, 128, 1024, kernel_4x16, gemm_pack_transposed_baseline,
+                                        copy_rows<kMr>, copy_rows<kNr>};
   return info;
 }
 
