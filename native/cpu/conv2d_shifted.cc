@@ -63,9 +63,9 @@ void shifted_weight_grad(ThreadPool& pool, Isa isa, const ShiftedConvGeom& g, co
       }
       std::memset(dst, 0, static_cast<size_t>(g.pw * g.c) * sizeof(float));
       std::memset(dst + (g.pw + g.w) * g.c, 0, static_cast<size_t>(g.pw * g.c) * sizeof(float));
-      // body[iw * C + c] = x[n, c, ih, iw]: a transpose, in 4x4 register blocks.
-      gemm_pack_transposed_rows(x + (n * g.c * g.h + ih) * g.w, g.h * g.w, 0, static_cast<int>(g.c), g.w,
-                                static_cast<int>(g.c), dst + g.pw * g.c);
+      // body[iw * C + c] = x[n, c, ih, iw]: a transpose, in the ISA's register blocks (8x8 with AVX).
+      gemm_pack_transposed(isa, x + (n * g.c * g.h + ih) * g.w, g.h * g.w, static_cast<int>(g.c), g.w,
+                           static_cast<int>(g.c), dst + g.pw * g.c);
     }
   }, 4);
   pool.parallel_for(g.n * l.hb, [&](int64_t r0, int64_t r1) {
@@ -77,8 +77,8 @@ void shifted_weight_grad(ThreadPool& pool, Isa isa, const ShiftedConvGeom& g, co
         continue;
       }
       std::memset(dst + g.wo * g.o, 0, static_cast<size_t>((l.wp - g.wo) * g.o) * sizeof(float));
-      gemm_pack_transposed_rows(gy + (n * g.o * g.ho + oh) * g.wo, g.ho * g.wo, 0, static_cast<int>(g.o), g.wo,
-                                static_cast<int>(g.o), dst);
+      gemm_pack_transposed(isa, gy + (n * g.o * g.ho + oh) * g.wo, g.ho * g.wo, static_cast<int>(g.o), g.wo,
+                           static_cast<int>(g.o), dst);
     }
   }, 4);
 

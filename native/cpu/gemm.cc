@@ -255,6 +255,10 @@ void check(const GemmOp& op) {
 
 }  // namespace
 
+void gemm_pack_transposed(Isa isa, const float* src, int64_t ld, int rows, int64_t kb, int width, float* dst) {
+  kernel_for(isa).pack_transposed(src, ld, rows, kb, width, dst);
+}
+
 void sgemm(Isa isa, ThreadPool* pool, const GemmOp& op) {
   check(op);
   if (op.m == 0 || op.n == 0) return;

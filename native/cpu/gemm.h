@@ -44,4 +44,8 @@ struct GemmOp {
 // thread only). Called from inside a parallel region it runs on the caller only.
 void sgemm(Isa isa, ThreadPool* pool, const GemmOp& op);
 
+// dst[k * width + i] = src[i * ld + k] for i < rows, k < kb, zero for rows <= i < width:
+// a transpose in the vector blocks of `isa` (the GEMM's own packing), on the calling thread.
+void gemm_pack_transposed(Isa isa, const float* src, int64_t ld, int rows, int64_t kb, int width, float* dst);
+
 }  // namespace cn
