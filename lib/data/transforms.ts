@@ -64,6 +64,27 @@ export function trainConfigAtSize(size: number, base: TrainTransformConfig = REF
   return { ...base, cropSize: [size, size], outSize: [size, size] };
 }
 
+/** The random choices of the train pipeline a config may change (`data.augment`). */
+export interface AugmentConfig {
+  /** PhotoMetricDistortion as the reference configures it, or none. */
+  photometric: boolean;
+  /** RandomCenterCropPad's ratios: the crop is size x ratio source pixels, resized to size. */
+  cropRatios: number[];
+  /** RandomFlip's probability. */
+  flipRatio: number;
+}
+
+export const REFERENCE_AUGMENT: Readonly<AugmentConfig> = {
+  photometric: true,
+  cropRatios: REFERENCE_TRAIN.ratios,
+  flipRatio: REFERENCE_TRAIN.flipRatio,
+};
+
+/** The reference pipeline at network input `size` with the augmentation `a`. */
+export function trainConfigFor(size: number, a: AugmentConfig): TrainTransformConfig {
+  return trainConfigAtSize(size, { ...REFERENCE_TRAIN, ratios: [...a.cropRatios], flipRatio: a.flipRatio, photometric: a.photometric ? REFERENCE_PHOTOMETRIC : null });
+}
+
 export interface PhotometricParams {
   brightness: number;
   contrast: number;

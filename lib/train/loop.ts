@@ -20,7 +20,7 @@ import { resolveDataset, type SplitPaths } from '../data/coco_layout';
 import type { CocoDataset } from '../data/coco_types';
 import { DEFAULT_SYNTH, ensureSynthDataset } from '../data/synth_cache';
 import { TrainLoader } from '../data/train_loader';
-import { trainConfigAtSize } from '../data/transforms';
+import { trainConfigFor } from '../data/transforms';
 import { evaluateCoco, STAT_NAMES, type CategoryAp } from '../eval/coco_eval';
 import { parseDetections, parseGroundTruth, type CocoGroundTruth, type CocoGroundTruthJson } from '../eval/coco_json';
 import { groundTruthSubset } from '../eval/gt_subset';
@@ -322,7 +322,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     seed: c.train.seed,
     workers: c.data.workers,
     decodedCacheBytes: c.data.decodedCacheMB * 2 ** 20,
-    transform: trainConfigAtSize(c.data.inputSize),
+    transform: trainConfigFor(c.data.inputSize, c.data.augment),
     onBadImage: (i) => log(`data: skipped ${i.file} (${i.where}): ${i.message}`),
     shard: ranks.size > 1 ? { rank: ranks.rank, size: ranks.size } : undefined,
   });

@@ -4,6 +4,7 @@
 // the embedded default job, sized to train on 2 CPU cores in minutes.
 import { modelPreset } from '../configs';
 import { DEFAULT_SYNTH } from '../data/synth_cache';
+import { REFERENCE_AUGMENT } from '../data/transforms';
 import type { ConfigObject } from './overrides';
 import { referenceTrainConfig } from './train_config';
 
@@ -21,6 +22,8 @@ const referenceData = {
   workers: 4,
   /** MiB of decoded training images kept between epochs (0: decode every epoch; COCO is far larger than any budget). */
   decodedCacheMB: 0,
+  /** The reference's train-time augmentation: PhotoMetricDistortion, RandomCenterCropPad's ratios, RandomFlip. */
+  augment: { ...REFERENCE_AUGMENT, cropRatios: [...REFERENCE_AUGMENT.cropRatios] },
   /** 'dataset': the model has one class per dataset category; 'config': model.numClasses as configured. */
   classes: 'dataset',
   /** Evaluate on the first N val images only (null: all). */
@@ -31,13 +34,13 @@ export const recipes: Record<string, () => ConfigObject> = {
   hourglass104: () => ({
     name: 'hourglass104',
     model: modelPreset('hourglass104'),
-    data: { ...referenceData, synth: { ...referenceData.synth } },
+    data: { ...referenceData, synth: { ...referenceData.synth }, augment: structuredClone(referenceData.augment) },
     ...structuredClone(referenceTrainConfig),
   }),
   hourglass52: () => ({
     name: 'hourglass52',
     model: modelPreset('hourglass52'),
-    data: { ...referenceData, synth: { ...referenceData.synth } },
+    data: { ...referenceData, synth: { ...referenceData.synth }, augment: structuredClone(referenceData.augment) },
     ...structuredClone(referenceTrainConfig),
   }),
   // Batch 8 at 128x128 on the synthetic shapes (smaller batches give more
@@ -50,7 +53,7 @@ export const recipes: Record<string, () => ConfigObject> = {
   'shapes-tiny': () => ({
     name: 'shapes-tiny',
     model: modelPreset('shapes-tiny'),
-    data: { ...referenceData, synth: { ...referenceData.synth }, inputSize: 128, decodedCacheMB: 256 },
+    data: { ...referenceData, synth: { ...referenceData.synth }, augment: structuredClone(referenceData.augment), inputSize: 128, decodedCacheMB: 256 },
     device: 'auto',
     train: { epochs: 200, batchSize: 8, replicas: 1, workers: 4, prefetch: 2, seed: 0, maxIters: null, maxMinutes: 9.5, loadFrom: null },
     optimizer: { type: 'adam', lr: 4e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, gradClip: 35 },

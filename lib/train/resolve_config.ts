@@ -8,6 +8,7 @@ import { z } from 'zod';
 
 import { validateModelConfig, type ModelConfig } from '../configs';
 import { SYNTH_KINDS } from '../data/synth/write_dataset';
+import { REFERENCE_AUGMENT } from '../data/transforms';
 import { JsonFileError, readJsonFile, shortJson } from '../io/json_file';
 import { applyOverrides, mergeConfig, type ConfigObject } from './overrides';
 import { recipeNames, recipes } from './recipes';
@@ -30,6 +31,15 @@ export const dataSchema = z
     workers: z.number().int().positive(),
     // MiB of decoded training images kept between epochs (lib/data/decoded_cache.ts); absent in configs older than the key.
     decodedCacheMB: z.number().min(0).default(0),
+    // The train pipeline's random choices (lib/data/transforms.ts); absent in configs older than the key: the reference's.
+    augment: z
+      .object({
+        photometric: z.boolean(),
+        cropRatios: z.array(z.number().positive().max(4)).min(1),
+        flipRatio: z.number().min(0).max(1),
+      })
+      .strict()
+      .default({ ...REFERENCE_AUGMENT, cropRatios: [...REFERENCE_AUGMENT.cropRatios] }),
     classes: z.enum(['dataset', 'config']),
     maxValImages: z.number().int().positive().nullable(),
   })

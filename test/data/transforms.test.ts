@@ -3,7 +3,7 @@ import { strict as assert } from 'assert';
 import type { TensorData } from '../../lib/native';
 import { imageTransform, imageTransformAsync, type ImageTransformArgs } from '../../lib/data/pixel_ops';
 import { Rng } from '../../lib/data/rng';
-import { cropBorder, IMG_NORM, trainConfigAtSize, imageBoxToTest, planTest, planTrain, REFERENCE_TEST, REFERENCE_TRAIN, testBoxToImage, trainBoxToImage, type TrainTransformConfig } from '../../lib/data/transforms';
+import { cropBorder, IMG_NORM, REFERENCE_AUGMENT, trainConfigAtSize, trainConfigFor, imageBoxToTest, planTest, planTrain, REFERENCE_TEST, REFERENCE_TRAIN, testBoxToImage, trainBoxToImage, type TrainTransformConfig } from '../../lib/data/transforms';
 
 const norm = { mean: { data: Float32Array.from(IMG_NORM.mean), shape: [3] }, std: { data: Float32Array.from(IMG_NORM.std), shape: [3] } };
 const unit = { mean: { data: new Float32Array([0, 0, 0]), shape: [3] }, std: { data: new Float32Array([1, 1, 1]), shape: [3] } };
@@ -34,6 +34,17 @@ describe('data/transforms', () => {
     assert.deepEqual(c.ratios, REFERENCE_TRAIN.ratios);
     assert.equal(c.photometric, REFERENCE_TRAIN.photometric);
     assert.throws(() => trainConfigAtSize(0), /size must be an integer >= 8/);
+  });
+
+  it("trainConfigFor applies a config's augmentation (data.augment) to the reference pipeline", () => {
+    assert.deepEqual(trainConfigFor(128, REFERENCE_AUGMENT), trainConfigAtSize(128));
+    const c = trainConfigFor(96, { photometric: false, cropRatios: [1], flipRatio: 0 });
+    assert.deepEqual([c.cropSize, c.outSize, c.ratios, c.flipRatio, c.photometric], [[96, 96], [96, 96], [1], 0, null]);
+    const box = Float32Array.from([20, 20, 60, 50]);
+    for (let seed = 0; seed < 20; seed++) {
+      const plan = planTrain(new Rng(seed), 150, 120, box, Int32Array.from([0]), c, { mean: { data: new Float32Array(3), shape: [3] }, std: { data: new Float32Array([1, 1, 1]), shape: [3] } });
+      assert.deepEqual([plan.ratio, plan.affine.flip, plan.photometric, plan.args.canvas], [1, false, null, [96, 96]]);
+    }
   });
 
   it('cropBorder follows RandomCenterCropPad._get_border', () => {

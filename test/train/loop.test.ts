@@ -98,10 +98,21 @@ describe('train/loop (cornernet train)', function () {
     assert.throws(() => resolveConfig('shapes-tiny', { set: ['train.batchSize=-1'] }), /config\.train\.batchSize/);
     assert.throws(() => resolveConfig('shapes-tiny', { set: ['model.stageChannels=[1,2]'] }), /config\.model/);
     assert.throws(() => resolveConfig('shapes-tiny', { set: ['data.classes="all"'] }), /config\.data\.classes/);
+    assert.throws(() => resolveConfig('shapes-tiny', { set: ['data.augment.cropRatios=[]'] }), /config\.data\.augment\.cropRatios/);
+    assert.throws(() => resolveConfig('shapes-tiny', { set: ['data.augment.flipRatio=2'] }), /config\.data\.augment\.flipRatio/);
+    assert.throws(() => resolveConfig('shapes-tiny', { set: ['data.augment.blur=true'] }), /config\.data\.augment.*blur/);
     assert.throws(() => resolveConfig('nonexistent-recipe'), /not a preset \(.*shapes-tiny.*\) nor a JSON file/);
     const f = path.join(root, 'bad.json');
     fs.writeFileSync(f, '{"extends": "shapes-tiny", "optimizer": {"lr": "fast"}}');
     assert.throws(() => resolveConfig(f), /config\.optimizer\.lr: .*got "fast"/);
+  });
+
+  it("a config written before data.augment existed trains with the reference's augmentation", () => {
+    const old = resolveConfig('shapes-tiny') as unknown as { data: Record<string, unknown> };
+    delete old.data.augment;
+    const f = path.join(root, 'before_augment.json');
+    fs.writeFileSync(f, JSON.stringify(old));
+    assert.deepEqual(resolveConfig(f).data.augment, { photometric: true, cropRatios: [0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3], flipRatio: 0.5 });
   });
 
   it('cornernet train exits 130 on SIGINT after saving a checkpoint', async () => {
