@@ -240,13 +240,29 @@ void CpuBackend::run_conv2d_backward(const Tensor& x, const Tensor& w, const Ten
     a.y = gx.data();
     winograd_f4x3_conv(pool_, isa_, a);
   }
+  // gradW of such a layer in the Winograd domain: its GEMMs are a quarter of the direct sum's.
+  const bool gw_winograd = gw.defined() && P > 0 && winograd_f4x3_suits(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.c, g.o, g.n, g.ho, g.wo);
+  if (gw_winograd) {
+    WinogradWeightGradArgs a;
+    a.x = x.data();
+    a.n = g.n;
+    a.c = g.c;
+    a.h = g.h;
+    a.w = g.w;
+    a.ph = g.ph;
+    a.pw = g.pw;
+    a.gy = gy.data();
+    a.o = g.o;
+    a.gw = gw.data();
+    winograd_f4x3_weight_grad(pool_, isa_, a);
+  }
   const ShiftedConvGeom sg{g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.ho, g.wo, g.ph, g.pw};
-  const bool gw_shifted = gw.defined() && P > 0 && g.c > 0 && g.o > 0 && !g.direct() &&
+  const bool gw_shifted = gw.defined() && !gw_winograd && P > 0 && g.c > 0 && g.o > 0 && !g.direct() &&
                           shifted_weight_grad_suits(sg, g.sh, g.sw);
   if (gw_shifted) shifted_weight_grad(pool_, isa_, sg, x.data(), gy.data(), gw.data());
   // What is left for the im2col path.
   const bool gx_im2col = gx.defined() && !gx_winograd;
-  const bool gw_im2col = gw.defined() && !gw_shifted;
+  const bool gw_im2col = gw.defined() && !gw_winograd && !gw_shifted;
   if (!gx_im2col && !gw_im2col) return;
   if (gx_im2col && gx.numel()) std::memset(gx.data(), 0, gx.bytes());
   if (g.n == 0 || P == 0 || g.o == 0 || CK == 0) return;

@@ -200,6 +200,30 @@ bool winograd_f4x3_suits(int64_t kh, int64_t kw, int sh, int sw, int ph, int pw,
          in_channels >= 16 && out_channels >= 16 && batch * ((out_h + 3) / 4) * ((out_w + 3) / 4) >= 16;
 }
 
+namespace {
+
+// Tile rows per band: about 16 MB for each of the transformed input and output.
+// Images of fewer than kBandTiles tiles (the inner hourglass levels, small
+// models) share a band, their tiles side by side, so that the 36 GEMMs are
+// about kBandTiles wide instead of each image running 36 narrow ones; no wider,
+// as the transformed output would then leave the cache before its transform.
+struct Bands {
+  int64_t rows, images, tc;  // tile rows and images per band; tc = tiles per band (the buffers' stride)
+};
+Bands plan_bands(int64_t n, int64_t c, int64_t o, int64_t ht, int64_t wt) {
+  const int64_t budget = int64_t(1) << 22;  // floats
+  constexpr int64_t kBandTiles = 128;
+  Bands b;
+  b.rows = std::min(ht, std::max<int64_t>(1, budget / (36 * std::max(c, o) * wt)));
+  b.images = b.rows < ht ? 1
+                         : std::max<int64_t>(1, std::min({n, (kBandTiles + ht * wt - 1) / (ht * wt),
+                                                          budget / (36 * std::max(c, o) * ht * wt)}));
+  b.tc = b.images * b.rows * wt;
+  return b;
+}
+
+}  // namespace
+
 void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
   const WinogradF4x3Kernels& k = kernels_for(isa);
   const int64_t ho = a.h + 2 * a.ph - 2, wo = a.w + 2 * a.pw - 2;
@@ -208,19 +232,8 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
   // Phase-layout rows (winograd_f4x3.h): whole vectors of tiles plus the one
   // extra tile the input transform peeks at.
   const int64_t out_pitch = (wt + 15) / 16 * 16, in_pitch = out_pitch + 1;
-  // Tile rows per band: about 16 MB for each of the transformed input and output.
-  // Images of fewer than kBandTiles tiles (the inner hourglass levels, small
-  // models) share a band, their tiles side by side, so that the 36 GEMMs are
-  // about kBandTiles wide instead of each image running 36 narrow ones; no wider,
-  // as the transformed output would then leave the cache before its transform.
-  const int64_t budget = int64_t(1) << 22;  // floats
-  constexpr int64_t kBandTiles = 128;
-  const int64_t band_rows = std::min(ht, std::max<int64_t>(1, budget / (36 * std::max(a.c, a.o) * wt)));
-  const int64_t band_images =
-      band_rows < ht ? 1
-                     : std::max<int64_t>(1, std::min({a.n, (kBandTiles + ht * wt - 1) / (ht * wt),
-                                                      budget / (36 * std::max(a.c, a.o) * ht * wt)}));
-  const int64_t tc = band_images * band_rows * wt;  // tiles per band (the stride of the buffers)
+  const Bands bands = plan_bands(a.n, a.c, a.o, ht, wt);
+  const int64_t band_rows = bands.rows, band_images = bands.images, tc = bands.tc;
 
   OpScratch v_buf(ScratchSlot::Conv1, static_cast<size_t>(36 * a.c * tc)), m_buf(ScratchSlot::Conv2, static_cast<size_t>(36 * a.o * tc)), u_buf;
   float *v = v_buf.data(), *m = m_buf.data();
@@ -287,6 +300,85 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
       }, 1);
     }
   }
+}
+
+void winograd_f4x3_weight_grad(ThreadPool& pool, Isa isa, const WinogradWeightGradArgs& a) {
+  const WinogradF4x3Kernels& k = kernels_for(isa);
+  const int64_t ho = a.h + 2 * a.ph - 2, wo = a.w + 2 * a.pw - 2;
+  CN_CHECK(ho > 0 && wo > 0, "conv2d: Winograd weight gradient called with an empty output");
+  const int64_t ht = (ho + 3) / 4, wt = (wo + 3) / 4;
+  const int64_t out_pitch = (wt + 15) / 16 * 16, in_pitch = out_pitch + 1;
+  const Bands bands = plan_bands(a.n, a.c, a.o, ht, wt);
+  const int64_t tc = bands.tc;
+
+  OpScratch v_buf(ScratchSlot::Conv1, static_cast<size_t>(36 * a.c * tc)), m_buf(ScratchSlot::Conv2, static_cast<size_t>(36 * a.o * tc)),
+      du_buf(ScratchSlot::Conv0, static_cast<size_t>(36 * a.o * a.c));
+  float *v = v_buf.data(), *m = m_buf.data(), *du = du_buf.data();
+  bool first = true;
+  for (int64_t n = 0; n < a.n; n += bands.images) {
+    const int64_t images = std::min(bands.images, a.n - n);
+    for (int64_t ty0 = 0; ty0 < ht; ty0 += bands.rows) {
+      const int64_t rows = std::min(bands.rows, ht - ty0), tiles = images * rows * wt;
+      transform_input_band(pool, k, a.x + n * a.c * a.h * a.w, images, a.c, a.h, a.w, a.ph, a.pw, ty0, rows, wt, in_pitch, v, tc);
+      // m[xi, o, tile] = (A dY A^T)[xi] of the gradient's 4x4 tiles (zero past the output's edge).
+      pool.parallel_for(images * a.o, [&](int64_t i0, int64_t i1) {
+        std::vector<float> buf(static_cast<size_t>(16 * out_pitch), 0.0f);
+        for (int64_t i = i0; i < i1; ++i) {
+          const int64_t img = i / a.o, o = i % a.o;
+          const float* gyo = a.gy + ((n + img) * a.o + o) * ho * wo;
+          for (int64_t r = 0; r < rows; ++r) {
+            for (int q = 0; q < 4; ++q) {
+              const int64_t oh = 4 * (ty0 + r) + q;
+              float* dst = buf.data() + 4 * q * out_pitch;
+              if (oh < ho)
+                row_to_phases(k, gyo + oh * wo, wo, 0, wt, dst, out_pitch);
+              else
+                std::memset(dst, 0, static_cast<size_t>(4 * out_pitch) * sizeof(float));
+            }
+            k.gradient_row(buf.data(), out_pitch, wt, m + o * tc + (img * rows + r) * wt, a.o * tc);
+          }
+        }
+      }, 1);
+      // dU[xi] (o x c) += m[xi] (o x tiles) * v[xi]^T (tiles x c), summed over the bands in order.
+      pool.run_tasks(36, [&](int64_t xi) {
+        GemmOp op;
+        op.trans_b = true;
+        op.m = a.o;
+        op.n = a.c;
+        op.k = tiles;
+        op.a = m + xi * a.o * tc;
+        op.lda = tc;
+        op.b = v + xi * a.c * tc;
+        op.ldb = tc;
+        op.beta = first ? 0.0f : 1.0f;
+        op.c = du + xi * a.o * a.c;
+        op.ldc = a.c;
+        sgemm(isa, nullptr, op);
+      });
+      first = false;
+    }
+  }
+  // gw[o, c] = G^T dU[o, c] G (3x3 from 6x6).
+  static constexpr double kG[6][3] = {{0.25, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                      {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+  const int64_t plane = a.o * a.c;
+  pool.parallel_for(plane, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      double e[6][3] = {};  // dU G
+      for (int i = 0; i < 6; ++i)
+        for (int l = 0; l < 6; ++l) {
+          const double d = du[(6 * i + l) * plane + p];
+          for (int s = 0; s < 3; ++s) e[i][s] += d * kG[l][s];
+        }
+      float* g = a.gw + p * 9;
+      for (int r = 0; r < 3; ++r)
+        for (int s = 0; s < 3; ++s) {
+          double acc = 0;
+          for (int i = 0; i < 6; ++i) acc += kG[i][r] * e[i][s];
+          g[3 * r + s] = static_cast<float>(acc);
+        }
+    }
+  }, 64);
 }
 
 }  // namespace cn

@@ -1,7 +1,8 @@
 // 3x3, stride-1 convolution by Winograd F(4x4, 3x3) (winograd_f4x3.h): 2.25x
 // fewer multiplies than im2col+GEMM for the same GEMM efficiency. conv2d.cc uses
-// it for the forward pass and, with the kernel flipped and transposed, for the
-// input gradient (a stride-1 convolution of gradY with padding 2 - pad).
+// it for the forward pass, with the kernel flipped and transposed for the
+// input gradient (a stride-1 convolution of gradY with padding 2 - pad), and
+// in its adjoint form for the weight gradient.
 #pragma once
 #include <cstdint>
 
@@ -37,6 +38,20 @@ struct WinogradConvArgs {
 };
 
 void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a);
+
+// The weight gradient of the forward convolution of x (3x3, stride 1, padding
+// ph, pw; winograd_f4x3_suits) by gradY: in the Winograd domain, 4x fewer
+// multiplies than the direct sum over output positions (conv2d_shifted.h).
+struct WinogradWeightGradArgs {
+  const float* x = nullptr;  // [n, c, h, w]
+  int64_t n = 0, c = 0, h = 0, w = 0;
+  int ph = 0, pw = 0;
+  const float* gy = nullptr;  // [n, o, h + 2ph - 2, w + 2pw - 2]
+  int64_t o = 0;
+  float* gw = nullptr;  // [o, c, 3, 3], overwritten
+};
+
+void winograd_f4x3_weight_grad(ThreadPool& pool, Isa isa, const WinogradWeightGradArgs& a);
 
 
 }  // namespace cn

@@ -1,7 +1,9 @@
 // Winograd F(4x4, 3x3) tile transforms (Lavin & Gray, "Fast Algorithms for
 // Convolutional Neural Networks", 2016): a 6x6 input tile d and a 3x3 kernel g
 // give the 4x4 outputs Y = A^T [(G g G^T) . (B^T d B)] A, 36 multiplies instead
-// of 144. The element-wise products over channels become 36 GEMMs.
+// of 144. The element-wise products over channels become 36 GEMMs. The weight
+// gradient is the adjoint: dU = sum over tiles of (A dY A^T) . (B^T d B), 36
+// GEMMs over the tiles, then dg = G^T dU G.
 //
 // This header holds the per-tile arithmetic only, with internal linkage: it is
 // compiled once per ISA (winograd_f4x3_<isa>.cc) so the loops over tiles get
@@ -24,6 +26,10 @@ struct WinogradF4x3Kernels {
   // The inverse: reads m[xi * xi_stride + t] and writes the 4 x 4 outputs of
   // tile t, plus `bias`, to out (4 rows x 4 phases, `pitch` apart).
   void (*output_row)(const float* m, int64_t xi_stride, int64_t tiles, float bias, float* out, int64_t pitch);
+  // The weight gradient's transform of output gradients: `in` holds the 4 rows of
+  // a row of tiles in phase layout (4 * row + phase, `pitch` apart); writes
+  // (A dY A^T)[xi / 6, xi % 6] of tile t to m[xi * xi_stride + t].
+  void (*gradient_row)(const float* in, int64_t pitch, int64_t tiles, float* m, int64_t xi_stride);
   // Kernels: g[(3 * r + s) * pitch + c] is tap (r, s) of kernel c (pitch rounded
   // up to whole vectors); writes (G g G^T)[xi / 6, xi % 6] to u[xi * xi_stride + c].
   void (*weight_row)(const float* g, int64_t pitch, int64_t count, float* u, int64_t xi_stride);

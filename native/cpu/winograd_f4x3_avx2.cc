@@ -4,7 +4,7 @@
 
 namespace cn {
 const WinogradF4x3Kernels& winograd_f4x3_avx2() {
-  static const WinogradF4x3Kernels k{input_row, output_row, weight_row, to_phases, from_phases};
+  static const WinogradF4x3Kernels k{input_row, output_row, gradient_row, weight_row, to_phases, from_phases};
   return k;
 }
 }  // namespace cn
