@@ -85,8 +85,10 @@ describe('cuda-emu as the device of train, test and detect', function () {
     // a weight may differ by up to ~2 lr per step where the gradient is tiny.
     // In this small model that is not rare: measured after 3 steps, 2.7 % of the
     // weights differ by more than 1e-4 between cpu and cuda-emu, and 9.7 %
-    // between the CPU's own avx512 and portable kernels (CORNERNET_CPU_ISA).
-    // The bound below allows 5 %; the losses of every step must agree closely.
+    // between the CPU's own avx512 and portable kernels (CORNERNET_CPU_ISA);
+    // 7.7 % between cpu and cuda-emu once the CPU took its 3x3 weight gradients
+    // in the Winograd domain (other rounding than the emulator's direct sums).
+    // The bound below allows 12 %; the losses of every step must agree closely.
     const lr = 2.5e-3; // shapes-tiny's when these bounds were measured
     let worst = 0;
     let loose = 0;
@@ -106,7 +108,7 @@ describe('cuda-emu as the device of train, test and detect', function () {
       }
     }
     assert.ok(worst <= 2 * lr * STEPS, `largest weight difference ${worst} (bound ${2 * lr * STEPS})`);
-    assert.ok(loose <= total * 0.05, `${loose} of ${total} weights differ by more than 1e-4`);
+    assert.ok(loose <= total * 0.12, `${loose} of ${total} weights differ by more than 1e-4`);
     const metrics = fs.readFileSync(path.join(runs['cuda-emu']!.dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const cpuMetrics = fs.readFileSync(path.join(runs.cpu!.dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const totals = (ms: { kind: string; losses?: { total: number } }[]) => ms.filter((m) => m.kind === 'train').map((m) => m.losses!.total);
