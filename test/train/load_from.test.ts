@@ -44,9 +44,10 @@ describe('train/load_from (fine-tuning)', function () {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const firstLosses = (workDir: string) =>
-    fs.readFileSync(path.join(workDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; losses: { total: number } })
-      .filter((r) => r.kind === 'train').map((r) => r.losses.total);
+  const trainLosses = (workDir: string) =>
+    fs.readFileSync(path.join(workDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; losses: { total: number; det: number } })
+      .filter((r) => r.kind === 'train').map((r) => r.losses);
+  const firstLosses = (workDir: string) => trainLosses(workDir).map((l) => l.total);
 
   it('starts from a lower loss than training from scratch on a dataset of another class count', async () => {
     const sink = new Sink();
@@ -55,8 +56,10 @@ describe('train/load_from (fine-tuning)', function () {
     const tuned = await run(path.join(dir, 'tuned'), { loadFrom: pretrained });
     await run(path.join(dir, 'scratch'), {});
     const [t0] = firstLosses(path.join(dir, 'tuned'));
-    const [s0] = firstLosses(path.join(dir, 'scratch'));
-    assert.ok(t0! < s0!, `first loss fine-tuned ${t0}, from scratch ${s0}`);
+    // The heads loaded whole (embeddings, offsets) start ahead; the heat classifiers of another
+    // class count start afresh, so their (det) loss on one batch may go either way.
+    const [tl, sl] = [trainLosses(path.join(dir, 'tuned'))[0]!, trainLosses(path.join(dir, 'scratch'))[0]!];
+    assert.ok(tl.total - tl.det < sl.total - sl.det, `first pull + push + offset loss fine-tuned ${tl.total - tl.det}, from scratch ${sl.total - sl.det}`);
     assert.equal(tuned.config.model.numClasses, 3);
     assert.equal(tuned.config.train.loadFrom, pretrained, 'the config records where the weights came from');
     const rep = JSON.parse(fs.readFileSync(path.join(dir, 'tuned', 'load_from.json'), 'utf8')) as LoadFromReport;
