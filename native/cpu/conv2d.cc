@@ -35,6 +35,9 @@ struct ConvGeom {
   bool direct() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
 };
 
+// The forward convolution as the Winograd drivers take it.
+WinogradLayer winograd_layer(const float* x, const ConvGeom& g) { return {x, g.n, g.c, g.h, g.w, g.o, g.ph, g.pw}; }
+
 ConvGeom geometry(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
   ConvGeom g{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3), 0, 0,
              p.stride_h, p.stride_w, p.pad_h, p.pad_w};
@@ -140,15 +143,8 @@ void CpuBackend::run_conv2d_forward(const Tensor& x, const Tensor& w, const Tens
   if (y.numel() == 0) return;
   if (winograd_f4x3_suits(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.c, g.o, g.n, g.ho, g.wo)) {
     WinogradConvArgs a;
-    a.x = x.data();
-    a.n = g.n;
-    a.c = g.c;
-    a.h = g.h;
-    a.w = g.w;
+    static_cast<WinogradLayer&>(a) = winograd_layer(x.data(), g);
     a.weight = w.data();
-    a.o = g.o;
-    a.ph = g.ph;
-    a.pw = g.pw;
     a.weight_version = p.weight_version;
     a.bias = bias.defined() ? bias.data() : nullptr;
     a.y = y.data();
@@ -226,17 +222,10 @@ void CpuBackend::run_conv2d_backward(const Tensor& x, const Tensor& w, const Ten
   const bool gx_winograd = gx.defined() && P > 0 && winograd_f4x3_suits(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.o, g.c, g.n, g.h, g.w);
   if (gx_winograd) {
     WinogradConvArgs a;
-    a.x = gy.data();
-    a.n = g.n;
-    a.c = g.o;
-    a.h = g.ho;
-    a.w = g.wo;
+    static_cast<WinogradLayer&>(a) = WinogradLayer{gy.data(), g.n, g.o, g.ho, g.wo, g.c, 2 - g.ph, 2 - g.pw};
     a.weight = w.data();
     a.flip_transpose = true;
     a.weight_version = p.weight_version;
-    a.o = g.c;
-    a.ph = 2 - g.ph;
-    a.pw = 2 - g.pw;
     a.y = gx.data();
     winograd_f4x3_conv(pool_, isa_, a);
   }
@@ -244,15 +233,8 @@ void CpuBackend::run_conv2d_backward(const Tensor& x, const Tensor& w, const Ten
   const bool gw_winograd = gw.defined() && P > 0 && winograd_f4x3_suits(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.c, g.o, g.n, g.ho, g.wo);
   if (gw_winograd) {
     WinogradWeightGradArgs a;
-    a.x = x.data();
-    a.n = g.n;
-    a.c = g.c;
-    a.h = g.h;
-    a.w = g.w;
-    a.ph = g.ph;
-    a.pw = g.pw;
+    static_cast<WinogradLayer&>(a) = winograd_layer(x.data(), g);
     a.gy = gy.data();
-    a.o = g.o;
     a.gw = gw.data();
     winograd_f4x3_weight_grad(pool_, isa_, a);
   }

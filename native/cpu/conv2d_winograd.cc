@@ -207,33 +207,38 @@ namespace {
 // models) share a band, their tiles side by side, so that the 36 GEMMs are
 // about kBandTiles wide instead of each image running 36 narrow ones; no wider,
 // as the transformed output would then leave the cache before its transform.
-struct Bands {
-  int64_t rows, images, tc;  // tile rows and images per band; tc = tiles per band (the buffers' stride)
+struct TileGrid {
+  int64_t ho, wo, ht, wt;       // output size, tile rows and columns
+  int64_t out_pitch, in_pitch;  // phase-layout rows: whole vectors of tiles (plus the one extra tile the input transform peeks at)
+  int64_t rows, images, tc;     // tile rows and images per band; tc = tiles per band (the buffers' stride)
 };
-Bands plan_bands(int64_t n, int64_t c, int64_t o, int64_t ht, int64_t wt) {
+TileGrid plan_tiles(const WinogradLayer& a, const char* what) {
+  TileGrid t;
+  t.ho = a.h + 2 * a.ph - 2;
+  t.wo = a.w + 2 * a.pw - 2;
+  CN_CHECK(t.ho > 0 && t.wo > 0, "conv2d: Winograd ", what, " called with an empty output");
+  t.ht = (t.ho + 3) / 4;
+  t.wt = (t.wo + 3) / 4;
+  t.out_pitch = (t.wt + 15) / 16 * 16;
+  t.in_pitch = t.out_pitch + 1;
   const int64_t budget = int64_t(1) << 22;  // floats
   constexpr int64_t kBandTiles = 128;
-  Bands b;
-  b.rows = std::min(ht, std::max<int64_t>(1, budget / (36 * std::max(c, o) * wt)));
-  b.images = b.rows < ht ? 1
-                         : std::max<int64_t>(1, std::min({n, (kBandTiles + ht * wt - 1) / (ht * wt),
-                                                          budget / (36 * std::max(c, o) * ht * wt)}));
-  b.tc = b.images * b.rows * wt;
-  return b;
+  const int64_t widest = 36 * std::max(a.c, a.o);
+  t.rows = std::min(t.ht, std::max<int64_t>(1, budget / (widest * t.wt)));
+  t.images = t.rows < t.ht ? 1
+                           : std::max<int64_t>(1, std::min({a.n, (kBandTiles + t.ht * t.wt - 1) / (t.ht * t.wt),
+                                                            budget / (widest * t.ht * t.wt)}));
+  t.tc = t.images * t.rows * t.wt;
+  return t;
 }
 
 }  // namespace
 
 void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
   const WinogradF4x3Kernels& k = kernels_for(isa);
-  const int64_t ho = a.h + 2 * a.ph - 2, wo = a.w + 2 * a.pw - 2;
-  CN_CHECK(ho > 0 && wo > 0, "conv2d: Winograd path called with an empty output");
-  const int64_t ht = (ho + 3) / 4, wt = (wo + 3) / 4;
-  // Phase-layout rows (winograd_f4x3.h): whole vectors of tiles plus the one
-  // extra tile the input transform peeks at.
-  const int64_t out_pitch = (wt + 15) / 16 * 16, in_pitch = out_pitch + 1;
-  const Bands bands = plan_bands(a.n, a.c, a.o, ht, wt);
-  const int64_t band_rows = bands.rows, band_images = bands.images, tc = bands.tc;
+  const TileGrid grid = plan_tiles(a, "convolution");
+  const int64_t ho = grid.ho, wo = grid.wo, ht = grid.ht, wt = grid.wt, out_pitch = grid.out_pitch, in_pitch = grid.in_pitch;
+  const int64_t band_rows = grid.rows, band_images = grid.images, tc = grid.tc;
 
   OpScratch v_buf(ScratchSlot::Conv1, static_cast<size_t>(36 * a.c * tc)), m_buf(ScratchSlot::Conv2, static_cast<size_t>(36 * a.o * tc)), u_buf;
   float *v = v_buf.data(), *m = m_buf.data();
@@ -304,21 +309,18 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
 
 void winograd_f4x3_weight_grad(ThreadPool& pool, Isa isa, const WinogradWeightGradArgs& a) {
   const WinogradF4x3Kernels& k = kernels_for(isa);
-  const int64_t ho = a.h + 2 * a.ph - 2, wo = a.w + 2 * a.pw - 2;
-  CN_CHECK(ho > 0 && wo > 0, "conv2d: Winograd weight gradient called with an empty output");
-  const int64_t ht = (ho + 3) / 4, wt = (wo + 3) / 4;
-  const int64_t out_pitch = (wt + 15) / 16 * 16, in_pitch = out_pitch + 1;
-  const Bands bands = plan_bands(a.n, a.c, a.o, ht, wt);
-  const int64_t tc = bands.tc;
+  const TileGrid grid = plan_tiles(a, "weight gradient");
+  const int64_t ho = grid.ho, wo = grid.wo, ht = grid.ht, wt = grid.wt, out_pitch = grid.out_pitch, in_pitch = grid.in_pitch;
+  const int64_t tc = grid.tc;
 
   OpScratch v_buf(ScratchSlot::Conv1, static_cast<size_t>(36 * a.c * tc)), m_buf(ScratchSlot::Conv2, static_cast<size_t>(36 * a.o * tc)),
       du_buf(ScratchSlot::Conv0, static_cast<size_t>(36 * a.o * a.c));
   float *v = v_buf.data(), *m = m_buf.data(), *du = du_buf.data();
   bool first = true;
-  for (int64_t n = 0; n < a.n; n += bands.images) {
-    const int64_t images = std::min(bands.images, a.n - n);
-    for (int64_t ty0 = 0; ty0 < ht; ty0 += bands.rows) {
-      const int64_t rows = std::min(bands.rows, ht - ty0), tiles = images * rows * wt;
+  for (int64_t n = 0; n < a.n; n += grid.images) {
+    const int64_t images = std::min(grid.images, a.n - n);
+    for (int64_t ty0 = 0; ty0 < ht; ty0 += grid.rows) {
+      const int64_t rows = std::min(grid.rows, ht - ty0), tiles = images * rows * wt;
       transform_input_band(pool, k, a.x + n * a.c * a.h * a.w, images, a.c, a.h, a.w, a.ph, a.pw, ty0, rows, wt, in_pitch, v, tc);
       // m[xi, o, tile] = (A dY A^T)[xi] of the gradient's 4x4 tiles (zero past the output's edge).
       pool.parallel_for(images * a.o, [&](int64_t i0, int64_t i1) {

@@ -20,16 +20,20 @@ namespace cn {
 bool winograd_f4x3_suits(int64_t kh, int64_t kw, int sh, int sw, int ph, int pw, int64_t in_channels,
                          int64_t out_channels, int64_t batch, int64_t out_h, int64_t out_w);
 
-struct WinogradConvArgs {
-  const float* x = nullptr;  // [n, c, h, w]
+// The convolution's input side: x [n, c, h, w], padded by ph, pw, into o output channels.
+struct WinogradLayer {
+  const float* x = nullptr;
   int64_t n = 0, c = 0, h = 0, w = 0;
+  int64_t o = 0;
+  int ph = 0, pw = 0;
+};
+
+struct WinogradConvArgs : WinogradLayer {
   // The kernel of output channel o, input channel i is weight[o, i, :, :] of a
   // [o_count, c, 3, 3] tensor; or, with flip_transpose, weight[i, o, 2 - r, 2 - s]
   // of a [c, o_count, 3, 3] tensor (the adjoint of a forward convolution).
   const float* weight = nullptr;
   bool flip_transpose = false;
-  int64_t o = 0;
-  int ph = 0, pw = 0;
   // Conv2dParams::weight_version of the weight (0: unknown). With a version, the
   // transformed weights are kept between calls (see conv2d_winograd.cc).
   uint64_t weight_version = 0;
@@ -42,13 +46,9 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a);
 // The weight gradient of the forward convolution of x (3x3, stride 1, padding
 // ph, pw; winograd_f4x3_suits) by gradY: in the Winograd domain, 4x fewer
 // multiplies than the direct sum over output positions (conv2d_shifted.h).
-struct WinogradWeightGradArgs {
-  const float* x = nullptr;  // [n, c, h, w]
-  int64_t n = 0, c = 0, h = 0, w = 0;
-  int ph = 0, pw = 0;
+struct WinogradWeightGradArgs : WinogradLayer {
   const float* gy = nullptr;  // [n, o, h + 2ph - 2, w + 2pw - 2]
-  int64_t o = 0;
-  float* gw = nullptr;  // [o, c, 3, 3], overwritten
+  float* gw = nullptr;        // [o, c, 3, 3], overwritten
 };
 
 void winograd_f4x3_weight_grad(ThreadPool& pool, Isa isa, const WinogradWeightGradArgs& a);
