@@ -82,17 +82,19 @@ describe('cuda-emu as the device of train, test and detect', function () {
     const b = await loadCheckpoint(runs['cuda-emu']!.checkpoint);
     // Sums run in other orders on the device, so gradients differ in their last
     // bits; Adam turns a gradient into a step of about lr whatever its size, so
-    // a weight may differ by up to ~2 lr per step where the gradient is tiny.
-    // In this small model that is not rare: measured after 3 steps, 2.7 % of the
-    // weights differ by more than 1e-4 between cpu and cuda-emu, and 9.7 %
-    // between the CPU's own avx512 and portable kernels (CORNERNET_CPU_ISA);
-    // 7.7 % between cpu and cuda-emu once the CPU took its 3x3 weight gradients
-    // in the Winograd domain (other rounding than the emulator's direct sums).
-    // The bound below allows 12 %; the losses of every step must agree closely.
-    const lr = 2.5e-3; // shapes-tiny's when these bounds were measured
+    // a weight may differ by up to ~2 lr per step where the gradient is tiny, and
+    // from the second step on the batches meet slightly different weights. The
+    // CPU's 3x3 weight gradients are taken in the Winograd domain (rounding about
+    // 1e-6 of the gradient's scale, the device's direct sums 1e-7): after 3 steps
+    // about 80 % of the weights differ by more than 1e-4, and the CPU's own avx512
+    // and portable kernels (CORNERNET_CPU_ISA) drift apart as far (their losses
+    // below). So the weights are
+    // held to Adam's bound, the BN running statistics (which follow the
+    // activations) to a relative one, and the first step's loss, on identical
+    // weights, must agree to rounding.
+    const lr = (a.meta.config as { optimizer: { lr: number } }).optimizer.lr;
     let worst = 0;
-    let loose = 0;
-    let total = 0;
+    let worstStat = 0;
     for (const [k, v] of Object.entries(a.state.stateDict)) {
       const w = b.state.stateDict[k]!;
       assert.deepEqual(w.shape, v.shape, k);
@@ -100,22 +102,24 @@ describe('cuda-emu as the device of train, test and detect', function () {
         assert.deepEqual(Array.from(w.data as BigInt64Array), Array.from(v.data as BigInt64Array), k);
         continue;
       }
+      const stat = /\.running_(mean|var)$/.test(k);
       for (let i = 0; i < v.data.length; i++) {
         const d = Math.abs((w.data as Float32Array)[i]! - v.data[i]!);
-        worst = Math.max(worst, d);
-        if (d > 1e-4 + 1e-4 * Math.abs(v.data[i]!)) loose++;
-        total++;
+        if (stat) worstStat = Math.max(worstStat, d / Math.max(1, Math.abs(v.data[i]!)));
+        else worst = Math.max(worst, d);
       }
     }
     assert.ok(worst <= 2 * lr * STEPS, `largest weight difference ${worst} (bound ${2 * lr * STEPS})`);
-    assert.ok(loose <= total * 0.12, `${loose} of ${total} weights differ by more than 1e-4`);
+    // Measured: 0.046 (relative, at most 1) after 3 steps.
+    assert.ok(worstStat <= 0.1, `largest BN running-statistic difference ${worstStat} (relative; bound 0.1)`);
     const metrics = fs.readFileSync(path.join(runs['cuda-emu']!.dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const cpuMetrics = fs.readFileSync(path.join(runs.cpu!.dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const totals = (ms: { kind: string; losses?: { total: number } }[]) => ms.filter((m) => m.kind === 'train').map((m) => m.losses!.total);
     const [lc, le] = [totals(cpuMetrics), totals(metrics)];
     assert.equal(le.length, lc.length);
-    // Measured: 1e-7, 1e-6 and 5e-6 relative at steps 1, 2 and 3 (the weights drift apart as above).
-    lc.forEach((l, i) => assert.ok(Math.abs(le[i]! - l) <= 5e-5 * Math.abs(l), `step ${i + 1}: loss ${le[i]} on cuda-emu, ${l} on cpu`));
+    // Measured: 3e-7, 1e-3 and 9e-3 relative at steps 1, 2 and 3 (avx512 against portable
+    // kernels on the CPU: 2e-7, 1e-3, 1.2e-2): the first on the same weights, then drifting as above.
+    lc.forEach((l, i) => assert.ok(Math.abs(le[i]! - l) <= (i === 0 ? 2e-6 : 5e-2) * Math.abs(l), `step ${i + 1}: loss ${le[i]} on cuda-emu, ${l} on cpu`));
     assert.ok(metrics.filter((m) => m.kind === 'train').every((m) => m.device === 'cuda-emu'));
     const ev = JSON.parse(fs.readFileSync(path.join(runs['cuda-emu']!.dir, 'eval.json'), 'utf8'));
     assert.equal(ev.device, 'cuda-emu');
