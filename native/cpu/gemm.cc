@@ -119,6 +119,14 @@ void pack_a(const GemmOp& op, const GemmKernelInfo& ki, int64_t i0, int64_t p0, 
   }
 }
 
+// Non-transposed B: where its row p starts at column j of this op (grouped B: within j's
+// group, so a panel read from there must not straddle two groups).
+const float* b_at(const GemmOp& op, int64_t p, int64_t j) {
+  if (!op.b_group_offset) return op.b + p * op.ldb + j;
+  const int64_t col = op.b_col0 + j;
+  return op.b + op.b_group_offset[col / op.b_group_cols] + p * op.ldb + col % op.b_group_cols;
+}
+
 // Packs op(B)[p0 : p0+kb, j0 : j0+nb] into ceil(nb/nr) panels of nr columns,
 // k-major inside a panel, zero-padded past nb.
 void pack_b(const GemmOp& op, const GemmKernelInfo& ki, int64_t p0, int64_t j0, int64_t kb, int64_t nb, float* dst) {
@@ -138,10 +146,7 @@ void pack_b(const GemmOp& op, const GemmKernelInfo& ki, int64_t p0, int64_t j0, 
       }
     }
     if (!op.trans_b) {
-      const float* src = op.b_group_offset
-                             ? op.b + op.b_group_offset[(op.b_col0 + j0 + jr) / op.b_group_cols] + p0 * op.ldb +
-                                   (op.b_col0 + j0 + jr) % op.b_group_cols
-                             : op.b + p0 * op.ldb + j0 + jr;
+      const float* src = b_at(op, p0, j0 + jr);
       if (cols == nr)
         ki.copy_b_rows(src, op.ldb, kb, panel);
       else
@@ -178,13 +183,6 @@ bool reads_b_in_place(const GemmKernelInfo& ki, const GemmOp& op) {
   return !op.trans_b && op.ldb <= 1024 && (op.m + ki.mr - 1) / ki.mr <= 8;
 }
 
-// Where the whole micro-panel of B starting at column j (of this op) and depth p is read in place.
-const float* b_in_place(const GemmOp& op, int64_t p, int64_t j) {
-  if (!op.b_group_offset) return op.b + p * op.ldb + j;
-  const int64_t col = op.b_col0 + j;
-  return op.b + op.b_group_offset[col / op.b_group_cols] + p * op.ldb + col % op.b_group_cols;
-}
-
 // One thread's share: the whole blocked algorithm over op's rectangle.
 void sgemm_serial(const GemmKernelInfo& ki, const GemmOp& op) {
   const int mr = ki.mr, nr = ki.nr;
@@ -210,7 +208,7 @@ void sgemm_serial(const GemmKernelInfo& ki, const GemmOp& op) {
         for (int64_t jr = 0; jr < nb; jr += nr) {
           const int cols = static_cast<int>(std::min<int64_t>(nr, nb - jr));
           const bool direct = jr < packed_from;
-          const float* bp = direct ? b_in_place(op, pc, jc + jr) : pb + jr * kb;
+          const float* bp = direct ? b_at(op, pc, jc + jr) : pb + jr * kb;
           const int64_t ldb = direct ? op.ldb : nr;
           for (int64_t ir = 0; ir < mb; ir += mr) {
             const int rows = static_cast<int>(std::min<int64_t>(mr, mb - ir));
