@@ -4,12 +4,9 @@
 // 128x128 would be 150 MB); each chunk is one GEMM, itself spread over the pool.
 // A 1x1, stride 1, unpadded convolution needs no im2col: x already is the matrix.
 // 3x3 stride-1 layers with enough channels go through Winograd F(4x4, 3x3)
-// instead (conv2d_winograd.h), forward and for the input gradient. The weight
-// gradient stays exact (no Winograd): its transformed-domain sums cancel heavily
-// there, and the rounding noise (~1e-5 of the largest gradient) was enough to
-// break the trainer's replica-equivalence check once Adam normalised it. For
-// stride 1 it is one GEMM over shifted views of the whole batch
-// (conv2d_shifted.h); other strides go through im2col.
+// instead (conv2d_winograd.h), forward and both gradients. The weight gradient
+// of the other stride-1 layers is one GEMM over shifted views of the whole
+// batch (conv2d_shifted.h); other strides go through im2col.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -217,26 +214,18 @@ void CpuBackend::run_conv2d_backward(const Tensor& x, const Tensor& w, const Ten
   }
   if (!gx.defined() && !gw.defined()) return;
   if (gw.defined() && (g.n == 0 || P == 0)) std::memset(gw.data(), 0, gw.bytes());
-  // gradX of a stride-1 3x3 layer is itself a stride-1 3x3 convolution: of gy,
-  // with the kernel flipped and in/out channels swapped, padded by 2 - pad.
-  const bool gx_winograd = gx.defined() && P > 0 && winograd_f4x3_suits(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.o, g.c, g.n, g.h, g.w);
-  if (gx_winograd) {
-    WinogradConvArgs a;
-    static_cast<WinogradLayer&>(a) = WinogradLayer{gy.data(), g.n, g.o, g.ho, g.wo, g.c, 2 - g.ph, 2 - g.pw};
-    a.weight = w.data();
-    a.flip_transpose = true;
-    a.weight_version = p.weight_version;
-    a.y = gx.data();
-    winograd_f4x3_conv(pool_, isa_, a);
-  }
-  // gradW of such a layer in the Winograd domain: its GEMMs are a quarter of the direct sum's.
-  const bool gw_winograd = gw.defined() && P > 0 && winograd_f4x3_suits(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.c, g.o, g.n, g.ho, g.wo);
-  if (gw_winograd) {
-    WinogradWeightGradArgs a;
+  // Both gradients of a Winograd-suited layer from one transform of gy (conv2d_winograd.h).
+  const bool winograd = P > 0 && winograd_f4x3_suits(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.c, g.o, g.n, g.ho, g.wo);
+  const bool gx_winograd = gx.defined() && winograd, gw_winograd = gw.defined() && winograd;
+  if (winograd) {
+    WinogradBackwardArgs a;
     static_cast<WinogradLayer&>(a) = winograd_layer(x.data(), g);
+    a.weight = w.data();
+    a.weight_version = p.weight_version;
     a.gy = gy.data();
-    a.gw = gw.data();
-    winograd_f4x3_weight_grad(pool_, isa_, a);
+    a.gx = gx.defined() ? gx.data() : nullptr;
+    a.gw = gw.defined() ? gw.data() : nullptr;
+    winograd_f4x3_backward(pool_, isa_, a);
   }
   const ShiftedConvGeom sg{g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.ho, g.wo, g.ph, g.pw};
   const bool gw_shifted = gw.defined() && !gw_winograd && P > 0 && g.c > 0 && g.o > 0 && !g.direct() &&
@@ -246,8 +235,10 @@ void CpuBackend::run_conv2d_backward(const Tensor& x, const Tensor& w, const Ten
   const bool gx_im2col = gx.defined() && !gx_winograd;
   const bool gw_im2col = gw.defined() && !gw_winograd && !gw_shifted;
   if (!gx_im2col && !gw_im2col) return;
-  if (gx_im2col && gx.numel()) std::memset(gx.data(), 0, gx.bytes());
-  if (g.n == 0 || P == 0 || g.o == 0 || CK == 0) return;
+  if (g.n == 0 || P == 0 || g.o == 0 || CK == 0) {
+    if (gx_im2col && gx.numel()) std::memset(gx.data(), 0, gx.bytes());
+    return;
+  }
 
   // gradWeight[O, CK] += gy_n[O, positions] * col[CK, positions]^T
   GemmOp wop;
@@ -292,6 +283,8 @@ void CpuBackend::run_conv2d_backward(const Tensor& x, const Tensor& w, const Ten
     return;
   }
 
+  // col2im_add scatters into gx.
+  if (gx_im2col && gx.numel()) std::memset(gx.data(), 0, gx.bytes());
   const int64_t pc = chunk_positions(g);
   OpScratch col_buf, gcol_buf;
   float* col = gw_im2col ? col_buf.take(ScratchSlot::Conv0, static_cast<size_t>(CK * pc)) : nullptr;

@@ -1,7 +1,9 @@
-// The driver of the Winograd convolution: weight transform (or the cached one),
+// The drivers of the Winograd convolution: weight transform (or the cached one),
 // then per image and per band of tile rows (so buffers stay bounded): input
 // transform (threads split channels), 36 independent GEMMs (threads split
-// them), output transform (threads split output channels).
+// them), output transform (threads split output channels). The backward pass
+// runs the same bands with gradY's transform in place of the input's and the
+// adjoints of the GEMMs and of the input transform.
 #include "conv2d_winograd.h"
 
 #include <algorithm>
@@ -31,23 +33,23 @@ const WinogradF4x3Kernels& kernels_for(Isa isa) {
   return winograd_f4x3_portable();
 }
 
-// U[xi, o, c] = (G g G^T)[xi / 6, xi % 6] for the kernel g of (o, c).
-void transform_weights(ThreadPool& pool, const WinogradF4x3Kernels& k, const WinogradConvArgs& a, float* u) {
-  const int64_t plane = a.o * a.c, pitch = (a.c + 15) / 16 * 16;
-  pool.parallel_for(a.o, [&](int64_t o0, int64_t o1) {
+// U[xi, o, c] = (G g G^T)[xi / 6, xi % 6] for the kernel g of (o, c) of weight [o_count, c_count, 3, 3].
+void transform_weights(ThreadPool& pool, const WinogradF4x3Kernels& k, const float* weight, int64_t o_count,
+                       int64_t c_count, float* u) {
+  const int64_t plane = o_count * c_count, pitch = (c_count + 15) / 16 * 16;
+  pool.parallel_for(o_count, [&](int64_t o0, int64_t o1) {
     std::vector<float> taps(static_cast<size_t>(9 * pitch), 0.0f);
     for (int64_t o = o0; o < o1; ++o) {
-      for (int64_t c = 0; c < a.c; ++c)
-        for (int t = 0; t < 9; ++t)
-          taps[t * pitch + c] = a.flip_transpose ? a.weight[(c * a.o + o) * 9 + 8 - t] : a.weight[(o * a.c + c) * 9 + t];
-      k.weight_row(taps.data(), pitch, a.c, u + o * a.c, plane);
+      for (int64_t c = 0; c < c_count; ++c)
+        for (int t = 0; t < 9; ++t) taps[t * pitch + c] = weight[(o * c_count + c) * 9 + t];
+      k.weight_row(taps.data(), pitch, c_count, u + o * c_count, plane);
     }
   }, 1);
 }
 
 // Transformed weights kept between calls, keyed by the weight's storage, its
-// version (Conv2dParams::weight_version), the direction (forward or adjoint)
-// and the kernel build. Eval runs the same weights every call; a training step
+// version (Conv2dParams::weight_version) and the kernel build (the forward and
+// both gradients use the same transform). Eval runs the same weights every call; a training step
 // changes them before they come by again. So a weight is kept only the second
 // time its key comes by: training never pays for a copy it cannot reuse. The
 // cache holds at most kCacheBytes (a model's transformed 3x3 weights are 4x
@@ -59,12 +61,9 @@ class WeightCache {
   using Buffer = std::shared_ptr<const std::vector<float>>;
   struct Key {
     const float* weight;
-    bool flip;
     int64_t o, c;
     Isa isa;
-    bool operator<(const Key& k) const {
-      return std::tie(weight, flip, o, c, isa) < std::tie(k.weight, k.flip, k.o, k.c, k.isa);
-    }
+    bool operator<(const Key& k) const { return std::tie(weight, o, c, isa) < std::tie(k.weight, k.o, k.c, k.isa); }
   };
 
   // The cached transform of (key, version) if there is one; else whether the
@@ -136,6 +135,29 @@ class WeightCache {
 WeightCache& weight_cache() {
   static WeightCache cache;
   return cache;
+}
+
+// The transformed weights U of a layer: the cached ones (held in `hold` for the
+// whole call: the cache may drop them meanwhile) or a fresh transform into `scratch`.
+const float* transformed_weights(ThreadPool& pool, const WinogradF4x3Kernels& k, Isa isa, const float* weight,
+                                 uint64_t version, int64_t o_count, int64_t c_count, WeightCache::Buffer& hold,
+                                 OpScratch& scratch) {
+  const size_t floats = static_cast<size_t>(36 * o_count * c_count);
+  if (version) {
+    const WeightCache::Key key{weight, o_count, c_count, isa};
+    bool add_it = false;
+    hold = weight_cache().find(key, version, add_it);
+    if (!hold && add_it) {
+      auto fresh = std::make_shared<std::vector<float>>(floats);
+      transform_weights(pool, k, weight, o_count, c_count, fresh->data());
+      hold = fresh;
+      weight_cache().add(key, version, hold);
+    }
+    if (hold) return hold->data();
+  }
+  float* u = scratch.take(ScratchSlot::Conv0, floats);
+  transform_weights(pool, k, weight, o_count, c_count, u);
+  return u;
 }
 
 // One padded input row in phase layout (dst[j * pitch + t] = column 4t + j - pw,
@@ -242,25 +264,8 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
 
   OpScratch v_buf(ScratchSlot::Conv1, static_cast<size_t>(36 * a.c * tc)), m_buf(ScratchSlot::Conv2, static_cast<size_t>(36 * a.o * tc)), u_buf;
   float *v = v_buf.data(), *m = m_buf.data();
-  const size_t u_floats = static_cast<size_t>(36 * a.o * a.c);
-  WeightCache::Buffer cached;  // held for the whole call: the cache may drop it meanwhile
-  const float* u = nullptr;
-  if (a.weight_version) {
-    const WeightCache::Key key{a.weight, a.flip_transpose, a.o, a.c, isa};
-    bool add_it = false;
-    cached = weight_cache().find(key, a.weight_version, add_it);
-    if (!cached && add_it) {
-      auto fresh = std::make_shared<std::vector<float>>(u_floats);
-      transform_weights(pool, k, a, fresh->data());
-      cached = fresh;
-      weight_cache().add(key, a.weight_version, cached);
-    }
-    if (cached) u = cached->data();
-  }
-  if (!u) {
-    transform_weights(pool, k, a, u_buf.take(ScratchSlot::Conv0, u_floats));
-    u = u_buf.data();
-  }
+  WeightCache::Buffer cached;
+  const float* u = transformed_weights(pool, k, isa, a.weight, a.weight_version, a.o, a.c, cached, u_buf);
 
   for (int64_t n = 0; n < a.n; n += band_images) {
     const int64_t images = std::min(band_images, a.n - n);
@@ -307,21 +312,26 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
   }
 }
 
-void winograd_f4x3_weight_grad(ThreadPool& pool, Isa isa, const WinogradWeightGradArgs& a) {
+void winograd_f4x3_backward(ThreadPool& pool, Isa isa, const WinogradBackwardArgs& a) {
   const WinogradF4x3Kernels& k = kernels_for(isa);
-  const TileGrid grid = plan_tiles(a, "weight gradient");
+  const TileGrid grid = plan_tiles(a, "backward");
   const int64_t ho = grid.ho, wo = grid.wo, ht = grid.ht, wt = grid.wt, out_pitch = grid.out_pitch, in_pitch = grid.in_pitch;
   const int64_t tc = grid.tc;
 
+  // v holds x's transformed tiles for the weight gradient, then (tile by tile
+  // of the 36) U^T M for the input gradient.
   OpScratch v_buf(ScratchSlot::Conv1, static_cast<size_t>(36 * a.c * tc)), m_buf(ScratchSlot::Conv2, static_cast<size_t>(36 * a.o * tc)),
-      du_buf(ScratchSlot::Conv0, static_cast<size_t>(36 * a.o * a.c));
-  float *v = v_buf.data(), *m = m_buf.data(), *du = du_buf.data();
+      du_buf, u_buf;
+  float *v = v_buf.data(), *m = m_buf.data();
+  float* du = a.gw ? du_buf.take(ScratchSlot::Conv3, static_cast<size_t>(36 * a.o * a.c)) : nullptr;
+  WeightCache::Buffer cached;
+  const float* u = a.gx ? transformed_weights(pool, k, isa, a.weight, a.weight_version, a.o, a.c, cached, u_buf) : nullptr;
   bool first = true;
   for (int64_t n = 0; n < a.n; n += grid.images) {
     const int64_t images = std::min(grid.images, a.n - n);
     for (int64_t ty0 = 0; ty0 < ht; ty0 += grid.rows) {
       const int64_t rows = std::min(grid.rows, ht - ty0), tiles = images * rows * wt;
-      transform_input_band(pool, k, a.x + n * a.c * a.h * a.w, images, a.c, a.h, a.w, a.ph, a.pw, ty0, rows, wt, in_pitch, v, tc);
+      if (a.gw) transform_input_band(pool, k, a.x + n * a.c * a.h * a.w, images, a.c, a.h, a.w, a.ph, a.pw, ty0, rows, wt, in_pitch, v, tc);
       // m[xi, o, tile] = (A dY A^T)[xi] of the gradient's 4x4 tiles (zero past the output's edge).
       pool.parallel_for(images * a.o, [&](int64_t i0, int64_t i1) {
         std::vector<float> buf(static_cast<size_t>(16 * out_pitch), 0.0f);
@@ -341,25 +351,68 @@ void winograd_f4x3_weight_grad(ThreadPool& pool, Isa isa, const WinogradWeightGr
           }
         }
       }, 1);
-      // dU[xi] (o x c) += m[xi] (o x tiles) * v[xi]^T (tiles x c), summed over the bands in order.
       pool.run_tasks(36, [&](int64_t xi) {
-        GemmOp op;
-        op.trans_b = true;
-        op.m = a.o;
-        op.n = a.c;
-        op.k = tiles;
-        op.a = m + xi * a.o * tc;
-        op.lda = tc;
-        op.b = v + xi * a.c * tc;
-        op.ldb = tc;
-        op.beta = first ? 0.0f : 1.0f;
-        op.c = du + xi * a.o * a.c;
-        op.ldc = a.c;
-        sgemm(isa, nullptr, op);
+        if (a.gw) {  // dU[xi] (o x c) += m[xi] (o x tiles) * v[xi]^T (tiles x c), summed over the bands in order.
+          GemmOp op;
+          op.trans_b = true;
+          op.m = a.o;
+          op.n = a.c;
+          op.k = tiles;
+          op.a = m + xi * a.o * tc;
+          op.lda = tc;
+          op.b = v + xi * a.c * tc;
+          op.ldb = tc;
+          op.beta = first ? 0.0f : 1.0f;
+          op.c = du + xi * a.o * a.c;
+          op.ldc = a.c;
+          sgemm(isa, nullptr, op);
+        }
+        if (a.gx) {  // v[xi] (c x tiles) = U[xi]^T (c x o) * m[xi] (o x tiles); U[xi] is stored [o, c].
+          GemmOp op;
+          op.trans_a = true;
+          op.m = a.c;
+          op.n = tiles;
+          op.k = a.o;
+          op.a = u + xi * a.o * a.c;
+          op.lda = a.c;
+          op.b = m + xi * a.o * tc;
+          op.ldb = tc;
+          op.c = v + xi * a.c * tc;
+          op.ldc = tc;
+          sgemm(isa, nullptr, op);
+        }
       });
       first = false;
+      if (a.gx) {
+        // gx: B (U^T M) B^T of every tile, overlap-added over the band's padded input rows
+        // [4 ty0, 4 (ty0 + rows) + 2), then the rows inside the image stored; the first two
+        // rows of a band after the first are the previous band's last two: added to.
+        const int64_t acc_rows = 4 * rows + 2, groups = (a.w + a.pw + 3) / 4;
+        pool.parallel_for(images * a.c, [&](int64_t i0, int64_t i1) {
+          std::vector<float> acc(static_cast<size_t>(acc_rows * 6 * in_pitch)), line(static_cast<size_t>(4 * groups));
+          for (int64_t i = i0; i < i1; ++i) {
+            const int64_t img = i / a.c, c = i % a.c;
+            std::fill(acc.begin(), acc.end(), 0.0f);
+            for (int64_t r = 0; r < rows; ++r)
+              k.input_adjoint_row(v + c * tc + (img * rows + r) * wt, a.c * tc, wt, acc.data() + 4 * r * 6 * in_pitch, in_pitch);
+            float* gxc = a.gx + ((n + img) * a.c + c) * a.h * a.w;
+            for (int64_t q = 0; q < acc_rows; ++q) {
+              const int64_t ih = 4 * ty0 - a.ph + q;
+              if (ih < 0 || ih >= a.h) continue;
+              k.from_adjoint_phases(acc.data() + q * 6 * in_pitch, in_pitch, groups, line.data());
+              float* dst = gxc + ih * a.w;
+              const float* src = line.data() + a.pw;
+              if (q < 2 && ty0 > 0)
+                for (int64_t x = 0; x < a.w; ++x) dst[x] += src[x];
+              else
+                std::memcpy(dst, src, static_cast<size_t>(a.w) * sizeof(float));
+            }
+          }
+        }, 1);
+      }
     }
   }
+  if (!a.gw) return;
   // gw[o, c] = G^T dU[o, c] G (3x3 from 6x6).
   static constexpr double kG[6][3] = {{0.25, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
                                       {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};

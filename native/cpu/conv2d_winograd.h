@@ -1,8 +1,6 @@
 // 3x3, stride-1 convolution by Winograd F(4x4, 3x3) (winograd_f4x3.h): 2.25x
 // fewer multiplies than im2col+GEMM for the same GEMM efficiency. conv2d.cc uses
-// it for the forward pass, with the kernel flipped and transposed for the
-// input gradient (a stride-1 convolution of gradY with padding 2 - pad), and
-// in its adjoint form for the weight gradient.
+// it for the forward pass and, in its adjoint forms, for both gradients.
 #pragma once
 #include <cstdint>
 
@@ -11,9 +9,8 @@
 
 namespace cn {
 
-// Layers worth it: 3x3, stride 1, padding <= 2 on both axes (so the adjoint's
-// padding 2 - pad is valid), enough channels that the 36 GEMMs dominate the
-// tile transforms, and at least 16 output tiles (4x4 each) in the batch: images
+// Layers worth it: 3x3, stride 1, padding <= 2 on both axes (more pads whole
+// tiles of zeros), enough channels that the 36 GEMMs dominate the tile transforms, and at least 16 output tiles (4x4 each) in the batch: images
 // with few tiles share their GEMMs (see winograd_f4x3_conv), and below 16 tiles
 // the GEMMs' micro-tiles run mostly empty, so im2col (4x the multiplies, 16x the
 // width) is faster.
@@ -29,11 +26,7 @@ struct WinogradLayer {
 };
 
 struct WinogradConvArgs : WinogradLayer {
-  // The kernel of output channel o, input channel i is weight[o, i, :, :] of a
-  // [o_count, c, 3, 3] tensor; or, with flip_transpose, weight[i, o, 2 - r, 2 - s]
-  // of a [c, o_count, 3, 3] tensor (the adjoint of a forward convolution).
-  const float* weight = nullptr;
-  bool flip_transpose = false;
+  const float* weight = nullptr;  // [o, c, 3, 3]
   // Conv2dParams::weight_version of the weight (0: unknown). With a version, the
   // transformed weights are kept between calls (see conv2d_winograd.cc).
   uint64_t weight_version = 0;
@@ -43,15 +36,18 @@ struct WinogradConvArgs : WinogradLayer {
 
 void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a);
 
-// The weight gradient of the forward convolution of x (3x3, stride 1, padding
-// ph, pw; winograd_f4x3_suits) by gradY: in the Winograd domain, 4x fewer
-// multiplies than the direct sum over output positions (conv2d_shifted.h).
-struct WinogradWeightGradArgs : WinogradLayer {
+// The gradients of that convolution (winograd_f4x3_suits) from gradY, both from
+// one transform of gradY's 4x4 tiles: the input's as the exact adjoint of the
+// forward's arithmetic, and the weight's in the Winograd domain (4x fewer
+// multiplies than the direct sum over output positions, conv2d_shifted.h).
+struct WinogradBackwardArgs : WinogradLayer {
+  const float* weight = nullptr;  // [o, c, 3, 3]
+  uint64_t weight_version = 0;
   const float* gy = nullptr;  // [n, o, h + 2ph - 2, w + 2pw - 2]
-  float* gw = nullptr;        // [o, c, 3, 3], overwritten
+  float* gx = nullptr;        // [n, c, h, w], overwritten; nullptr: not wanted
+  float* gw = nullptr;        // [o, c, 3, 3], overwritten; nullptr: not wanted
 };
 
-void winograd_f4x3_weight_grad(ThreadPool& pool, Isa isa, const WinogradWeightGradArgs& a);
-
+void winograd_f4x3_backward(ThreadPool& pool, Isa isa, const WinogradBackwardArgs& a);
 
 }  // namespace cn

@@ -12,7 +12,7 @@
 
 namespace cn {
 
-enum class ScratchSlot : int { Conv0 = 0, Conv1, Conv2, Count };
+enum class ScratchSlot : int { Conv0 = 0, Conv1, Conv2, Conv3, Count };
 
 class OpScratch {
  public:

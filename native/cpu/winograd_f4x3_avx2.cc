@@ -4,7 +4,8 @@
 
 namespace cn {
 const WinogradF4x3Kernels& winograd_f4x3_avx2() {
-  static const WinogradF4x3Kernels k{input_row, output_row, gradient_row, weight_row, to_phases, from_phases};
+  static const WinogradF4x3Kernels k{input_row,         output_row, gradient_row, weight_row,
+                                     input_adjoint_row, to_phases,  from_phases,  from_adjoint_phases};
   return k;
 }
 }  // namespace cn
