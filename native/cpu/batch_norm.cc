@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "batch_norm_planes.h"
 #include "cpu_backend.h"
 
 namespace cn {
@@ -46,70 +47,27 @@ std::vector<S> channel_sums(ThreadPool& pool, const Dims& d, F plane_sum) {
   return sums;
 }
 
-// Plane reductions in double. Pointers and sizes are parameters (not captured
-// references): under the build's -fno-strict-aliasing that is what lets the
-// compiler keep them in registers. Four accumulators let the adds pipeline.
-double plane_sum(const float* x, int64_t n) {
-  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) a0 += x[i], a1 += x[i + 1], a2 += x[i + 2], a3 += x[i + 3];
-  for (; i < n; ++i) a0 += x[i];
-  return (a0 + a1) + (a2 + a3);
-}
-
-// sum (x - m)^2
-double plane_sq_dev(const float* x, int64_t n, double m) {
-  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const double d0 = x[i] - m, d1 = x[i + 1] - m, d2 = x[i + 2] - m, d3 = x[i + 3] - m;
-    a0 += d0 * d0, a1 += d1 * d1, a2 += d2 * d2, a3 += d3 * d3;
+const BatchNormPlaneKernels& planes_for(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512: return batch_norm_planes_avx512();
+    case Isa::Avx2: return batch_norm_planes_avx2();
+    case Isa::Portable: break;
   }
-  for (; i < n; ++i) a0 += (x[i] - m) * (x[i] - m);
-  return (a0 + a1) + (a2 + a3);
-}
-
-// {sum g, sum g * (x - m)}
-SumPair plane_sum_and_dot_centered(const float* g, const float* x, int64_t n, double m) {
-  double s0 = 0, s1 = 0, d0 = 0, d1 = 0;
-  int64_t i = 0;
-  for (; i + 2 <= n; i += 2) {
-    s0 += g[i], s1 += g[i + 1];
-    d0 += g[i] * (x[i] - m), d1 += g[i + 1] * (x[i + 1] - m);
-  }
-  for (; i < n; ++i) s0 += g[i], d0 += g[i] * (x[i] - m);
-  return {s0 + s1, d0 + d1};
+  return batch_norm_planes_portable();
 }
 
 inline float at_or(const Tensor& t, int64_t c, float def) { return t.defined() ? t.data()[c] : def; }
 
-// y = (x - mean) * (invstd * gamma) + beta; the subtraction comes first so a
-// constant channel gives exactly beta rather than the rounding residue of
-// x*scale - mean*scale.
-void normalise_plane(const float* x, float* y, int64_t n, float m, float s, float sh) {
-  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) * s + sh;
-}
-
-void normalise(ThreadPool& pool, const Dims& d, const float* x, const std::vector<float>& mean,
-               const std::vector<float>& scale, const Tensor& beta, float* y) {
+// y = (x - mean) * (invstd * gamma) + beta, plane by plane.
+void normalise(ThreadPool& pool, const BatchNormPlaneKernels& k, const Dims& d, const float* x,
+               const std::vector<float>& mean, const std::vector<float>& scale, const Tensor& beta, float* y) {
   pool.parallel_for(d.N * d.C, [&](int64_t b, int64_t e) {
     const int64_t C = d.C, HW = d.HW;
     for (int64_t p = b; p < e; ++p) {
       const int64_t c = p % C;
-      normalise_plane(x + p * HW, y + p * HW, HW, mean[c], scale[c], at_or(beta, c, 0.f));
+      k.normalise(x + p * HW, y + p * HW, HW, mean[c], scale[c], at_or(beta, c, 0.f));
     }
   }, plane_grain(d.HW));
-}
-// Training: gx = k * (gy - mean(gy) - xhat * mean(gy*xhat)), k = gamma*invstd,
-// the last two terms being the batch statistics' dependence on x.
-// Inference: the statistics are constants and gx = k * gy.
-void grad_x_plane(const float* g, const float* x, float* out, int64_t n, float m, float is, float k, float mg,
-                  float mgx, bool training) {
-  if (training) {
-    for (int64_t i = 0; i < n; ++i) out[i] = k * (g[i] - mg - (x[i] - m) * is * mgx);
-  } else {
-    for (int64_t i = 0; i < n; ++i) out[i] = k * g[i];
-  }
 }
 }  // namespace
 
@@ -121,11 +79,12 @@ void CpuBackend::run_batch_norm_forward_train(const Tensor& x, const Tensor& gam
   const float* xp = x.data();
 
   const int64_t HW = d.HW;
-  std::vector<double> mean = channel_sums<double>(pool_, d, [=](int64_t pl, int64_t) { return plane_sum(xp + pl * HW, HW); });
+  const BatchNormPlaneKernels& k = planes_for(isa_);
+  std::vector<double> mean = channel_sums<double>(pool_, d, [=, &k](int64_t pl, int64_t) { return k.sum(xp + pl * HW, HW); });
   for (double& m : mean) m /= static_cast<double>(M);
   // Second pass around the mean: exact for a constant channel, no cancellation.
   std::vector<double> var = channel_sums<double>(pool_, d, [&](int64_t pl, int64_t c) {
-    return plane_sq_dev(xp + pl * HW, HW, mean[c]);
+    return k.sq_dev(xp + pl * HW, HW, mean[c]);
   });
   for (double& v : var) v /= static_cast<double>(M);
 
@@ -143,7 +102,7 @@ void CpuBackend::run_batch_norm_forward_train(const Tensor& x, const Tensor& gam
       running_var.data()[c] = static_cast<float>((1.0 - mom) * running_var.data()[c] +
                                                  mom * var[c] * static_cast<double>(M) / static_cast<double>(M - 1));
   }
-  normalise(pool_, d, xp, mean_f, scale, beta, y.data());
+  normalise(pool_, k, d, xp, mean_f, scale, beta, y.data());
 }
 
 void CpuBackend::run_batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -155,7 +114,7 @@ void CpuBackend::run_batch_norm_forward_eval(const Tensor& x, const Tensor& gamm
     mean[c] = running_mean.data()[c];
     scale[c] = static_cast<float>(at_or(gamma, c, 1.f) / std::sqrt(static_cast<double>(running_var.data()[c]) + p.eps));
   }
-  normalise(pool_, d, x.data(), mean, scale, beta, y.data());
+  normalise(pool_, planes_for(isa_), d, x.data(), mean, scale, beta, y.data());
 }
 
 void CpuBackend::run_batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
@@ -166,14 +125,17 @@ void CpuBackend::run_batch_norm_backward(const Tensor& x, const Tensor& gamma, c
   const float* gp = gy.data();
   const float* mean = save_mean.data();
   const float* invstd = save_invstd.data();
+  const BatchNormPlaneKernels& planes = planes_for(isa_);
 
   // d(sum gy*y)/d beta = sum gy;  d/d gamma = sum gy * xhat.
   const bool need_sums = training || ggamma.defined() || gbeta.defined();
   std::vector<double> sum_gy(d.C, 0.0), sum_gy_xhat(d.C, 0.0);
   if (need_sums) {
     const int64_t HW = d.HW;
-    const std::vector<SumPair> sums = channel_sums<SumPair>(pool_, d, [=](int64_t pl, int64_t c) {
-      return plane_sum_and_dot_centered(gp + pl * HW, xp + pl * HW, HW, mean[c]);
+    const std::vector<SumPair> sums = channel_sums<SumPair>(pool_, d, [=, &planes](int64_t pl, int64_t c) {
+      SumPair p;
+      planes.sum_and_dot_centered(gp + pl * HW, xp + pl * HW, HW, mean[c], &p.a, &p.b);
+      return p;
     });
     for (int64_t c = 0; c < d.C; ++c) {
       sum_gy[c] = sums[c].a;
@@ -198,8 +160,8 @@ void CpuBackend::run_batch_norm_backward(const Tensor& x, const Tensor& gamma, c
     const int64_t C = d.C, HW = d.HW;
     for (int64_t pl = b; pl < e; ++pl) {
       const int64_t c = pl % C;
-      grad_x_plane(gp + pl * HW, xp + pl * HW, gxp + pl * HW, HW, mean[c], invstd[c], k[c], mean_gy[c],
-                   mean_gy_xhat[c], training);
+      planes.grad_x(gp + pl * HW, xp + pl * HW, gxp + pl * HW, HW, mean[c], invstd[c], k[c], mean_gy[c],
+                  mean_gy_xhat[c], training);
     }
   }, plane_grain(d.HW));
 }
