@@ -48,12 +48,7 @@ std::vector<S> channel_sums(ThreadPool& pool, const Dims& d, F plane_sum) {
 }
 
 const BatchNormPlaneKernels& planes_for(Isa isa) {
-  switch (isa) {
-    case Isa::Avx512: return batch_norm_planes_avx512();
-    case Isa::Avx2: return batch_norm_planes_avx2();
-    case Isa::Portable: break;
-  }
-  return batch_norm_planes_portable();
+  return kernels_for_isa(isa, batch_norm_planes_portable, batch_norm_planes_avx2, batch_norm_planes_avx512);
 }
 
 inline float at_or(const Tensor& t, int64_t c, float def) { return t.defined() ? t.data()[c] : def; }

@@ -25,12 +25,7 @@ namespace cn {
 namespace {
 
 const WinogradF4x3Kernels& kernels_for(Isa isa) {
-  switch (isa) {
-    case Isa::Avx512: return winograd_f4x3_avx512();
-    case Isa::Avx2: return winograd_f4x3_avx2();
-    case Isa::Portable: break;
-  }
-  return winograd_f4x3_portable();
+  return kernels_for_isa(isa, winograd_f4x3_portable, winograd_f4x3_avx2, winograd_f4x3_avx512);
 }
 
 // U[xi, o, c] = (G g G^T)[xi / 6, xi % 6] for the kernel g of (o, c) of weight [o_count, c_count, 3, 3].
@@ -214,6 +209,25 @@ void transform_input_band(ThreadPool& pool, const WinogradF4x3Kernels& k, const 
   }, 1);
 }
 
+// One of the 36 products with the transformed weights U[xi] (stored [o, c]) on
+// a band's tiles (rows tc apart): out (o x tiles) = U[xi] * b (c x tiles) in the
+// forward, out (c x tiles) = U[xi]^T * b (o x tiles) for the input gradient.
+void multiply_by_weights(Isa isa, const float* u_xi, bool transpose, int64_t o, int64_t c, const float* b, float* out,
+                         int64_t tiles, int64_t tc) {
+  GemmOp op;
+  op.trans_a = transpose;
+  op.m = transpose ? c : o;
+  op.k = transpose ? o : c;
+  op.n = tiles;
+  op.a = u_xi;
+  op.lda = c;
+  op.b = b;
+  op.ldb = tc;
+  op.c = out;
+  op.ldc = tc;
+  sgemm(isa, nullptr, op);
+}
+
 }  // namespace
 
 bool winograd_f4x3_suits(int64_t kh, int64_t kw, int sh, int sw, int ph, int pw, int64_t in_channels,
@@ -276,17 +290,7 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
       transform_input_band(pool, k, xn, images, a.c, a.h, a.w, a.ph, a.pw, ty0, rows, wt, in_pitch, v, tc);
 
       pool.run_tasks(36, [&](int64_t xi) {
-        GemmOp op;
-        op.m = a.o;
-        op.n = tiles;
-        op.k = a.c;
-        op.a = u + xi * a.o * a.c;
-        op.lda = a.c;
-        op.b = v + xi * a.c * tc;
-        op.ldb = tc;
-        op.c = m + xi * a.o * tc;
-        op.ldc = tc;
-        sgemm(isa, nullptr, op);
+        multiply_by_weights(isa, u + xi * a.o * a.c, false, a.o, a.c, v + xi * a.c * tc, m + xi * a.o * tc, tiles, tc);
       });
 
       pool.parallel_for(images * a.o, [&](int64_t i0, int64_t i1) {
@@ -367,20 +371,8 @@ void winograd_f4x3_backward(ThreadPool& pool, Isa isa, const WinogradBackwardArg
           op.ldc = a.c;
           sgemm(isa, nullptr, op);
         }
-        if (a.gx) {  // v[xi] (c x tiles) = U[xi]^T (c x o) * m[xi] (o x tiles); U[xi] is stored [o, c].
-          GemmOp op;
-          op.trans_a = true;
-          op.m = a.c;
-          op.n = tiles;
-          op.k = a.o;
-          op.a = u + xi * a.o * a.c;
-          op.lda = a.c;
-          op.b = m + xi * a.o * tc;
-          op.ldb = tc;
-          op.c = v + xi * a.c * tc;
-          op.ldc = tc;
-          sgemm(isa, nullptr, op);
-        }
+        if (a.gx)  // v[xi] (c x tiles) = U[xi]^T (c x o) * m[xi] (o x tiles)
+          multiply_by_weights(isa, u + xi * a.o * a.c, true, a.o, a.c, m + xi * a.o * tc, v + xi * a.c * tc, tiles, tc);
       });
       first = false;
       if (a.gx) {

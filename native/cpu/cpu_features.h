@@ -20,4 +20,17 @@ Isa default_isa();
 // Named features seen, for `cornernet info`.
 std::vector<std::string> cpu_feature_names();
 
+// The build of a kernel set for `isa`: each set is compiled once per ISA
+// (gemm_<isa>.cc, winograd_f4x3_<isa>.cc, ...) and reached through one accessor each.
+template <typename Kernels>
+const Kernels& kernels_for_isa(Isa isa, const Kernels& (*portable)(), const Kernels& (*avx2)(),
+                               const Kernels& (*avx512)()) {
+  switch (isa) {
+    case Isa::Avx512: return avx512();
+    case Isa::Avx2: return avx2();
+    case Isa::Portable: break;
+  }
+  return portable();
+}
+
 }  // namespace cn

@@ -21,12 +21,7 @@ namespace cn {
 namespace {
 
 const GemmKernelInfo& kernel_for(Isa isa) {
-  switch (isa) {
-    case Isa::Avx512: return gemm_kernel_avx512();
-    case Isa::Avx2: return gemm_kernel_avx2();
-    case Isa::Portable: break;
-  }
-  return gemm_kernel_portable();
+  return kernels_for_isa(isa, gemm_kernel_portable, gemm_kernel_avx2, gemm_kernel_avx512);
 }
 
 // Per-thread packing buffer that only grows; kept between calls because
