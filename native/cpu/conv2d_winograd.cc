@@ -62,12 +62,20 @@ class WeightCache {
   };
 
   // The cached transform of (key, version) if there is one; else whether the
-  // caller should compute it into a fresh buffer and add() it.
-  Buffer find(const Key& key, uint64_t version, bool& add_it) {
+  // caller should compute it into a fresh buffer and add() it. Only a
+  // `sighting` counts towards keeping a weight: the backward of a training step
+  // meets the version its forward just met, and counting both would copy every
+  // layer's transform into the cache each step, never to be used again.
+  Buffer find(const Key& key, uint64_t version, bool sighting, bool& add_it) {
     std::lock_guard<std::mutex> lock(mutex_);
     ++tick_;
     add_it = false;
     auto it = entries_.find(key);
+    if (!sighting) {
+      if (it == entries_.end() || it->second.version != version) return nullptr;
+      it->second.last_use = tick_;
+      return it->second.data;
+    }
     if (it != entries_.end()) {
       if (it->second.version == version) {
         it->second.last_use = tick_;
@@ -133,15 +141,16 @@ WeightCache& weight_cache() {
 }
 
 // The transformed weights U of a layer: the cached ones (held in `hold` for the
-// whole call: the cache may drop them meanwhile) or a fresh transform into `scratch`.
+// whole call: the cache may drop them meanwhile) or a fresh transform into
+// `scratch`. A forward is a sighting of the weight (WeightCache::find).
 const float* transformed_weights(ThreadPool& pool, const WinogradF4x3Kernels& k, Isa isa, const float* weight,
-                                 uint64_t version, int64_t o_count, int64_t c_count, WeightCache::Buffer& hold,
-                                 OpScratch& scratch) {
+                                 uint64_t version, bool sighting, int64_t o_count, int64_t c_count,
+                                 WeightCache::Buffer& hold, OpScratch& scratch) {
   const size_t floats = static_cast<size_t>(36 * o_count * c_count);
   if (version) {
     const WeightCache::Key key{weight, o_count, c_count, isa};
     bool add_it = false;
-    hold = weight_cache().find(key, version, add_it);
+    hold = weight_cache().find(key, version, sighting, add_it);
     if (!hold && add_it) {
       auto fresh = std::make_shared<std::vector<float>>(floats);
       transform_weights(pool, k, weight, o_count, c_count, fresh->data());
@@ -279,7 +288,7 @@ void winograd_f4x3_conv(ThreadPool& pool, Isa isa, const WinogradConvArgs& a) {
   OpScratch v_buf(ScratchSlot::Conv1, static_cast<size_t>(36 * a.c * tc)), m_buf(ScratchSlot::Conv2, static_cast<size_t>(36 * a.o * tc)), u_buf;
   float *v = v_buf.data(), *m = m_buf.data();
   WeightCache::Buffer cached;
-  const float* u = transformed_weights(pool, k, isa, a.weight, a.weight_version, a.o, a.c, cached, u_buf);
+  const float* u = transformed_weights(pool, k, isa, a.weight, a.weight_version, true, a.o, a.c, cached, u_buf);
 
   for (int64_t n = 0; n < a.n; n += band_images) {
     const int64_t images = std::min(band_images, a.n - n);
@@ -329,7 +338,7 @@ void winograd_f4x3_backward(ThreadPool& pool, Isa isa, const WinogradBackwardArg
   float *v = v_buf.data(), *m = m_buf.data();
   float* du = a.gw ? du_buf.take(ScratchSlot::Conv3, static_cast<size_t>(36 * a.o * a.c)) : nullptr;
   WeightCache::Buffer cached;
-  const float* u = a.gx ? transformed_weights(pool, k, isa, a.weight, a.weight_version, a.o, a.c, cached, u_buf) : nullptr;
+  const float* u = a.gx ? transformed_weights(pool, k, isa, a.weight, a.weight_version, false, a.o, a.c, cached, u_buf) : nullptr;
   bool first = true;
   for (int64_t n = 0; n < a.n; n += grid.images) {
     const int64_t images = std::min(grid.images, a.n - n);
