@@ -44,9 +44,10 @@ void transform_weights(ThreadPool& pool, const WinogradF4x3Kernels& k, const flo
 
 // Transformed weights kept between calls, keyed by the weight's storage, its
 // version (Conv2dParams::weight_version) and the kernel build (the forward and
-// both gradients use the same transform). Eval runs the same weights every call; a training step
-// changes them before they come by again. So a weight is kept only the second
-// time its key comes by: training never pays for a copy it cannot reuse. The
+// both gradients use the same transform). Eval runs the same weights every call;
+// a training step changes them before its next forward. So a weight is kept only
+// the second time a forward meets its key: training never pays for a copy it
+// cannot reuse. The
 // cache holds at most kCacheBytes (a model's transformed 3x3 weights are 4x
 // its weights: hourglass104's would be 3 GB, a small model's fit); when full it drops entries no
 // call has used for kStaleCalls calls (weights of a model that is gone), else
