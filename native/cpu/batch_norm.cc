@@ -74,12 +74,13 @@ void CpuBackend::run_batch_norm_forward_train(const Tensor& x, const Tensor& gam
   const float* xp = x.data();
 
   const int64_t HW = d.HW;
-  const BatchNormPlaneKernels& k = planes_for(isa_);
-  std::vector<double> mean = channel_sums<double>(pool_, d, [=, &k](int64_t pl, int64_t) { return k.sum(xp + pl * HW, HW); });
+  const BatchNormPlaneKernels& planes = planes_for(isa_);
+  std::vector<double> mean =
+      channel_sums<double>(pool_, d, [=, &planes](int64_t pl, int64_t) { return planes.sum(xp + pl * HW, HW); });
   for (double& m : mean) m /= static_cast<double>(M);
   // Second pass around the mean: exact for a constant channel, no cancellation.
   std::vector<double> var = channel_sums<double>(pool_, d, [&](int64_t pl, int64_t c) {
-    return k.sq_dev(xp + pl * HW, HW, mean[c]);
+    return planes.sq_dev(xp + pl * HW, HW, mean[c]);
   });
   for (double& v : var) v /= static_cast<double>(M);
 
@@ -97,7 +98,7 @@ void CpuBackend::run_batch_norm_forward_train(const Tensor& x, const Tensor& gam
       running_var.data()[c] = static_cast<float>((1.0 - mom) * running_var.data()[c] +
                                                  mom * var[c] * static_cast<double>(M) / static_cast<double>(M - 1));
   }
-  normalise(pool_, k, d, xp, mean_f, scale, beta, y.data());
+  normalise(pool_, planes, d, xp, mean_f, scale, beta, y.data());
 }
 
 void CpuBackend::run_batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
