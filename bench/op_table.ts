@@ -220,7 +220,39 @@ const BN_CROSS: OpCase[] = [{ x: [4, 7, 19, 23] }, { x: [1, 3, 64, 65] }, { x: [
 const BN_BENCH: OpCase[] = [{ x: [4, 256, 64, 64] }];
 const BN_EPS = 1e-5;
 
-const bnArgs = (i: Tensors) => ({
+// Inputs of BN + ReLU: every pre-activation at least ~0.1 from the ReLU's kink,
+// farther than a finite-difference step moves it. Each channel holds a set of
+// values symmetric around 0 with a gap of +-0.4 (so its mean is 0 and its
+// normalised values skip (-0.4, 0.4) / std), scaled and offset per channel;
+// the bias stays within +-0.1 of 0 and the running statistics near the batch's.
+function bnReluInputs(c: OpCase, rng: Rng): Tensors {
+  const [N, C, H, W] = c.x as [number, number, number, number];
+  const HW = H * W, M = N * HW;
+  const x = { data: new Float32Array(N * C * HW), shape: [...c.x] };
+  const runningMean = new Float32Array(C), runningVar = new Float32Array(C);
+  for (let ch = 0; ch < C; ++ch) {
+    const pairs = Math.ceil(M / 2), scale = 0.5 + 0.25 * ch, offset = 0.3 * ch - 0.5;
+    const v = Array.from({ length: M }, (_, k) => (k % 2 ? -1 : 1) * (0.4 + (1.2 * (Math.floor(k / 2) + 0.5)) / pairs));
+    const order = rng.shuffle(Array.from({ length: M }, (_, k) => k));
+    let sq = 0;
+    for (let k = 0; k < M; ++k) {
+      const at = (Math.floor(order[k]! / HW) * C + ch) * HW + (order[k]! % HW);
+      x.data[at] = v[k]! * scale + offset;
+      sq += (v[k]! * scale) ** 2;
+    }
+    runningMean[ch] = offset + 0.01 * scale * rng.uniform(-1, 1);
+    runningVar[ch] = (sq / M) * (1 + 0.025 * rng.uniform(-1, 1));
+  }
+  return {
+    x,
+    weight: randomUniform([C], rng, 0.5, 1.5),
+    bias: randomUniform([C], rng, -0.1, 0.1),
+    runningMean: { data: runningMean, shape: [C] },
+    runningVar: { data: runningVar, shape: [C] },
+  };
+}
+
+const bnArgs = (i: Tensors, relu: boolean) => ({
   x: need(i, 'x'),
   weight: need(i, 'weight'),
   bias: need(i, 'bias'),
@@ -228,7 +260,46 @@ const bnArgs = (i: Tensors) => ({
   runningVar: need(i, 'runningVar'),
   eps: BN_EPS,
   momentum: 0.1,
+  relu,
 });
+
+// Batch norm in training or inference mode, alone or with the ReLU after it in
+// the same pass (`relu`: the backward then recomputes the ReLU's mask).
+function batchNorm(mode: 'train' | 'eval', relu: boolean): OpEntry {
+  const train = mode === 'train';
+  return entry({
+    name: `batch_norm${relu ? '_relu' : ''}_${mode}`,
+    engineOps: [train ? 'batch_norm_forward_train' : 'batch_norm_forward_eval', 'batch_norm_backward'],
+    cases: { test: BN_TEST, cross: BN_CROSS, bench: BN_BENCH },
+    makeInputs: relu ? bnReluInputs : bnInputs,
+    gradOutputs: ['y'],
+    gradInputs: ['x', 'weight', 'bias'],
+    forwardCall: (i) => ({ op: train ? 'batchNormForwardTrain' : 'batchNormForwardEval', args: bnArgs(i, relu) }),
+    backwardCall: (i, o, g) => {
+      // Inference mode: the running statistics are the constants the forward used.
+      const rv = need(i, 'runningVar');
+      const invstd = new Float32Array(rv.data.length);
+      for (let c = 0; c < invstd.length; ++c) invstd[c] = 1 / Math.sqrt(rv.data[c]! + BN_EPS);
+      return {
+        op: 'batchNormBackward',
+        args: {
+          x: need(i, 'x'),
+          weight: need(i, 'weight'),
+          bias: need(i, 'bias'),
+          saveMean: train ? need(o, 'saveMean') : need(i, 'runningMean'),
+          saveInvstd: train ? need(o, 'saveInvstd') : { data: invstd, shape: [...rv.shape] },
+          gradY: need(g, 'y'),
+          training: train,
+          relu,
+        },
+      };
+    },
+    grads: gradXWB,
+    tolerance: train
+      ? { crossBackend: { rtol: 1e-4, atol: 1e-5 }, gradcheck: { rtol: 1e-2, atol: 1e-3 }, h: 1e-2 }
+      : { crossBackend: { rtol: 1e-5, atol: 1e-6 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
+  });
+}
 
 // relu and sigmoid: the backward op takes the forward output, not the input.
 // `op` is both the binding's stem and the engine op's stem.
@@ -497,49 +568,10 @@ export const OP_TABLE: OpEntry[] = [
     gradcheck: { rtol: 0, atol: 0 },
     h: 0,
   }, SPECIAL_CASES),
-  entry({
-    name: 'batch_norm_train',
-    engineOps: ['batch_norm_forward_train', 'batch_norm_backward'],
-    cases: { test: BN_TEST, cross: BN_CROSS, bench: BN_BENCH },
-    makeInputs: bnInputs,
-    gradOutputs: ['y'],
-    gradInputs: ['x', 'weight', 'bias'],
-    forwardCall: (i) => ({ op: 'batchNormForwardTrain', args: bnArgs(i) }),
-    backwardCall: (i, o, g) => ({
-      op: 'batchNormBackward',
-      args: { x: need(i, 'x'), weight: need(i, 'weight'), saveMean: need(o, 'saveMean'), saveInvstd: need(o, 'saveInvstd'), gradY: need(g, 'y'), training: true },
-    }),
-    grads: gradXWB,
-    tolerance: { crossBackend: { rtol: 1e-4, atol: 1e-5 }, gradcheck: { rtol: 1e-2, atol: 1e-3 }, h: 1e-2 },
-  }),
-  entry({
-    name: 'batch_norm_eval',
-    engineOps: ['batch_norm_forward_eval', 'batch_norm_backward'],
-    cases: { test: BN_TEST, cross: BN_CROSS, bench: BN_BENCH },
-    makeInputs: bnInputs,
-    gradOutputs: ['y'],
-    gradInputs: ['x', 'weight', 'bias'],
-    forwardCall: (i) => ({ op: 'batchNormForwardEval', args: bnArgs(i) }),
-    backwardCall: (i, _o, g) => {
-      // Inference mode: the running statistics are the constants the forward used.
-      const rv = need(i, 'runningVar');
-      const invstd = new Float32Array(rv.data.length);
-      for (let c = 0; c < invstd.length; ++c) invstd[c] = 1 / Math.sqrt(rv.data[c]! + BN_EPS);
-      return {
-        op: 'batchNormBackward',
-        args: {
-          x: need(i, 'x'),
-          weight: need(i, 'weight'),
-          saveMean: need(i, 'runningMean'),
-          saveInvstd: { data: invstd, shape: [...rv.shape] },
-          gradY: need(g, 'y'),
-          training: false,
-        },
-      };
-    },
-    grads: gradXWB,
-    tolerance: { crossBackend: { rtol: 1e-5, atol: 1e-6 }, gradcheck: { rtol: 1e-3, atol: 1e-4 }, h: 1e-2 },
-  }),
+  batchNorm('train', false),
+  batchNorm('eval', false),
+  batchNorm('train', true),
+  batchNorm('eval', true),
   entry({
     name: 'upsample2x',
     engineOps: ['upsample2x_forward', 'upsample2x_backward'],

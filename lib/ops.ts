@@ -77,6 +77,8 @@ export interface BatchNormArgs {
   runningVar: TensorData;
   eps?: number;
   momentum?: number;
+  /** Output max(0, y) in the same pass (conv-BN-ReLU); NaN passes through. */
+  relu?: boolean;
 }
 export interface BatchNormTrainResult {
   y: TensorData;
@@ -95,6 +97,12 @@ export interface BatchNormBackwardArgs {
   gradY: TensorData;
   /** true: statistics were the batch's (gradient flows through them); false: running statistics. */
   training?: boolean;
+  /**
+   * The forward had `relu`: gradY is the gradient at the ReLU's output, whose mask is recomputed
+   * from x, the statistics, weight and `bias` (then required) as the forward computed it.
+   */
+  relu?: boolean;
+  bias?: TensorData;
 }
 export interface BatchNormGrads {
   gradX: TensorData;

@@ -1,5 +1,7 @@
 // JS bindings of batch normalisation. The training forward returns the updated
 // running statistics as new outputs: the caller's arrays are never written.
+// `relu: true` makes the forwards output max(0, y) and the backward take the
+// gradient at that output (BatchNormParams::relu, BatchNormBackwardMode).
 #include "arg_shapes.h"
 #include "ops.h"
 
@@ -8,6 +10,7 @@ namespace cn {
 namespace {
 BatchNormParams bn_params(OpCall& c, bool with_momentum) {
   BatchNormParams p;
+  p.relu = c.boolean("relu", false);
   double eps = c.number("eps", p.eps);
   if (!(eps >= 0)) c.bad_arg("eps", "must be >= 0, got " + std::to_string(eps));
   p.eps = static_cast<float>(eps);
@@ -69,14 +72,18 @@ void register_batch_norm_ops(OpRegistry& r) {
     for (const char* name : {"weight", "saveMean", "saveInvstd"}) per_channel_tensor(c, name, "x", x);
     Tensor gy = c.tensor("gradY", 4);
     expect_same_shape(c, "gradY", gy, "x", x);
-    const bool training = c.boolean("training", true);
+    BatchNormBackwardMode mode;
+    mode.training = c.boolean("training", true);
+    mode.relu = c.boolean("relu", false);
+    // The forward's bias: only the ReLU's mask reads it.
+    if (mode.relu) per_channel_tensor(c, "bias", "x", x);
     const Shape ch{x.size(1)};
     c.output("gradX", x.shape());
     c.output("gradWeight", ch);
     c.output("gradBias", ch);
-    return [training](Backend& be, TensorMap& in, TensorMap& out) {
-      be.batch_norm_backward(in["x"], in["weight"], in["saveMean"], in["saveInvstd"], in["gradY"], training,
-                             out["gradX"], out["gradWeight"], out["gradBias"]);
+    return [mode](Backend& be, TensorMap& in, TensorMap& out) {
+      be.batch_norm_backward(in["x"], in["weight"], mode.relu ? in["bias"] : Tensor{}, in["saveMean"], in["saveInvstd"],
+                             in["gradY"], mode, out["gradX"], out["gradWeight"], out["gradBias"]);
     };
   });
 }

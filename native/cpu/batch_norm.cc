@@ -53,15 +53,21 @@ const BatchNormPlaneKernels& planes_for(Isa isa) {
 
 inline float at_or(const Tensor& t, int64_t c, float def) { return t.defined() ? t.data()[c] : def; }
 
-// y = (x - mean) * (invstd * gamma) + beta, plane by plane.
+// Each channel's affine map from its mean and invstd: scale = gamma * invstd in
+// float, the rounding every backend uses (BatchNormParams), so the backward
+// recomputes the forward's values from the same three floats.
+std::vector<PlaneAffine> channel_affines(int64_t C, const float* mean, const float* invstd, const Tensor& gamma,
+                                         const Tensor& beta) {
+  std::vector<PlaneAffine> a(C);
+  for (int64_t c = 0; c < C; ++c) a[c] = {mean[c], at_or(gamma, c, 1.f) * invstd[c], at_or(beta, c, 0.f)};
+  return a;
+}
+
+// y = (x - mean) * scale + beta (then the ReLU when asked), plane by plane.
 void normalise(ThreadPool& pool, const BatchNormPlaneKernels& k, const Dims& d, const float* x,
-               const std::vector<float>& mean, const std::vector<float>& scale, const Tensor& beta, float* y) {
+               const std::vector<PlaneAffine>& affine, bool relu, float* y) {
   pool.parallel_for(d.N * d.C, [&](int64_t b, int64_t e) {
-    const int64_t C = d.C, HW = d.HW;
-    for (int64_t p = b; p < e; ++p) {
-      const int64_t c = p % C;
-      k.normalise(x + p * HW, y + p * HW, HW, mean[c], scale[c], at_or(beta, c, 0.f));
-    }
+    for (int64_t p = b; p < e; ++p) k.normalise(x + p * d.HW, y + p * d.HW, d.HW, affine[p % d.C], relu);
   }, plane_grain(d.HW));
 }
 }  // namespace
@@ -84,13 +90,12 @@ void CpuBackend::run_batch_norm_forward_train(const Tensor& x, const Tensor& gam
   });
   for (double& v : var) v /= static_cast<double>(M);
 
-  std::vector<float> mean_f(d.C), scale(d.C);
+  std::vector<float> mean_f(d.C), invstd_f(d.C);
   for (int64_t c = 0; c < d.C; ++c) {
-    const double invstd = 1.0 / std::sqrt(var[c] + static_cast<double>(p.eps));
     mean_f[c] = static_cast<float>(mean[c]);
-    scale[c] = static_cast<float>(invstd * at_or(gamma, c, 1.f));
+    invstd_f[c] = static_cast<float>(1.0 / std::sqrt(var[c] + static_cast<double>(p.eps)));
     if (save_mean.defined()) save_mean.data()[c] = mean_f[c];
-    if (save_invstd.defined()) save_invstd.data()[c] = static_cast<float>(invstd);
+    if (save_invstd.defined()) save_invstd.data()[c] = invstd_f[c];
     const double mom = p.momentum;
     if (running_mean.defined())
       running_mean.data()[c] = static_cast<float>((1.0 - mom) * running_mean.data()[c] + mom * mean[c]);
@@ -98,39 +103,40 @@ void CpuBackend::run_batch_norm_forward_train(const Tensor& x, const Tensor& gam
       running_var.data()[c] = static_cast<float>((1.0 - mom) * running_var.data()[c] +
                                                  mom * var[c] * static_cast<double>(M) / static_cast<double>(M - 1));
   }
-  normalise(pool_, planes, d, xp, mean_f, scale, beta, y.data());
+  normalise(pool_, planes, d, xp, channel_affines(d.C, mean_f.data(), invstd_f.data(), gamma, beta), p.relu,
+            y.data());
 }
 
 void CpuBackend::run_batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                          const Tensor& running_mean, const Tensor& running_var,
                                          const BatchNormParams& p, Tensor& y) {
   const Dims d = bn_dims(x);
-  std::vector<float> mean(d.C), scale(d.C);
-  for (int64_t c = 0; c < d.C; ++c) {
-    mean[c] = running_mean.data()[c];
-    scale[c] = static_cast<float>(at_or(gamma, c, 1.f) / std::sqrt(static_cast<double>(running_var.data()[c]) + p.eps));
-  }
-  normalise(pool_, planes_for(isa_), d, x.data(), mean, scale, beta, y.data());
+  std::vector<float> invstd(d.C);
+  for (int64_t c = 0; c < d.C; ++c)
+    invstd[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var.data()[c]) + p.eps));
+  normalise(pool_, planes_for(isa_), d, x.data(), channel_affines(d.C, running_mean.data(), invstd.data(), gamma, beta),
+            p.relu, y.data());
 }
 
-void CpuBackend::run_batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
-                                     const Tensor& save_invstd, const Tensor& gy, bool training, Tensor& gx,
-                                     Tensor& ggamma, Tensor& gbeta) {
+void CpuBackend::run_batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                     const Tensor& save_mean, const Tensor& save_invstd, const Tensor& gy,
+                                     BatchNormBackwardMode mode, Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
   const Dims d = bn_dims(x);
   const float* xp = x.data();
   const float* gp = gy.data();
-  const float* mean = save_mean.data();
   const float* invstd = save_invstd.data();
   const BatchNormPlaneKernels& planes = planes_for(isa_);
+  const std::vector<PlaneAffine> affine = channel_affines(d.C, save_mean.data(), invstd, gamma, beta);
+  const bool training = mode.training, relu = mode.relu;
 
-  // d(sum gy*y)/d beta = sum gy;  d/d gamma = sum gy * xhat.
+  // d(sum gy*y)/d beta = sum gy;  d/d gamma = sum gy * xhat (gy masked by the ReLU).
   const bool need_sums = training || ggamma.defined() || gbeta.defined();
   std::vector<double> sum_gy(d.C, 0.0), sum_gy_xhat(d.C, 0.0);
   if (need_sums) {
     const int64_t HW = d.HW;
-    const std::vector<SumPair> sums = channel_sums<SumPair>(pool_, d, [=, &planes](int64_t pl, int64_t c) {
+    const std::vector<SumPair> sums = channel_sums<SumPair>(pool_, d, [&](int64_t pl, int64_t c) {
       SumPair p;
-      planes.sum_and_dot_centered(gp + pl * HW, xp + pl * HW, HW, mean[c], &p.a, &p.b);
+      planes.sum_and_dot_centered(gp + pl * HW, xp + pl * HW, HW, affine[c], relu, &p.a, &p.b);
       return p;
     });
     for (int64_t c = 0; c < d.C; ++c) {
@@ -145,9 +151,8 @@ void CpuBackend::run_batch_norm_backward(const Tensor& x, const Tensor& gamma, c
   if (!gx.defined()) return;
 
   const double M = static_cast<double>(d.count());
-  std::vector<float> k(d.C), mean_gy(d.C), mean_gy_xhat(d.C);
+  std::vector<float> mean_gy(d.C), mean_gy_xhat(d.C);
   for (int64_t c = 0; c < d.C; ++c) {
-    k[c] = at_or(gamma, c, 1.f) * invstd[c];
     mean_gy[c] = training ? static_cast<float>(sum_gy[c] / M) : 0.f;
     mean_gy_xhat[c] = training ? static_cast<float>(sum_gy_xhat[c] / M) : 0.f;
   }
@@ -156,8 +161,8 @@ void CpuBackend::run_batch_norm_backward(const Tensor& x, const Tensor& gamma, c
     const int64_t C = d.C, HW = d.HW;
     for (int64_t pl = b; pl < e; ++pl) {
       const int64_t c = pl % C;
-      planes.grad_x(gp + pl * HW, xp + pl * HW, gxp + pl * HW, HW, mean[c], invstd[c], k[c], mean_gy[c],
-                  mean_gy_xhat[c], training);
+      planes.grad_x(gp + pl * HW, xp + pl * HW, gxp + pl * HW, HW, affine[c], invstd[c], mean_gy[c], mean_gy_xhat[c],
+                    training, relu);
     }
   }, plane_grain(d.HW));
 }

@@ -5,12 +5,14 @@
 //     so deterministic): block (c, s) sums slice s of channel c with a tree
 //     over its threads, then one thread per channel adds the slices in order;
 //     the variance is a second pass around the mean, as on the CPU;
-//   - the per-channel scalars (mean, gamma * invstd, running statistics, the
+//   - the per-channel scalars (mean, invstd, running statistics, the
 //     backward's means) are formed in double and rounded to float once, as on
-//     the CPU;
+//     the CPU; scale = gamma * invstd is then a float product, as on the CPU;
 //   - the per-element formulas use __fmul_rn / __fadd_rn / __fsub_rn where a
-//     product feeds a sum, so nvcc does not fuse them into an FMA the CPU does
-//     not have: elementwise results round exactly as the CPU's do.
+//     product feeds a sum, so nvcc does not fuse them into an FMA (the CPU's
+//     plane loops build without contraction): elementwise results round exactly
+//     as the CPU's do, and the backward's recomputed ReLU mask (relu set) is
+//     exactly the forward's.
 // Only the order of the double sums differs from the CPU, far below float.
 #include <cstdint>
 
@@ -23,6 +25,11 @@ namespace {
 constexpr int kReduceThreads = 256;  // a power of two (block_sum)
 constexpr int kApplyThreads = 256;
 constexpr int kApplyPerThread = 4;   // elements of a plane per thread in the elementwise passes
+
+// The forward's output before the ReLU: (x - m) * s + sh, each operation rounded on its own.
+__device__ __forceinline__ float bn_affine(float x, float m, float s, float sh) {
+  return __fadd_rn(__fmul_rn(x - m, s), sh);
+}
 
 // Block (c, s) of a reduction visits, in every plane n of channel c, the
 // columns s * blockDim.x + t, stepping by gridDim.y * blockDim.x: neighbouring
@@ -87,13 +94,13 @@ __global__ void bn_train_finish_kernel(const double* __restrict__ partial, const
   double q = 0;
   for (int k = 0; k < S; ++k) q += partial[c * S + k];
   const double mean = mean_d[c], var = q / M;
-  const double invstd = 1.0 / sqrt(var + eps);
+  const float invstd = static_cast<float>(1.0 / sqrt(var + eps));
   const float mean_f = static_cast<float>(mean);
   params[c] = mean_f;
-  params[C + c] = static_cast<float>(invstd * (gamma ? gamma[c] : 1.f));
+  params[C + c] = (gamma ? gamma[c] : 1.f) * invstd;
   params[2 * C + c] = beta ? beta[c] : 0.f;
   if (save_mean) save_mean[c] = mean_f;
-  if (save_invstd) save_invstd[c] = static_cast<float>(invstd);
+  if (save_invstd) save_invstd[c] = invstd;
   // (1 - m) * old + m * batch, the unbiased variance for the running one; no FMA, as on the CPU.
   if (running_mean)
     running_mean[c] = static_cast<float>(__dadd_rn(__dmul_rn(1.0 - momentum, running_mean[c]),
@@ -110,32 +117,62 @@ __global__ void bn_eval_params_kernel(const float* __restrict__ gamma, const flo
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= C) return;
   params[c] = running_mean[c];
-  params[C + c] = static_cast<float>((gamma ? gamma[c] : 1.f) / sqrt(static_cast<double>(running_var[c]) + eps));
+  const float invstd = static_cast<float>(1.0 / sqrt(static_cast<double>(running_var[c]) + eps));
+  params[C + c] = (gamma ? gamma[c] : 1.f) * invstd;
   params[2 * C + c] = beta ? beta[c] : 0.f;
 }
 
 // y = (x - mean) * scale + shift; the subtraction first so a constant channel
-// gives exactly beta. Grid: x = plane (n * C + c), y = chunk of the plane.
+// gives exactly beta; with relu, max(0, y) (NaN passes through, as in
+// relu_forward). Grid: x = plane (n * C + c), y = chunk of the plane.
 __global__ void bn_apply_kernel(const float* __restrict__ x, const float* __restrict__ params,
-                                float* __restrict__ y, int64_t C, int64_t HW) {
+                                float* __restrict__ y, int64_t C, int64_t HW, bool relu) {
   const int64_t plane = blockIdx.x, c = plane % C;
   const float m = params[c], s = params[C + c], sh = params[2 * C + c];
   const float* xp = x + plane * HW;
   float* yp = y + plane * HW;
   for (int64_t i = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x; i < HW;
-       i += static_cast<int64_t>(gridDim.y) * blockDim.x)
-    yp[i] = __fadd_rn(__fmul_rn(xp[i] - m, s), sh);
+       i += static_cast<int64_t>(gridDim.y) * blockDim.x) {
+    const float v = bn_affine(xp[i], m, s, sh);
+    yp[i] = !relu || v > 0.f || v != v ? v : 0.f;
+  }
+}
+
+// The gradient at BN's output: gy, or with relu gy where the forward's output
+// was positive. `a` holds each channel's mean, scale, shift as bn_apply_kernel's
+// params do.
+struct BnMask {
+  const float* a;  // null: no ReLU
+  int64_t C;
+  __device__ __forceinline__ float operator()(float g, float x, int64_t c) const {
+    return !a || bn_affine(x, a[c], a[C + c], a[2 * C + c]) > 0.f ? g : 0.f;
+  }
+};
+
+// params[c] = mean, params[C + c] = gamma * invstd, params[2C + c] = beta, from
+// the saved (or running) statistics, one thread per channel: the forward's affine map.
+__global__ void bn_affine_params_kernel(const float* __restrict__ save_mean, const float* __restrict__ save_invstd,
+                                        const float* __restrict__ gamma, const float* __restrict__ beta,
+                                        float* __restrict__ params, int64_t C) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  params[c] = save_mean[c];
+  params[C + c] = (gamma ? gamma[c] : 1.f) * save_invstd[c];
+  params[2 * C + c] = beta ? beta[c] : 0.f;
 }
 
 // Backward slices: partial[c * S + s] = sum gy, partial[C * S + c * S + s] =
 // sum gy * (x - mean), both over slice s of channel c.
 __global__ void bn_backward_partial_kernel(const float* __restrict__ x, const float* __restrict__ gy,
-                                           const float* __restrict__ save_mean, double* __restrict__ partial,
-                                           int64_t N, int64_t C, int64_t HW) {
+                                           const float* __restrict__ save_mean, BnMask mask,
+                                           double* __restrict__ partial, int64_t N, int64_t C, int64_t HW) {
   __shared__ double buf[kReduceThreads];
-  const double m = save_mean[blockIdx.x];
-  const double a = block_sum(slice_sum(N, C, HW, [gy](int64_t k) { return static_cast<double>(gy[k]); }), buf);
-  const double b = block_sum(slice_sum(N, C, HW, [x, gy, m](int64_t k) { return gy[k] * (x[k] - m); }), buf);
+  const int64_t c = blockIdx.x;
+  const double m = save_mean[c];
+  const double a = block_sum(
+      slice_sum(N, C, HW, [x, gy, mask, c](int64_t k) { return static_cast<double>(mask(gy[k], x[k], c)); }), buf);
+  const double b = block_sum(
+      slice_sum(N, C, HW, [x, gy, m, mask, c](int64_t k) { return mask(gy[k], x[k], c) * (x[k] - m); }), buf);
   if (threadIdx.x == 0) {
     const int64_t at = static_cast<int64_t>(blockIdx.x) * gridDim.y + blockIdx.y;
     partial[at] = a;
@@ -167,11 +204,12 @@ __global__ void bn_backward_finish_kernel(const double* __restrict__ partial, co
 }
 
 // Training: gx = k * (gy - mean(gy) - xhat * mean(gy * xhat)), the last two
-// terms being the batch statistics' dependence on x; inference: gx = k * gy.
+// terms being the batch statistics' dependence on x; inference: gx = k * gy
+// (gy masked by the ReLU where there was one).
 __global__ void bn_grad_x_kernel(const float* __restrict__ x, const float* __restrict__ gy,
                                  const float* __restrict__ save_mean, const float* __restrict__ save_invstd,
-                                 const float* __restrict__ params, float* __restrict__ gx, int64_t C, int64_t HW,
-                                 bool training) {
+                                 const float* __restrict__ params, BnMask mask, float* __restrict__ gx, int64_t C,
+                                 int64_t HW, bool training) {
   const int64_t plane = blockIdx.x, c = plane % C;
   const float k = params[c], mg = params[C + c], mgx = params[2 * C + c];
   const float m = save_mean[c], is = save_invstd[c];
@@ -180,10 +218,11 @@ __global__ void bn_grad_x_kernel(const float* __restrict__ x, const float* __res
   float* out = gx + plane * HW;
   for (int64_t i = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x; i < HW;
        i += static_cast<int64_t>(gridDim.y) * blockDim.x) {
+    const float gi = mask(g[i], xp[i], c);
     if (training)
-      out[i] = k * __fsub_rn(g[i] - mg, __fmul_rn((xp[i] - m) * is, mgx));
+      out[i] = k * __fsub_rn(gi - mg, __fmul_rn((xp[i] - m) * is, mgx));
     else
-      out[i] = k * g[i];
+      out[i] = k * gi;
   }
 }
 
@@ -240,7 +279,7 @@ void batch_norm_forward_train(Ctx& ctx, const Tensor& x, const Tensor& gamma, co
   CN_CUDA_CHECK(cudaGetLastError());
   if (N * HW == 0) return;
   CN_LAUNCH(bn_apply_kernel, apply_grid(N * C, HW), kApplyThreads, 0, ctx.stream)(x.data(), params.data(),
-                                                                                  y.data(), C, HW);
+                                                                                  y.data(), C, HW, p.relu);
   CN_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -255,13 +294,14 @@ void batch_norm_forward_eval(Ctx& ctx, const Tensor& x, const Tensor& gamma, con
       static_cast<double>(p.eps));
   CN_CUDA_CHECK(cudaGetLastError());
   CN_LAUNCH(bn_apply_kernel, apply_grid(N * C, HW), kApplyThreads, 0, ctx.stream)(x.data(), params.data(),
-                                                                                  y.data(), C, HW);
+                                                                                  y.data(), C, HW, p.relu);
   CN_CUDA_CHECK(cudaGetLastError());
 }
 
-void batch_norm_backward(Ctx& ctx, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
-                         const Tensor& save_invstd, const Tensor& gy, bool training, Tensor& gx, Tensor& ggamma,
-                         Tensor& gbeta) {
+void batch_norm_backward(Ctx& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& save_mean,
+                         const Tensor& save_invstd, const Tensor& gy, BatchNormBackwardMode mode, Tensor& gx,
+                         Tensor& ggamma, Tensor& gbeta) {
+  const bool training = mode.training;
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
   if (C == 0) return;
   if (!gx.defined() && !ggamma.defined() && !gbeta.defined()) return;
@@ -272,9 +312,16 @@ void batch_norm_backward(Ctx& ctx, const Tensor& x, const Tensor& gamma, const T
   Tensor scratch = ctx.alloc({2 * (2 * C * (S > 0 ? S : 1))});  // sum gy, then sum gy * (x - mean), as doubles
   double* partial = as_doubles(scratch);
   Tensor params = ctx.alloc({3 * C});
+  Tensor affine = mode.relu ? ctx.alloc({3 * C}) : Tensor{};
+  if (mode.relu) {
+    CN_LAUNCH(bn_affine_params_kernel, channel_blocks(C), 128, 0, ctx.stream)(
+        save_mean.data(), save_invstd.data(), data_or_null(gamma), data_or_null(beta), affine.data(), C);
+    CN_CUDA_CHECK(cudaGetLastError());
+  }
+  const BnMask mask{mode.relu ? affine.data() : nullptr, C};
   if (need_sums) {
     CN_LAUNCH(bn_backward_partial_kernel, dim3(static_cast<unsigned>(C), static_cast<unsigned>(S)), kReduceThreads, 0,
-              ctx.stream)(x.data(), gy.data(), save_mean.data(), partial, N, C, HW);
+              ctx.stream)(x.data(), gy.data(), save_mean.data(), mask, partial, N, C, HW);
     CN_CUDA_CHECK(cudaGetLastError());
   }
   CN_LAUNCH(bn_backward_finish_kernel, channel_blocks(C), 128, 0, ctx.stream)(
@@ -283,7 +330,7 @@ void batch_norm_backward(Ctx& ctx, const Tensor& x, const Tensor& gamma, const T
   CN_CUDA_CHECK(cudaGetLastError());
   if (!gx.defined() || N * HW == 0) return;
   CN_LAUNCH(bn_grad_x_kernel, apply_grid(N * C, HW), kApplyThreads, 0, ctx.stream)(
-      x.data(), gy.data(), save_mean.data(), save_invstd.data(), params.data(), gx.data(), C, HW, training);
+      x.data(), gy.data(), save_mean.data(), save_invstd.data(), params.data(), mask, gx.data(), C, HW, training);
   CN_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -224,11 +224,11 @@ void CudaBackend::run_batch_norm_forward_eval(const Tensor& x, const Tensor& gam
   use_device();
   cuda::batch_norm_forward_eval(ctx_, x, gamma, beta, running_mean, running_var, p, y);
 }
-void CudaBackend::run_batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
-                                          const Tensor& save_invstd, const Tensor& gy, bool training, Tensor& gx,
-                                          Tensor& ggamma, Tensor& gbeta) {
+void CudaBackend::run_batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                          const Tensor& save_mean, const Tensor& save_invstd, const Tensor& gy,
+                                          BatchNormBackwardMode mode, Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
   use_device();
-  cuda::batch_norm_backward(ctx_, x, gamma, save_mean, save_invstd, gy, training, gx, ggamma, gbeta);
+  cuda::batch_norm_backward(ctx_, x, gamma, beta, save_mean, save_invstd, gy, mode, gx, ggamma, gbeta);
 }
 
 void CudaBackend::run_relu_forward(const Tensor& x, Tensor& y) {

@@ -78,9 +78,9 @@ void batch_norm_forward_train(Ctx& ctx, const Tensor& x, const Tensor& gamma, co
 void batch_norm_forward_eval(Ctx& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                              const Tensor& running_mean, const Tensor& running_var, const BatchNormParams& p,
                              Tensor& y);
-void batch_norm_backward(Ctx& ctx, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
-                         const Tensor& save_invstd, const Tensor& gy, bool training, Tensor& gx, Tensor& ggamma,
-                         Tensor& gbeta);
+void batch_norm_backward(Ctx& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& save_mean,
+                         const Tensor& save_invstd, const Tensor& gy, BatchNormBackwardMode mode, Tensor& gx,
+                         Tensor& ggamma, Tensor& gbeta);
 
 void relu_forward(Ctx& ctx, const Tensor& x, Tensor& y);
 void relu_backward(Ctx& ctx, const Tensor& y, const Tensor& gy, Tensor& gx);

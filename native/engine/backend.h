@@ -88,6 +88,21 @@ struct AdamParams {
 struct BatchNormParams {
   float eps = 1e-5f;
   float momentum = 0.1f;  // new_running = (1 - momentum) * old + momentum * batch
+  // The forward's output is max(0, y), in the same pass (the conv-BN-ReLU of the
+  // reference's ConvModule and BasicBlock). NaN passes through, as in relu_forward.
+  bool relu = false;
+};
+
+// What batch_norm_backward differentiates.
+struct BatchNormBackwardMode {
+  // true: save_mean/save_invstd are the batch statistics from the forward pass and
+  // gx includes their dependence on x. false: they are the running statistics
+  // (mean, 1/sqrt(var + eps)), treated as constants.
+  bool training = true;
+  // The forward had relu set: gy is the gradient at the ReLU's output. The ReLU's
+  // mask is recomputed from x, the statistics, gamma and beta, with the forward's
+  // own arithmetic, so neither y nor a mask is kept between the passes.
+  bool relu = false;
 };
 
 // An optional vendor library a backend may run ops on (cuDNN, cuBLAS), as
@@ -127,9 +142,9 @@ inline void batch_norm_forward_train(const Backend& be, const Tensor& x, const T
 inline void batch_norm_forward_eval(const Backend& be, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                              const Tensor& running_mean, const Tensor& running_var, const BatchNormParams& p,
                              const Tensor& y);
-inline void batch_norm_backward(const Backend& be, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
-                         const Tensor& save_invstd, const Tensor& gy, const Tensor& gx, const Tensor& ggamma,
-                         const Tensor& gbeta);
+inline void batch_norm_backward(const Backend& be, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                         const Tensor& save_mean, const Tensor& save_invstd, const Tensor& gy, const Tensor& gx,
+                         const Tensor& ggamma, const Tensor& gbeta);
 // Unary ops whose output (or gradient) has the input's shape: relu, sigmoid, maxpool3x3, corner pools.
 inline void same_shape(const Backend& be, Op op, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name);
 inline void nchw_same_shape(const Backend& be, Op op, const Tensor& x, const Tensor& other, const char* other_name);
@@ -157,7 +172,7 @@ inline void corner_head_losses(const Backend& be, const CornerHeadTensors& out, 
   PREFIX void run_conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dParams& p, Tensor& gx, Tensor& gw, Tensor& gb) SUFFIX; \
   PREFIX void run_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean, Tensor& running_var, const BatchNormParams& p, Tensor& y, Tensor& save_mean, Tensor& save_invstd) SUFFIX; \
   PREFIX void run_batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean, const Tensor& running_var, const BatchNormParams& p, Tensor& y) SUFFIX; \
-  PREFIX void run_batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& gy, bool training, Tensor& gx, Tensor& ggamma, Tensor& gbeta) SUFFIX; \
+  PREFIX void run_batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& gy, BatchNormBackwardMode mode, Tensor& gx, Tensor& ggamma, Tensor& gbeta) SUFFIX; \
   PREFIX void run_relu_forward(const Tensor& x, Tensor& y) SUFFIX; \
   PREFIX void run_relu_backward(const Tensor& y, const Tensor& gy, Tensor& gx) SUFFIX; \
   PREFIX void run_add_forward(const Tensor& a, const Tensor& b, Tensor& y) SUFFIX; \
@@ -231,7 +246,11 @@ class Backend {
 
   // Training mode: normalise with the batch statistics (biased variance), update
   // running_mean/running_var in place (unbiased variance), and save the batch mean
-  // and 1/sqrt(var + eps) per channel for the backward pass.
+  // and invstd = 1/sqrt(var + eps) per channel for the backward pass. Every
+  // backend computes y = (x - mean) * scale + beta with scale = gamma * invstd
+  // rounded to float first (the saved invstd; in eval mode invstd of the running
+  // variance), each operation rounded on its own (no FMA): the backward's ReLU
+  // mask (BatchNormBackwardMode::relu) then comes out exactly as the forward's.
   void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                                 Tensor& running_var, const BatchNormParams& p, Tensor& y, Tensor& save_mean,
                                 Tensor& save_invstd) {
@@ -243,14 +262,14 @@ class Backend {
     check::batch_norm_forward_eval(*this, x, gamma, beta, running_mean, running_var, p, y);
     run_batch_norm_forward_eval(x, gamma, beta, running_mean, running_var, p, y);
   }
-  // training == true: save_mean/save_invstd are the batch statistics from the
-  // forward pass and gx includes their dependence on x. training == false: they
-  // are the running statistics (mean, 1/sqrt(var + eps)), treated as constants.
-  void batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save_mean, const Tensor& save_invstd,
-                           const Tensor& gy, bool training, Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
-    check::batch_norm_backward(*this, x, gamma, save_mean, save_invstd, gy, gx, ggamma, gbeta);
+  // Gradients of sum(gy * y) (BatchNormBackwardMode says which statistics and
+  // whether y had the ReLU); beta (may be undefined: 0) is read only for the mask.
+  void batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& save_mean,
+                           const Tensor& save_invstd, const Tensor& gy, BatchNormBackwardMode mode, Tensor& gx,
+                           Tensor& ggamma, Tensor& gbeta) {
+    check::batch_norm_backward(*this, x, gamma, beta, save_mean, save_invstd, gy, gx, ggamma, gbeta);
     if (gx.defined() || ggamma.defined() || gbeta.defined())
-      run_batch_norm_backward(x, gamma, save_mean, save_invstd, gy, training, gx, ggamma, gbeta);
+      run_batch_norm_backward(x, gamma, beta, save_mean, save_invstd, gy, mode, gx, ggamma, gbeta);
   }
 
   void relu_forward(const Tensor& x, Tensor& y) {

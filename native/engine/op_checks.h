@@ -110,15 +110,16 @@ inline void batch_norm_forward_eval(const Backend& be, const Tensor& x, const Te
   detail::shape_is(op, "y", y, x.shape());
 }
 
-inline void batch_norm_backward(const Backend& be, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
-                         const Tensor& save_invstd, const Tensor& gy, const Tensor& gx, const Tensor& ggamma,
-                         const Tensor& gbeta) {
+inline void batch_norm_backward(const Backend& be, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                         const Tensor& save_mean, const Tensor& save_invstd, const Tensor& gy, const Tensor& gx,
+                         const Tensor& ggamma, const Tensor& gbeta) {
   const Op op = Op::BatchNormBackward;
   detail::supported(be, op);
-  detail::on_device(be, op, {{"x", &x}, {"gamma", &gamma}, {"save_mean", &save_mean}, {"save_invstd", &save_invstd},
-                     {"gradY", &gy}, {"gradX", &gx}, {"ggamma", &ggamma}, {"gbeta", &gbeta}});
+  detail::on_device(be, op, {{"x", &x}, {"gamma", &gamma}, {"beta", &beta}, {"save_mean", &save_mean},
+                     {"save_invstd", &save_invstd}, {"gradY", &gy}, {"gradX", &gx}, {"ggamma", &ggamma},
+                     {"gbeta", &gbeta}});
   detail::nchw(op, x, "x");
-  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"save_mean", &save_mean},
+  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"beta", &beta}, {"save_mean", &save_mean},
                          {"save_invstd", &save_invstd}, {"ggamma", &ggamma}, {"gbeta", &gbeta}})
     detail::per_channel(op, name, *t, x.size(1));
   CN_CHECK(save_mean.defined() && save_invstd.defined(), op_name(op), ": save_mean and save_invstd are required");

@@ -38,7 +38,7 @@ Tensor BiCornerPool::pooled(const Pass& p, const Tensor& a, const Tensor& b) {
 }
 
 Tensor BiCornerPool::forward(const Pass& p, const Tensor& x) {
-  Tensor a = direction1_conv_.forward(p, x, true, false), b = direction2_conv_.forward(p, x, true, false);
+  Tensor a = direction1_conv_.forward(p, x), b = direction2_conv_.forward(p, x);
   Tensor pool = pooled(p, a, b);
   a = b = Tensor{};
   Tensor m = aftpool_conv_.forward(p, pool, false);
@@ -46,12 +46,12 @@ Tensor BiCornerPool::forward(const Pass& p, const Tensor& x) {
   p.be.axpy(1.f, conv1_.forward(p, x), m);
   p.be.relu_forward(m, m);
   merged_ = p.record ? m : Tensor{};
-  return conv2_.forward(p, m, true, false);
+  return conv2_.forward(p, m);
 }
 
-Tensor BiCornerPool::backward(const Pass& p, const Tensor& gy, const Tensor& y) {
+Tensor BiCornerPool::backward(const Pass& p, const Tensor& gy) {
   // In place: conv2's input gradient is this layer's own.
-  Tensor gm_pre = conv2_.backward(p, gy, true, Tensor{}, y);
+  Tensor gm_pre = conv2_.backward(p, gy, true);
   p.be.relu_backward(merged_, gm_pre, gm_pre);
   merged_ = Tensor{};
   Tensor gx = conv1_.backward(p, gm_pre);
@@ -61,12 +61,12 @@ Tensor BiCornerPool::backward(const Pass& p, const Tensor& gy, const Tensor& y) 
   gm_pre = Tensor{};
   Tensor ga = p.be.empty(a.shape());
   p.be.corner_pool_backward(dir1_, a, g_pooled, ga);
-  sum_into(p.be, gx, direction1_conv_.backward(p, ga, true, Tensor{}, a));
+  sum_into(p.be, gx, direction1_conv_.backward(p, ga, true));
   a = ga = Tensor{};
   Tensor gb = p.be.empty(b.shape());
   p.be.corner_pool_backward(dir2_, b, g_pooled, gb);
   g_pooled = Tensor{};
-  sum_into(p.be, gx, direction2_conv_.backward(p, gb, true, Tensor{}, b));
+  sum_into(p.be, gx, direction2_conv_.backward(p, gb, true));
   return gx;
 }
 
@@ -154,7 +154,8 @@ Tensor corner_backward(const Pass& p, BiCornerPool& pool, PredictionBranch& heat
     else
       branch->release();
   }
-  return pool.backward(p, g, feat);
+  feat = Tensor{};
+  return pool.backward(p, g);
 }
 }  // namespace
 

@@ -24,7 +24,7 @@ class BiCornerPool {
   // it either): output_again() rebuilds it for their backward and this one's.
   Tensor forward(const Pass& p, const Tensor& x);
   Tensor output_again(const Pass& p) { return conv2_.output_again(p); }
-  Tensor backward(const Pass& p, const Tensor& gy, const Tensor& y);
+  Tensor backward(const Pass& p, const Tensor& gy);
   void release();
 
  private:

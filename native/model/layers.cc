@@ -50,13 +50,13 @@ Tensor Conv2d::forward(const Pass& p, const Tensor& x) {
   return y;
 }
 
-Tensor Conv2d::forward_bn(const Pass& p, const Tensor& x, BatchNorm2d& bn) {
+Tensor Conv2d::forward_bn(const Pass& p, const Tensor& x, BatchNorm2d& bn, bool relu) {
   CN_CHECK(folds_batch_norm(p), "internal: conv ", w_->name, ": batch norm is folded only for inference");
   const Shape out{x.size(0), cout_, conv_out_size(x.size(2), k_, params_.stride_h, params_.pad_h),
                   conv_out_size(x.size(3), k_, params_.stride_w, params_.pad_w)};
   if (shape_numel(w_->shape) > shape_numel(out)) {
     folded_ = Folded{};
-    return bn.forward(p, forward(p, x));
+    return bn.forward(p, forward(p, x), relu);
   }
   if (folded_.version != p.store.version() || folded_.be != &p.be) {
     std::vector<double> scale, shift;
@@ -79,6 +79,7 @@ Tensor Conv2d::forward_bn(const Pass& p, const Tensor& x, BatchNorm2d& bn) {
   }
   Tensor y = p.be.empty(out);
   p.be.conv2d_forward(x, folded_.w, folded_.b, params_at(folded_.version), y);
+  if (relu) p.be.relu_forward(y, y);
   x_ = Tensor{};
   return y;
 }
@@ -111,8 +112,9 @@ BatchNorm2d::BatchNorm2d(ParameterStore& s, const std::string& prefix, int chann
   count_ = &s.add(prefix + ".num_batches_tracked", {}, EntryKind::Counter);
 }
 
-Tensor BatchNorm2d::forward(const Pass& p, const Tensor& x) {
+Tensor BatchNorm2d::forward(const Pass& p, const Tensor& x, bool relu) {
   Tensor y = p.be.empty(x.shape());
+  bn_.relu = relu;
   if (p.train) {
     Tensor m = p.be.empty({x.size(1)}), is = p.be.empty({x.size(1)});
     p.be.batch_norm_forward_train(x, w_->value, b_->value, mean_->value, var_->value, bn_, y, m, is);
@@ -144,7 +146,8 @@ Tensor BatchNorm2d::backward(const Pass& p, const Tensor& gy) {
   }
   Tensor gx = p.be.empty(x_.shape());
   Tensor gw = p.store.grad_target(p.be, *w_), gb = p.store.grad_target(p.be, *b_);
-  p.be.batch_norm_backward(x_, w_->value, save_mean_, save_invstd_, gy, recorded_train_, gx, gw, gb);
+  p.be.batch_norm_backward(x_, w_->value, b_->value, save_mean_, save_invstd_, gy, {recorded_train_, bn_.relu}, gx, gw,
+                           gb);
   p.store.accumulate_grad(p.be, *w_, gw);
   p.store.accumulate_grad(p.be, *b_, gb);
   release();
@@ -190,41 +193,41 @@ ConvModule::ConvModule(ParameterStore& s, const std::string& prefix, const ConvM
   if (spec.norm) bn_.emplace_back(s, prefix + ".bn", spec.cout, bn);
 }
 
-Tensor ConvModule::forward(const Pass& p, const Tensor& x, bool keep_input, bool keep_output) {
-  CN_CHECK(keep_output || (act_ && !bn_.empty()), "internal: only a conv-BN-ReLU module can rebuild its output");
+Tensor ConvModule::forward(const Pass& p, const Tensor& x, bool keep_input) {
   Tensor y;
   if (!bn_.empty() && folds_batch_norm(p)) {
-    y = conv_.forward_bn(p, x, bn_[0]);
+    y = conv_.forward_bn(p, x, bn_[0], act_);
   } else {
     Pass conv_pass = p;
     conv_pass.record = p.record && keep_input;
     y = conv_.forward(conv_pass, x);
-    if (!bn_.empty()) y = bn_[0].forward(p, y);
-  }
-  if (act_) {
-    // In place: neither the conv nor BN backward needs this buffer's pre-ReLU values.
-    p.be.relu_forward(y, y);
-    y_ = p.record && keep_output ? y : Tensor{};
+    if (!bn_.empty()) {
+      y = bn_[0].forward(p, y, act_);
+    } else if (act_) {
+      // In place: the conv backward does not need this buffer's pre-ReLU values.
+      p.be.relu_forward(y, y);
+      y_ = p.record ? y : Tensor{};
+    }
   }
   return y;
 }
 
 Tensor ConvModule::output_again(const Pass& p) {
-  Tensor y = bn_.at(0).recompute(p);
-  p.be.relu_forward(y, y);
-  return y;
+  CN_CHECK(!bn_.empty(), "internal: only a module with BN can rebuild its output");
+  return bn_[0].recompute(p);
 }
 
-Tensor ConvModule::backward(const Pass& p, const Tensor& gy, bool need_gx, const Tensor& x, const Tensor& y) {
+Tensor ConvModule::backward(const Pass& p, const Tensor& gy, bool need_gx, const Tensor& x) {
   Tensor g = gy;
-  if (act_) {
-    Tensor out = y.defined() ? y : y_.defined() ? y_ : output_again(p);
+  if (!bn_.empty()) {
+    g = bn_[0].backward(p, g);  // the ReLU's mask too, recomputed from BN's input
+  } else if (act_) {
+    CN_CHECK(y_.defined(), "internal: a conv module without BN has no recorded output");
     Tensor gr = p.be.empty(gy.shape());
-    p.be.relu_backward(out, gy, gr);
-    y_ = out = Tensor{};
+    p.be.relu_backward(y_, gy, gr);
+    y_ = Tensor{};
     g = gr;
   }
-  if (!bn_.empty()) g = bn_[0].backward(p, g);
   return x.defined() ? conv_.backward(p, x, g, need_gx) : conv_.backward(p, g, need_gx);
 }
 
@@ -250,9 +253,8 @@ BasicBlock::BasicBlock(ParameterStore& s, const std::string& prefix, int cin, in
 
 Tensor BasicBlock::forward(const Pass& p, const Tensor& x) {
   if (folds_batch_norm(p)) return forward_folded(p, x);
-  Tensor h = bn1_.forward(p, conv1_.forward(p, x));
-  p.be.relu_forward(h, h);
-  // conv2's input (and the ReLU's output) is not kept: backward recomputes it
+  Tensor h = bn1_.forward(p, conv1_.forward(p, x), true);
+  // conv2's input (bn1 + ReLU's output) is not kept: backward recomputes it
   // from bn1's input, one buffer less per block for an elementwise pass.
   Pass no_record = p;
   no_record.record = false;
@@ -270,8 +272,7 @@ Tensor BasicBlock::forward(const Pass& p, const Tensor& x) {
 }
 
 Tensor BasicBlock::forward_folded(const Pass& p, const Tensor& x) {
-  Tensor h = conv1_.forward_bn(p, x, bn1_);
-  p.be.relu_forward(h, h);
+  Tensor h = conv1_.forward_bn(p, x, bn1_, true);
   Tensor y = conv2_.forward_bn(p, h, bn2_);
   h = Tensor{};
   if (ds_conv_.empty()) {
@@ -291,14 +292,10 @@ Tensor BasicBlock::backward(const Pass& p, const Tensor& gy) {
   y_ = Tensor{};
   Tensor g2 = bn2_.backward(p, g_sum);
   Tensor h = bn1_.recompute(p);
-  p.be.relu_forward(h, h);
-  // In place: conv2's input gradient is this block's own.
-  Tensor gh_pre = conv2_.backward(p, h, g2, true);
-  g2 = Tensor{};
-  p.be.relu_backward(h, gh_pre, gh_pre);
-  h = Tensor{};
-  Tensor gx = conv1_.backward(p, bn1_.backward(p, gh_pre), true);
-  gh_pre = Tensor{};
+  Tensor gh = conv2_.backward(p, h, g2, true);
+  g2 = h = Tensor{};
+  Tensor gx = conv1_.backward(p, bn1_.backward(p, gh), true);  // bn1's backward applies the ReLU's mask
+  gh = Tensor{};
   if (ds_conv_.empty()) {
     sum_into(p.be, gx, g_sum);
   } else {

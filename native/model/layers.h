@@ -64,7 +64,8 @@ class Conv2d {
   // change; elsewhere (4x4 to 32x32 levels of 384-512 channels, where a copy of
   // the weights would cost more memory than the BN pass costs time) conv and BN
   // apart.
-  Tensor forward_bn(const Pass& p, const Tensor& x, BatchNorm2d& bn);
+  // relu: the ReLU after it too (in place on the output).
+  Tensor forward_bn(const Pass& p, const Tensor& x, BatchNorm2d& bn, bool relu = false);
   void release() { x_ = Tensor{}; }
   Entry* bias() { return b_; }
 
@@ -90,10 +91,14 @@ class Conv2d {
 class BatchNorm2d {
  public:
   BatchNorm2d(ParameterStore& s, const std::string& prefix, int channels, const BatchNormParams& bn);
-  Tensor forward(const Pass& p, const Tensor& x);
+  // relu: the output is max(0, BN(x)), in BN's own pass; the backward then takes
+  // the gradient at the ReLU's output and recomputes its mask from x, so the
+  // output need not be kept for it.
+  Tensor forward(const Pass& p, const Tensor& x, bool relu = false);
   Tensor backward(const Pass& p, const Tensor& gy);
-  // The output of the recorded forward again, from the kept input and the same
-  // statistics (nothing is updated): lets a caller drop that output until backward.
+  // The output of the recorded forward again (ReLU included), from the kept
+  // input and the same statistics (nothing is updated): lets a caller drop that
+  // output until backward.
   Tensor recompute(const Pass& p);
   void release();
   // The eval-mode transform as y = x * scale + shift per channel, in double,
@@ -102,7 +107,7 @@ class BatchNorm2d {
 
  private:
   Entry *w_, *b_, *mean_, *var_, *count_;
-  BatchNormParams bn_;
+  BatchNormParams bn_;  // relu: the recorded forward's
   Tensor x_, save_mean_, save_invstd_;
   bool recorded_train_ = false;
 };
@@ -118,13 +123,13 @@ class ConvModule {
  public:
   ConvModule(ParameterStore& s, const std::string& prefix, const ConvModuleSpec& spec, const BatchNormParams& bn);
   // A recording pass may leave out the input (the caller brings it back to
-  // backward) or, with BN and ReLU, the output (output_again() or backward
-  // recompute it from BN's input): a caller that holds or can rebuild them
-  // saves a buffer each.
-  Tensor forward(const Pass& p, const Tensor& x, bool keep_input = true, bool keep_output = true);
-  // x / y: the input / output the forward did not keep (undefined otherwise).
-  Tensor backward(const Pass& p, const Tensor& gy, bool need_gx = true, const Tensor& x = Tensor{},
-                  const Tensor& y = Tensor{});
+  // backward): a caller that holds it saves a buffer. With BN the ReLU runs in
+  // BN's pass and its backward needs only BN's input, so the output is never
+  // kept; without BN the ReLU's output is.
+  Tensor forward(const Pass& p, const Tensor& x, bool keep_input = true);
+  // x: the input the forward did not keep (undefined otherwise).
+  Tensor backward(const Pass& p, const Tensor& gy, bool need_gx = true, const Tensor& x = Tensor{});
+  // The output again, from BN's kept input (modules with BN only).
   Tensor output_again(const Pass& p);
   void release();
   Conv2d& conv() { return conv_; }
@@ -133,7 +138,7 @@ class ConvModule {
   Conv2d conv_;
   std::vector<BatchNorm2d> bn_;  // zero or one
   bool act_;
-  Tensor y_;  // ReLU output, for its backward
+  Tensor y_;  // ReLU output, for its backward (modules without BN)
 };
 
 // ResNet's BasicBlock: conv1 3x3 (stride) -> bn1 -> ReLU -> conv2 3x3 -> bn2,

@@ -118,3 +118,49 @@ describe('batch norm against a double-precision reference', () => {
     });
   }
 });
+
+// BN + ReLU in one pass (`relu`) must be BN, then the ReLU, bit for bit: the
+// forward's output, and the backward's gradients, whose ReLU mask it recomputes
+// from x and the statistics instead of reading the forward's output.
+describe('batch norm with the ReLU in its pass against batch norm, then relu', () => {
+  const device = backendsFor(['batch_norm_forward_train', 'batch_norm_backward', 'relu_forward', 'relu_backward']).run.filter((b) => b !== 'cpu');
+  const same = (label: string, got: TensorData, want: TensorData) => {
+    const bad = got.data.findIndex((v, i) => !Object.is(v, want.data[i]));
+    assert.equal(bad, -1, `${label}[${bad}]: ${got.data[bad]} vs ${want.data[bad]}`);
+  };
+  for (const backend of [...cpuIsaBackends(), ...device]) {
+    describe(backend, () => {
+      for (const c of CASES) {
+        it(`${c.name}: training and inference, forward and backward`, () => {
+          const C = c.shape[1];
+          // Centred on the running mean, so about half the outputs are negative in both modes.
+          const x = data(c.shape, 21, c.offset);
+          const gy = data(c.shape, 22, 0);
+          const w = ch(C, (i) => 0.5 + 0.25 * i), b = ch(C, (i) => 0.1 * i - 0.2);
+          const stats = { runningMean: ch(C, () => c.offset), runningVar: ch(C, () => 0.1), eps: 1e-5 };
+          for (const training of [true, false]) {
+            const args = { x, weight: w, bias: b, ...stats };
+            const forward = (relu: boolean) => {
+              if (!training) return { ...ops.batchNormForwardEval({ ...args, relu }, { backend }), saveMean: stats.runningMean, saveInvstd: ch(C, (i) => 1 / Math.sqrt(stats.runningVar.data[i]! + stats.eps)) };
+              return ops.batchNormForwardTrain({ ...args, relu }, { backend });
+            };
+            const plain = forward(false), fused = forward(true);
+            const y = ops.reluForward({ x: plain.y }, { backend }).y;
+            same(`${training ? 'train' : 'eval'} y`, fused.y, y);
+            const zeros = y.data.filter((v) => v === 0).length;
+            assert.ok(zeros > y.data.length / 5 && zeros < (y.data.length * 4) / 5, `${zeros} of ${y.data.length} outputs are 0`);
+            const saved = { saveMean: plain.saveMean, saveInvstd: plain.saveInvstd };
+            const g = ops.batchNormBackward({ x, weight: w, ...saved, gradY: ops.reluBackward({ y, gradY: gy }, { backend }).gradX, training }, { backend });
+            const gf = ops.batchNormBackward({ x, weight: w, bias: b, ...saved, gradY: gy, training, relu: true }, { backend });
+            for (const k of ['gradX', 'gradWeight', 'gradBias'] as const) same(`${training ? 'train' : 'eval'} ${k}`, gf[k], g[k]);
+          }
+        });
+      }
+    });
+  }
+  it('the backward with relu asks for the forward\'s bias', () => {
+    const x = data([2, 3, 4, 4], 1, 0);
+    const c3 = ch(3, () => 1);
+    assert.throws(() => ops.batchNormBackward({ x, weight: c3, saveMean: c3, saveInvstd: c3, gradY: x, relu: true }), /argument 'bias'/);
+  });
+});

@@ -161,29 +161,34 @@ void add_batch_norm(std::vector<Case>& cases, Rng& r, const Shape& xs) {
   Tensor x = normal(r, xs), gamma = uniform(r, {C}, 0.5f, 1.5f), beta = normal(r, {C}, 0.2f);
   Tensor rm = normal(r, {C}, 0.1f), rv = uniform(r, {C}, 0.5f, 2.f);
   for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = x.data()[i] * 1.5f + 0.3f * static_cast<float>((i / (xs[2] * xs[3])) % C);
-  cn::BatchNormParams bp;
-  Case t{Op::BatchNormForwardTrain, label, {x, gamma, beta, rm, rv}, {xs, {C}, {C}}, {3, 4}, nullptr, 1e-4, 1e-5};
-  t.run = [bp](Backend& be, std::vector<Tensor>& in, std::vector<Tensor>& out) {
-    be.batch_norm_forward_train(in[0], in[1], in[2], in[3], in[4], bp, out[0], out[1], out[2]);
-  };
-  t.bytes = 3.0 * x.bytes();
-  cases.push_back(t);
-  Case e{Op::BatchNormForwardEval, label, {x, gamma, beta, rm, rv}, {xs}, {}, nullptr, 1e-5, 1e-6};
-  e.run = [bp](Backend& be, std::vector<Tensor>& in, std::vector<Tensor>& out) {
-    be.batch_norm_forward_eval(in[0], in[1], in[2], in[3], in[4], bp, out[0]);
-  };
-  e.bytes = 2.0 * x.bytes();
-  cases.push_back(e);
-  for (bool training : {true, false}) {
-    // Statistics as a forward would have saved them (any positive invstd will do).
-    Case b{Op::BatchNormBackward, label + (training ? " train" : " eval"),
-           {x, gamma, normal(r, {C}, 0.3f), uniform(r, {C}, 0.5f, 1.5f), normal(r, xs)}, {xs, {C}, {C}}, {}, nullptr,
-           1e-4, 1e-5};
-    b.run = [training](Backend& be, std::vector<Tensor>& in, std::vector<Tensor>& out) {
-      be.batch_norm_backward(in[0], in[1], in[2], in[3], in[4], training, out[0], out[1], out[2]);
+  for (bool relu : {false, true}) {
+    const std::string tag = label + (relu ? " relu" : "");
+    cn::BatchNormParams bp;
+    bp.relu = relu;
+    Case t{Op::BatchNormForwardTrain, tag, {x, gamma, beta, rm, rv}, {xs, {C}, {C}}, {3, 4}, nullptr, 1e-4, 1e-5};
+    t.run = [bp](Backend& be, std::vector<Tensor>& in, std::vector<Tensor>& out) {
+      be.batch_norm_forward_train(in[0], in[1], in[2], in[3], in[4], bp, out[0], out[1], out[2]);
     };
-    b.bytes = 4.0 * x.bytes();
-    cases.push_back(b);
+    t.bytes = 3.0 * x.bytes();
+    cases.push_back(t);
+    Case e{Op::BatchNormForwardEval, tag, {x, gamma, beta, rm, rv}, {xs}, {}, nullptr, 1e-5, 1e-6};
+    e.run = [bp](Backend& be, std::vector<Tensor>& in, std::vector<Tensor>& out) {
+      be.batch_norm_forward_eval(in[0], in[1], in[2], in[3], in[4], bp, out[0]);
+    };
+    e.bytes = 2.0 * x.bytes();
+    cases.push_back(e);
+    for (bool training : {true, false}) {
+      // Statistics as a forward would have saved them (any positive invstd will do).
+      Case b{Op::BatchNormBackward, tag + (training ? " train" : " eval"),
+             {x, gamma, beta, normal(r, {C}, 0.3f), uniform(r, {C}, 0.5f, 1.5f), normal(r, xs)}, {xs, {C}, {C}}, {},
+             nullptr, 1e-4, 1e-5};
+      const cn::BatchNormBackwardMode mode{training, relu};
+      b.run = [mode](Backend& be, std::vector<Tensor>& in, std::vector<Tensor>& out) {
+        be.batch_norm_backward(in[0], in[1], in[2], in[3], in[4], in[5], mode, out[0], out[1], out[2]);
+      };
+      b.bytes = 4.0 * x.bytes();
+      cases.push_back(b);
+    }
   }
 }
 
